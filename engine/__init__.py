@@ -1,0 +1,1 @@
+"""The Spark Structured Streaming job: sources, watermarks, features, scoring, reports, sinks."""

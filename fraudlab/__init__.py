@@ -1,0 +1,1 @@
+"""fraudlab: the shared kernel."""

@@ -1,0 +1,348 @@
+"""The local Apache Kafka broker: one KRaft node (broker and controller) in one Java process.
+
+The jars come from Maven Central through ``jvm/pom.xml`` (``make jvm``). A broker owns its data
+folder: the properties, the log4j2 config, the pid file, the server log and the Kafka logs all
+live there, so ``up`` again on the same folder keeps every topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from fraudlab.errors import BrokerUnavailable, FraudlabError, JavaMissing, UsageError
+from fraudlab.net import free_port, port_in_use
+
+HOST = "127.0.0.1"
+
+# `fraudlab broker tool NAME`: Kafka's own command-line tools, from the same jars.
+TOOLS = {
+    "console-consumer": "org.apache.kafka.tools.consumer.ConsoleConsumer",
+    "console-producer": "org.apache.kafka.tools.ConsoleProducer",
+    "producer-perf-test": "org.apache.kafka.tools.ProducerPerformance",
+    "consumer-perf-test": "org.apache.kafka.tools.ConsumerPerformance",
+    "topics": "org.apache.kafka.tools.TopicCommand",
+    "consumer-groups": "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+    "get-offsets": "org.apache.kafka.tools.GetOffsetShell",
+    "delete-records": "org.apache.kafka.tools.DeleteRecordsCommand",
+    "metadata-quorum": "org.apache.kafka.tools.MetadataQuorumCommand",
+    "storage": "kafka.tools.StorageTool",
+}
+
+_LOG4J2 = """\
+status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {log}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = {level}
+rootLogger.appenderRef.file.ref = file
+"""
+
+_TOOLS_LOG4J2 = """\
+status = warn
+appender.err.type = Console
+appender.err.name = err
+appender.err.target = SYSTEM_ERR
+appender.err.layout.type = PatternLayout
+appender.err.layout.pattern = %p %m%n
+rootLogger.level = warn
+rootLogger.appenderRef.err.ref = err
+"""
+
+
+def server_properties(port: int, controller_port: int, log_dir: Path, partitions: int = 1) -> str:
+    """The properties of a single-node KRaft broker listening on loopback only.
+
+    >>> 'listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093' in server_properties(
+    ...     9092, 9093, Path('/tmp/k'))
+    True
+    """
+    props = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@{HOST}:{controller_port}",
+        "listeners": f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{HOST}:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": str(log_dir),
+        "num.partitions": str(partitions),
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "4",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "auto.create.topics.enable": "true",
+        "delete.topic.enable": "true",
+        # runs are archived; the log only has to outlive a run and its replays
+        "log.retention.hours": "168",
+        "num.network.threads": "2",
+        "num.io.threads": "4",
+        "log.flush.interval.messages": "9223372036854775807",
+    }
+    return "".join(f"{k}={v}\n" for k, v in props.items())
+
+
+def java_executable() -> str:
+    """The java binary to start JVM parts with: $JAVA_HOME/bin/java, else java on PATH."""
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and (Path(java_home) / "bin" / "java").is_file():
+        return str(Path(java_home) / "bin" / "java")
+    found = shutil.which("java")
+    if found is None:
+        raise JavaMissing("Java is not installed: install a Java 17+ runtime or set JAVA_HOME.")
+    return found
+
+
+def kafka_classpath(lib_dir: Path) -> str:
+    """The classpath of the broker and Kafka's tools, resolved by Maven under ``lib_dir``."""
+    kafka_lib = lib_dir / "kafka"
+    if not any(kafka_lib.glob("kafka_*.jar")):
+        raise UsageError(f"the Kafka jars are missing from {kafka_lib}: run `make setup` first.")
+    return str(kafka_lib / "*")
+
+
+async def _answers(bootstrap: str, timeout_s: float) -> int:
+    """The number of brokers in the cluster at ``bootstrap``; raises when none answers."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000) + 1000
+    )
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+        cluster = await asyncio.wait_for(admin.describe_cluster(), timeout_s)
+        return len(cluster["brokers"])
+    finally:
+        await admin.close()
+
+
+def broker_answers(bootstrap: str, timeout_s: float = 2.0) -> bool:
+    """Whether a Kafka broker at ``bootstrap`` answers a metadata request."""
+    from fraudlab.kafka_io import quiet_kafka_logs
+
+    try:
+        with quiet_kafka_logs():
+            return asyncio.run(_answers(bootstrap, timeout_s)) > 0
+    except Exception:
+        return False
+
+
+def require_broker(bootstrap: str, timeout_s: float = 5.0) -> None:
+    """Raise BrokerUnavailable, in one sentence, when no broker answers at ``bootstrap``."""
+    if not broker_answers(bootstrap, timeout_s):
+        raise BrokerUnavailable(
+            f"no Kafka broker answers at {bootstrap}: start one with `make kafka-up` "
+            "or set FRAUDLAB_BOOTSTRAP_SERVERS."
+        )
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    """What ``fraudlab broker status`` reports."""
+
+    running: bool
+    pid: int | None
+    port: int | None
+    answers: bool
+    data_dir: Path
+
+    def describe(self) -> str:
+        if not self.running:
+            return f"no broker is running from {self.data_dir}"
+        state = "ready" if self.answers else "not answering"
+        return f"broker {state} at {HOST}:{self.port} (pid {self.pid}), data in {self.data_dir}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child of ours counts as gone
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+class LocalBroker:
+    """A single-node KRaft broker whose state lives in ``data_dir``."""
+
+    def __init__(self, data_dir: Path, port: int, lib_dir: Path, heap: str = "512m") -> None:
+        self.data_dir = data_dir.resolve()
+        self.port = port
+        self.lib_dir = lib_dir
+        self.heap = heap
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    @property
+    def _pid_file(self) -> Path:
+        return self.data_dir / "broker.pid"
+
+    @property
+    def _port_file(self) -> Path:
+        return self.data_dir / "broker.port"
+
+    @property
+    def server_log(self) -> Path:
+        return self.data_dir / "server.log"
+
+    def _running_pid(self) -> int | None:
+        try:
+            pid = int(self._pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        return pid if _alive(pid) else None
+
+    def status(self) -> BrokerStatus:
+        """Whether this folder's broker runs, on which port, and whether it answers."""
+        pid = self._running_pid()
+        port = int(self._port_file.read_text()) if pid and self._port_file.exists() else None
+        answers = bool(port) and broker_answers(f"{HOST}:{port}")
+        return BrokerStatus(pid is not None, pid, port, answers, self.data_dir)
+
+    def up(self, timeout_s: float = 90.0) -> float:
+        """Start the broker and return once it answers; the seconds it took."""
+        started = time.monotonic()
+        java = java_executable()
+        classpath = kafka_classpath(self.lib_dir)
+        running = self._running_pid()
+        if running is not None:
+            raise FraudlabError(
+                f"a broker from {self.data_dir} already runs (pid {running}): "
+                "`fraudlab broker down` stops it."
+            )
+        if port_in_use(self.port):
+            what = "a Kafka broker" if broker_answers(self.bootstrap) else "another program"
+            raise FraudlabError(
+                f"port {self.port} is already in use by {what}: choose another with --port."
+            )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        controller_port = free_port()
+        props = self.data_dir / "server.properties"
+        props.write_text(server_properties(self.port, controller_port, self.data_dir / "logs"))
+        log4j = self.data_dir / "log4j2.properties"
+        log4j.write_text(_LOG4J2.format(log=self.server_log, level="INFO"))
+        if not (self.data_dir / "logs" / "meta.properties").exists():
+            self._format(java, classpath, props)
+        jvm_opts = [
+            f"-Xmx{self.heap}",
+            f"-Xms{self.heap}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={log4j}",
+        ]
+        out = open(self.data_dir / "broker.out", "ab")  # noqa: SIM115 - handed to the child
+        proc = subprocess.Popen(
+            [java, *jvm_opts, "-cp", classpath, "kafka.Kafka", str(props)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        out.close()
+        self._pid_file.write_text(f"{proc.pid}\n")
+        self._port_file.write_text(f"{self.port}\n")
+        deadline = started + timeout_s
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                self._pid_file.unlink(missing_ok=True)
+                raise FraudlabError(
+                    f"the broker exited with code {proc.returncode} while starting: "
+                    f"see {self.server_log}."
+                )
+            if broker_answers(self.bootstrap, timeout_s=1.0):
+                return time.monotonic() - started
+            time.sleep(0.2)
+        self.down()
+        raise FraudlabError(
+            f"the broker did not answer within {timeout_s:.0f} s: see {self.server_log}."
+        )
+
+    def _format(self, java: str, classpath: str, props: Path) -> None:
+        cluster_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
+        tools_log4j = self.data_dir / "tools-log4j2.properties"
+        tools_log4j.write_text(_TOOLS_LOG4J2)
+        result = subprocess.run(
+            [
+                java,
+                f"-Dlog4j2.configurationFile={tools_log4j}",
+                "-cp",
+                classpath,
+                TOOLS["storage"],
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(props),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            last = (result.stderr or result.stdout).strip().splitlines()[-1:]
+            raise FraudlabError(f"formatting {self.data_dir} failed: {' '.join(last)}")
+
+    def down(self, timeout_s: float = 30.0) -> bool:
+        """Stop the broker (TERM, then KILL) and wait until its port is free; False if none ran."""
+        pid = self._running_pid()
+        if pid is None:
+            self._pid_file.unlink(missing_ok=True)
+            return False
+        port = int(self._port_file.read_text()) if self._port_file.exists() else self.port
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            _signal_group(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.05)
+        while port_in_use(port) and time.monotonic() < deadline + 5:
+            time.sleep(0.1)
+        self._pid_file.unlink(missing_ok=True)
+        return True
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        os.kill(pid, sig)
+
+
+def run_tool(name: str, args: list[str], lib_dir: Path) -> int:
+    """Run one of Kafka's command-line tools (TOOLS) with ``args``; its exit code."""
+    if name not in TOOLS:
+        raise UsageError(f"unknown Kafka tool {name!r}; known: {', '.join(sorted(TOOLS))}.")
+    java = java_executable()
+    classpath = kafka_classpath(lib_dir)
+    tools_log4j = lib_dir / "tools-log4j2.properties"
+    if not tools_log4j.exists():
+        tools_log4j.write_text(_TOOLS_LOG4J2)
+    cmd = [java, "-Xmx512m", f"-Dlog4j2.configurationFile={tools_log4j}", "-cp", classpath]
+    return subprocess.call([*cmd, TOOLS[name], *args])

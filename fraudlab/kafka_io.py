@@ -1,0 +1,148 @@
+"""Thin wrappers around aiokafka: delivery settings, keys and admin decided in one place.
+
+Producers are idempotent with ``acks=all``; messages carry the record's key
+(:func:`fraudlab.records.message_key`) and its JSON value (:mod:`fraudlab.codec`), so the default
+murmur2 partitioner puts a key on the same partition in every run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+
+from fraudlab.errors import BrokerUnavailable
+
+
+@dataclass(frozen=True)
+class ProducerTuning:
+    """Batching settings of a producer (chosen by measurement in the producer benchmark)."""
+
+    linger_ms: int = 20
+    max_batch_size: int = 256 * 1024
+    compression_type: str | None = "lz4"
+
+
+DEFAULT_TUNING = ProducerTuning()
+
+
+@contextlib.contextmanager
+def quiet_kafka_logs() -> Iterator[None]:
+    """Silence aiokafka's connection-retry chatter (we report a down broker ourselves)."""
+    logger = logging.getLogger("aiokafka")
+    before = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
+def make_producer(bootstrap: str, tuning: ProducerTuning = DEFAULT_TUNING) -> AIOKafkaProducer:
+    """An idempotent, acks=all producer of raw key/value bytes (not started)."""
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=tuning.linger_ms,
+        max_batch_size=tuning.max_batch_size,
+        compression_type=tuning.compression_type,
+        request_timeout_ms=30_000,
+    )
+
+
+def make_consumer(
+    bootstrap: str, *topics: str, group_id: str | None = None, **options: object
+) -> AIOKafkaConsumer:
+    """A consumer of raw bytes reading from the earliest offset, committing nothing by itself."""
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        **options,  # type: ignore[arg-type]
+    )
+
+
+async def start_or_report(
+    client: AIOKafkaProducer | AIOKafkaConsumer | AIOKafkaAdminClient, bootstrap: str
+) -> None:
+    """Start a client; a broker that does not answer becomes one BrokerUnavailable sentence."""
+    try:
+        with quiet_kafka_logs():
+            await client.start()
+    except (KafkaConnectionError, KafkaError, OSError) as exc:
+        raise BrokerUnavailable(
+            f"no Kafka broker answers at {bootstrap} ({type(exc).__name__}): "
+            "start one with `make kafka-up` or set FRAUDLAB_BOOTSTRAP_SERVERS."
+        ) from None
+
+
+async def create_topics(
+    bootstrap: str, topics: Iterable[str], partitions: int, replication: int = 1
+) -> list[str]:
+    """Create the topics that do not exist yet; the names it created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await start_or_report(admin, bootstrap)
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [t for t in topics if t not in existing]
+        if wanted:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics([NewTopic(t, partitions, replication) for t in wanted])
+        return wanted
+    finally:
+        await admin.close()
+
+
+async def list_topics(bootstrap: str) -> list[str]:
+    """Every topic name on the cluster, sorted."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await start_or_report(admin, bootstrap)
+    try:
+        return sorted(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+async def delete_topics(bootstrap: str, topics: Iterable[str]) -> None:
+    """Delete the given topics (those that exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await start_or_report(admin, bootstrap)
+    try:
+        existing = set(await admin.list_topics())
+        doomed = [t for t in topics if t in existing]
+        if doomed:
+            await admin.delete_topics(doomed)
+    finally:
+        await admin.close()
+
+
+async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[tuple[str, int], int]:
+    """The end offset of every partition of ``topics``."""
+    from aiokafka import TopicPartition
+
+    consumer = make_consumer(bootstrap)
+    await start_or_report(consumer, bootstrap)
+    try:
+        partitions = [
+            TopicPartition(t, p)
+            for t in topics
+            for p in sorted(consumer.partitions_for_topic(t) or await _partitions(consumer, t))
+        ]
+        ends = await consumer.end_offsets(partitions)
+        return {(tp.topic, tp.partition): off for tp, off in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    await consumer._client.force_metadata_update()
+    return consumer.partitions_for_topic(topic) or set()

@@ -1,0 +1,323 @@
+"""The record contract: every record fraudlab streams, stores or reports, defined once.
+
+Each record is a frozen dataclass. Its fields, in order, are the contract: the Spark
+StructType, the Arrow schema and the DuckDB table are derived from these classes by
+:mod:`fraudlab.schemas` and never written by hand a second time.
+
+Input records follow the assignment's datasets (the assignment's columns first and in order,
+fraudlab's extra columns after them); every streamed record carries ``ts``, an integer Unix
+timestamp, and every other input field travels as a string. Result records (scores, reports,
+dead letters) are typed.
+
+>>> [f.name for f in fields_of(Truth)]
+['transaction_id', 'is_fraud', 'pattern', 'ts']
+>>> record_for_stream("transactions") is Transaction
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar, get_type_hints
+
+# Browsing event types and their levels, as the assignment defines them.
+L1_EVENTS = frozenset({"AP", "ATC", "CO"})
+L2_EVENTS = frozenset({"VC", "VP", "VI", "SER"})
+L3_EVENTS = frozenset({"SCR", "HP", "CL"})
+EVENT_TYPES = ("VC", "VI", "VP", "AP", "CL", "ATC", "CO", "HP", "SCR", "SER")
+
+
+class Record:
+    """Marker base of every record class; the class attributes say how it travels.
+
+    STREAM: the stream (topic suffix and archive table) the record belongs to.
+    KEY: the fields whose values, joined by '|', form the Kafka message key.
+    ASSIGNMENT_COLUMNS: how many leading fields are the assignment's own columns.
+    """
+
+    STREAM: ClassVar[str]
+    KEY: ClassVar[tuple[str, ...]]
+    ASSIGNMENT_COLUMNS: ClassVar[int] = 0
+
+
+# ---- static data: travels with each run, once --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Customer(Record):
+    """A customer of the shop, with a home in Indonesia."""
+
+    STREAM = "customer"
+    KEY = ("customer_id",)
+    ASSIGNMENT_COLUMNS = 8
+
+    customer_id: str
+    first_name: str
+    last_name: str
+    username: str
+    email: str
+    gender: str
+    birthdate: str
+    first_join_date: str
+    home_location: str
+    home_city: str
+    home_location_lat: str
+    home_location_long: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Category(Record):
+    """A leaf of the three-level category tree."""
+
+    STREAM = "category"
+    KEY = ("category_id",)
+    ASSIGNMENT_COLUMNS = 4
+
+    category_id: str
+    cat_level1: str
+    cat_level2: str
+    cat_level3: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Product(Record):
+    """A product in the assignment's columns, plus its list price."""
+
+    STREAM = "product"
+    KEY = ("id",)
+    ASSIGNMENT_COLUMNS = 8
+
+    id: str
+    gender: str
+    baseColour: str
+    season: str
+    year: str
+    usage: str
+    productDisplayName: str
+    category_id: str
+    price: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerSession(Record):
+    """Which customer a browsing session belongs to."""
+
+    STREAM = "customer_session"
+    KEY = ("session_id",)
+    ASSIGNMENT_COLUMNS = 2
+
+    session_id: str
+    customer_id: str
+    ts: int
+
+
+# ---- event streams ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Browsing(Record):
+    """One browsing event of a session; item events name a product and a quantity."""
+
+    STREAM = "browsing"
+    KEY = ("customer_id",)
+    ASSIGNMENT_COLUMNS = 5
+
+    session_id: str
+    event_type: str
+    event_time: str
+    traffic_source: str
+    device_type: str
+    customer_id: str
+    product_id: str
+    quantity: str
+    event_id: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction(Record):
+    """A checkout; product_metadata is a JSON list of {product_id, quantity, item_price}."""
+
+    STREAM = "transactions"
+    KEY = ("customer_id",)
+    ASSIGNMENT_COLUMNS = 14
+
+    created_at: str
+    customer_id: str
+    transaction_id: str
+    session_id: str
+    product_metadata: str
+    payment_method: str
+    payment_status: str
+    promo_amount: str
+    promo_code: str
+    shipment_fee: str
+    shipment_location_lat: str
+    shipment_location_long: str
+    total_amount: str
+    clear_payment: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Truth(Record):
+    """Ground truth for one transaction; written by the simulator, never read by the engine."""
+
+    STREAM = "truth"
+    KEY = ("transaction_id",)
+    ASSIGNMENT_COLUMNS = 2
+
+    transaction_id: str
+    is_fraud: str
+    pattern: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fault(Record):
+    """Ground truth for one injected data fault (late, out of order, duplicate, malformed).
+
+    ``record_id`` is the event_id or transaction_id of the record the fault touched;
+    ``delay_s`` is how late it was delivered (0 where lateness does not apply).
+    """
+
+    STREAM = "faults"
+    KEY = ("record_id",)
+
+    stream: str
+    record_id: str
+    fault: str
+    delay_s: int
+    ts: int
+
+
+# ---- results ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Score(Record):
+    """The model's verdict on one transaction."""
+
+    STREAM = "scores"
+    KEY = ("transaction_id",)
+
+    transaction_id: str
+    session_id: str
+    customer_id: str
+    ts: int
+    probability: float
+    prediction: int
+    model_name: str
+    model_digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertedTransaction(Record):
+    """One potential fraud inside a fraud-alerts window (nested, not a stream of its own)."""
+
+    STREAM = ""
+    KEY = ("transaction_id",)
+
+    transaction_id: str
+    session_id: str
+    customer_id: str
+    ts: int
+    total_amount: float
+    shipment_location_lat: float
+    shipment_location_long: float
+    probability: float
+
+
+@dataclass(frozen=True, slots=True)
+class FraudAlerts(Record):
+    """The 10 s report: potential frauds of one sliding 2-minute event-time window."""
+
+    STREAM = "fraud-alerts"
+    KEY = ("window_start", "window_end")
+
+    window_start: int
+    window_end: int
+    count: int
+    transactions: tuple[AlertedTransaction, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TopProduct(Record):
+    """The 30 s report, one row per rank: top products by quantity among non-fraud sales."""
+
+    STREAM = "top-products"
+    KEY = ("window_start", "rank")
+
+    window_start: int
+    window_end: int
+    rank: int
+    product_id: str
+    product_name: str
+    quantity: int
+    sales: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter(Record):
+    """A record that could not be used, with why and where it came from."""
+
+    STREAM = "dead-letter"
+    KEY = ("source_topic", "source_partition", "source_offset")
+
+    raw: bytes
+    reason: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    ts: int
+
+
+STATIC_RECORDS: tuple[type[Record], ...] = (Customer, Category, Product, CustomerSession)
+EVENT_RECORDS: tuple[type[Record], ...] = (Browsing, Transaction, Truth, Fault)
+RESULT_RECORDS: tuple[type[Record], ...] = (Score, FraudAlerts, TopProduct, DeadLetter)
+STREAM_RECORDS: tuple[type[Record], ...] = STATIC_RECORDS + EVENT_RECORDS + RESULT_RECORDS
+NESTED_RECORDS: tuple[type[Record], ...] = (AlertedTransaction,)
+
+_BY_STREAM = {cls.STREAM: cls for cls in STREAM_RECORDS}
+STREAMS: tuple[str, ...] = tuple(_BY_STREAM)
+
+
+def record_for_stream(stream: str) -> type[Record]:
+    """The record class of a stream name; KeyError names the known streams."""
+    try:
+        return _BY_STREAM[stream]
+    except KeyError:
+        raise KeyError(f"unknown stream {stream!r}; known: {', '.join(STREAMS)}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One field of a record: its name and Python type (str, int, float, bytes or a tuple)."""
+
+    name: str
+    type: Any
+
+
+def fields_of(cls: type[Record]) -> tuple[FieldSpec, ...]:
+    """The fields of a record class, in contract order, with resolved types."""
+    hints = get_type_hints(cls)
+    return tuple(FieldSpec(f.name, hints[f.name]) for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+
+
+def field_names(cls: type[Record]) -> tuple[str, ...]:
+    """The field names of a record class, in contract order."""
+    return tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+
+
+def assignment_columns(cls: type[Record]) -> tuple[str, ...]:
+    """The leading fields that are the assignment's own columns, in the assignment's order."""
+    return field_names(cls)[: cls.ASSIGNMENT_COLUMNS]
+
+
+def message_key(record: Record) -> bytes:
+    """The Kafka key of a record: its KEY fields joined by '|', UTF-8."""
+    return "|".join(str(getattr(record, name)) for name in record.KEY).encode()

@@ -1,0 +1,116 @@
+"""Typed, frozen settings, validated once at the edge and passed down.
+
+Precedence, lowest first: defaults < a settings file (``fraudlab.toml`` in the working directory,
+or the file named by ``FRAUDLAB_SETTINGS_FILE`` or ``--settings``) < environment variables
+(``FRAUDLAB_<FIELD>``) < command-line flags. Nothing else in fraudlab reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from fraudlab.errors import UsageError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SETTINGS_FILE = Path("fraudlab.toml")
+
+
+class Settings(BaseSettings):
+    """Everything fraudlab can be told about its surroundings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FRAUDLAB_", frozen=True, extra="forbid", validate_default=True
+    )
+
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
+    topic_partitions: int = Field(2, ge=1, le=64, description="partitions of each run topic")
+    spark_master: str = Field("local[*]", description="Spark master URL")
+    spark_shuffle_partitions: int = Field(4, ge=1, le=10_000)
+    spark_driver_memory: str = Field("2g", pattern=r"^\d+[kmgt]?$")
+    spark_ui: bool = Field(False, description="serve the Spark UI on 4040")
+    jvm_lib_dir: Path = Field(REPO_ROOT / "jvm" / "lib", description="jars resolved by Maven")
+    broker_port: int = Field(9092, ge=1, le=65535)
+    broker_data_dir: Path = Field(REPO_ROOT / "var" / "kafka")
+    broker_heap: str = Field("512m", pattern=r"^\d+[kmg]$")
+    archive_dir: Path = Field(REPO_ROOT / "var" / "archive")
+    checkpoint_dir: Path = Field(REPO_ROOT / "var" / "checkpoints")
+    models_dir: Path = Field(REPO_ROOT / "models")
+    scenarios_dir: Path = Field(REPO_ROOT / "scenarios")
+    viz_address: str = Field("127.0.0.1")
+    viz_port: int = Field(5006, ge=1, le=65535)
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_port_list(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"{server!r} is not host:port")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # toml_file is set by load_settings on a subclass; without one this source is empty
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+
+def settings_file(explicit: Path | None = None) -> Path | None:
+    """The settings file in force: ``explicit``, $FRAUDLAB_SETTINGS_FILE or ./fraudlab.toml."""
+    env = os.environ.get("FRAUDLAB_SETTINGS_FILE")
+    path = explicit or (Path(env) if env else None)
+    if path is not None:
+        if not path.is_file():
+            raise UsageError(f"settings file {path} does not exist.")
+        return path
+    return DEFAULT_SETTINGS_FILE if DEFAULT_SETTINGS_FILE.is_file() else None
+
+
+def load_settings(settings_path: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from every source, with ``overrides`` (command-line flags, None = not given) on top.
+
+    A bad value ends in a UsageError naming the setting and where it came from.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    file = settings_file(settings_path)
+    cls: type[Settings] = Settings
+    if file is not None:
+        try:
+            tomllib.loads(file.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise UsageError(f"settings file {file}: {exc}.") from None
+        config = SettingsConfigDict(**{**Settings.model_config, "toml_file": file})
+        cls = type("Settings", (Settings,), {"model_config": config})
+    try:
+        return cls(**given)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = ".".join(str(p) for p in err["loc"]) or "settings"
+        if name in given:
+            where = f"--{name.replace('_', '-')}"
+        elif name.upper() in _env_names():
+            where = f"FRAUDLAB_{name.upper()}"
+        else:
+            where = f"{name} in {file}" if file else name
+        raise UsageError(f"setting {where}: {err['msg']}.") from None
+
+
+def _env_names() -> set[str]:
+    return {k.removeprefix("FRAUDLAB_") for k in os.environ if k.startswith("FRAUDLAB_")}

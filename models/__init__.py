@@ -1,0 +1,1 @@
+"""Training and evaluation of the fraud model; saved artifacts live in models/NAME/."""

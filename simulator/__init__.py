@@ -1,0 +1,1 @@
+"""The SimPy e-commerce world, fraud patterns with ground truth, scenarios and producers."""

@@ -1,0 +1,1 @@
+"""Bokeh server directory apps (live, replay, compare) and their chart builders."""
