@@ -55,7 +55,12 @@ def _broker_options(fn: click.decorators.FC) -> click.decorators.FC:
 def _local_broker(
     ctx: click.Context, port: int | None, data_dir: Path | None
 ) -> local_broker.LocalBroker:
-    s = settings_from(ctx, broker_port=port, broker_data_dir=data_dir)
+    s = settings_from(
+        ctx,
+        {"broker_port": "--port", "broker_data_dir": "--data-dir"},
+        broker_port=port,
+        broker_data_dir=data_dir,
+    )
     return local_broker.LocalBroker(s.broker_data_dir, s.broker_port, s.jvm_lib_dir, s.broker_heap)
 
 

@@ -22,11 +22,16 @@ class CliState:
     settings_path: Path | None = None
 
 
-def settings_from(ctx: click.Context, **flags: Any) -> Settings:
-    """Settings for a command: every source, with the command's own flags (None = unset) on top."""
+def settings_from(
+    ctx: click.Context, flag_names: dict[str, str] | None = None, **flags: Any
+) -> Settings:
+    """Settings for a command: every source, with the command's own flags (None = unset) on top.
+
+    ``flag_names`` maps a setting to the flag that sets it, for error messages.
+    """
     state = ctx.find_root().obj
     path = state.settings_path if isinstance(state, CliState) else None
-    return load_settings(path, **flags)
+    return load_settings(path, flag_names, **flags)
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

@@ -276,10 +276,35 @@ class DeadLetter(Record):
     ts: int
 
 
+# ---- run bookkeeping -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunEvent(Record):
+    """A part of a run (producer, engine, archiver, replay) saying what it runs with, or ends.
+
+    ``details`` is a JSON object: scenario text and seed, model name and digest, settings, code
+    version, counts. ``ts`` is wall-clock time: this is bookkeeping about an execution, not part
+    of the simulated world, and is left out of every determinism digest.
+    """
+
+    STREAM = "run-events"
+    KEY = ("part", "event")
+
+    run_id: str
+    part: str
+    event: str
+    details: str
+    ts: int
+
+
 STATIC_RECORDS: tuple[type[Record], ...] = (Customer, Category, Product, CustomerSession)
 EVENT_RECORDS: tuple[type[Record], ...] = (Browsing, Transaction, Truth, Fault)
 RESULT_RECORDS: tuple[type[Record], ...] = (Score, FraudAlerts, TopProduct, DeadLetter)
-STREAM_RECORDS: tuple[type[Record], ...] = STATIC_RECORDS + EVENT_RECORDS + RESULT_RECORDS
+RUN_RECORDS: tuple[type[Record], ...] = (RunEvent,)
+STREAM_RECORDS: tuple[type[Record], ...] = (
+    STATIC_RECORDS + EVENT_RECORDS + RESULT_RECORDS + RUN_RECORDS
+)
 NESTED_RECORDS: tuple[type[Record], ...] = (AlertedTransaction,)
 
 _BY_STREAM = {cls.STREAM: cls for cls in STREAM_RECORDS}

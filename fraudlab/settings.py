@@ -83,10 +83,13 @@ def settings_file(explicit: Path | None = None) -> Path | None:
     return DEFAULT_SETTINGS_FILE if DEFAULT_SETTINGS_FILE.is_file() else None
 
 
-def load_settings(settings_path: Path | None = None, **overrides: Any) -> Settings:
+def load_settings(
+    settings_path: Path | None = None, flag_names: dict[str, str] | None = None, **overrides: Any
+) -> Settings:
     """Settings from every source, with ``overrides`` (command-line flags, None = not given) on top.
 
-    A bad value ends in a UsageError naming the setting and where it came from.
+    A bad value ends in a UsageError naming the setting and where it came from; ``flag_names``
+    maps a setting to the flag that set it when that is not ``--<setting-name>``.
     """
     given = {k: v for k, v in overrides.items() if v is not None}
     file = settings_file(settings_path)
@@ -104,7 +107,7 @@ def load_settings(settings_path: Path | None = None, **overrides: Any) -> Settin
         err = exc.errors()[0]
         name = ".".join(str(p) for p in err["loc"]) or "settings"
         if name in given:
-            where = f"--{name.replace('_', '-')}"
+            where = (flag_names or {}).get(name, f"--{name.replace('_', '-')}")
         elif name.upper() in _env_names():
             where = f"FRAUDLAB_{name.upper()}"
         else:

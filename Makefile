@@ -1,0 +1,82 @@
+# fraudlab: one command each for setup, the local broker, tests, benchmarks and the demo.
+# `make help` lists the targets.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+FRAUDLAB := $(VENV)/bin/fraudlab
+VENV_STAMP := $(VENV)/.installed
+JVM_STAMP := jvm/lib/.resolved
+MVN := mvn -B -q -f jvm/pom.xml
+PYTEST_ARGS ?=
+
+# Broker processes started by test fixtures live in pytest's temporary folders.
+TEST_BROKERS := kafka.Kafka .*/pytest-of-[^ ]*/server.properties
+
+.PHONY: help
+help: ## List the targets and what each does
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: setup
+setup: $(VENV_STAMP) $(JVM_STAMP) ## Create .venv with fraudlab installed (editable) and resolve the JVM parts with Maven
+
+$(VENV_STAMP): pyproject.toml
+	@command -v java >/dev/null || { echo "fraudlab: Java 17+ is required (apt-get install openjdk-17-jre-headless)."; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+$(JVM_STAMP): jvm/pom.xml jvm/kafka/pom.xml jvm/spark/pom.xml
+	@command -v mvn >/dev/null || { echo "fraudlab: Maven is required (apt-get install maven)."; exit 1; }
+	rm -rf jvm/lib
+	$(MVN) package
+	@mkdir -p jvm/lib && touch $@
+
+.PHONY: kafka-up
+kafka-up: setup ## Start the local broker at 127.0.0.1:9092 (data in var/kafka)
+	$(FRAUDLAB) broker up
+
+.PHONY: kafka-down
+kafka-down: ## Stop the local broker and free its port
+	@if [ -x $(FRAUDLAB) ]; then $(FRAUDLAB) broker down; else echo "nothing to stop"; fi
+
+.PHONY: kafka-status
+kafka-status: ## Say whether the local broker runs
+	$(FRAUDLAB) broker status
+
+.PHONY: test
+test: setup ## Install what is missing, then run the whole suite (unit, Kafka, Spark) with its own brokers
+	@status=0; \
+	$(VENV)/bin/pytest $(PYTEST_ARGS) || status=$$?; \
+	pkill -f '$(TEST_BROKERS)' 2>/dev/null || true; \
+	exit $$status
+
+.PHONY: test-fast
+test-fast: setup ## Run only the tests that need no broker and no Spark
+	$(VENV)/bin/pytest -m 'not kafka and not spark and not browser' $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: setup ## ruff and mypy over the code
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy fraudlab simulator engine models archive replay viz
+
+.PHONY: bench
+bench: setup ## Run every benchmark and write the report under results/
+	$(PY) -m tests.benchmarks.run
+
+.PHONY: demo
+demo: setup ## Start the broker and stream a fraud scenario into it; see README for what runs today
+	$(PY) -m fraudlab.demo
+
+.PHONY: clean
+clean: kafka-down ## Remove run data (var/) and test output; keep .venv and jvm/lib
+	rm -rf var test-output results .pytest_cache
+
+.PHONY: distclean
+distclean: clean ## Also remove .venv and the resolved jars
+	rm -rf $(VENV) jvm/lib

@@ -1,0 +1,104 @@
+"""Shared fixtures: a real Kafka broker, unique topics, a real SparkSession.
+
+Each starts only when a test asks for it: a test that needs neither starts neither.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+import os
+import uuid
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from fraudlab.broker import LocalBroker
+from fraudlab.kafka_io import create_topics
+from fraudlab.net import free_port
+from fraudlab.settings import Settings, load_settings
+
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="session")
+def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Default settings with every folder a test may write to moved under a temporary folder."""
+    root = tmp_path_factory.mktemp("fraudlab")
+    return load_settings(
+        archive_dir=root / "archive",
+        checkpoint_dir=root / "checkpoints",
+        broker_data_dir=root / "kafka",
+    )
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory, base_settings: Settings) -> Iterator[LocalBroker]:
+    """A real single-node KRaft broker on a free loopback port, for the whole test session."""
+    broker = LocalBroker(
+        tmp_path_factory.mktemp("kafka"), free_port(), base_settings.jvm_lib_dir, heap="768m"
+    )
+    broker.up()
+    try:
+        yield broker
+    finally:
+        broker.down()
+
+
+@pytest.fixture(scope="session")
+def bootstrap(kafka_broker: LocalBroker) -> str:
+    """The bootstrap address of the session's broker."""
+    return kafka_broker.bootstrap
+
+
+@pytest.fixture(scope="session")
+def settings(base_settings: Settings, bootstrap: str) -> Settings:
+    """Settings pointing at the session's broker."""
+    return base_settings.model_copy(update={"bootstrap_servers": bootstrap})
+
+
+_topic_counter = itertools.count()
+
+
+def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync code, even inside an async test's loop."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+@pytest.fixture
+def topic_factory(bootstrap: str, request: pytest.FixtureRequest) -> Callable[..., str]:
+    """Creates topics with names unique to the test: ``make_topic(partitions=1) -> name``."""
+    test = "".join(c if c.isalnum() else "-" for c in request.node.name)[:60]
+
+    def make_topic(partitions: int = 1) -> str:
+        name = f"test.{test}.{next(_topic_counter)}.{uuid.uuid4().hex[:6]}"
+        run_blocking(create_topics(bootstrap, [name], partitions))
+        return name
+
+    return make_topic
+
+
+@pytest.fixture(scope="session")
+def spark(base_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real local SparkSession with the Kafka connector, UI off."""
+    from fraudlab.spark import build_spark_session
+
+    warehouse = tmp_path_factory.mktemp("spark-warehouse")
+    os.environ.setdefault("SPARK_LOCAL_DIRS", str(warehouse))
+    session = build_spark_session(
+        base_settings.model_copy(update={"spark_master": "local[2]", "spark_ui": False}),
+        app_name="fraudlab-tests",
+    )
+    try:
+        yield session
+    finally:
+        session.stop()
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
