@@ -3,6 +3,7 @@
 Nothing here names a field: every schema is computed from the record classes, so the three
 always agree. pyspark and pyarrow are imported only by the function that needs them.
 
+>>> from fraudlab.records import Truth
 >>> duckdb_columns(Truth)
 'transaction_id VARCHAR, is_fraud VARCHAR, pattern VARCHAR, ts BIGINT'
 """

@@ -26,6 +26,12 @@ MOBILE_DEVICES = frozenset({"Android", "iOS"})
 _DEVICE_CUM = tuple(accumulate(w for _, w in DEVICES))
 _CITY_CUM = tuple(accumulate(c.weight for c in CITIES))
 
+# the shop's payment mix; each customer also has a favourite method
+PAYMENT_METHODS: tuple[tuple[str, float], ...] = (
+    ("Gopay", 0.32), ("OVO", 0.22), ("Debit Card", 0.18), ("Credit Card", 0.16), ("LinkAja", 0.12),
+)
+_PAYMENT_CUM = tuple(accumulate(w for _, w in PAYMENT_METHODS))
+
 
 @dataclass(frozen=True, slots=True)
 class Persona:
@@ -76,6 +82,7 @@ class Person:
     weight: float
     speed: float
     devices: tuple[tuple[str, str], ...]
+    wallet: str
     rng: random.Random
 
 
@@ -85,6 +92,11 @@ def pick_device(rng: random.Random) -> tuple[str, str]:
     if device in MOBILE_DEVICES:
         return device, "MOBILE" if rng.random() < 0.8 else "WEB"
     return device, "WEB"
+
+
+def pick_payment(rng: random.Random) -> str:
+    """A payment method with the shop's payment mix."""
+    return PAYMENT_METHODS[bisect(_PAYMENT_CUM, rng.random() * _PAYMENT_CUM[-1])][0]
 
 
 def pick_city(rng: random.Random) -> int:
@@ -144,5 +156,6 @@ def make_person(
         weight=persona.activity * rng.lognormvariate(0.0, 0.6),
         speed=persona.speed * rng.lognormvariate(0.0, 0.3),
         devices=tuple(dict.fromkeys(devices)),
+        wallet=pick_payment(rng),
         rng=rng,
     )
