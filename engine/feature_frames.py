@@ -1,0 +1,201 @@
+"""Features on Spark DataFrames: the same per-customer fold on a batch or a streaming DataFrame.
+
+:func:`customer_events` unifies browsing and transactions (with each customer's static profile)
+into one frame of events; :func:`batch_features` folds it with ``applyInPandas`` (training,
+evaluation) and :func:`streaming_features` with ``applyInPandasWithState`` (scoring), both through
+:func:`fold_events`, the one piece of code that turns events into feature rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from engine.features import FEATURES, CustomerState, Payment, Profile
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame
+    from pyspark.sql.streaming.state import GroupState
+    from pyspark.sql.types import StructType
+
+BROWSING, TRANSACTION = 0, 1
+
+# Columns of the unified event frame, in order.
+EVENT_COLUMNS = (
+    "customer_id",
+    "kind",
+    "ts",
+    "seq",
+    "session_id",
+    "event_type",
+    "device_type",
+    "traffic_source",
+    "transaction_id",
+    "payment_method",
+    "payment_status",
+    "clear_payment",
+    "promo_amount",
+    "shipment_fee",
+    "shipment_location_lat",
+    "shipment_location_long",
+    "total_amount",
+    "product_metadata",
+    "gender",
+    "birth_day",
+    "join_day",
+    "home_lat",
+    "home_long",
+)
+# Identifying and reporting columns carried next to the features of each transaction.
+ID_COLUMNS = ("transaction_id", "session_id", "customer_id", "ts")
+# (amount and shipment location travel as the features total_amount, shipment_lat/long)
+DETAIL_COLUMNS = ("product_metadata",)
+
+
+def features_schema() -> StructType:
+    """Schema of a feature frame: ids, transaction details, then every feature."""
+    from pyspark.sql import types as T
+
+    fields = [
+        T.StructField("transaction_id", T.StringType()),
+        T.StructField("session_id", T.StringType()),
+        T.StructField("customer_id", T.StringType()),
+        T.StructField("ts", T.LongType()),
+        T.StructField("product_metadata", T.StringType()),
+    ]
+    for name, kind in FEATURES.items():
+        fields.append(T.StructField(name, T.StringType() if kind == "category" else T.DoubleType()))
+    return T.StructType(fields)
+
+
+def customer_events(
+    browsing: DataFrame, transactions: DataFrame, customers: DataFrame
+) -> DataFrame:
+    """One frame of browsing events and transactions with each customer's profile joined.
+
+    Works on batch and streaming frames alike; ``customers`` is static and broadcast. ``seq``
+    orders events of the same second: a session's events before the transaction they lead to.
+    """
+    from pyspark.sql import functions as F
+
+    s = F.lit(None).cast("string")
+    b = browsing.select(
+        "customer_id",
+        F.lit(BROWSING).alias("kind"),
+        "ts",
+        F.lit(0).alias("seq"),
+        "session_id",
+        "event_type",
+        "device_type",
+        "traffic_source",
+        *(s.alias(c) for c in EVENT_COLUMNS[8:18]),
+    )
+    t = transactions.select(
+        "customer_id",
+        F.lit(TRANSACTION).alias("kind"),
+        "ts",
+        F.lit(1).alias("seq"),
+        "session_id",
+        s.alias("event_type"),
+        s.alias("device_type"),
+        s.alias("traffic_source"),
+        *EVENT_COLUMNS[8:18],
+    )
+    profiles = customers.select(
+        "customer_id",
+        "gender",
+        F.datediff(F.to_date("birthdate"), F.lit("1970-01-01")).alias("birth_day"),
+        F.datediff(F.to_date("first_join_date"), F.lit("1970-01-01")).alias("join_day"),
+        F.col("home_location_lat").cast("double").alias("home_lat"),
+        F.col("home_location_long").cast("double").alias("home_long"),
+    )
+    return (
+        b.unionByName(t).join(F.broadcast(profiles), "customer_id", "left").select(*EVENT_COLUMNS)
+    )
+
+
+def fold_events(state: CustomerState, events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fold a customer's events, in (ts, seq) order, into ``state``; one row per transaction."""
+    rows = []
+    for e in sorted(events, key=lambda e: (e["ts"], e["seq"])):
+        if e["kind"] == BROWSING:
+            state.observe_browsing(
+                e["session_id"] or "",
+                e["event_type"] or "",
+                int(e["ts"]),
+                e["device_type"] or "",
+                e["traffic_source"] or "",
+            )
+            continue
+        profile = None
+        if e["birth_day"] is not None and e["birth_day"] == e["birth_day"]:  # not null, not NaN
+            profile = Profile(
+                e["gender"] or "",
+                int(e["birth_day"]),
+                int(e["join_day"]),
+                float(e["home_lat"]),
+                float(e["home_long"]),
+            )
+        payment = Payment(
+            e["session_id"] or "",
+            int(e["ts"]),
+            e["payment_method"] or "",
+            e["payment_status"] or "",
+            e["clear_payment"] or "",
+            e["promo_amount"] or "",
+            e["shipment_fee"] or "",
+            e["shipment_location_lat"] or "",
+            e["shipment_location_long"] or "",
+            e["total_amount"] or "",
+            e["product_metadata"] or "",
+        )
+        features = state.transaction_features(payment, profile)
+        rows.append(
+            {**{c: e[c] for c in ID_COLUMNS}, **{c: e[c] for c in DETAIL_COLUMNS}, **features}
+        )
+    return rows
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    import pandas as pd
+
+    columns = [*ID_COLUMNS, *DETAIL_COLUMNS, *FEATURES]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _fold_batch(events: pd.DataFrame) -> pd.DataFrame:
+    return _frame(fold_events(CustomerState(), events.to_dict("records")))
+
+
+def batch_features(events: DataFrame) -> DataFrame:
+    """Feature rows of every transaction in a batch frame of :func:`customer_events`."""
+    return events.groupBy("customer_id").applyInPandas(_fold_batch, features_schema())
+
+
+def _fold_stream(
+    key: tuple[str], batches: Iterator[pd.DataFrame], state: GroupState
+) -> Iterator[pd.DataFrame]:
+    current = CustomerState.from_json(state.get[0]) if state.exists else CustomerState()
+    events = [e for frame in batches for e in frame.to_dict("records")]
+    rows = fold_events(current, events)
+    state.update((current.to_json(),))
+    yield _frame(rows)
+
+
+def streaming_features(events: DataFrame) -> DataFrame:
+    """Feature rows of a streaming frame of :func:`customer_events`, with per-customer state.
+
+    The caller sets the event-time watermark on ``events`` first: rows later than it are dropped
+    (and counted by Spark) before they reach the state.
+    """
+    from pyspark.sql.streaming.state import GroupStateTimeout
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    return events.groupBy("customer_id").applyInPandasWithState(
+        _fold_stream,
+        outputStructType=features_schema(),
+        stateStructType=StructType([StructField("state", StringType())]),
+        outputMode="append",
+        timeoutConf=GroupStateTimeout.NoTimeout,
+    )
