@@ -1,4 +1,4 @@
-"""Training and scoring compute the same features: batch and streaming paths over the same records."""
+"""Training and scoring compute the same features: batch and streaming paths agree."""
 
 from __future__ import annotations
 
