@@ -1,13 +1,14 @@
 """Features on Spark DataFrames: the same per-customer fold on a batch or a streaming DataFrame.
 
 :func:`customer_events` unifies browsing and transactions (with each customer's static profile)
-into one frame of events; :func:`batch_features` folds it with ``applyInPandas`` (training,
-evaluation) and :func:`streaming_features` with ``applyInPandasWithState`` (scoring), both through
-:func:`fold_events`, the one piece of code that turns events into feature rows.
+into one frame of events; :func:`batch_features` folds it per partition with ``mapInPandas``
+(training, evaluation) and :func:`streaming_features` with ``applyInPandasWithState`` (scoring),
+both through :func:`fold_events`, the one piece of code that turns events into feature rows.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -164,13 +165,27 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def _fold_batch(events: pd.DataFrame) -> pd.DataFrame:
-    return _frame(fold_events(CustomerState(), events.to_dict("records")))
+def _fold_partition(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    # rows arrive sorted by customer, then time: one pass folds every customer of the partition
+    states: dict[str, CustomerState] = {}
+    for frame in frames:
+        rows: list[dict[str, Any]] = []
+        for customer, events in itertools.groupby(
+            frame.to_dict("records"), key=lambda e: e["customer_id"]
+        ):
+            rows.extend(fold_events(states.setdefault(customer, CustomerState()), events))
+        yield _frame(rows)
 
 
-def batch_features(events: DataFrame) -> DataFrame:
-    """Feature rows of every transaction in a batch frame of :func:`customer_events`."""
-    return events.groupBy("customer_id").applyInPandas(_fold_batch, features_schema())
+def batch_features(events: DataFrame, partitions: int | None = None) -> DataFrame:
+    """Feature rows of every transaction in a batch frame of :func:`customer_events`.
+
+    A customer's events are brought together by partitioning on customer_id and sorting; each
+    partition is then folded in one pass (far cheaper than one pandas frame per customer).
+    """
+    n = partitions or events.sparkSession.sparkContext.defaultParallelism
+    ordered = events.repartition(n, "customer_id").sortWithinPartitions("customer_id", "ts", "seq")
+    return ordered.mapInPandas(_fold_partition, features_schema())
 
 
 def _fold_stream(

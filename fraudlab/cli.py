@@ -18,7 +18,7 @@ from fraudlab.cli_context import CliState, settings_from
 from fraudlab.errors import FraudlabError
 
 # Packages whose `commands` module registers commands.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("simulator", "archive")
 
 
 @click.group(

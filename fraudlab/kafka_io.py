@@ -146,3 +146,13 @@ async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[tuple[str, 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
     await consumer._client.force_metadata_update()
     return consumer.partitions_for_topic(topic) or set()
+
+
+async def existing_partitions(
+    consumer: AIOKafkaConsumer, topics: Iterable[str]
+) -> dict[str, list[int]]:
+    """The partitions of those ``topics`` that exist now, by topic, from fresh cluster metadata."""
+    # the consumer's own metadata covers only topics it already knows; ask for all of them
+    cluster = await consumer._client.fetch_all_metadata()
+    found = {t: cluster.partitions_for_topic(t) for t in topics}
+    return {t: sorted(parts) for t, parts in found.items() if parts}
