@@ -1,7 +1,7 @@
 """The ``fraudlab`` command line: one entry point, one-sentence errors, no tracebacks.
 
-Each package adds its commands from a ``commands`` module with ``register(group)``; the list is
-in :data:`COMMAND_MODULES`. Errors a user can cause are :class:`fraudlab.errors.FraudlabError`
+Each package adds its commands from a module with ``register(group)``, listed in
+:data:`COMMAND_MODULES`. Errors a user can cause are :class:`fraudlab.errors.FraudlabError`
 and end as ``fraudlab: <sentence>`` with the error's exit code.
 """
 
@@ -17,8 +17,13 @@ from fraudlab import broker as local_broker
 from fraudlab.cli_context import CliState, settings_from
 from fraudlab.errors import FraudlabError
 
-# Packages whose `commands` module registers commands.
-COMMAND_MODULES: tuple[str, ...] = ("simulator", "archive")
+# Modules whose `register(group)` adds commands, package by package.
+COMMAND_MODULES: tuple[str, ...] = (
+    "simulator.commands",
+    "simulator.produce_commands",
+    "models.commands",
+    "archive.commands",
+)
 
 
 @click.group(
@@ -107,7 +112,7 @@ def broker_tool(ctx: click.Context, name: str, args: tuple[str, ...]) -> None:
 
 
 for _module in COMMAND_MODULES:
-    importlib.import_module(f"{_module}.commands").register(app)
+    importlib.import_module(_module).register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

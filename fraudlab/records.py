@@ -289,7 +289,7 @@ class RunEvent(Record):
     """
 
     STREAM = "run-events"
-    KEY = ("part", "event")
+    KEY = ("run_id",)  # one partition per run: its events stay in the order they happened
 
     run_id: str
     part: str

@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fraudlab.broker import java_executable
-from fraudlab.errors import UsageError
+from fraudlab.errors import FraudlabError, UsageError
 from fraudlab.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+
+LOG4J2 = Path(__file__).with_name("spark-log4j2.properties")
 
 
 def connector_jars(lib_dir: Path) -> list[Path]:
@@ -53,6 +56,8 @@ def spark_conf(settings: Settings, app_name: str) -> dict[str, str]:
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.driver.host": "127.0.0.1",
         "spark.executorEnv.PYTHONHASHSEED": "0",
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J2}",
+        "spark.executor.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J2}",
         "spark.pyspark.python": sys.executable,
         "spark.pyspark.driver.python": sys.executable,
     }
@@ -68,6 +73,10 @@ def build_spark_session(settings: Settings, app_name: str = "fraudlab") -> Spark
     builder = SparkSession.builder
     for key, value in spark_conf(settings, app_name).items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
-    return spark
+    try:
+        return builder.getOrCreate()
+    except Exception as exc:  # py4j and pyspark raise plain exceptions when the JVM fails
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise FraudlabError(
+            f"Spark failed to start with master {settings.spark_master}: {first}"
+        ) from None

@@ -51,15 +51,11 @@ class ProduceReport:
     delivered: dict[str, int]
     simulated_s: float
     wall_s: float
+    speed: float = 0.0  # simulated seconds per wall second while events were paced out
 
     @property
     def total(self) -> int:
         return sum(self.delivered.values())
-
-    @property
-    def speed(self) -> float:
-        """Simulated seconds per wall second reached."""
-        return self.simulated_s / max(self.wall_s, 1e-9)
 
 
 ProgressFn = Callable[[float, Counter[str]], None]
@@ -93,19 +89,15 @@ async def produce_run(
         until = 0.0
         while until < simulation.horizon_s:
             until = min(until + step, simulation.horizon_s)
-            batch = simulation.advance(until)
-            for message in batch:
-                if speed is not None:
-                    await pacer.wait_until(message.deliver_at)
-                await _send(publisher, topics, message, start_ms)
-            if speed is not None:
-                await publisher.submit_open()
-                await pacer.wait_until(until)
+            await _deliver(publisher, topics, simulation.advance(until), start_ms, pacer, until)
             if progress is not None:
                 progress(until, publisher.sent)
+        # messages held back past the horizon (late deliveries) still go out, in order
+        await _deliver(publisher, topics, simulation.advance(float("inf")), start_ms, pacer, until)
         await publisher.flush()
         delivered = dict(publisher.delivered)
         delivered.pop(topics["run-events"], None)
+        speed_reached = pacer.achieved_speed(simulation.horizon_s)
         await _announce(
             publisher,
             topics,
@@ -113,7 +105,7 @@ async def produce_run(
             "finished",
             {
                 "delivered": {t.rsplit(".", 1)[1]: n for t, n in delivered.items()},
-                "speed_reached": pacer.achieved_speed(simulation.horizon_s),
+                "speed_reached": speed_reached,
             },
         )
         await publisher.flush()
@@ -124,7 +116,27 @@ async def produce_run(
         {t.rsplit(".", 1)[1]: n for t, n in sorted(delivered.items())},
         simulation.horizon_s,
         time.time() - started_wall,
+        speed_reached,
     )
+
+
+async def _deliver(
+    publisher: Publisher,
+    topics: dict[str, str],
+    batch: list[Message],
+    start_ms: int,
+    pacer: Pacer,
+    until: float,
+) -> None:
+    paced = pacer.speed is not None
+    for message in batch:
+        if paced:
+            await pacer.wait_until(message.deliver_at)
+        await _send(publisher, topics, message, start_ms)
+    if paced:
+        # partial batches go out every step, or a slow run would sit on them until they fill
+        await publisher.submit_open()
+        await pacer.wait_until(until)
 
 
 async def _send(
