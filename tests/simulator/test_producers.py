@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 from collections import Counter
@@ -99,7 +100,7 @@ async def test_produce_csv_follows_the_assignment_rule(bootstrap: str, tmp_path:
         assert all(r["customer_id"] for r in rows)
     # batches went out 5 s apart on the wall clock
     sent_ms = sorted(m.timestamp for m in batches)  # type: ignore[attr-defined]
-    gaps = [b - a for a, b in zip(sent_ms, sent_ms[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(sent_ms)]
     assert all(4_500 <= g <= 6_500 for g in gaps), gaps
     assert report.delivered["browsing"] == len(arrays)
 
