@@ -25,7 +25,8 @@ class ProducerTuning:
 
     linger_ms: int = 20
     max_batch_size: int = 256 * 1024
-    compression_type: str | None = "lz4"
+    # zstd: about twice aiokafka's lz4 rate here, and smaller (tests/benchmarks/bench_producer.py)
+    compression_type: str | None = "zstd"
 
 
 DEFAULT_TUNING = ProducerTuning()
