@@ -36,6 +36,15 @@ $(JVM_STAMP): jvm/pom.xml jvm/kafka/pom.xml jvm/spark/pom.xml
 	$(MVN) package
 	@mkdir -p jvm/lib && touch $@
 
+.PHONY: model
+model: setup ## Train the default model (models/default) unless it is already there
+	@if [ -f models/default/metadata.json ]; then echo "models/default is there (make model-clean retrains it)"; \
+	else $(FRAUDLAB) train --name default; fi
+
+.PHONY: model-clean
+model-clean: ## Remove the default model so that `make model` trains it again
+	rm -rf models/default
+
 .PHONY: kafka-up
 kafka-up: setup ## Start the local broker at 127.0.0.1:9092 (data in var/kafka)
 	$(FRAUDLAB) broker up

@@ -64,7 +64,13 @@ def evaluate(
     spark: SparkSession, model: SavedModel, history: History, scenario: str, seed: int
 ) -> tuple[Evaluation, pd.DataFrame]:
     """Figures of ``model`` on ``history``, and the scored rows (for plots)."""
-    rows = feature_rows(spark, history)
+    return evaluate_rows(spark, model, feature_rows(spark, history), scenario, seed)
+
+
+def evaluate_rows(
+    spark: SparkSession, model: SavedModel, rows: pd.DataFrame, scenario: str, seed: int
+) -> tuple[Evaluation, pd.DataFrame]:
+    """Figures of ``model`` on labelled feature rows, and the scored rows (for plots)."""
     probs = probabilities(model.load_pipeline(), to_spark(spark, rows))
     scores, labels = probs["fraud_probability"].to_numpy(), probs["label"].to_numpy()
     at = metrics.at_threshold(scores, labels, model.threshold)

@@ -96,7 +96,21 @@ def train(spark: SparkSession, settings: Settings, plan: TrainingPlan, step: Ste
         )
     import pandas as pd
 
-    valid_rows = pd.concat(valid_parts, ignore_index=True)
+    return fit_and_save(
+        spark, settings, plan, train_rows, pd.concat(valid_parts, ignore_index=True), step
+    )
+
+
+def fit_and_save(
+    spark: SparkSession,
+    settings: Settings,
+    plan: TrainingPlan,
+    train_rows: pd.DataFrame,
+    valid_rows: pd.DataFrame,
+    step: Step,
+) -> SavedModel:
+    """Fit every candidate on ``train_rows``, keep the best on ``valid_rows``, and save it."""
+
     train_df, valid_df = to_spark(spark, train_rows), to_spark(spark, valid_rows)
     fitted: dict[str, tuple[object, float, pd.DataFrame]] = {}
     for kind in plan.candidates:
