@@ -16,11 +16,13 @@ from engine.features import FEATURES, CustomerState, Payment, Profile
 
 if TYPE_CHECKING:
     import pandas as pd
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
     from pyspark.sql.streaming.state import GroupState
     from pyspark.sql.types import StructType
 
-BROWSING, TRANSACTION = 0, 1
+CUSTOMER, BROWSING, TRANSACTION = 2, 0, 1
+# within one second: the profile first, then browsing, then the transaction it led to
+SEQ = {CUSTOMER: -1, BROWSING: 0, TRANSACTION: 1}
 
 # Columns of the unified event frame, in order.
 EVENT_COLUMNS = (
@@ -73,54 +75,71 @@ def features_schema() -> StructType:
 def customer_events(
     browsing: DataFrame, transactions: DataFrame, customers: DataFrame
 ) -> DataFrame:
-    """One frame of browsing events and transactions with each customer's profile joined.
+    """One frame of each customer's profile records, browsing events and transactions.
 
-    Works on batch and streaming frames alike; ``customers`` is static and broadcast. ``seq``
-    orders events of the same second: a session's events before the transaction they lead to.
+    Works on batch and streaming frames alike: customers are a stream too (sign-ups arrive
+    during a run), folded into the customer's state like any other event. ``seq`` orders
+    events of the same second.
     """
     from pyspark.sql import functions as F
 
-    s = F.lit(None).cast("string")
+    def nulls(names: tuple[str, ...], kind: str = "string") -> list[Column]:
+        return [F.lit(None).cast(kind).alias(c) for c in names]
+
+    tx_columns = EVENT_COLUMNS[8:18]
+    profile_columns = ("gender", "birth_day", "join_day", "home_lat", "home_long")
     b = browsing.select(
         "customer_id",
         F.lit(BROWSING).alias("kind"),
         "ts",
-        F.lit(0).alias("seq"),
+        F.lit(SEQ[BROWSING]).alias("seq"),
         "session_id",
         "event_type",
         "device_type",
         "traffic_source",
-        *(s.alias(c) for c in EVENT_COLUMNS[8:18]),
+        *nulls(tx_columns),
+        *nulls(profile_columns[:1]),
+        *nulls(profile_columns[1:3], "int"),
+        *nulls(profile_columns[3:], "double"),
     )
     t = transactions.select(
         "customer_id",
         F.lit(TRANSACTION).alias("kind"),
         "ts",
-        F.lit(1).alias("seq"),
+        F.lit(SEQ[TRANSACTION]).alias("seq"),
         "session_id",
-        s.alias("event_type"),
-        s.alias("device_type"),
-        s.alias("traffic_source"),
-        *EVENT_COLUMNS[8:18],
+        *nulls(("event_type", "device_type", "traffic_source")),
+        *tx_columns,
+        *nulls(profile_columns[:1]),
+        *nulls(profile_columns[1:3], "int"),
+        *nulls(profile_columns[3:], "double"),
     )
-    profiles = customers.select(
+    c = customers.select(
         "customer_id",
+        F.lit(CUSTOMER).alias("kind"),
+        "ts",
+        F.lit(SEQ[CUSTOMER]).alias("seq"),
+        *nulls(("session_id", "event_type", "device_type", "traffic_source")),
+        *nulls(tx_columns),
         "gender",
         F.datediff(F.to_date("birthdate"), F.lit("1970-01-01")).alias("birth_day"),
         F.datediff(F.to_date("first_join_date"), F.lit("1970-01-01")).alias("join_day"),
         F.col("home_location_lat").cast("double").alias("home_lat"),
         F.col("home_location_long").cast("double").alias("home_long"),
     )
-    return (
-        b.unionByName(t).join(F.broadcast(profiles), "customer_id", "left").select(*EVENT_COLUMNS)
-    )
+    return b.unionByName(t).unionByName(c).select(*EVENT_COLUMNS)
+
+
+def _present(value: Any) -> bool:
+    return value is not None and value == value  # pandas gives NaN for a missing number
 
 
 def fold_events(state: CustomerState, events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Fold a customer's events, in (ts, seq) order, into ``state``; one row per transaction."""
     rows = []
     for e in sorted(events, key=lambda e: (e["ts"], e["seq"])):
-        if e["kind"] == BROWSING:
+        kind = e["kind"]
+        if kind == BROWSING:
             state.observe_browsing(
                 e["session_id"] or "",
                 e["event_type"] or "",
@@ -128,33 +147,35 @@ def fold_events(state: CustomerState, events: Iterable[dict[str, Any]]) -> list[
                 e["device_type"] or "",
                 e["traffic_source"] or "",
             )
-            continue
-        profile = None
-        if e["birth_day"] is not None and e["birth_day"] == e["birth_day"]:  # not null, not NaN
-            profile = Profile(
-                e["gender"] or "",
-                int(e["birth_day"]),
-                int(e["join_day"]),
-                float(e["home_lat"]),
-                float(e["home_long"]),
+        elif kind == CUSTOMER:
+            if all(_present(e[c]) for c in ("birth_day", "join_day", "home_lat", "home_long")):
+                state.observe_profile(
+                    Profile(
+                        e["gender"] or "",
+                        int(e["birth_day"]),
+                        int(e["join_day"]),
+                        float(e["home_lat"]),
+                        float(e["home_long"]),
+                    )
+                )
+        else:
+            payment = Payment(
+                e["session_id"] or "",
+                int(e["ts"]),
+                e["payment_method"] or "",
+                e["payment_status"] or "",
+                e["clear_payment"] or "",
+                e["promo_amount"] or "",
+                e["shipment_fee"] or "",
+                e["shipment_location_lat"] or "",
+                e["shipment_location_long"] or "",
+                e["total_amount"] or "",
+                e["product_metadata"] or "",
             )
-        payment = Payment(
-            e["session_id"] or "",
-            int(e["ts"]),
-            e["payment_method"] or "",
-            e["payment_status"] or "",
-            e["clear_payment"] or "",
-            e["promo_amount"] or "",
-            e["shipment_fee"] or "",
-            e["shipment_location_lat"] or "",
-            e["shipment_location_long"] or "",
-            e["total_amount"] or "",
-            e["product_metadata"] or "",
-        )
-        features = state.transaction_features(payment, profile)
-        rows.append(
-            {**{c: e[c] for c in ID_COLUMNS}, **{c: e[c] for c in DETAIL_COLUMNS}, **features}
-        )
+            features = state.transaction_features(payment)
+            rows.append(
+                {**{c: e[c] for c in ID_COLUMNS}, **{c: e[c] for c in DETAIL_COLUMNS}, **features}
+            )
     return rows
 
 

@@ -1,6 +1,6 @@
 """The fraud features: one definition, computed per customer by the same code everywhere.
 
-A customer's browsing events and transactions are folded, in event-time order, into a small
+A customer's profile, browsing events and transactions are folded, in event-time order, into a small
 :class:`CustomerState`; each transaction is turned into a feature row from the transaction itself,
 the session that led to it, the customer's recent history and the customer's static profile.
 Spark calls this code through ``mapInPandas`` on a batch DataFrame (training, evaluation) and
@@ -8,14 +8,15 @@ Spark calls this code through ``mapInPandas`` on a batch DataFrame (training, ev
 two can never drift apart. Nothing here reads truth, ids as values, or the wall clock.
 
 >>> state = CustomerState()
+>>> state.observe_profile(Profile(gender="F", birth_day=8000, join_day=19000, home_lat=-6.2,
+...                               home_long=106.8))
 >>> state.observe_browsing("s1", "HP", 1000, "Android", "MOBILE")
 >>> state.observe_browsing("s1", "CO", 1060, "Android", "MOBILE")
 >>> row = state.transaction_features(Payment(
 ...     session_id="s1", ts=1065, payment_method="OVO", payment_status="Success",
 ...     clear_payment="1", promo_amount="0", shipment_fee="10000",
 ...     shipment_lat="-6.2", shipment_long="106.8", total_amount="150000",
-...     product_metadata='[{"product_id": "p1", "quantity": 2, "item_price": 70000}]'),
-...     Profile(gender="F", birth_day=8000, join_day=19000, home_lat=-6.2, home_long=106.8))
+...     product_metadata='[{"product_id": "p1", "quantity": 2, "item_price": 70000}]'))
 >>> row["l1_ratio"], row["session_events"], row["n_items"], row["distance_km"]
 (0.5, 2.0, 2.0, 0.0)
 """
@@ -119,6 +120,11 @@ class CustomerState:
     transaction_ts: list[int] = field(default_factory=list)
     purchases: int = 0
     last_transaction_ts: int | None = None
+    profile: Profile | None = None
+
+    def observe_profile(self, profile: Profile) -> None:
+        """The customer's static data, as it stands (sign-ups arrive during a run)."""
+        self.profile = profile
 
     def observe_browsing(
         self, session_id: str, event_type: str, ts: int, device: str, source: str
@@ -155,8 +161,9 @@ class CustomerState:
         self.failed_ts = [t for t in self.failed_ts if now - t <= HISTORY_S]
         self.transaction_ts = [t for t in self.transaction_ts if now - t <= HISTORY_S]
 
-    def transaction_features(self, tx: Payment, profile: Profile | None) -> dict[str, Any]:
+    def transaction_features(self, tx: Payment) -> dict[str, Any]:
         """The feature row of one transaction; then the transaction joins the history."""
+        profile = self.profile
         ts = tx.ts
         self._expire(ts)
         s = self.sessions.get(tx.session_id) or _Session(ts, ts)
@@ -224,6 +231,15 @@ class CustomerState:
                 "transaction_ts": self.transaction_ts,
                 "purchases": self.purchases,
                 "last_transaction_ts": self.last_transaction_ts,
+                "profile": None
+                if self.profile is None
+                else [
+                    self.profile.gender,
+                    self.profile.birth_day,
+                    self.profile.join_day,
+                    self.profile.home_lat,
+                    self.profile.home_long,
+                ],
             }
         ).decode()
 
@@ -240,6 +256,7 @@ class CustomerState:
             transaction_ts=d["transaction_ts"],
             purchases=d["purchases"],
             last_transaction_ts=d["last_transaction_ts"],
+            profile=None if d["profile"] is None else Profile(*d["profile"]),
         )
 
 

@@ -100,6 +100,7 @@ def test_batch_and_streaming_features_agree(spark: Any, tmp_path: Path) -> None:
 
     _write(tmp_path / "b", browsing)
     _write(tmp_path / "t", transactions)
+    _write(tmp_path / "c", customers)
     b_stream = (
         spark.readStream.schema(spark_schema(Browsing))
         .option("maxFilesPerTrigger", 1)
@@ -110,7 +111,12 @@ def test_batch_and_streaming_features_agree(spark: Any, tmp_path: Path) -> None:
         .option("maxFilesPerTrigger", 1)
         .json(str(tmp_path / "t"))
     )
-    stream = streaming_features(customer_events(b_stream, t_stream, customers_df))
+    c_stream = (
+        spark.readStream.schema(spark_schema(Customer))
+        .option("maxFilesPerTrigger", 1)
+        .json(str(tmp_path / "c"))
+    )
+    stream = streaming_features(customer_events(b_stream, t_stream, c_stream))
     query = (
         stream.writeStream.format("memory")
         .queryName("parity_features")
