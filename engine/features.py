@@ -37,6 +37,7 @@ HISTORY_S = DAY_S  # failed payments and transactions are remembered for a day
 MAX_DEVICES = 8  # devices and traffic sources remembered per customer
 LOCAL_UTC_OFFSET_S = 7 * 3600  # customers live in Western Indonesian Time
 NO_PREVIOUS_S = 30.0 * DAY_S  # "time since the previous transaction" when there was none
+DEDUPE_S = 3600  # a record id seen again within this long is a duplicate delivery
 
 # name -> kind; "category" features are strings, the rest floats. Order is the contract.
 FEATURES: dict[str, str] = {
@@ -121,6 +122,16 @@ class CustomerState:
     purchases: int = 0
     last_transaction_ts: int | None = None
     profile: Profile | None = None
+    seen: dict[str, int] = field(default_factory=dict)
+
+    def first_sighting(self, record_id: str, ts: int) -> bool:
+        """False when ``record_id`` was already folded in (a duplicate delivery)."""
+        if not record_id:
+            return True
+        if record_id in self.seen:
+            return False
+        self.seen[record_id] = ts
+        return True
 
     def observe_profile(self, profile: Profile) -> None:
         """The customer's static data, as it stands (sign-ups arrive during a run)."""
@@ -159,6 +170,8 @@ class CustomerState:
             del self.sessions[k]
             self.session_device.pop(k, None)
         self.failed_ts = [t for t in self.failed_ts if now - t <= HISTORY_S]
+        if self.seen and now - min(self.seen.values()) > DEDUPE_S:
+            self.seen = {k: t for k, t in self.seen.items() if now - t <= DEDUPE_S}
         self.transaction_ts = [t for t in self.transaction_ts if now - t <= HISTORY_S]
 
     def transaction_features(self, tx: Payment) -> dict[str, Any]:
@@ -231,6 +244,7 @@ class CustomerState:
                 "transaction_ts": self.transaction_ts,
                 "purchases": self.purchases,
                 "last_transaction_ts": self.last_transaction_ts,
+                "seen": self.seen,
                 "profile": None
                 if self.profile is None
                 else [
@@ -257,6 +271,7 @@ class CustomerState:
             purchases=d["purchases"],
             last_transaction_ts=d["last_transaction_ts"],
             profile=None if d["profile"] is None else Profile(*d["profile"]),
+            seen=d["seen"],
         )
 
 

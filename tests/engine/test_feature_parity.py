@@ -10,7 +10,12 @@ from typing import Any
 
 import pytest
 
-from engine.feature_frames import batch_features, customer_events, streaming_features
+from engine.feature_frames import (
+    batch_features,
+    customer_events,
+    streaming_features,
+    watermarked,
+)
 from engine.features import FEATURES
 from fraudlab.records import Browsing, Customer, Transaction
 from fraudlab.schemas import spark_schema
@@ -116,7 +121,7 @@ def test_batch_and_streaming_features_agree(spark: Any, tmp_path: Path) -> None:
         .option("maxFilesPerTrigger", 1)
         .json(str(tmp_path / "c"))
     )
-    stream = streaming_features(customer_events(b_stream, t_stream, c_stream))
+    stream = streaming_features(watermarked(customer_events(b_stream, t_stream, c_stream)))
     query = (
         stream.writeStream.format("memory")
         .queryName("parity_features")
@@ -127,10 +132,9 @@ def test_batch_and_streaming_features_agree(spark: Any, tmp_path: Path) -> None:
     )
     query.awaitTermination(180)
     assert query.exception() is None
-    got = {
-        r["transaction_id"]: r.asDict()
-        for r in spark.sql("select * from parity_features").collect()
-    }
+    out = spark.sql("select * from parity_features").collect()
+    assert {r["outcome"] for r in out} == {"scored"}
+    got = {r["transaction_id"]: r.asDict() for r in out}
     assert got.keys() == expected.keys()
     differences = {
         (tid, name, got[tid][name], row[name])

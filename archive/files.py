@@ -1,0 +1,127 @@
+"""Run files: where a run's archive lives, and opening it with one-sentence errors.
+
+One DuckDB file per run, ``<archive_dir>/<run_id>.duckdb``. While a run is archived its archiver
+holds the file (DuckDB allows one writing process); everyone else opens finished files
+read-only, any number at a time. DuckDB's lock, I/O and format errors become one sentence that
+says what happened to which run and what to do.
+
+>>> archive_path(Path("/data"), "r1")
+PosixPath('/data/r1.duckdb')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+
+from fraudlab.errors import FraudlabError, UsageError
+from fraudlab.runs import RUN_ID_PATTERN, validate_run_id
+
+__all__ = [
+    "ArchiveCorrupt",
+    "RunIsLive",
+    "archive_error",
+    "archive_path",
+    "open_read_only",
+    "reading",
+    "run_ids",
+]
+
+SUFFIX = ".duckdb"
+_LOCK_PID = re.compile(r"\(PID (\d+)\)")
+
+
+class RunIsLive(FraudlabError):
+    """The run's archiver holds its file: the run is still being archived."""
+
+
+class ArchiveCorrupt(FraudlabError):
+    """The run's file is not a readable fraudlab archive."""
+
+
+def archive_path(archive_dir: Path, run_id: str) -> Path:
+    """The archive file of a run."""
+    return archive_dir / f"{validate_run_id(run_id)}{SUFFIX}"
+
+
+def run_ids(archive_dir: Path) -> list[str]:
+    """The ids of the runs that have a file in ``archive_dir``, sorted."""
+    if not archive_dir.is_dir():
+        return []
+    return sorted(
+        p.name.removesuffix(SUFFIX)
+        for p in archive_dir.glob(f"*{SUFFIX}")
+        if RUN_ID_PATTERN.fullmatch(p.name.removesuffix(SUFFIX))
+    )
+
+
+def archive_error(exc: Exception, run_id: str, path: Path, *, writing: bool) -> FraudlabError:
+    """One sentence for a DuckDB or OS error met opening or writing a run's file."""
+    text = str(exc)
+    lowered = text.lower()
+    if "conflicting lock" in lowered or "different configuration" in lowered:
+        pid = _LOCK_PID.search(text)
+        who = f" (pid {pid.group(1)})" if pid else ""
+        if writing:
+            return RunIsLive(f"run {run_id} is already being archived by another process{who}.")
+        return RunIsLive(
+            f"run {run_id} is still being archived{who}: its archive opens once the run has "
+            "ended; follow it live from Kafka meanwhile."
+        )
+    if "not a valid duckdb database" in lowered or "corrupt" in lowered or "checksum" in lowered:
+        return ArchiveCorrupt(
+            f"the archive of run {run_id} ({path}) is corrupt: it is not a valid DuckDB file; "
+            "delete it and archive the run again from Kafka."
+        )
+    for needle, why in (
+        ("no space left", "the disk is full"),
+        ("read-only file system", "the folder is on a read-only file system"),
+        ("permission denied", "permission denied (the folder is read-only)"),
+    ):
+        if needle in lowered:
+            action = "write" if writing else "read"
+            return FraudlabError(f"cannot {action} the archive of run {run_id} at {path}: {why}.")
+    action = "writing" if writing else "reading"
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return FraudlabError(f"{action} the archive of run {run_id} at {path} failed: {first}")
+
+
+def open_read_only(archive_dir: Path, run_id: str) -> duckdb.DuckDBPyConnection:
+    """Open a run's file read-only; unknown, live and corrupt runs are one-sentence errors."""
+    path = archive_path(archive_dir, run_id)
+    if not path.exists():
+        raise UsageError(
+            f"no archived run {run_id!r} in {archive_dir}: `fraudlab runs` lists the archived runs."
+        )
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except (duckdb.Error, OSError) as exc:
+        raise archive_error(exc, run_id, path, writing=False) from None
+    try:
+        # fetchall: a half-read result would block relation calls on this connection
+        (found,) = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'run'"
+        ).fetchall()
+    except duckdb.Error as exc:
+        con.close()
+        raise archive_error(exc, run_id, path, writing=False) from None
+    if not found or not found[0]:
+        con.close()
+        raise ArchiveCorrupt(
+            f"{path} is a DuckDB file but not a fraudlab archive (it has no run table)."
+        )
+    return con
+
+
+@contextlib.contextmanager
+def reading(archive_dir: Path, run_id: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``with reading(dir, run_id) as con:`` a read-only connection, closed afterwards."""
+    con = open_read_only(archive_dir, run_id)
+    try:
+        yield con
+    finally:
+        con.close()

@@ -1,0 +1,144 @@
+"""A tiny run written by hand, whose every figure can be worked out on paper.
+
+Truth and verdicts (ts is event time):
+
+| tx | truth                  | ts  | score      | in fraud-alerts windows ending |
+| -- | ---------------------- | --- | ---------- | ------------------------------ |
+| t1 | fraud card_testing     | 100 | flagged    | 110, 120, 140                  |
+| t2 | fraud card_testing     | 105 | not        |                                |
+| t3 | fraud account_takeover | 130 | flagged    | 140                            |
+| t4 | legitimate             | 110 | flagged    | 120, 140                       |
+| t5 | legitimate             | 120 | not        |                                |
+| t6 | legitimate flash_sale  | 140 | not        |                                |
+| t7 | fraud account_takeover | 150 | never      |                                |
+| t8 | legitimate             | 160 | not        |                                |
+| t9 | (no truth)             | 170 | flagged    |                                |
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sample_run import Message, consumed_batches
+
+from archive.writer import ArchiveWriter
+from fraudlab import codec
+from fraudlab.records import (
+    AlertedTransaction,
+    FraudAlerts,
+    Record,
+    RunEvent,
+    Score,
+    TopProduct,
+    Transaction,
+    Truth,
+    message_key,
+)
+
+RUN_ID = "hand-made"
+
+# tx: (fraud, pattern, ts, prediction or None, lat, long)
+TRANSACTIONS = {
+    "t1": ("1", "card_testing", 100, 1, -6.2, 106.8),
+    "t2": ("1", "card_testing", 105, 0, -6.2, 106.8),
+    "t3": ("1", "account_takeover", 130, 1, 3.6, 98.7),
+    "t4": ("0", "", 110, 1, -6.3, 106.7),
+    "t5": ("0", "", 120, 0, -7.8, 110.4),
+    "t6": ("0", "flash_sale", 140, 0, -7.8, 110.4),
+    "t7": ("1", "account_takeover", 150, None, 3.6, 98.7),
+    "t8": ("0", "", 160, 0, -6.9, 107.6),
+}
+PROBABILITY = {"t1": 0.9, "t3": 0.7, "t4": 0.6, "t9": 0.95}
+WINDOWS = {110: ("t1",), 120: ("t1", "t4"), 140: ("t1", "t4", "t3")}
+TOP = [
+    (130, 1, "p1", 5, 500.0),
+    (130, 2, "p2", 3, 900.0),
+    (160, 1, "p1", 4, 400.0),
+    (160, 2, "p3", 1, 50.0),
+]
+
+
+def _message(record: Record) -> Message:
+    return Message(record.STREAM, message_key(record), codec.encode(record))
+
+
+def _alerted(tid: str) -> AlertedTransaction:
+    _, _, ts, _, lat, long = TRANSACTIONS[tid]
+    return AlertedTransaction(tid, f"s-{tid}", f"c-{tid}", ts, 100.0, lat, long, PROBABILITY[tid])
+
+
+def records() -> list[Record]:
+    """Every record of the hand-made run, in publishing order."""
+    out: list[Record] = [
+        RunEvent(
+            RUN_ID,
+            "producer",
+            "started",
+            json.dumps({"scenario": "hand", "seed": 3, "scenario_text": "t"}),
+            1000,
+        ),
+        RunEvent(
+            RUN_ID,
+            "engine",
+            "started",
+            json.dumps({"model_name": "m1", "model_digest": "d1"}),
+            1000,
+        ),
+    ]
+    for tid, (fraud, pattern, ts, prediction, lat, long) in TRANSACTIONS.items():
+        out.append(
+            Transaction(
+                str(ts),
+                f"c-{tid}",
+                tid,
+                f"s-{tid}",
+                "[]",
+                "Gopay",
+                "Success",
+                "0",
+                "",
+                "0",
+                str(lat),
+                str(long),
+                "100",
+                "1",
+                ts,
+            )
+        )
+        out.append(Truth(tid, fraud, pattern, ts))
+        if prediction is not None:
+            out.append(
+                Score(
+                    tid,
+                    f"s-{tid}",
+                    f"c-{tid}",
+                    ts,
+                    PROBABILITY.get(tid, 0.1),
+                    prediction,
+                    "m1",
+                    "d1",
+                )
+            )
+    out.append(Score("t9", "s-t9", "c-t9", 170, 0.95, 1, "m1", "d1"))
+    for end, tids in WINDOWS.items():
+        out.append(FraudAlerts(end - 120, end, len(tids), tuple(_alerted(t) for t in tids)))
+    for end, rank, pid, quantity, sales in TOP:
+        out.append(TopProduct(end - 30, end, rank, pid, f"Product {pid}", quantity, sales))
+    out += [
+        RunEvent(RUN_ID, "producer", "finished", "{}", 1100),
+        RunEvent(RUN_ID, "engine", "finished", "{}", 1101),
+    ]
+    return out
+
+
+def write_hand_made_run(archive_dir: Path, *, close: bool = True) -> Path:
+    """Write the hand-made run's file (closed as complete unless ``close`` is False)."""
+    writer = ArchiveWriter.open(archive_dir, RUN_ID)
+    for batch in consumed_batches(RUN_ID, [_message(r) for r in records()]):
+        writer.write(batch)
+    if close:
+        writer.close_run("complete", final=True)
+    else:
+        writer.close()
+    return writer.path

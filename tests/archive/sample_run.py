@@ -1,0 +1,307 @@
+"""A small but complete run, every stream of it, as the simulator and the engine would write it.
+
+Besides well-formed records it holds what the archive must cope with: transactions the simulator
+duplicated on purpose (separate records), scores, fraud-alerts and top-products the engine's
+at-least-once sink emitted twice (one record), and values that cannot be decoded.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from archive.writer import ConsumedBatch
+from fraudlab import codec
+from fraudlab.kafka_io import create_topics, make_producer, quiet_kafka_logs, start_or_report
+from fraudlab.records import (
+    AlertedTransaction,
+    Browsing,
+    Category,
+    Customer,
+    CustomerSession,
+    DeadLetter,
+    Fault,
+    FraudAlerts,
+    Product,
+    Record,
+    RunEvent,
+    Score,
+    TopProduct,
+    Transaction,
+    Truth,
+    message_key,
+)
+from fraudlab.topics import run_topics, topic_name
+
+START = 1_700_000_000
+PATTERNS = ("card_testing", "account_takeover", "promo_abuse")
+UNDECODABLE_VALUES = (
+    b"not json at all",
+    b'{"transaction_id": "x"}',
+    b"",
+    b'["a", "list"]',
+    b'{"window_start": "soon", "window_end": 1, "count": 1, "transactions": []}',
+)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One Kafka message of the run: stream, key, value (bytes, possibly undecodable)."""
+
+    stream: str
+    key: bytes
+    value: bytes
+
+
+@dataclass
+class SampleRun:
+    """The messages of a run in publishing order, and what the archive should make of them."""
+
+    run_id: str
+    messages: list[Message] = field(default_factory=list)
+    undecodable: Counter[str] = field(default_factory=Counter)
+    duplicates: Counter[str] = field(default_factory=Counter)
+    frauds: Counter[str] = field(default_factory=Counter)
+
+    def add(self, record: Record) -> None:
+        self.messages.append(Message(record.STREAM, message_key(record), codec.encode(record)))
+
+    def sent(self) -> Counter[str]:
+        return Counter(m.stream for m in self.messages)
+
+
+def _events(run_id: str, part: str, event: str, ts: int, **details: object) -> RunEvent:
+    return RunEvent(run_id, part, event, json.dumps(details), ts)
+
+
+def make_sample_run(run_id: str, seed: int = 7, transactions: int = 240) -> SampleRun:
+    """A run of ``transactions`` checkouts with all its streams, deterministic in ``seed``."""
+    rng = random.Random(seed)
+    run = SampleRun(run_id)
+    run.add(
+        _events(
+            run_id,
+            "producer",
+            "started",
+            START,
+            scenario="baseline",
+            seed=seed,
+            scenario_text="name = 'baseline'\n",
+            code_version="0.1.0",
+        )
+    )
+    run.add(
+        _events(
+            run_id,
+            "engine",
+            "started",
+            START + 1,
+            model_name="gbt-1",
+            model_digest="abc123",
+            settings={"shuffle_partitions": 4},
+        )
+    )
+    customers = [f"c{i}" for i in range(40)]
+    for i, cid in enumerate(customers):
+        run.add(
+            Customer(
+                cid,
+                f"First{i}",
+                f"Last{i}",
+                f"user{i}",
+                f"u{i}@example.id",
+                "F",
+                "1990-01-01",
+                "2020-01-01",
+                "Jawa Barat",
+                "Bandung",
+                f"{-6.9 + rng.uniform(-1, 1):.4f}",
+                f"{107.6 + rng.uniform(-1, 1):.4f}",
+                START,
+            )
+        )
+    for i in range(5):
+        run.add(Category(f"cat{i}", "Apparel", f"Level2-{i}", f"Level3-{i}", START))
+    products = [f"p{i}" for i in range(30)]
+    for i, pid in enumerate(products):
+        run.add(
+            Product(
+                pid,
+                "Women",
+                "Blue",
+                "Summer",
+                "2020",
+                "Casual",
+                f"Product {i}",
+                f"cat{i % 5}",
+                f"{rng.randint(10, 500) * 1000}",
+                START,
+            )
+        )
+    alerted: list[AlertedTransaction] = []
+    for i in range(transactions):
+        ts = START + 2 * i
+        cid = rng.choice(customers)
+        sid = f"s{i}"
+        run.add(CustomerSession(sid, cid, ts))
+        for j, event in enumerate(("HP", "VP", "ATC", "CO")):
+            pid = rng.choice(products)
+            run.add(
+                Browsing(
+                    sid,
+                    event,
+                    str(ts - 3 + j),
+                    "MOBILE",
+                    "Android",
+                    cid,
+                    pid if event in ("VP", "ATC") else "",
+                    "1" if event == "ATC" else "",
+                    f"e{i}-{j}",
+                    ts - 3 + j,
+                )
+            )
+        pattern = rng.choice(PATTERNS) if rng.random() < 0.15 else ""
+        tid = f"t{i}"
+        total = rng.randint(10, 900) * 1000
+        lat, long = -6.2 + rng.uniform(-2, 2), 106.8 + rng.uniform(-2, 2)
+        tx = Transaction(
+            str(ts),
+            cid,
+            tid,
+            sid,
+            json.dumps([{"product_id": rng.choice(products), "quantity": 1, "item_price": total}]),
+            "Gopay",
+            "Success",
+            "0",
+            "",
+            "10000",
+            f"{lat:.4f}",
+            f"{long:.4f}",
+            str(total),
+            "1",
+            ts,
+        )
+        run.add(tx)
+        if i % 50 == 7:  # the simulator's own duplicates: separate records of the stream
+            run.add(tx)
+            run.add(Fault("transactions", tid, "duplicate", 0, ts))
+        run.add(Truth(tid, "1" if pattern else "0", pattern, ts))
+        if pattern:
+            run.frauds[pattern] += 1
+        # the model catches most frauds and a few legitimate checkouts
+        prediction = int(rng.random() < (0.8 if pattern else 0.03))
+        probability = round(rng.uniform(0.6, 1.0) if prediction else rng.uniform(0, 0.4), 6)
+        score = Score(tid, sid, cid, ts, probability, prediction, "gbt-1", "abc123")
+        run.add(score)
+        if i % 40 == 3:  # the engine's sink emitted it twice
+            run.add(score)
+            run.duplicates["scores"] += 1
+        if prediction:
+            alerted.append(
+                AlertedTransaction(tid, sid, cid, ts, float(total), lat, long, probability)
+            )
+        if i % 5 == 4:  # every 10 s of event time, the frauds of the last 2 minutes
+            end = ts + 1
+            window = tuple(a for a in alerted if end - 120 <= a.ts < end)
+            alerts = FraudAlerts(end - 120, end, len(window), window)
+            run.add(alerts)
+            if i % 45 == 4:
+                run.add(alerts)
+                run.duplicates["fraud-alerts"] += 1
+        if i % 15 == 14:  # every 30 s, the top products
+            end = ts + 1
+            for rank in range(1, 4):
+                top = TopProduct(
+                    end - 30,
+                    end,
+                    rank,
+                    products[(i + rank) % 30],
+                    f"Product {(i + rank) % 30}",
+                    10 - rank,
+                    1000.0 * (10 - rank),
+                )
+                run.add(top)
+                if i % 60 == 14 and rank == 1:
+                    run.add(top)
+                    run.duplicates["top-products"] += 1
+        if i == transactions // 2:
+            run.add(
+                DeadLetter(
+                    b"\x00\xffbroken", "unparseable JSON", topic_name(run_id, "browsing"), 0, 12, ts
+                )
+            )
+    for i, value in enumerate(UNDECODABLE_VALUES):
+        stream = ("transactions", "scores", "browsing", "truth", "fraud-alerts")[i]
+        run.messages.append(Message(stream, f"bad{i}".encode(), value))
+        run.undecodable[stream] += 1
+    end = START + 2 * transactions + 5
+    run.add(_events(run_id, "producer", "finished", end, events=len(run.messages)))
+    run.add(_events(run_id, "engine", "finished", end + 2))
+    return run
+
+
+def without_end(run: SampleRun) -> tuple[list[Message], list[Message]]:
+    """The messages before the parts' finished events, and those events."""
+    ends = [m for m in run.messages if m.stream == "run-events" and b'"finished"' in m.value]
+    return [m for m in run.messages if m not in ends], ends
+
+
+async def create_run_topics(bootstrap: str, run_id: str, partitions: int = 2) -> None:
+    """Create every topic of the run."""
+    await create_topics(bootstrap, run_topics(run_id), partitions)
+
+
+async def publish(
+    bootstrap: str, run_id: str, messages: Sequence[Message] | Iterable[Message]
+) -> int:
+    """Send messages to the run's topics, keyed, and wait until each is acknowledged."""
+    producer = make_producer(bootstrap)
+    await start_or_report(producer, bootstrap)
+    # fresh topics answer "not leader" for a moment; the producer retries, quietly
+    with quiet_kafka_logs():
+        try:
+            futures = [
+                await producer.send(topic_name(run_id, m.stream), m.value, key=m.key)
+                for m in messages
+            ]
+            for f in futures:
+                await f
+            return len(futures)
+        finally:
+            await producer.stop()
+
+
+@dataclass(frozen=True)
+class LoggedMessage:
+    """A message as a consumer hands it over: offset, value, Kafka timestamp (ms)."""
+
+    offset: int
+    value: bytes | None
+    timestamp: int
+
+
+def consumed_batches(
+    run_id: str, messages: Sequence[Message], partitions: int = 2, chunk: int | None = None
+) -> list[ConsumedBatch]:
+    """The messages as a consumer would see them without Kafka: a partition per key, offsets in
+    order, cut into batches of ``chunk`` messages (one batch when None)."""
+    next_offset: Counter[tuple[str, int]] = Counter()
+    logged = []
+    for m in messages:
+        topic = topic_name(run_id, m.stream)
+        partition = zlib.crc32(m.key) % partitions
+        offset = next_offset[(topic, partition)]
+        next_offset[(topic, partition)] += 1
+        logged.append((topic, m.stream, partition, LoggedMessage(offset, m.value, START * 1000)))
+    size = chunk or max(len(logged), 1)
+    batches = []
+    for start in range(0, len(logged), size):
+        batch = ConsumedBatch()
+        for topic, stream, partition, message in logged[start : start + size]:
+            batch.add(topic, stream, partition, [message])
+        batches.append(batch)
+    return batches

@@ -1,0 +1,107 @@
+"""Message values to Arrow rows: what the codec encodes comes back field for field; bad values
+are set aside with a reason, whatever batch they arrive in."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from sample_run import make_sample_run
+
+from archive.decoding import decode_values
+from fraudlab import codec
+from fraudlab.records import STREAM_RECORDS, DeadLetter, FraudAlerts, Record, Score, Truth
+
+SAMPLE = make_sample_run("decoding", transactions=60)
+
+
+def _values_of(cls: type[Record]) -> list[bytes]:
+    return [m.value for m in SAMPLE.messages if m.stream == cls.STREAM and m.key[:3] != b"bad"]
+
+
+@pytest.mark.parametrize("cls", STREAM_RECORDS, ids=lambda c: c.__name__)
+def test_every_record_decodes_to_what_the_codec_reads(cls: type[Record]) -> None:
+    values = _values_of(cls)
+    assert values, f"the sample run has no {cls.STREAM} records"
+    table, good, bad = decode_values(cls, values)
+    assert bad == []
+    assert good == list(range(len(values)))
+    assert table.to_pylist() == [codec.to_dict(codec.decode(cls, v)) | _raw(cls, v) for v in values]
+
+
+def _raw(cls: type[Record], value: bytes) -> dict[str, bytes]:
+    # to_dict gives bytes as base64 text; the table holds the bytes themselves
+    return {"raw": codec.decode(DeadLetter, value).raw} if cls is DeadLetter else {}
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"", "empty value"),
+        (None, "empty value"),
+        (b"   ", "empty value"),
+        (b"not json", "Invalid value"),
+        (b'["a"]', "changed from object to array"),
+        (b'{"transaction_id": "t", "is_fraud": "1", "pattern": "x"}', "field ts is missing"),
+        (b'{"transaction_id": "t", "is_fraud": 1, "pattern": "x", "ts": 1}', "is_fraud"),
+        (b'{"transaction_id": "t", "is_fraud": "1", "pattern": "x", "ts": 1.5}', "int64"),
+        (b'{"transaction_id": "t", "is_fraud": "1", "pattern": null, "ts": 1}', "pattern"),
+        (b'{"transaction_id": "t",\n "is_fraud": "1", "pattern": "x", "ts": "1"}', "ts"),
+        (b'{"transaction_id": "t"\n', "not JSON"),
+        (b'{"transaction_id": "t", "is_fraud": "1", "pattern": "x", "ts": 1} {}', "one JSON"),
+    ],
+)
+def test_a_bad_value_is_set_aside_with_its_reason(value: bytes | None, reason: str) -> None:
+    good_value = codec.encode(Truth("t1", "0", "", 5))
+    table, good, bad = decode_values(Truth, [good_value, value, good_value])
+    assert good == [0, 2]
+    assert table.num_rows == 2
+    assert len(bad) == 1 and bad[0][0] == 1
+    assert reason in bad[0][1]
+
+
+def test_a_value_over_several_lines_is_still_a_record() -> None:
+    value = b'{\n  "transaction_id": "t9",\n  "is_fraud": "1",\n  "pattern": "ato",\n  "ts": 7\n}'
+    table, good, bad = decode_values(Truth, [value])
+    assert (table.to_pylist(), good, bad) == (
+        [{"transaction_id": "t9", "is_fraud": "1", "pattern": "ato", "ts": 7}],
+        [0],
+        [],
+    )
+
+
+def test_nested_items_must_be_complete() -> None:
+    broken = b'{"window_start": 0, "window_end": 120, "count": 1, "transactions": [{"ts": 1}]}'
+    values = [*_values_of(FraudAlerts)[:3], broken]
+    table, good, bad = decode_values(FraudAlerts, values)
+    assert good == [0, 1, 2] and table.num_rows == 3
+    assert bad == [(3, "field transactions holds an incomplete item")]
+
+
+def test_bytes_that_are_not_base64_are_set_aside() -> None:
+    ok = codec.encode(DeadLetter(b"\x00\x01", "why", "topic", 0, 1, 2))
+    broken = ok.replace(b'"AAE="', b'"%%%"')
+    table, good, bad = decode_values(DeadLetter, [broken, ok])
+    assert table.column("raw").to_pylist() == [b"\x00\x01"]
+    assert (good, bad) == ([1], [(0, "field raw is not base64")])
+
+
+def test_the_verdict_on_each_value_does_not_depend_on_its_batch() -> None:
+    rng = random.Random(3)
+    values: list[bytes | None] = list(_values_of(Score))
+    for _ in range(12):
+        values.insert(rng.randrange(len(values)), rng.choice([b"", b"{", b'{"ts": 1}', None]))
+    whole, good, bad = decode_values(Score, values)
+    rows, good_parts, bad_parts = [], [], []
+    start = 0
+    while start < len(values):
+        size = rng.randint(1, 40)
+        table, g, b = decode_values(Score, values[start : start + size])
+        rows += table.to_pylist()
+        good_parts += [start + i for i in g]
+        bad_parts += [(start + i, why) for i, why in b]
+        start += size
+    assert rows == whole.to_pylist()
+    assert good_parts == good
+    assert bad_parts == bad
+    assert len(bad) == 12

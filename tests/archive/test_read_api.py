@@ -1,0 +1,245 @@
+"""The read API's SQL on a hand-made run whose figures are worked out in hand_made_run.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+from hand_made_run import RUN_ID, write_hand_made_run
+
+from archive.aggregates import (
+    fraud_alert_counts,
+    frauds_by_location,
+    potential_frauds,
+    top_product_sales,
+)
+from archive.export import export_run, exported_tables
+from archive.files import ArchiveCorrupt, RunIsLive, open_read_only, reading
+from archive.quality import detection_quality
+from archive.reader import list_runs, run_summary, verify_digest
+from fraudlab.errors import UsageError
+
+
+@pytest.fixture(scope="module")
+def archive_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("read-api")
+    write_hand_made_run(folder)
+    return folder
+
+
+@pytest.fixture
+def con(archive_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    with reading(archive_dir, RUN_ID) as connection:
+        yield connection
+
+
+def test_precision_and_recall_overall(con: duckdb.DuckDBPyConnection) -> None:
+    q = detection_quality(con)
+    assert (q.transactions, q.frauds, q.scored, q.flagged, q.true_positives) == (8, 4, 7, 3, 2)
+    assert q.scores_without_truth == 1
+    assert q.precision == pytest.approx(2 / 3)
+    assert q.recall == pytest.approx(0.5)  # t7 was never scored: a miss
+
+
+def test_quality_per_pattern_with_time_to_detect(con: duckdb.DuckDBPyConnection) -> None:
+    rows = {p.pattern: p for p in detection_quality(con).per_pattern}
+    assert list(rows) == ["", "account_takeover", "card_testing", "flash_sale"]
+    legit, ato, card, flash = (
+        rows[""],
+        rows["account_takeover"],
+        rows["card_testing"],
+        rows["flash_sale"],
+    )
+    assert (legit.transactions, legit.frauds, legit.flagged, legit.precision, legit.recall) == (
+        3,
+        0,
+        1,
+        0.0,
+        None,
+    )
+    assert (ato.frauds, ato.scored, ato.flagged, ato.precision, ato.recall) == (2, 1, 1, 1.0, 0.5)
+    assert (ato.first_fraud_ts, ato.seconds_to_flag, ato.seconds_to_alert) == (130, 0, 10)
+    assert (card.precision, card.recall, card.first_alert_ts, card.seconds_to_alert) == (
+        1.0,
+        0.5,
+        110,
+        10,
+    )
+    assert (flash.flagged, flash.precision, flash.recall, flash.seconds_to_alert) == (
+        0,
+        None,
+        None,
+        None,
+    )
+
+
+def test_quality_so_far_during_a_replay(con: duckdb.DuckDBPyConnection) -> None:
+    q = detection_quality(con, until=120)
+    assert (q.transactions, q.frauds, q.flagged, q.true_positives) == (4, 2, 2, 1)
+    assert (q.precision, q.recall) == (0.5, 0.5)
+
+
+def test_potential_frauds_per_10_s_beside_the_truth(con: duckdb.DuckDBPyConnection) -> None:
+    assert potential_frauds(con) == {
+        "bucket_start": [100, 110, 130, 150, 170],
+        "flagged": [1, 1, 1, 0, 1],
+        "frauds": [2, 0, 1, 1, 0],
+    }
+    assert potential_frauds(con, bucket_s=60, until=130) == {
+        "bucket_start": [60, 120],
+        "flagged": [2, 1],
+        "frauds": [2, 1],
+    }
+
+
+def test_the_10_s_report_as_emitted(con: duckdb.DuckDBPyConnection) -> None:
+    assert fraud_alert_counts(con, since=115) == {
+        "window_start": [0, 20],
+        "window_end": [120, 140],
+        "count": [2, 3],
+    }
+
+
+def test_cumulative_sales_of_the_top_products(con: duckdb.DuckDBPyConnection) -> None:
+    assert top_product_sales(con, top_n=2) == {
+        "window_end": [130, 130, 160],
+        "product_id": ["p1", "p2", "p1"],
+        "product_name": ["Product p1", "Product p2", "Product p1"],
+        "cumulative_sales": [500.0, 900.0, 900.0],
+        "cumulative_quantity": [5, 3, 9],
+    }
+    assert top_product_sales(con, top_n=5, until=130)["product_id"] == ["p1", "p2"]
+
+
+def test_frauds_by_location(con: duckdb.DuckDBPyConnection) -> None:
+    cells = frauds_by_location(con, grid_deg=1.0)
+    assert cells["lat"] == [-6.0, 4.0] and cells["long"] == [107.0, 99.0]
+    assert cells["alerts"] == [2, 1] and cells["confirmed"] == [1, 1]
+    assert cells["pattern"] == ["card_testing", "account_takeover"]
+    assert cells["mean_probability"] == pytest.approx([0.75, 0.7])
+    assert frauds_by_location(con, grid_deg=1.0, until=120)["alerts"] == [2]
+
+
+def test_parameters_are_checked(con: duckdb.DuckDBPyConnection) -> None:
+    with pytest.raises(ValueError, match="bucket_s must be positive"):
+        potential_frauds(con, bucket_s=0)
+
+
+def test_summary_of_a_finished_run(con: duckdb.DuckDBPyConnection) -> None:
+    s = run_summary(con)
+    assert (s.run_id, s.scenario, s.seed, s.model_name, s.status, s.final) == (
+        RUN_ID,
+        "hand",
+        3,
+        "m1",
+        "complete",
+        True,
+    )
+    assert (s.events, s.transactions, s.alerts, s.fraud_alert_windows) == (8, 8, 4, 3)
+    assert (s.started_at, s.ended_at) == (1000, 1101)
+    assert s.precision == pytest.approx(2 / 3) and s.recall == 0.5
+    assert s.digest is not None and verify_digest(con) is True
+
+
+def test_a_changed_file_no_longer_matches_its_digest(tmp_path: Path) -> None:
+    path = write_hand_made_run(tmp_path)
+    os.chmod(path, 0o644)
+    with duckdb.connect(str(path)) as rw:
+        rw.execute("DELETE FROM truth WHERE transaction_id = 't2'")
+    with reading(tmp_path, RUN_ID) as con:
+        assert verify_digest(con) is False
+
+
+def test_list_runs_says_what_each_file_is(tmp_path: Path) -> None:
+    write_hand_made_run(tmp_path)
+    crashed = tmp_path / "crashed"
+    write_hand_made_run(crashed, close=False)
+    os.rename(crashed / f"{RUN_ID}.duckdb", tmp_path / "crashed-run.duckdb")
+    (tmp_path / "garbage.duckdb").write_bytes(b"this is no database" * 100)
+    duckdb.connect(str(tmp_path / "foreign.duckdb")).close()
+    (tmp_path / "Not A Run.duckdb").write_bytes(b"")
+    listing = {r.run_id: r for r in list_runs(tmp_path)}
+    assert sorted(listing) == ["crashed-run", "foreign", "garbage", RUN_ID]
+    assert listing[RUN_ID].status == "complete"
+    assert (listing[RUN_ID].events, listing[RUN_ID].alerts) == (8, 4)
+    assert listing["crashed-run"].status == "crashed"
+    assert listing["garbage"].status == "corrupt"
+    assert listing["foreign"].status == "corrupt"
+    assert list_runs(tmp_path / "nowhere") == []
+
+
+def test_unknown_and_corrupt_runs_are_one_sentence(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"^no archived run 'nope' in .*`fraudlab runs` lists"):
+        open_read_only(tmp_path, "nope")
+    (tmp_path / "bad.duckdb").write_bytes(b"\x00" * 5000)
+    with pytest.raises(ArchiveCorrupt, match=r"^the archive of run bad .* is corrupt"):
+        open_read_only(tmp_path, "bad")
+
+
+def test_a_finished_file_opens_in_several_readers_at_once(archive_dir: Path) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
+            "print(c.execute('select count(*) from truth').fetchone()[0], flush=True); "
+            "sys.stdin.read()",
+            str(archive_dir / f"{RUN_ID}.duckdb"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "8"
+        with reading(archive_dir, RUN_ID) as first, reading(archive_dir, RUN_ID) as second:
+            assert first.execute("SELECT count(*) FROM truth").fetchone() == (8,)
+            assert second.execute("SELECT count(*) FROM scores").fetchone() == (8,)
+    finally:
+        holder.communicate("", timeout=30)
+    assert holder.returncode == 0
+
+
+def test_export_writes_parquet_that_duckdb_reads(archive_dir: Path, tmp_path: Path) -> None:
+    written = export_run(archive_dir, RUN_ID, tmp_path / "out")
+    assert [p.name for p in written] == [f"{t}.parquet" for t in exported_tables()]
+    alerts = tmp_path / "out" / "fraud_alerts.parquet"
+    counted = duckdb.sql(f"SELECT count(*), sum(len(transactions)) FROM '{alerts}'")
+    assert counted is not None
+    assert counted.fetchall() == [(3, 6)]
+    assert not list((tmp_path / "out").glob(".*partial"))
+
+
+def test_a_file_held_by_its_archiver_is_listed_as_running_and_refused_to_readers(
+    tmp_path: Path,
+) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; from archive.writer import ArchiveWriter; "
+            "w = ArchiveWriter.open(Path(sys.argv[1]), 'live-run'); print('open', flush=True); "
+            "sys.stdin.read(); w.close()",
+            str(tmp_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        assert [(r.run_id, r.status) for r in list_runs(tmp_path)] == [("live-run", "running")]
+        with pytest.raises(
+            RunIsLive,
+            match=rf"^run live-run is still being archived \(pid "
+            rf"{holder.pid}\): its archive opens once",
+        ):
+            open_read_only(tmp_path, "live-run")
+    finally:
+        holder.communicate("", timeout=30)
+    assert [(r.run_id, r.status) for r in list_runs(tmp_path)] == [("live-run", "crashed")]
