@@ -11,6 +11,7 @@ import random
 from dataclasses import dataclass
 
 # (level 1, level 2, level 3, low price, high price, product genders); prices in IDR
+# fmt: off
 CATEGORY_TREE: tuple[tuple[str, str, str, int, int, str], ...] = (
     ("Apparel", "Topwear", "Tshirts", 59_000, 249_000, "MWBGU"),
     ("Apparel", "Topwear", "Shirts", 99_000, 399_000, "MWB"),
@@ -61,19 +62,24 @@ CATEGORY_TREE: tuple[tuple[str, str, str, int, int, str], ...] = (
     ("Home", "Home Furnishing", "Bed Sheets", 99_000, 499_000, "U"),
     ("Free Items", "Free Gifts", "Free Gifts", 1_000, 1_000, "U"),
 )
+# fmt: on
 
 GENDERS = {"M": "Men", "W": "Women", "B": "Boys", "G": "Girls", "U": "Unisex"}
+# fmt: off
 COLOURS: tuple[str, ...] = (
     "Black", "White", "Blue", "Navy Blue", "Grey", "Red", "Brown", "Green", "Pink", "Purple",
     "Beige", "Maroon", "Olive", "Yellow", "Cream", "Charcoal", "Teal", "Mustard", "Silver", "Gold",
 )
+# fmt: on
 SEASONS: tuple[str, ...] = ("Summer", "Fall", "Winter", "Spring")
 USAGES: tuple[str, ...] = ("Casual", "Casual", "Casual", "Formal", "Sports", "Ethnic", "Party")
+# fmt: off
 BRANDS: tuple[str, ...] = (
     "Nusantara", "Kirana", "Sahabat", "Pelangi", "Merapi", "Cakrawala", "Samudra", "Rinjani",
     "Bromo", "Toba", "Lontar", "Kenanga", "Cendana", "Bumi", "Angkasa", "Sekar", "Lembayung",
     "Tenun", "Rimba", "Arunika",
 )
+# fmt: on
 FIRST_CATEGORY_ID = 1
 FIRST_PRODUCT_ID = 10_001
 
@@ -106,6 +112,7 @@ class Item:
     category_id: str
     price: int
     popularity: float
+    id_bytes: bytes  # the id as it goes into message templates
 
 
 def category_leaves() -> tuple[CategoryLeaf, ...]:
@@ -139,4 +146,5 @@ def make_product(index: int, seed: int, leaves: tuple[CategoryLeaf, ...]) -> Ite
         price=max(price, 1000),
         # heavy-tailed popularity: a few products sell far more than the rest
         popularity=rng.paretovariate(1.3),
+        id_bytes=str(FIRST_PRODUCT_ID + index).encode(),
     )

@@ -25,21 +25,24 @@ VI, ATC, CO, AP = CODE["VI"], CODE["ATC"], CODE["CO"], CODE["AP"]
 ITEM_EVENTS = frozenset({VI, ATC})
 
 # median seconds a person spends on each event type before the next one
+# fmt: off
 DWELL_S = {
     "VC": 12.0, "VI": 20.0, "VP": 10.0, "AP": 8.0, "CL": 4.0,
     "ATC": 7.0, "CO": 30.0, "HP": 6.0, "SCR": 5.0, "SER": 10.0,
 }
+# fmt: on
 DWELL_BY_CODE: tuple[float, ...] = tuple(DWELL_S[name] for name in EVENT_TYPES)
 
 # dwell noise: quantiles of a lognormal(0, 0.6), so a draw is one random() and one index
-_NOISE_STEPS = 512
+NOISE_STEPS = 512
 NOISE: tuple[float, ...] = tuple(
-    2.718281828459045 ** NormalDist(0.0, 0.6).inv_cdf((i + 0.5) / _NOISE_STEPS)
-    for i in range(_NOISE_STEPS)
+    2.718281828459045 ** NormalDist(0.0, 0.6).inv_cdf((i + 0.5) / NOISE_STEPS)
+    for i in range(NOISE_STEPS)
 )
 
 ChainSpec = dict[str, dict[str, float]]
 
+# fmt: off
 CHAINS: dict[str, ChainSpec] = {
     # a visit without a plan to buy: mostly scrolling, clicking and looking
     "browse": {
@@ -124,11 +127,13 @@ CHAINS: dict[str, ChainSpec] = {
         "CO": {"END": 100},
     },
 }
+# fmt: on
 
 
 @dataclass(frozen=True, slots=True)
 class Chain:
-    """A compiled chain: per event code (and ``start`` at index END), next codes and weights."""
+    """A compiled chain: per event code (and ``start`` at index END), next codes and
+    cumulative probabilities (each row ends at exactly 1.0)."""
 
     name: str
     cum: tuple[tuple[float, ...], ...]
@@ -140,8 +145,7 @@ class Chain:
 
     def step(self, code: int, rng: random.Random) -> int:
         """The code of the event after ``code`` (END to end the session)."""
-        cum = self.cum[code]
-        return self.targets[code][bisect(cum, rng.random() * cum[-1])]
+        return self.targets[code][bisect(self.cum[code], rng.random())]
 
 
 def compile_chain(name: str, spec: ChainSpec) -> Chain:
@@ -151,7 +155,10 @@ def compile_chain(name: str, spec: ChainSpec) -> Chain:
     for row_name in (*EVENT_TYPES, "start"):
         row = spec.get(row_name, {"END": 1.0})
         targets.append(tuple(CODE.get(t, END) for t in row))
-        cum.append(tuple(accumulate(row.values())))
+        total = sum(row.values())
+        probabilities = [c / total for c in accumulate(row.values())]
+        probabilities[-1] = 1.0  # rounding must never let a draw fall past the last target
+        cum.append(tuple(probabilities))
     return Chain(name, tuple(cum), tuple(targets))
 
 

@@ -29,12 +29,13 @@ class Clock:
     """Turns simulated seconds into ``ts`` (Unix seconds) and ISO event-time strings."""
 
     __slots__ = ("_prefix", "_second", "start", "start_ms")
+    _prefix: bytes
 
     def __init__(self, start: datetime) -> None:
         self.start = start if start.tzinfo else start.replace(tzinfo=UTC)
         self.start_ms = round(self.start.timestamp() * 1000)
         self._second = -1
-        self._prefix = ""
+        self._prefix = b""
 
     def ts(self, now: float) -> int:
         """The Unix timestamp (seconds) of simulated time ``now``."""
@@ -42,13 +43,21 @@ class Clock:
 
     def stamp(self, now: float) -> tuple[int, str]:
         """``ts`` and the ISO 8601 UTC event time (milliseconds) of simulated time ``now``."""
+        second, when = self.stamp_bytes(now)
+        return second, when.decode()
+
+    def stamp_bytes(self, now: float) -> tuple[int, bytes]:
+        """Like :meth:`stamp`, with the event time as ASCII bytes (for message templates)."""
         ms = self.start_ms + int(now * 1000)
-        second = ms // 1000
-        # events come in bursts within a second: format the date part once per second
+        return ms // 1000, b"%s.%03dZ" % (self.second_prefix(ms // 1000), ms % 1000)
+
+    def second_prefix(self, second: int) -> bytes:
+        """``YYYY-MM-DDTHH:MM:SS`` of a Unix second, as ASCII bytes."""
+        # the shop's events arrive in time order, many within a second: remember the last one
         if second != self._second:
             self._second = second
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return second, f"{self._prefix}.{ms % 1000:03d}Z"
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
+        return self._prefix
 
     def local_hour(self, now: float) -> float:
         """Hour of the day (0-24, fractional) in the customers' time zone."""

@@ -25,9 +25,11 @@ from fraudlab.records import Fault
 if TYPE_CHECKING:
     from simulator.messages import Outbox
 
+# fmt: off
 MALFORMED_KINDS: tuple[str, ...] = (
     "broken_json", "wrong_types", "invalid_utf8", "oversized", "missing_ts",
 )
+# fmt: on
 OVERSIZED_BYTES = 300_000  # far beyond any real record, well within Kafka's 1 MB default
 OUT_OF_ORDER_MAX_S = 15.0
 DUPLICATE_MAX_S = 30.0
@@ -38,11 +40,11 @@ class FaultConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    late: float = Field(0.0, ge=0, le=1)
-    late_mean_s: float = Field(90.0, gt=0)
-    out_of_order: float = Field(0.0, ge=0, le=1)
-    duplicates: float = Field(0.0, ge=0, le=1)
-    malformed: float = Field(0.0, ge=0, le=1)
+    late: float = Field(default=0.0, ge=0, le=1)
+    late_mean_s: float = Field(default=90.0, gt=0)
+    out_of_order: float = Field(default=0.0, ge=0, le=1)
+    duplicates: float = Field(default=0.0, ge=0, le=1)
+    malformed: float = Field(default=0.0, ge=0, le=1)
 
     @property
     def enabled(self) -> bool:

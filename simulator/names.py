@@ -6,13 +6,16 @@ installed.
 
 from __future__ import annotations
 
+# fmt: off
 MALE_NAMES: tuple[str, ...] = (
     "Budi", "Agus", "Andi", "Ahmad", "Bambang", "Dedi", "Eko", "Fajar", "Hendra", "Irfan",
     "Joko", "Rizky", "Yusuf", "Wahyu", "Arief", "Dimas", "Gilang", "Hadi", "Iwan", "Rudi",
     "Teguh", "Bayu", "Aditya", "Reza", "Fikri", "Rangga", "Surya", "Yoga", "Galih", "Ilham",
     "Kevin", "Rafi", "Dani", "Hafiz", "Taufik", "Yohanes", "Stefanus", "Made", "Ketut", "Wayan",
 )
+# fmt: on
 
+# fmt: off
 FEMALE_NAMES: tuple[str, ...] = (
     "Siti", "Dewi", "Sri", "Ayu", "Putri", "Rina", "Wulan", "Indah", "Fitri", "Nur",
     "Ratna", "Intan", "Maya", "Anisa", "Dian", "Yuni", "Wati", "Kartika", "Citra", "Nadia",
@@ -20,7 +23,9 @@ FEMALE_NAMES: tuple[str, ...] = (
     "Nabila", "Salsabila", "Zahra", "Bunga", "Cahya", "Elisabeth", "Maria", "Komang", "Luh",
     "Tiara",
 )
+# fmt: on
 
+# fmt: off
 FAMILY_NAMES: tuple[str, ...] = (
     "Santoso", "Wijaya", "Saputra", "Pratama", "Hidayat", "Nugroho", "Setiawan", "Kusuma",
     "Siregar", "Nasution", "Harahap", "Lubis", "Simanjuntak", "Sitompul", "Hutapea", "Gunawan",
@@ -30,8 +35,11 @@ FAMILY_NAMES: tuple[str, ...] = (
     "Sulistyo", "Mahendra", "Anggraini", "Lestari", "Maharani", "Rahayu", "Handayani", "Puspita",
     "Wulandari", "Pohan", "Sinaga", "Batubara",
 )
+# fmt: on
 
+# fmt: off
 EMAIL_DOMAINS: tuple[str, ...] = (
     "gmail.com", "gmail.com", "gmail.com", "yahoo.co.id", "yahoo.com", "hotmail.com",
     "outlook.com", "ymail.com",
 )
+# fmt: on

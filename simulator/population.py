@@ -19,17 +19,21 @@ FIRST_CUSTOMER_ID = 1_001
 OLDEST_ACCOUNT = date(2016, 1, 1)
 
 # device type -> traffic sources it uses, as (source, weight)
+# fmt: off
 DEVICES: tuple[tuple[str, float], ...] = (
     ("Android", 0.55), ("iOS", 0.25), ("Windows", 0.12), ("macOS", 0.06), ("Linux", 0.02),
 )
+# fmt: on
 MOBILE_DEVICES = frozenset({"Android", "iOS"})
 _DEVICE_CUM = tuple(accumulate(w for _, w in DEVICES))
 _CITY_CUM = tuple(accumulate(c.weight for c in CITIES))
 
 # the shop's payment mix; each customer also has a favourite method
+# fmt: off
 PAYMENT_METHODS: tuple[tuple[str, float], ...] = (
     ("Gopay", 0.32), ("OVO", 0.22), ("Debit Card", 0.18), ("Credit Card", 0.16), ("LinkAja", 0.12),
 )
+# fmt: on
 _PAYMENT_CUM = tuple(accumulate(w for _, w in PAYMENT_METHODS))
 
 
@@ -48,6 +52,7 @@ class Persona:
     new_device: float  # chance a session comes from a device never used before
 
 
+# fmt: off
 PERSONAS: tuple[Persona, ...] = (
     Persona("regular", 0.52, 1.0, 0.30, 0.15, 0.03, 1.0, 1.0, 0.02),
     Persona("loyal", 0.12, 3.5, 0.55, 0.10, 0.02, 1.1, 0.6, 0.01),
@@ -57,6 +62,7 @@ PERSONAS: tuple[Persona, ...] = (
     Persona("traveller", 0.04, 1.0, 0.35, 0.15, 0.30, 1.3, 0.9, 0.12),
     Persona("bargain_bulk", 0.02, 1.0, 0.50, 0.40, 0.05, 2.0, 0.5, 0.03),
 )
+# fmt: on
 _PERSONA_CUM = tuple(accumulate(p.share for p in PERSONAS))
 
 
@@ -73,6 +79,7 @@ class Person:
     gender: str
     birthdate: str
     first_join_date: str
+    account_days: int  # account age in days at the run's start
     province: str
     city: str
     city_index: int
@@ -122,7 +129,7 @@ def make_person(
     cid = str(FIRST_CUSTOMER_ID + index)
     # ages cluster in the twenties and thirties, as in Indonesian e-commerce
     age = min(70, max(17, int(rng.lognormvariate(3.35, 0.28))))
-    birth = date(today.year - age, 1, 1) + timedelta(days=rng.randrange(365))
+    birth = today - timedelta(days=int(age * 365.25) + rng.randrange(365))
     if joined_today:
         joined = today
     else:
@@ -147,6 +154,7 @@ def make_person(
         gender=gender,
         birthdate=birth.isoformat(),
         first_join_date=joined.isoformat(),
+        account_days=(today - joined).days,
         province=CITIES[c].province,
         city=CITIES[c].city,
         city_index=c,

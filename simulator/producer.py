@@ -15,14 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-import orjson
-
-from fraudlab import codec
+from fraudlab.announce import announce, run_event
 from fraudlab.kafka_io import DEFAULT_TUNING, ProducerTuning, create_topics
 from fraudlab.publisher import Publisher
-from fraudlab.records import RunEvent, message_key
 from fraudlab.topics import topic_name
-from fraudlab.version import code_version
 from simulator.pacing import Pacer
 from simulator.simulation import Message, Simulation
 
@@ -84,6 +80,9 @@ async def produce_run(
         start_ms = int(start.timestamp() * 1000)
         for message in simulation.static_messages():
             await _send(publisher, topics, message, start_ms)
+        # static data is complete in Kafka before the first event: an engine that sees an event
+        # can read customers and products whole
+        await publisher.flush()
         pacer = Pacer(speed)
         step = PACED_STEP_S if speed is not None else FAST_STEP_S
         until = 0.0
@@ -154,16 +153,7 @@ async def _announce(
     event: str,
     details: dict[str, object],
 ) -> None:
-    record = RunEvent(
-        run_id,
-        "producer",
-        event,
-        orjson.dumps(
-            {**details, "code_version": code_version()}, option=orjson.OPT_SORT_KEYS
-        ).decode(),
-        int(time.time()),
-    )
-    await publisher.send(topics["run-events"], message_key(record), codec.encode(record), None)
+    await announce(publisher, run_event(run_id, "producer", event, details))
 
 
 def run_details(

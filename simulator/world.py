@@ -61,16 +61,15 @@ def build_world(seed: int, customers: int, products: int, today: date) -> World:
     leaves = category_leaves()
     items = tuple(make_product(i, seed, leaves) for i in range(products))
     people = tuple(make_person(i, seed, today) for i in range(customers))
-    sellable = [i for i in items if i.price > 1000]
-    women = [i for i in sellable if i.gender in ("Women", "Girls", "Unisex")]
-    men = [i for i in sellable if i.gender in ("Men", "Boys", "Unisex")]
+    sellable = [i for i in items if i.price > 1000] or list(items)
     hot = sorted(sellable, key=lambda i: (-i.popularity, i.index))[:HOT_PRODUCTS]
+    # a small catalogue may lack some kinds of product: such a shelf falls back to everything
     shelves = {
         "all": shelf(sellable),
-        "F": shelf(women),
-        "M": shelf(men),
-        "cheap": shelf([i for i in sellable if i.price < CHEAP_PRICE]),
-        "dear": shelf([i for i in sellable if i.price >= DEAR_PRICE]),
+        "F": shelf([i for i in sellable if i.gender in ("Women", "Girls", "Unisex")] or sellable),
+        "M": shelf([i for i in sellable if i.gender in ("Men", "Boys", "Unisex")] or sellable),
+        "cheap": shelf([i for i in sellable if i.price < CHEAP_PRICE] or sellable),
+        "dear": shelf([i for i in sellable if i.price >= DEAR_PRICE] or sellable),
         "hot": shelf(hot, flat=True),
     }
     return World(

@@ -1,0 +1,100 @@
+"""Same scenario, seed and start: the same bytes, in any process, advanced in any steps."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import pytest
+from simulated_runs import NAMED_SCENARIOS, SCENARIOS, small_scenario
+from update_goldens import GOLDEN_FILE, golden_digest
+
+from simulator.scenario import load_scenario
+from simulator.simulation import Simulation, canonical_digest
+
+DIGEST_SNIPPET = """
+import sys
+from pathlib import Path
+from simulator.scenario import load_scenario
+from simulator.simulation import Simulation, canonical_digest
+scenario = load_scenario("baseline", Path(sys.argv[1]))
+print(canonical_digest(Simulation(scenario, int(sys.argv[2]), minutes=2).messages()))
+"""
+
+
+def _digest_in_a_new_process(seed: int, hash_seed: str) -> str:
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    done = subprocess.run(
+        [sys.executable, "-c", DIGEST_SNIPPET, str(SCENARIOS), str(seed)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_same_seed_same_digest_in_separate_processes_another_seed_another() -> None:
+    first = _digest_in_a_new_process(7, "1")
+    again = _digest_in_a_new_process(7, "2")
+    other = _digest_in_a_new_process(8, "1")
+    assert len(first) == 64
+    assert first == again
+    assert other != first
+
+
+@pytest.mark.parametrize("name", ["baseline", "late-and-dirty", "flash-sale"])
+def test_the_step_size_does_not_change_the_stream(name: str) -> None:
+    scenario = load_scenario(name, SCENARIOS)
+    whole = canonical_digest(Simulation(scenario, 3, minutes=3).messages(step_s=180))
+    small_steps = canonical_digest(Simulation(scenario, 3, minutes=3).messages(step_s=7.3))
+    assert whole == small_steps
+
+
+def test_the_start_time_moves_event_time_only_through_the_clock() -> None:
+    scenario = small_scenario()
+    a = Simulation(scenario, 1, datetime(2026, 1, 5, tzinfo=UTC), minutes=2)
+    b = Simulation(scenario, 1, datetime(2026, 3, 1, 12, tzinfo=UTC), minutes=2)
+    assert canonical_digest(a.messages()) != canonical_digest(b.messages())
+
+
+def test_advance_hands_out_each_message_once_in_delivery_order() -> None:
+    sim = Simulation(load_scenario("late-and-dirty", SCENARIOS), 4, minutes=3)
+    static = sim.static_messages()
+    assert {m.deliver_at for m in static} == {0.0}
+    seen = []
+    for until in (30.0, 30.0, 95.5, 180.0, float("inf")):
+        batch = sim.advance(until)
+        assert all(m.deliver_at < until for m in batch)
+        seen.extend(batch)
+    assert [m.deliver_at for m in seen] == sorted(m.deliver_at for m in seen)
+    assert sim.advance(float("inf")) == []
+    assert any(m.deliver_at > sim.horizon_s for m in seen)  # late ones after the end
+
+
+def test_golden_digests_cover_every_named_scenario() -> None:
+    golden = json.loads(GOLDEN_FILE.read_text())
+    assert sorted(golden["digests"]) == sorted(NAMED_SCENARIOS)
+
+
+@pytest.mark.parametrize("name", NAMED_SCENARIOS)
+def test_golden_digest(name: str) -> None:
+    golden = json.loads(GOLDEN_FILE.read_text())["digests"]
+    assert golden_digest(name) == golden[name], (
+        f"the simulated stream of {name} changed; if that is intended, run "
+        "`python -m tests.simulator.update_goldens` and say why in the commit"
+    )
+
+
+def test_the_global_random_module_plays_no_part() -> None:
+    scenario = small_scenario()
+    digests = set()
+    for global_seed in (1, 2):
+        random.seed(global_seed)
+        digests.add(canonical_digest(Simulation(scenario, 9, minutes=1).messages()))
+    assert len(digests) == 1
