@@ -26,8 +26,11 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 KAFKA_COLUMNS = ("topic", "partition", "offset", "timestamp")
 
 
-def rejection_reason(stream: str) -> Column:
-    """Why a Kafka value cannot be a record of ``stream``; null when it can."""
+def rejection_reason(stream: str, parsed_ts: Column | None = None) -> Column:
+    """Why a Kafka value cannot be a record of ``stream``; null when it can.
+
+    ``parsed_ts`` is ts as the record's schema read it: null when the JSON holds it as a string.
+    """
     from pyspark.sql import functions as F
 
     text = F.col("value").cast("string")
@@ -44,6 +47,8 @@ def rejection_reason(stream: str) -> Column:
         .when(raw_ts.isNull(), F.lit("missing ts"))
         .when(~raw_ts.rlike(r"^-?[0-9]{1,12}$"), F.lit("ts is not an integer"))
     )
+    if parsed_ts is not None:
+        reason = reason.when(parsed_ts.isNull(), F.lit("ts is not an integer"))
     for name in REQUIRED.get(stream, ()):
         value = F.get_json_object(text, f"$.{name}")
         reason = reason.when(value.isNull() | (value == ""), F.lit(f"missing {name}"))
@@ -58,13 +63,10 @@ def parse_records(raw: DataFrame, cls: type[Record]) -> tuple[DataFrame, DataFra
     """
     from pyspark.sql import functions as F
 
-    checked = raw.withColumn("reason", rejection_reason(cls.STREAM))
+    parsed = raw.withColumn("r", F.from_json(F.col("value").cast("string"), spark_schema(cls)))
+    checked = parsed.withColumn("reason", rejection_reason(cls.STREAM, F.col("r.ts")))
     good = (
         checked.where(F.col("reason").isNull())
-        .select(
-            F.from_json(F.col("value").cast("string"), spark_schema(cls)).alias("r"),
-            *KAFKA_COLUMNS,
-        )
         .select("r.*", *KAFKA_COLUMNS)
         .withColumn("event_timestamp", F.timestamp_seconds("ts"))
     )

@@ -87,8 +87,8 @@ def server_properties(port: int, controller_port: int, log_dir: Path, partitions
         "group.initial.rebalance.delay.ms": "0",
         "auto.create.topics.enable": "true",
         "delete.topic.enable": "true",
-        # runs are archived; the log only has to outlive a run and its replays
-        "log.retention.hours": "168",
+        # messages carry simulated event time, possibly long past: keep logs until deleted
+        "log.retention.ms": "-1",
         "num.network.threads": "2",
         "num.io.threads": "4",
         "log.flush.interval.messages": "9223372036854775807",

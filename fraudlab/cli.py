@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "simulator.commands",
     "simulator.produce_commands",
     "models.commands",
+    "engine.commands",
     "archive.commands",
 )
 

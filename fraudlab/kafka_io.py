@@ -31,6 +31,10 @@ class ProducerTuning:
 
 DEFAULT_TUNING = ProducerTuning()
 
+# Messages carry simulated time (a run may start in the past), so time-based retention would
+# delete a run as soon as it is written: run topics are kept until deleted on purpose.
+RUN_TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1"}
+
 
 @contextlib.contextmanager
 def quiet_kafka_logs() -> Iterator[None]:
@@ -97,7 +101,12 @@ async def create_topics(
         wanted = [t for t in topics if t not in existing]
         if wanted:
             with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(t, partitions, replication) for t in wanted])
+                await admin.create_topics(
+                    [
+                        NewTopic(t, partitions, replication, topic_configs=RUN_TOPIC_CONFIG)
+                        for t in wanted
+                    ]
+                )
         return wanted
     finally:
         await admin.close()

@@ -200,7 +200,7 @@ class Fault(Record):
 
 @dataclass(frozen=True, slots=True)
 class Score(Record):
-    """The model's verdict on one transaction."""
+    """The model's verdict on one transaction, with what the 10 s and 30 s reports need of it."""
 
     STREAM = "scores"
     KEY = ("transaction_id",)
@@ -213,6 +213,10 @@ class Score(Record):
     prediction: int
     model_name: str
     model_digest: str
+    total_amount: float
+    shipment_location_lat: float
+    shipment_location_long: float
+    product_metadata: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,8 @@ def spark_conf(settings: Settings, app_name: str) -> dict[str, str]:
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.driver.host": "127.0.0.1",
         "spark.executorEnv.PYTHONHASHSEED": "0",
+        # pandas deprecation chatter from pyspark's own serializers, not from fraudlab
+        "spark.executorEnv.PYTHONWARNINGS": "ignore::FutureWarning",
         "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J2}",
         "spark.executor.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J2}",
         "spark.pyspark.python": sys.executable,

@@ -36,7 +36,9 @@ def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory: pytest.TempPathFactory, base_settings: Settings) -> Iterator[LocalBroker]:
+def kafka_broker(
+    tmp_path_factory: pytest.TempPathFactory, base_settings: Settings
+) -> Iterator[LocalBroker]:
     """A real single-node KRaft broker on a free loopback port, for the whole test session."""
     broker = LocalBroker(
         tmp_path_factory.mktemp("kafka"), free_port(), base_settings.jvm_lib_dir, heap="768m"
@@ -102,3 +104,29 @@ def spark(base_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> 
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def tiny_model(
+    spark: Any, base_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Any:
+    """A small random-forest model trained on a few simulated minutes, saved as 'tiny'."""
+    from models.history import simulated_history
+    from models.training import TrainingPlan, feature_rows, fit_and_save
+
+    settings = base_settings.model_copy(update={"models_dir": tmp_path_factory.mktemp("models")})
+    rows = {
+        seed: feature_rows(
+            spark, simulated_history(spark, "baseline", settings.scenarios_dir, seed, 20)
+        )
+        for seed in (7, 1007)
+    }
+    plan = TrainingPlan(
+        name="tiny",
+        scenario="baseline",
+        seed=7,
+        minutes=20,
+        validation_seeds=(1007,),
+        candidates=("random_forest",),
+    )
+    return fit_and_save(spark, settings, plan, rows[7], rows[1007], lambda _: None)

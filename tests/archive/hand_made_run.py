@@ -118,9 +118,13 @@ def records() -> list[Record]:
                     prediction,
                     "m1",
                     "d1",
+                    100.0,
+                    -6.2,
+                    106.8,
+                    "[]",
                 )
             )
-    out.append(Score("t9", "s-t9", "c-t9", 170, 0.95, 1, "m1", "d1"))
+    out.append(Score("t9", "s-t9", "c-t9", 170, 0.95, 1, "m1", "d1", 100.0, -6.2, 106.8, "[]"))
     for end, tids in WINDOWS.items():
         out.append(FraudAlerts(end - 120, end, len(tids), tuple(_alerted(t) for t in tids)))
     for end, rank, pid, quantity, sales in TOP:

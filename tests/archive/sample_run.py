@@ -195,7 +195,9 @@ def make_sample_run(run_id: str, seed: int = 7, transactions: int = 240) -> Samp
         # the model catches most frauds and a few legitimate checkouts
         prediction = int(rng.random() < (0.8 if pattern else 0.03))
         probability = round(rng.uniform(0.6, 1.0) if prediction else rng.uniform(0, 0.4), 6)
-        score = Score(tid, sid, cid, ts, probability, prediction, "gbt-1", "abc123")
+        score = Score(
+            tid, sid, cid, ts, probability, prediction, "gbt-1", "abc123", 100.0, -6.2, 106.8, "[]"
+        )
         run.add(score)
         if i % 40 == 3:  # the engine's sink emitted it twice
             run.add(score)

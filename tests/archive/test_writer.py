@@ -83,8 +83,10 @@ def test_how_messages_are_cut_into_batches_does_not_change_the_archive(tmp_path:
 
 
 def test_the_first_emission_of_a_result_in_log_order_is_kept(tmp_path: Path) -> None:
-    first = Score("t1", "s1", "c1", 10, 0.9, 1, "m", "d")
-    again = Score("t1", "s1", "c1", 10, 0.8, 1, "m", "d")  # a re-emission that differs
+    first = Score("t1", "s1", "c1", 10, 0.9, 1, "m", "d", 10.0, -6.2, 106.8, "[]")
+    again = Score(
+        "t1", "s1", "c1", 10, 0.8, 1, "m", "d", 10.0, -6.2, 106.8, "[]"
+    )  # a re-emission that differs
     messages = [
         Message("scores", b"t1", codec.encode(first)),
         Message("scores", b"t1", codec.encode(again)),

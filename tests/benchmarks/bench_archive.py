@@ -127,7 +127,22 @@ def make_run(records: int, seed: int = 1) -> list[Message]:
         )
         fraud = rng.random() < 0.02
         add(Truth(tid, "1" if fraud else "0", "card_testing" if fraud else "", ts))
-        add(Score(tid, sid, cid, ts, round(rng.random(), 6), int(fraud), "gbt", "d"))
+        add(
+            Score(
+                tid,
+                sid,
+                cid,
+                ts,
+                round(rng.random(), 6),
+                int(fraud),
+                "gbt",
+                "d",
+                1.0,
+                0.0,
+                0.0,
+                "[]",
+            )
+        )
         i += 1
     return out
 

@@ -34,6 +34,7 @@ CASES = [
     (orjson.dumps({"session_id": "s1", "customer_id": "c1", "event_type": "VP"}), "missing ts"),
     (orjson.dumps({**codec.to_dict(GOOD), "ts": "soon"}), "ts is not an integer"),
     (orjson.dumps({**codec.to_dict(GOOD), "ts": 1.5}), "ts is not an integer"),
+    (orjson.dumps({**codec.to_dict(GOOD), "ts": "1767571201"}), "ts is not an integer"),
     (orjson.dumps({**codec.to_dict(GOOD), "customer_id": ""}), "missing customer_id"),
     (
         b'{"pad": "' + b"x" * MAX_VALUE_BYTES + b'", "ts": 1}',

@@ -54,7 +54,9 @@ def test_up_status_down_and_up_again_keeps_topics(tmp_path: Path) -> None:
         LocalBroker(data, port, Path("unused")).down()
 
 
-def test_up_on_a_port_where_a_broker_answers_says_so(kafka_broker: LocalBroker, tmp_path: Path) -> None:
+def test_up_on_a_port_where_a_broker_answers_says_so(
+    kafka_broker: LocalBroker, tmp_path: Path
+) -> None:
     result = fraudlab(
         "broker", "up", "--port", str(kafka_broker.port), "--data-dir", str(tmp_path / "other")
     )

@@ -12,9 +12,7 @@ FRAUDLAB = [sys.executable, "-m", "fraudlab.cli"]
 
 
 def fraudlab(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*FRAUDLAB, *args], capture_output=True, text=True, timeout=120, env=env
-    )
+    return subprocess.run([*FRAUDLAB, *args], capture_output=True, text=True, timeout=120, env=env)
 
 
 def test_help_lists_broker() -> None:
@@ -29,7 +27,10 @@ def test_help_lists_broker() -> None:
         (("no-such-command",), "No such command"),
         (("broker", "up", "--no-such-option"), "No such option"),
         (("broker", "up", "--port", "seventy"), "is not a valid integer"),
-        (("broker", "up", "--port", "70000"), "setting --port: Input should be less than or equal to 65535"),
+        (
+            ("broker", "up", "--port", "70000"),
+            "setting --port: Input should be less than or equal to 65535",
+        ),
         (("--settings", "/nonexistent/fraudlab.toml", "broker", "status"), "does not exist"),
     ],
 )

@@ -15,10 +15,14 @@ from fraudlab.records import Truth, message_key
 pytestmark = pytest.mark.kafka
 
 
-async def test_keyed_idempotent_round_trip(bootstrap: str, topic_factory: Callable[..., str]) -> None:
+async def test_keyed_idempotent_round_trip(
+    bootstrap: str, topic_factory: Callable[..., str]
+) -> None:
     topic = topic_factory(partitions=3)
-    records = [Truth(f"t{i}", str(i % 2), "card_testing" if i % 2 else "", 1_700_000_000 + i)
-               for i in range(200)]
+    records = [
+        Truth(f"t{i}", str(i % 2), "card_testing" if i % 2 else "", 1_700_000_000 + i)
+        for i in range(200)
+    ]
     producer = make_producer(bootstrap)
     await start_or_report(producer, bootstrap)
     try:

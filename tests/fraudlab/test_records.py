@@ -41,10 +41,17 @@ def test_input_records_carry_strings_but_ts() -> None:
 
 def test_assignment_columns_come_first_in_the_assignments_order() -> None:
     assert assignment_columns(Browsing) == (
-        "session_id", "event_type", "event_time", "traffic_source", "device_type"
+        "session_id",
+        "event_type",
+        "event_time",
+        "traffic_source",
+        "device_type",
     )
     assert assignment_columns(Transaction)[:4] == (
-        "created_at", "customer_id", "transaction_id", "session_id"
+        "created_at",
+        "customer_id",
+        "transaction_id",
+        "session_id",
     )
     assert assignment_columns(Transaction)[-1] == "clear_payment"
 

@@ -21,12 +21,27 @@ from fraudlab.schemas import arrow_schema, duckdb_table_ddl, spark_schema, table
 ALL_RECORDS = STREAM_RECORDS + NESTED_RECORDS
 
 # What each system calls the contract's scalar types; compared by kind, not by spelling.
-SPARK_KIND = {T.StringType: "str", T.LongType: "int", T.DoubleType: "float",
-              T.BooleanType: "bool", T.BinaryType: "bytes"}
-ARROW_KIND = {pa.string(): "str", pa.int64(): "int", pa.float64(): "float",
-              pa.bool_(): "bool", pa.binary(): "binary"}
-DUCKDB_KIND = {"VARCHAR": "str", "BIGINT": "int", "DOUBLE": "float", "BOOLEAN": "bool",
-               "BLOB": "bytes"}
+SPARK_KIND = {
+    T.StringType: "str",
+    T.LongType: "int",
+    T.DoubleType: "float",
+    T.BooleanType: "bool",
+    T.BinaryType: "bytes",
+}
+ARROW_KIND = {
+    pa.string(): "str",
+    pa.int64(): "int",
+    pa.float64(): "float",
+    pa.bool_(): "bool",
+    pa.binary(): "binary",
+}
+DUCKDB_KIND = {
+    "VARCHAR": "str",
+    "BIGINT": "int",
+    "DOUBLE": "float",
+    "BOOLEAN": "bool",
+    "BLOB": "bytes",
+}
 
 
 def _spark_kind(dt: T.DataType) -> object:
@@ -71,7 +86,9 @@ def test_duckdb_table_agrees_with_arrow(cls: type[Record]) -> None:
 def test_arrow_batch_of_decoded_records_inserts_into_duckdb() -> None:
     """A record that went through JSON lands in DuckDB through its Arrow schema unchanged."""
     alert = FraudAlerts(
-        1_700_000_000, 1_700_000_120, 1,
+        1_700_000_000,
+        1_700_000_120,
+        1,
         (AlertedTransaction("t1", "s1", "c1", 1_700_000_050, 99.5, -6.2, 106.8, 0.91),),
     )
     back = codec.decode(FraudAlerts, codec.encode(alert))

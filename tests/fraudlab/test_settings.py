@@ -10,7 +10,9 @@ from fraudlab.errors import UsageError
 from fraudlab.settings import load_settings
 
 
-def test_precedence_defaults_file_env_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_precedence_defaults_file_env_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("FRAUDLAB_BROKER_PORT", raising=False)
     monkeypatch.delenv("FRAUDLAB_SETTINGS_FILE", raising=False)
     monkeypatch.chdir(tmp_path)

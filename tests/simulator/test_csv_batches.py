@@ -25,8 +25,12 @@ def browsing_rows(n: int, start_s: int = 0) -> Iterator[dict[str, str]]:
 def transaction_rows(times_s: list[int]) -> Iterator[dict[str, str]]:
     for i, t in enumerate(times_s):
         minute, second = divmod(t, 60)
-        yield {"created_at": f"2026-01-05T10:{minute:02d}:{second:02d}Z",
-               "transaction_id": f"t{i}", "customer_id": "c1", "total_amount": "10.5"}
+        yield {
+            "created_at": f"2026-01-05T10:{minute:02d}:{second:02d}Z",
+            "transaction_id": f"t{i}",
+            "customer_id": "c1",
+            "total_amount": "10.5",
+        }
 
 
 def test_batches_are_between_the_bounds_and_spaced_by_the_interval() -> None:

@@ -1,0 +1,364 @@
+"""The engine of one run: its streaming queries, how they are triggered, and what they report.
+
+Queries (each with its own checkpoint under ``<checkpoint_dir>/<run_id>/``):
+  dead-letters  input values that cannot be parsed -> dead-letter
+  scores        the scoring stream (:mod:`engine.scoring`) -> scores (and late/duplicate drops)
+  fraud-alerts  live only: sliding 2-minute windows of potential fraud, every 10 s
+  top-products  live only: the top 20 products of each 30 s window
+Live, the report queries read the scores topic with processing-time triggers of 10 s and 30 s
+divided by the run's speed. With ``available_now`` the scoring queries process everything
+present in micro-batches cut by offsets and stop; then both reports are computed over all the
+scores as batch frames, so every window, the last ones included, is closed. A restarted engine
+continues from its checkpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.reports import fraud_alerts, product_quantities, top_products
+from engine.scoring import dead_letters, kafka_rows, parse_scores, scores
+from engine.sources import kafka_batch, kafka_stream
+from fraudlab.announce import announce_now, run_event
+from fraudlab.broker import require_broker
+from fraudlab.errors import FraudlabError, UsageError
+from fraudlab.kafka_io import create_topics, end_offsets, list_topics
+from fraudlab.records import DeadLetter, FraudAlerts, Product, Score, TopProduct
+from fraudlab.schemas import spark_schema
+from fraudlab.settings import Settings
+from fraudlab.topics import topic_name
+from models.registry import load_model
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+
+INPUT_STREAMS = ("browsing", "transactions", "customer")
+RESULT_STREAMS = ("scores", "fraud-alerts", "top-products", "dead-letter")
+ALERTS_TRIGGER_S, TOP_TRIGGER_S, SCORES_TRIGGER_S = 10.0, 30.0, 2.0
+LATENESS = "2 minutes"
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How to run the engine for one run."""
+
+    run_id: str
+    model_name: str = "default"
+    available_now: bool = False
+    speed: float = 1.0
+    max_offsets_per_trigger: int = 20_000
+    wait_for_events_s: float = 600.0
+
+
+@dataclass
+class EngineReport:
+    """What the engine did, counted from the topics it wrote."""
+
+    run_id: str
+    produced: dict[str, int] = field(default_factory=dict)
+    scored: int = 0
+    dropped_late: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    fraud_alert_windows: int = 0
+    top_product_rows: int = 0
+    wall_s: float = 0.0
+
+
+def _topics(run_id: str) -> dict[str, str]:
+    return {s: topic_name(run_id, s) for s in (*INPUT_STREAMS, "product", *RESULT_STREAMS)}
+
+
+def _check_run(settings: Settings, run_id: str, topics: dict[str, str], wait_s: float) -> None:
+    require_broker(settings.bootstrap_servers)
+    existing = set(asyncio.run(list_topics(settings.bootstrap_servers)))
+    missing = [
+        topics[s]
+        for s in ("browsing", "transactions", "customer", "product")
+        if topics[s] not in existing
+    ]
+    if missing:
+        raise UsageError(
+            f"run {run_id} has no {', '.join(m.rsplit('.', 1)[1] for m in missing)} topic at "
+            f"{settings.bootstrap_servers}: produce it first "
+            f"(fraudlab produce SCENARIO --run-id {run_id} ...)."
+        )
+    # the producer flushes static data before the first event: once an event is there,
+    # customers and products are complete
+    deadline = time.monotonic() + wait_s
+    while (
+        sum(asyncio.run(end_offsets(settings.bootstrap_servers, [topics["browsing"]])).values())
+        == 0
+    ):
+        if time.monotonic() > deadline:
+            raise FraudlabError(f"run {run_id} has produced no browsing event in {wait_s:.0f} s.")
+        time.sleep(1.0)
+
+
+def _products(spark: SparkSession, bootstrap: str, topic: str) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    raw = kafka_batch(spark, bootstrap, [topic])
+    parsed = raw.select(
+        F.from_json(F.col("value").cast("string"), spark_schema(Product)).alias("p")
+    )
+    return parsed.select("p.*").where(F.col("id").isNotNull()).dropDuplicates(["id"]).cache()
+
+
+def _sink(
+    frame: DataFrame, name: str, checkpoints: Path, bootstrap: str, trigger: dict[str, Any]
+) -> StreamingQuery:
+    return (
+        frame.writeStream.format("kafka")
+        .queryName(name)
+        .option("kafka.bootstrap.servers", bootstrap)
+        .option("kafka.acks", "all")
+        .option("checkpointLocation", str(checkpoints / name))
+        .outputMode("append")
+        .trigger(**trigger)
+        .start()
+    )
+
+
+def _write_batch(frame: DataFrame, bootstrap: str) -> None:
+    frame.write.format("kafka").option("kafka.bootstrap.servers", bootstrap).option(
+        "kafka.acks", "all"
+    ).save()
+
+
+def _close_reports(
+    spark: SparkSession, bootstrap: str, topics: dict[str, str], products: DataFrame
+) -> None:
+    """Both reports over every score of the run, as batch frames: every window closed."""
+    all_scores = parse_scores(kafka_batch(spark, bootstrap, [topics["scores"]]))
+    all_scores = all_scores.dropDuplicates(["transaction_id"])
+    _write_batch(
+        kafka_rows(fraud_alerts(all_scores), FraudAlerts, topics["fraud-alerts"]), bootstrap
+    )
+    quantities = product_quantities(all_scores, products)
+    _write_batch(
+        kafka_rows(top_products(quantities), TopProduct, topics["top-products"]), bootstrap
+    )
+
+
+def query_progress(query: StreamingQuery) -> dict[str, Any]:
+    """The figures of a query's last micro-batch that the CLI prints and the views read."""
+    p = query.lastProgress or {}
+    ops = p.get("stateOperators") or []
+    return {
+        "query": query.name,
+        "batch": p.get("batchId"),
+        "input_rows": p.get("numInputRows", 0),
+        "input_per_s": round(p.get("inputRowsPerSecond") or 0.0, 1),
+        "processed_per_s": round(p.get("processedRowsPerSecond") or 0.0, 1),
+        "batch_ms": (p.get("durationMs") or {}).get("triggerExecution"),
+        "watermark": (p.get("eventTime") or {}).get("watermark"),
+        "dropped_by_watermark": sum(op.get("numRowsDroppedByWatermark", 0) for op in ops),
+        "state_rows": sum(op.get("numRowsTotal", 0) for op in ops),
+    }
+
+
+def count_results(
+    spark: SparkSession, settings: Settings, report: EngineReport, topics: dict[str, str]
+) -> None:
+    """Fill the report's counts from the run's topics."""
+    from pyspark.sql import functions as F
+
+    bootstrap = settings.bootstrap_servers
+    ends = asyncio.run(end_offsets(bootstrap, [topics[s] for s in INPUT_STREAMS]))
+    for (topic, _), offset in ends.items():
+        stream = topic.rsplit(".", 1)[1]
+        report.produced[stream] = report.produced.get(stream, 0) + offset
+    report.scored = (
+        parse_scores(kafka_batch(spark, bootstrap, [topics["scores"]]))
+        .select("transaction_id")
+        .distinct()
+        .count()
+    )
+    letters = (
+        kafka_batch(spark, bootstrap, [topics["dead-letter"]])
+        .select(F.from_json(F.col("value").cast("string"), spark_schema(DeadLetter)).alias("d"))
+        .select("d.*")
+        .dropDuplicates(["source_topic", "source_partition", "source_offset"])
+    )
+    by_kind = {
+        r["kind"]: r["n"]
+        for r in letters.groupBy(F.split("reason", ":").getItem(0).alias("kind"))
+        .agg(F.count("*").alias("n"))
+        .collect()
+    }
+    report.dropped_late = by_kind.pop("late", 0)
+    report.duplicates = by_kind.pop("duplicate", 0)
+    report.dead_lettered = sum(by_kind.values())
+    report.fraud_alert_windows = (
+        kafka_batch(spark, bootstrap, [topics["fraud-alerts"]]).select("key").distinct().count()
+    )
+    report.top_product_rows = (
+        kafka_batch(spark, bootstrap, [topics["top-products"]]).select("key").distinct().count()
+    )
+
+
+def run_engine(
+    spark: SparkSession,
+    settings: Settings,
+    options: EngineOptions,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> EngineReport:
+    """Run the engine for ``options.run_id`` until done (available-now) or told to stop."""
+    started = time.monotonic()
+    model = load_model(settings.models_dir, options.model_name)
+    topics = _topics(options.run_id)
+    _check_run(settings, options.run_id, topics, options.wait_for_events_s)
+    bootstrap = settings.bootstrap_servers
+    asyncio.run(
+        create_topics(bootstrap, [topics[s] for s in RESULT_STREAMS], settings.topic_partitions)
+    )
+    pipeline = model.load_pipeline()
+    checkpoints = settings.checkpoint_dir / options.run_id
+    details = {
+        "model_name": model.name,
+        "model_digest": model.digest,
+        "available_now": options.available_now,
+        "speed": options.speed,
+        "spark_master": settings.spark_master,
+        "shuffle_partitions": settings.spark_shuffle_partitions,
+        "max_offsets_per_trigger": options.max_offsets_per_trigger,
+        "lateness": LATENESS,
+    }
+    announce_now(
+        bootstrap,
+        settings.topic_partitions,
+        run_event(options.run_id, "engine", "started", details),
+    )
+    products = _products(spark, bootstrap, topics["product"])
+    inputs = [topics[s] for s in INPUT_STREAMS]
+    every = (
+        {"availableNow": True}
+        if options.available_now
+        else {"processingTime": f"{max(SCORES_TRIGGER_S / options.speed, 0.5):.3f} seconds"}
+    )
+    queries = [
+        _sink(
+            dead_letters(
+                kafka_stream(spark, bootstrap, inputs, options.max_offsets_per_trigger), topics
+            ),
+            "dead-letters",
+            checkpoints,
+            bootstrap,
+            every,
+        ),
+        _sink(
+            scores(
+                kafka_stream(spark, bootstrap, inputs, options.max_offsets_per_trigger),
+                topics,
+                pipeline,
+                model,
+            ),
+            "scores",
+            checkpoints,
+            bootstrap,
+            every,
+        ),
+    ]
+    if not options.available_now:
+        queries.extend(_report_queries(spark, settings, options, topics, products, checkpoints))
+    status = "finished"
+    try:
+        while any(q.isActive for q in queries):
+            for q in queries:
+                if q.exception() is not None:
+                    raise FraudlabError(
+                        f"the {q.name} query failed: "
+                        f"{str(q.exception()).strip().splitlines()[0][:300]}"
+                    )
+            if progress is not None:
+                progress({"queries": [query_progress(q) for q in queries]})
+            if should_stop is not None and should_stop():
+                status = "interrupted"
+                break
+            time.sleep(2.0)
+        for q in queries:
+            if q.exception() is not None:
+                raise FraudlabError(
+                    f"the {q.name} query failed: {str(q.exception()).strip().splitlines()[0][:300]}"
+                )
+    except BaseException:
+        status = "failed" if status == "finished" else status
+        raise
+    finally:
+        for q in queries:
+            if q.isActive:
+                q.stop()
+        if status == "finished" or status == "interrupted":
+            # close every window, the run's last ones included
+            _close_reports(spark, bootstrap, topics, products)
+        report = EngineReport(options.run_id)
+        try:
+            count_results(spark, settings, report, topics)
+        finally:
+            report.wall_s = time.monotonic() - started
+            announce_now(
+                bootstrap,
+                settings.topic_partitions,
+                run_event(
+                    options.run_id,
+                    "engine",
+                    status,
+                    {
+                        "scored": report.scored,
+                        "dropped_late": report.dropped_late,
+                        "duplicates": report.duplicates,
+                        "dead_lettered": report.dead_lettered,
+                        "fraud_alert_windows": report.fraud_alert_windows,
+                        "wall_s": round(report.wall_s, 1),
+                    },
+                ),
+            )
+    return report
+
+
+def _report_queries(
+    spark: SparkSession,
+    settings: Settings,
+    options: EngineOptions,
+    topics: dict[str, str],
+    products: DataFrame,
+    checkpoints: Path,
+) -> list[StreamingQuery]:
+    bootstrap = settings.bootstrap_servers
+    scored = parse_scores(kafka_stream(spark, bootstrap, [topics["scores"]])).withWatermark(
+        "event_timestamp", LATENESS
+    )
+    alerts = _sink(
+        kafka_rows(fraud_alerts(scored), FraudAlerts, topics["fraud-alerts"]),
+        "fraud-alerts",
+        checkpoints,
+        bootstrap,
+        {"processingTime": f"{ALERTS_TRIGGER_S / options.speed:.3f} seconds"},
+    )
+
+    def write_top(batch: DataFrame, _batch_id: int) -> None:
+        _write_batch(kafka_rows(top_products(batch), TopProduct, topics["top-products"]), bootstrap)
+
+    top = (
+        product_quantities(scored, products)
+        .writeStream.queryName("top-products")
+        .option("checkpointLocation", str(checkpoints / "top-products"))
+        .outputMode("append")
+        .trigger(processingTime=f"{TOP_TRIGGER_S / options.speed:.3f} seconds")
+        .foreachBatch(write_top)
+        .start()
+    )
+    return [alerts, top]
+
+
+__all__ = ["EngineOptions", "EngineReport", "Score", "run_engine"]

@@ -1,0 +1,214 @@
+"""The engine end to end on a real broker and a real Spark session."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from typing import Any
+
+import orjson
+import pytest
+from run_helpers import alert_set, produce, read, reasons
+
+from engine.job import EngineOptions, run_engine
+from fraudlab.net import free_port
+from fraudlab.settings import Settings
+
+pytestmark = [pytest.mark.kafka, pytest.mark.spark, pytest.mark.slow]
+
+MINUTES = 4.0
+
+
+@pytest.fixture(scope="module")
+def engine_settings(
+    settings: Settings, tiny_model: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    return settings.model_copy(
+        update={
+            "models_dir": tiny_model.folder.parent,
+            "checkpoint_dir": tmp_path_factory.mktemp("checkpoints"),
+        }
+    )
+
+
+def _process(spark: Any, settings: Settings, run_id: str) -> Any:
+    return run_engine(
+        spark,
+        settings,
+        EngineOptions(run_id, "tiny", available_now=True, max_offsets_per_trigger=5_000),
+    )
+
+
+@pytest.fixture(scope="module")
+def baseline_run(spark: Any, engine_settings: Settings) -> dict[str, Any]:
+    run_id = "engine-baseline-a"
+    delivered = produce(engine_settings.bootstrap_servers, run_id, "baseline", 7, MINUTES)
+    report = _process(spark, engine_settings, run_id)
+    return {"run_id": run_id, "delivered": delivered, "report": report}
+
+
+def test_every_transaction_is_scored_once(engine_settings: Settings, baseline_run: Any) -> None:
+    bootstrap, run_id = engine_settings.bootstrap_servers, baseline_run["run_id"]
+    transactions = read(bootstrap, run_id, "transactions")
+    scores = read(bootstrap, run_id, "scores")
+    assert sorted(s["transaction_id"] for s in scores) == sorted(
+        t["transaction_id"] for t in transactions
+    )
+    assert baseline_run["report"].scored == len(transactions)
+    one = scores[0]
+    assert set(one) >= {
+        "transaction_id",
+        "session_id",
+        "customer_id",
+        "ts",
+        "probability",
+        "prediction",
+        "model_name",
+        "model_digest",
+    }
+    assert one["model_name"] == "tiny" and len(one["model_digest"]) == 64
+
+
+def test_fraud_alerts_are_sliding_two_minute_windows(
+    engine_settings: Settings, baseline_run: Any
+) -> None:
+    bootstrap, run_id = engine_settings.bootstrap_servers, baseline_run["run_id"]
+    frauds = {
+        s["transaction_id"]: s for s in read(bootstrap, run_id, "scores") if s["prediction"] == 1
+    }
+    alerts = read(bootstrap, run_id, "fraud-alerts")
+    assert alerts, "the tiny model flags nothing in four minutes of baseline"
+    for a in alerts:
+        assert a["window_end"] - a["window_start"] == 120 and a["window_start"] % 10 == 0
+        assert a["count"] == len(a["transactions"])
+        for t in a["transactions"]:
+            assert a["window_start"] <= t["ts"] < a["window_end"]
+            assert t["transaction_id"] in frauds
+            assert {
+                "customer_id",
+                "total_amount",
+                "shipment_location_lat",
+                "shipment_location_long",
+                "probability",
+            } <= set(t)
+    # every flagged transaction is in each of the 12 windows that cover it
+    windows = defaultdict(set)
+    for a in alerts:
+        for t in a["transactions"]:
+            windows[t["transaction_id"]].add(a["window_start"])
+    assert all(len(w) == 12 for w in windows.values())
+    assert set(windows) == set(frauds)
+
+
+def test_top_products_hold_twenty_non_fraud_products_at_most(
+    engine_settings: Settings, baseline_run: Any
+) -> None:
+    bootstrap, run_id = engine_settings.bootstrap_servers, baseline_run["run_id"]
+    scores = read(bootstrap, run_id, "scores")
+    expected: dict[tuple[int, str], int] = defaultdict(int)
+    for s in scores:
+        if s["prediction"] == 0:
+            for line in orjson.loads(s["product_metadata"]):
+                expected[(s["ts"] // 30 * 30, str(line["product_id"]))] += int(line["quantity"])
+    rows = read(bootstrap, run_id, "top-products")
+    by_window: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_window[r["window_start"]].append(r)
+    assert by_window
+    for start, ranked in by_window.items():
+        ranked.sort(key=lambda r: r["rank"])
+        assert [r["rank"] for r in ranked] == list(range(1, len(ranked) + 1))
+        assert len(ranked) <= 20
+        assert [r["quantity"] for r in ranked] == sorted(
+            (r["quantity"] for r in ranked), reverse=True
+        )
+        for r in ranked:
+            assert r["window_end"] - start == 30
+            assert r["quantity"] == expected[(start, r["product_id"])], "a fraud's products?"
+            assert r["product_name"], "product names come from the run's product records"
+
+
+def test_two_processings_of_the_same_run_give_the_same_alerts(
+    spark: Any, engine_settings: Settings, baseline_run: Any
+) -> None:
+    bootstrap = engine_settings.bootstrap_servers
+    run_id = "engine-baseline-b"  # the same scenario, seed and start: the same bytes
+    assert produce(bootstrap, run_id, "baseline", 7, MINUTES) == baseline_run["delivered"]
+    _process(spark, engine_settings, run_id)
+    assert alert_set(bootstrap, run_id) == alert_set(bootstrap, baseline_run["run_id"])
+
+
+def test_late_and_dirty_every_record_is_accounted_for(
+    spark: Any, engine_settings: Settings
+) -> None:
+    bootstrap, run_id = engine_settings.bootstrap_servers, "engine-late-and-dirty"
+    delivered = produce(bootstrap, run_id, "late-and-dirty", 5, MINUTES)
+    report = _process(spark, engine_settings, run_id)
+    letters = read(bootstrap, run_id, "dead-letter")
+    kinds = reasons(letters)
+    assert kinds["late"] > 0 and kinds["duplicate"] > 0 and len(kinds) > 2, kinds
+    produced = sum(delivered[s] for s in ("browsing", "transactions", "customer"))
+    # every input record is scored, folded in, dropped as late, a duplicate or a dead letter
+    tx_topic = f"fraudlab.{run_id}.transactions"
+    tx_letters = [d for d in letters if d["source_topic"] == tx_topic]
+    assert delivered["transactions"] == report.scored + len(tx_letters)
+    assert produced == sum(report.produced.values())
+    assert report.dropped_late == kinds["late"] and report.duplicates == kinds["duplicate"]
+    # what was less than 2 minutes late is never dropped
+    faults = read(bootstrap, run_id, "faults")
+    late_ids = {f["record_id"] for f in faults if f["fault"] == "late" and f["delay_s"] < 120}
+    dropped = {
+        json.loads(bytes.fromhex(d["raw"]) if False else _raw(d))["event_id"]
+        for d in letters
+        if d["reason"].startswith("late")
+    }
+    assert not late_ids & dropped
+
+
+def _raw(letter: dict[str, Any]) -> str:
+    import base64
+
+    return base64.b64decode(letter["raw"]).decode()
+
+
+@pytest.mark.parametrize(
+    ("case", "needle"),
+    [
+        ("model", "no model named 'nope'"),
+        ("topics", "has no browsing, transactions"),
+        ("broker", "no Kafka broker answers"),
+    ],
+)
+def test_missing_model_topics_or_broker_are_one_sentence(
+    case: str, needle: str, engine_settings: Settings
+) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "FRAUDLAB_MODELS_DIR": str(engine_settings.models_dir),
+        "FRAUDLAB_BOOTSTRAP_SERVERS": engine_settings.bootstrap_servers,
+    }
+    model = "nope" if case == "model" else "tiny"
+    if case == "broker":
+        env["FRAUDLAB_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{free_port()}"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fraudlab.cli",
+            "engine",
+            "no-such-run",
+            "--model",
+            model,
+            "--available-now",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("fraudlab:")]
+    assert len(errors) == 1 and needle in errors[0], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
