@@ -12,6 +12,10 @@ VENV_STAMP := $(VENV)/.installed
 JVM_STAMP := jvm/lib/.resolved
 MVN := mvn -B -q -f jvm/pom.xml
 PYTEST_ARGS ?=
+# simulated minutes of the `history` scenario the default model is trained on
+MODEL_MINUTES ?= 180
+DEMO_SCENARIO ?= card-testing-burst
+DEMO_MINUTES ?= 10
 
 # Broker processes started by test fixtures live in pytest's temporary folders.
 TEST_BROKERS := kafka.Kafka .*/pytest-of-[^ ]*/server.properties
@@ -39,7 +43,7 @@ $(JVM_STAMP): jvm/pom.xml jvm/kafka/pom.xml jvm/spark/pom.xml
 .PHONY: model
 model: setup ## Train the default model (models/default) unless it is already there
 	@if [ -f models/default/metadata.json ]; then echo "models/default is there (make model-clean retrains it)"; \
-	else $(FRAUDLAB) train --name default; fi
+	else $(FRAUDLAB) train --name default --scenario history --minutes $(MODEL_MINUTES); fi
 
 .PHONY: model-clean
 model-clean: ## Remove the default model so that `make model` trains it again
@@ -79,8 +83,14 @@ bench: setup ## Run every benchmark and write the report under results/
 	$(PY) -m tests.benchmarks.run
 
 .PHONY: demo
-demo: setup ## Start the broker and stream a fraud scenario into it; see README for what runs today
-	$(PY) -m fraudlab.demo
+demo: setup model ## Broker, default model, then a fraud scenario produced, scored, archived and reported
+	@$(FRAUDLAB) broker status >/dev/null 2>&1 || $(FRAUDLAB) broker up
+	@run=demo-$$(date +%Y%m%d-%H%M%S); \
+	$(FRAUDLAB) produce $(DEMO_SCENARIO) --minutes $(DEMO_MINUTES) --fast --run-id $$run && \
+	$(FRAUDLAB) engine $$run --available-now && \
+	$(FRAUDLAB) archive $$run && \
+	$(FRAUDLAB) report $$run && \
+	echo "run $$run: archive in var/archive/$$run.duckdb; topics fraudlab.$$run.* on 127.0.0.1:9092"
 
 .PHONY: clean
 clean: kafka-down ## Remove run data (var/) and test output; keep .venv and jvm/lib

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 
 from fraudlab import codec
-from fraudlab.kafka_io import end_offsets, make_consumer, make_producer, start_or_report
 from fraudlab.errors import BrokerUnavailable
+from fraudlab.kafka_io import end_offsets, make_consumer, make_producer, start_or_report
 from fraudlab.net import free_port
 from fraudlab.records import Truth, message_key
 

@@ -27,7 +27,7 @@ def test_every_stream_record_has_a_ts_or_a_window_and_a_key_of_its_own_fields() 
 
 def test_streams_are_unique_and_resolvable() -> None:
     assert len(set(STREAMS)) == len(STREAMS)
-    assert all(record_for_stream(s).STREAM == s for s in STREAMS)
+    assert all(s == record_for_stream(s).STREAM for s in STREAMS)
     with pytest.raises(KeyError, match="unknown stream"):
         record_for_stream("nope")
 

@@ -70,5 +70,5 @@ def test_unknown_key_and_bad_syntax_in_the_file(tmp_path: Path) -> None:
 
 
 def test_bootstrap_servers_must_be_host_port_pairs() -> None:
-    with pytest.raises(UsageError, match="bootstrap-servers.*not host:port"):
+    with pytest.raises(UsageError, match=r"bootstrap-servers.*not host:port"):
         load_settings(bootstrap_servers="localhost")
