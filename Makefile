@@ -17,8 +17,10 @@ MODEL_MINUTES ?= 180
 DEMO_SCENARIO ?= card-testing-burst
 DEMO_MINUTES ?= 10
 
-# Broker processes started by test fixtures live in pytest's temporary folders.
-TEST_BROKERS := kafka.Kafka .*/pytest-of-[^ ]*/server.properties
+# Test fixtures keep their brokers' data under this run's pytest folder, so that the clean-up
+# after `make test` stops this checkout's brokers and nobody else's.
+TEST_TMP := $(CURDIR)/var/pytest
+TEST_BROKERS := kafka.Kafka $(TEST_TMP)/
 
 .PHONY: help
 help: ## List the targets and what each does
@@ -64,7 +66,7 @@ kafka-status: ## Say whether the local broker runs
 .PHONY: test
 test: setup ## Install what is missing, then run the whole suite (unit, Kafka, Spark) with its own brokers
 	@status=0; \
-	$(VENV)/bin/pytest $(PYTEST_ARGS) || status=$$?; \
+	$(VENV)/bin/pytest --basetemp=$(TEST_TMP) $(PYTEST_ARGS) || status=$$?; \
 	pkill -f '$(TEST_BROKERS)' 2>/dev/null || true; \
 	exit $$status
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -212,3 +214,41 @@ def test_missing_model_topics_or_broker_are_one_sentence(
     errors = [line for line in result.stderr.splitlines() if line.startswith("fraudlab:")]
     assert len(errors) == 1 and needle in errors[0], result.stderr[-2000:]
     assert "Traceback" not in result.stderr
+
+
+def test_a_standalone_cluster_gives_the_same_alerts_as_local(
+    engine_settings: Settings, baseline_run: Any, tmp_path: Path
+) -> None:
+    from standalone_cluster import standalone_cluster
+
+    bootstrap = engine_settings.bootstrap_servers
+    run_id = "engine-baseline-standalone"
+    produce(bootstrap, run_id, "baseline", 7, MINUTES)
+    with standalone_cluster(tmp_path / "cluster") as master:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("FRAUDLAB_")},
+            "FRAUDLAB_SPARK_MASTER": master,
+            "FRAUDLAB_BOOTSTRAP_SERVERS": bootstrap,
+            "FRAUDLAB_MODELS_DIR": str(engine_settings.models_dir),
+            "FRAUDLAB_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
+        }
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "fraudlab.cli",
+                "engine",
+                run_id,
+                "--model",
+                "tiny",
+                "--available-now",
+                "--max-offsets",
+                "5000",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env=env,
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert alert_set(bootstrap, run_id) == alert_set(bootstrap, baseline_run["run_id"])
