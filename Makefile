@@ -45,7 +45,8 @@ $(JVM_STAMP): jvm/pom.xml jvm/kafka/pom.xml jvm/spark/pom.xml
 .PHONY: model
 model: setup ## Train the default model (models/default) unless it is already there
 	@if [ -f models/default/metadata.json ]; then echo "models/default is there (make model-clean retrains it)"; \
-	else $(FRAUDLAB) train --name default --scenario history --minutes $(MODEL_MINUTES); fi
+	else $(FRAUDLAB) train --name default --scenario history --minutes $(MODEL_MINUTES) \
+	     --validation-scenario baseline --validation-minutes 120; fi
 
 .PHONY: model-clean
 model-clean: ## Remove the default model so that `make model` trains it again

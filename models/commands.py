@@ -29,6 +29,15 @@ from fraudlab.progress import Steps
     help="Seeds of the validation runs [default: seed + 1000].",
 )
 @click.option(
+    "--validation-scenario",
+    help="Scenario the threshold is tuned on [default: the training scenario].",
+)
+@click.option(
+    "--validation-minutes",
+    type=click.FloatRange(min=1),
+    help="Simulated minutes of each validation run [default: --minutes].",
+)
+@click.option(
     "--data",
     "data_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -42,6 +51,8 @@ def train_command(
     seed: int,
     minutes: float | None,
     validation_seeds: tuple[int, ...],
+    validation_scenario: str | None,
+    validation_minutes: float | None,
     data_dir: Path | None,
 ) -> None:
     """Train a fraud model on simulated (or exported) history and save it as models/NAME."""
@@ -60,6 +71,8 @@ def train_command(
         seed=seed,
         minutes=minutes,
         validation_seeds=validation_seeds or (seed + 1000,),
+        validation_scenario=validation_scenario,
+        validation_minutes=validation_minutes,
         data_dir=data_dir,
     )
     saved = train(spark, settings, plan, steps)

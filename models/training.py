@@ -40,6 +40,8 @@ class TrainingPlan:
     minutes: float | None = None
     validation_seeds: tuple[int, ...] = (1007,)
     validation_minutes: float | None = None
+    # the traffic the threshold is tuned for; None: the training scenario
+    validation_scenario: str | None = None
     data_dir: Path | None = None
     candidates: tuple[str, ...] = ("gbt", "random_forest")
     extra: dict[str, Any] = field(default_factory=dict)
@@ -81,13 +83,16 @@ def train(spark: SparkSession, settings: Settings, plan: TrainingPlan, step: Ste
         )
     valid_parts = []
     for seed in plan.validation_seeds:
-        step(f"simulating validation history: {plan.scenario}, seed {seed}")
+        step(
+            f"simulating validation history: {plan.validation_scenario or plan.scenario}, "
+            f"seed {seed}"
+        )
         valid_parts.append(
             feature_rows(
                 spark,
                 simulated_history(
                     spark,
-                    plan.scenario,
+                    plan.validation_scenario or plan.scenario,
                     settings.scenarios_dir,
                     seed,
                     plan.validation_minutes or plan.minutes,
@@ -138,6 +143,7 @@ def fit_and_save(
             "frauds": int(train_rows["label"].sum()),
         },
         "validation": {
+            "scenario": plan.validation_scenario or plan.scenario,
             "seeds": list(plan.validation_seeds),
             "transactions": len(valid_rows),
             "average_precision": {k: round(v[1], 6) for k, v in fitted.items()},
