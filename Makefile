@@ -20,7 +20,8 @@ DEMO_MINUTES ?= 10
 # Test fixtures keep their brokers' data under this run's pytest folder, so that the clean-up
 # after `make test` stops this checkout's brokers and nobody else's.
 TEST_TMP := $(CURDIR)/var/pytest
-TEST_BROKERS := kafka.Kafka $(TEST_TMP)/
+# ([k] keeps the pattern from matching the shell that runs pkill)
+TEST_BROKERS := [k]afka\.Kafka $(TEST_TMP)/
 
 .PHONY: help
 help: ## List the targets and what each does
@@ -66,7 +67,7 @@ kafka-status: ## Say whether the local broker runs
 
 .PHONY: test
 test: setup ## Install what is missing, then run the whole suite (unit, Kafka, Spark) with its own brokers
-	@status=0; \
+	@mkdir -p $(dir $(TEST_TMP)); status=0; \
 	$(VENV)/bin/pytest --basetemp=$(TEST_TMP) $(PYTEST_ARGS) || status=$$?; \
 	pkill -f '$(TEST_BROKERS)' 2>/dev/null || true; \
 	exit $$status

@@ -42,6 +42,7 @@ INPUT_STREAMS = ("browsing", "transactions", "customer")
 RESULT_STREAMS = ("scores", "fraud-alerts", "top-products", "dead-letter")
 ALERTS_TRIGGER_S, TOP_TRIGGER_S, SCORES_TRIGGER_S = 10.0, 30.0, 2.0
 LATENESS = "2 minutes"
+PROGRESS_EVERY_S = 10.0
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -227,12 +228,15 @@ def run_engine(
     details = {
         "model_name": model.name,
         "model_digest": model.digest,
-        "available_now": options.available_now,
-        "speed": options.speed,
-        "spark_master": settings.spark_master,
-        "shuffle_partitions": settings.spark_shuffle_partitions,
-        "max_offsets_per_trigger": options.max_offsets_per_trigger,
-        "lateness": LATENESS,
+        "engine_settings": {
+            "available_now": options.available_now,
+            "speed": options.speed,
+            "spark_master": settings.spark_master,
+            "shuffle_partitions": settings.spark_shuffle_partitions,
+            "max_offsets_per_trigger": options.max_offsets_per_trigger,
+            "lateness": LATENESS,
+            "state_store": "rocksdb",
+        },
     }
     announce_now(
         bootstrap,
@@ -272,6 +276,7 @@ def run_engine(
     if not options.available_now:
         queries.extend(_report_queries(spark, settings, options, topics, products, checkpoints))
     status = "finished"
+    last_published = 0.0
     try:
         while any(q.isActive for q in queries):
             for q in queries:
@@ -280,8 +285,17 @@ def run_engine(
                         f"the {q.name} query failed: "
                         f"{str(q.exception()).strip().splitlines()[0][:300]}"
                     )
+            figures = {"queries": [query_progress(q) for q in queries]}
             if progress is not None:
-                progress({"queries": [query_progress(q) for q in queries]})
+                progress(figures)
+            if time.monotonic() - last_published >= PROGRESS_EVERY_S:
+                # on the run's run-events topic, where the archive and the views read it
+                announce_now(
+                    bootstrap,
+                    settings.topic_partitions,
+                    run_event(options.run_id, "engine", "progress", figures),
+                )
+                last_published = time.monotonic()
             if should_stop is not None and should_stop():
                 status = "interrupted"
                 break
