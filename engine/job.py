@@ -152,7 +152,7 @@ def _close_reports(
 
 def query_progress(query: StreamingQuery) -> dict[str, Any]:
     """The figures of a query's last micro-batch that the CLI prints and the views read."""
-    p = query.lastProgress or {}
+    p: dict[str, Any] = query.lastProgress or {}
     ops = p.get("stateOperators") or []
     return {
         "query": query.name,

@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING
 
 from engine.feature_frames import SCORED, customer_events, streaming_features, watermarked
 from engine.parsing import parse_records
-from fraudlab.records import Browsing, Customer, DeadLetter, Score, Transaction, field_names
+from fraudlab.records import (
+    Browsing,
+    Customer,
+    DeadLetter,
+    Record,
+    Score,
+    Transaction,
+    field_names,
+)
 from models.pipelines import fraud_probability
 
 if TYPE_CHECKING:
@@ -26,7 +34,7 @@ if TYPE_CHECKING:
 INPUT_RECORDS = (Browsing, Transaction, Customer)
 
 
-def kafka_rows(frame: DataFrame, cls: type, topic: Column | str) -> DataFrame:
+def kafka_rows(frame: DataFrame, cls: type[Record], topic: Column | str) -> DataFrame:
     """``frame`` (in ``cls``'s columns) as Kafka sink rows: topic, key, JSON value."""
     from pyspark.sql import functions as F
 

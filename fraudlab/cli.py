@@ -55,7 +55,7 @@ def _broker_options(fn: click.decorators.FC) -> click.decorators.FC:
         type=click.Path(file_okay=False, path_type=Path),
         help="Broker data folder [default: var/kafka].",
     )(fn)
-    return click.pass_context(fn)
+    return click.pass_context(fn)  # type: ignore[return-value]
 
 
 def _local_broker(

@@ -35,7 +35,7 @@ def encode(record: Record) -> bytes:
 
 def to_dict(record: Record) -> dict[str, Any]:
     """A record as a plain dict (nested records as dicts), in contract order."""
-    return orjson.loads(encode(record))  # type: ignore[no-any-return]
+    return orjson.loads(encode(record))
 
 
 def _build(cls: type[R], obj: dict[str, Any]) -> R:

@@ -72,7 +72,7 @@ def make_consumer(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         isolation_level="read_committed",
-        **options,  # type: ignore[arg-type]
+        **options,
     )
 
 

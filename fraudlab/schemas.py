@@ -37,14 +37,14 @@ def _nested_record(tp: Any) -> type[Record]:
     if typing.get_origin(tp) is not tuple:
         raise TypeError(f"unsupported field type in the record contract: {tp!r}")
     (inner, _ellipsis) = typing.get_args(tp)
-    return inner  # type: ignore[no-any-return]
+    return inner
 
 
 def _spark_type(tp: Any) -> DataType:
     from pyspark.sql import types as T
 
     if tp in _SCALARS:
-        return getattr(T, _SCALARS[tp][0])()  # type: ignore[no-any-return]
+        return getattr(T, _SCALARS[tp][0])()
     return T.ArrayType(spark_schema(_nested_record(tp)), containsNull=False)
 
 
@@ -59,7 +59,7 @@ def _arrow_type(tp: Any) -> pa.DataType:
     import pyarrow as pa
 
     if tp in _SCALARS:
-        return getattr(pa, _SCALARS[tp][1])()  # type: ignore[no-any-return]
+        return getattr(pa, _SCALARS[tp][1])()
     nested = arrow_schema(_nested_record(tp))
     return pa.list_(pa.struct(list(nested)))
 

@@ -24,6 +24,7 @@ from models.registry import SavedModel, save_model, validate_model_name
 
 if TYPE_CHECKING:
     import pandas as pd
+    from pyspark.ml import PipelineModel
     from pyspark.sql import DataFrame, SparkSession
 
 Step = Callable[[str], None]
@@ -51,9 +52,8 @@ def feature_rows(spark: SparkSession, history: History) -> pd.DataFrame:
     """Labelled feature rows of a history, in transaction order (a pandas frame)."""
     events = customer_events(history.browsing, history.transactions, history.customers)
     labelled = history.labelled(batch_features(events))
-    return (
-        labelled.toPandas().sort_values("transaction_id", kind="mergesort").reset_index(drop=True)
-    )
+    rows: pd.DataFrame = labelled.toPandas()
+    return rows.sort_values("transaction_id", kind="mergesort").reset_index(drop=True)
 
 
 def to_spark(spark: SparkSession, rows: pd.DataFrame) -> DataFrame:
@@ -64,7 +64,8 @@ def to_spark(spark: SparkSession, rows: pd.DataFrame) -> DataFrame:
 def probabilities(model: object, frame: DataFrame) -> pd.DataFrame:
     """transaction_id, label, pattern and fraud_probability of every row, in a fixed order."""
     out = scored(frame, model).select("transaction_id", "label", "pattern", "fraud_probability")
-    return out.toPandas().sort_values("transaction_id", kind="mergesort").reset_index(drop=True)
+    rows: pd.DataFrame = out.toPandas()
+    return rows.sort_values("transaction_id", kind="mergesort").reset_index(drop=True)
 
 
 def train(spark: SparkSession, settings: Settings, plan: TrainingPlan, step: Step) -> SavedModel:
@@ -117,7 +118,7 @@ def fit_and_save(
     """Fit every candidate on ``train_rows``, keep the best on ``valid_rows``, and save it."""
 
     train_df, valid_df = to_spark(spark, train_rows), to_spark(spark, valid_rows)
-    fitted: dict[str, tuple[object, float, pd.DataFrame]] = {}
+    fitted: dict[str, tuple[PipelineModel, float, pd.DataFrame]] = {}
     for kind in plan.candidates:
         step(
             f"fitting {kind} on {len(train_rows)} transactions "
@@ -161,7 +162,7 @@ def fit_and_save(
         f"chose {best} (validation AP {ap:.3f}); threshold {threshold:.4f} gives precision "
         f"{at.precision:.3f}, recall {at.recall:.3f}"
     )
-    saved = save_model(model, settings.models_dir, plan.name, metadata)  # type: ignore[arg-type]
+    saved = save_model(model, settings.models_dir, plan.name, metadata)
     train_df.unpersist()
     valid_df.unpersist()
     return saved

@@ -74,7 +74,7 @@ class _TransactionCursor:
         self._pending: dict[str, str] | None = None
 
     def until(self, end_time: float) -> list[dict[str, str]]:
-        taken = []
+        taken: list[dict[str, str]] = []
         while True:
             if self._pending is None:
                 self._pending = next(self._rows, None)

@@ -142,8 +142,8 @@ async def produce_csv(
                     labels: list[Row] = [
                         {
                             "transaction_id": str(tx["transaction_id"]),
-                            "is_fraud": truth.get(str(tx["transaction_id"]), "0"),
-                            "pattern": "",
+                            "is_fraud": truth.get(str(tx["transaction_id"]), ("0", ""))[0],
+                            "pattern": truth.get(str(tx["transaction_id"]), ("0", ""))[1],
                             "ts": tx["ts"],
                         }
                         for tx in batch.transactions

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import click
+from rich.progress import TaskID
 
 from fraudlab.cli_context import run_async, settings_from
 from fraudlab.errors import UsageError
@@ -88,7 +89,9 @@ def produce_command(
 
         def progress(sim_s: float, sent: Counter[str]) -> None:
             bar.update(
-                0, completed=sim_s, status=f"{sim_s / 60:,.1f} min, {sum(sent.values()):,} messages"
+                TaskID(0),
+                completed=sim_s,
+                status=f"{sim_s / 60:,.1f} min, {sum(sent.values()):,} messages",
             )
 
         report = run_async(
@@ -174,10 +177,10 @@ def produce_csv_command(
             settings.bootstrap_servers,
             settings.topic_partitions,
             rule=rule,
-            message_format=message_format,
+            message_format="batch" if message_format == "batch" else "record",
             seed=seed,
             fast=fast,
-            progress=progress,  # type: ignore[arg-type]
+            progress=progress,
         )
     )
     _print_report(report, not fast)

@@ -103,6 +103,14 @@ async def test_produce_csv_follows_the_assignment_rule(bootstrap: str, tmp_path:
     gaps = [b - a for a, b in itertools.pairwise(sent_ms)]
     assert all(4_500 <= g <= 6_500 for g in gaps), gaps
     assert report.delivered["browsing"] == len(arrays)
+    labels = [
+        orjson.loads(m.value)
+        for m in await _consume_all(  # type: ignore[attr-defined]
+            bootstrap, topic_name(run_id, "truth")
+        )
+    ]
+    assert labels and {label["is_fraud"] for label in labels} <= {"0", "1"}
+    assert all(label["pattern"] for label in labels if label["is_fraud"] == "1")
 
 
 def test_a_broker_that_is_down_is_one_sentence() -> None:
