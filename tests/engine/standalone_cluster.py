@@ -31,6 +31,7 @@ def _start(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[
 @contextmanager
 def standalone_cluster(work_dir: Path, cores: int = 2, memory: str = "2g") -> Iterator[str]:
     """Yields the master URL of a running cluster; stops both processes afterwards."""
+    work_dir.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
         "SPARK_HOME": str(SPARK_CLASS.parent.parent),
