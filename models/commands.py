@@ -136,6 +136,7 @@ def evaluate_command(
         ("precision", result.precision),
         ("recall", result.recall),
         ("alert rate", result.alert_rate),
+        ("recall at precision >= 0.5", result.recall_at_precision_50),
     ):
         click.echo(f"  {label:<28} {value:.3f}")
     click.echo(

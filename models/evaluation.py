@@ -39,6 +39,7 @@ class Evaluation:
     recall: float
     per_pattern_recall: dict[str, float]
     alert_rate: float
+    recall_at_precision_50: float  # the best the ranking allows, whatever the saved threshold
     best_single_feature_ap: float
     best_single_feature: str
 
@@ -94,6 +95,7 @@ def evaluate_rows(
         recall=at.recall,
         per_pattern_recall=per_pattern,
         alert_rate=at.alert_rate,
+        recall_at_precision_50=metrics.recall_at_precision(scores, labels, 0.5),
         best_single_feature_ap=aps[best_feature],
         best_single_feature=best_feature,
     )

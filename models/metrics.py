@@ -115,6 +115,21 @@ def best_threshold(
     return float(thresholds[best])
 
 
+def recall_at_precision(
+    scores: Sequence[float] | FloatArray,
+    labels: Sequence[int] | FloatArray,
+    min_precision: float,
+) -> float:
+    """The best recall of any threshold whose precision is at least ``min_precision`` (else 0).
+
+    >>> recall_at_precision([0.9, 0.8, 0.7, 0.6], [1, 0, 1, 0], 0.6)
+    1.0
+    """
+    precision, recall, _ = pr_curve(scores, labels)
+    ok = precision >= min_precision
+    return float(recall[ok].max()) if ok.any() else 0.0
+
+
 def single_feature_ap(
     values: Sequence[float] | FloatArray, labels: Sequence[int] | FloatArray
 ) -> float:
