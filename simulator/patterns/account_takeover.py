@@ -17,7 +17,7 @@ from pydantic import Field
 
 from simulator.chains import COMPILED
 from simulator.checkout import terms
-from simulator.patterns.base import PatternParams, episodes, novel_device
+from simulator.patterns.base import PatternParams, device_for, episodes
 from simulator.sessions import Visit, session
 from simulator.shop import Shop
 
@@ -52,10 +52,7 @@ def setup(env: simpy.Environment, shop: Shop, params: Params) -> Generator[Any, 
     def begin(n: int) -> None:
         erng = shop.rng(f"{NAME}:{n}")
         person = dormant[erng.randrange(len(dormant))]
-        if erng.random() < NEW_DEVICE_SHARE:
-            device, traffic = novel_device(erng, person)
-        else:
-            device, traffic = person.devices[0]
+        device, traffic = device_for(erng, person, NEW_DEVICE_SHARE)
         visit = Visit(
             person=person,
             rng=erng,

@@ -84,3 +84,10 @@ def novel_device(rng: random.Random, person: Person) -> tuple[str, str]:
         if choice not in person.devices:
             return choice
     return choice
+
+
+def device_for(rng: random.Random, person: Person, new_share: float) -> tuple[str, str]:
+    """A device the person has not used with probability ``new_share``, else their usual one."""
+    if rng.random() < new_share:
+        return novel_device(rng, person)
+    return person.devices[0]

@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 
 from simulator.chains import COMPILED
 from simulator.checkout import terms
-from simulator.patterns.base import PatternParams, episodes, novel_device
+from simulator.patterns.base import PatternParams, device_for, episodes
 from simulator.sessions import Visit, session
 from simulator.shop import Shop
 
@@ -56,10 +56,7 @@ def setup(env: simpy.Environment, shop: Shop, params: Params) -> Generator[Any, 
             person = shop.open_account(f"{NAME}:account")
         else:
             person = people[erng.randrange(len(people))]
-        if erng.random() < NEW_DEVICE_SHARE:
-            device, traffic = novel_device(erng, person)
-        else:
-            device, traffic = person.devices[0]
+        device, traffic = device_for(erng, person, NEW_DEVICE_SHARE)
         visit = Visit(
             person=person,
             rng=erng,

@@ -17,7 +17,7 @@ from pydantic import Field, field_validator
 from simulator.chains import COMPILED
 from simulator.checkout import terms
 from simulator.geography import CITIES, point_near
-from simulator.patterns.base import PatternParams, episodes, novel_device
+from simulator.patterns.base import PatternParams, device_for, episodes
 from simulator.sessions import Visit, session
 from simulator.shop import Shop
 
@@ -62,10 +62,7 @@ def setup(env: simpy.Environment, shop: Shop, params: Params) -> Generator[Any, 
         erng = shop.rng(f"{NAME}:{n}")
         pool = locals_ if erng.random() < LOCAL_MULE_SHARE else people
         person = pool[erng.randrange(len(pool))]
-        if erng.random() < NEW_DEVICE_SHARE:
-            device, traffic = novel_device(erng, person)
-        else:
-            device, traffic = person.devices[0]
+        device, traffic = device_for(erng, person, NEW_DEVICE_SHARE)
         visit = Visit(
             person=person,
             rng=erng,
