@@ -262,7 +262,13 @@ def run_engine(
         ),
         _sink(
             scores(
-                kafka_stream(spark, bootstrap, inputs, options.max_offsets_per_trigger),
+                kafka_stream(
+                    spark,
+                    bootstrap,
+                    [topics["browsing"], topics["transactions"]],
+                    options.max_offsets_per_trigger,
+                ),
+                kafka_stream(spark, bootstrap, [topics["customer"]]),
                 topics,
                 pipeline,
                 model,

@@ -62,13 +62,23 @@ def dead_letters(raw: DataFrame, topics: dict[str, str]) -> DataFrame:
 
 
 def scores(
-    raw: DataFrame, topics: dict[str, str], pipeline: PipelineModel, model: SavedModel
+    raw_events: DataFrame,
+    raw_customers: DataFrame,
+    topics: dict[str, str],
+    pipeline: PipelineModel,
+    model: SavedModel,
 ) -> DataFrame:
     """Kafka sink rows of scores (to the scores topic) and of late or duplicate records (to the
-    dead-letter topic), from the raw Kafka rows of the three input streams."""
+    dead-letter topic), from raw Kafka rows of browsing and transactions, and of customers.
+
+    Customers come from a source of their own with no rate limit: every micro-batch brings all
+    customer records there are, so no transaction is scored before its customer's profile
+    arrived (as in training, where every profile is there from the start).
+    """
     from pyspark.sql import functions as F
 
-    by_stream = split_by_stream(raw, topics)
+    by_stream = split_by_stream(raw_events, topics)
+    by_stream["customer"] = split_by_stream(raw_customers, topics)["customer"]
     good = {cls.STREAM: parse_records(by_stream[cls.STREAM], cls)[0] for cls in INPUT_RECORDS}
     events = watermarked(customer_events(good["browsing"], good["transactions"], good["customer"]))
     folded = streaming_features(events).withColumnRenamed("topic", "source_topic")
