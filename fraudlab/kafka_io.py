@@ -142,20 +142,12 @@ async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[tuple[str, 
     consumer = make_consumer(bootstrap)
     await start_or_report(consumer, bootstrap)
     try:
-        partitions = [
-            TopicPartition(t, p)
-            for t in topics
-            for p in sorted(consumer.partitions_for_topic(t) or await _partitions(consumer, t))
-        ]
+        known = await existing_partitions(consumer, topics)
+        partitions = [TopicPartition(t, p) for t, parts in known.items() for p in parts]
         ends = await consumer.end_offsets(partitions)
         return {(tp.topic, tp.partition): off for tp, off in ends.items()}
     finally:
         await consumer.stop()
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    await consumer._client.force_metadata_update()
-    return consumer.partitions_for_topic(topic) or set()
 
 
 async def existing_partitions(

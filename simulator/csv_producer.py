@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import random
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -26,7 +25,7 @@ from fraudlab.publisher import Publisher
 from fraudlab.records import Category, Customer, CustomerSession, Product, Record
 from fraudlab.topics import topic_name
 from simulator.csv_batches import BatchRule, CsvBatch, Row, plan_batches
-from simulator.pacing import Pacer, wall_epoch
+from simulator.pacing import Pacer, wall_epoch, wall_seconds
 from simulator.producer import ProduceReport
 
 MessageFormat = Literal["record", "batch"]
@@ -92,7 +91,7 @@ async def produce_csv(
     await create_topics(bootstrap, topics.values(), partitions)
     publisher = Publisher(bootstrap)
     await publisher.start()
-    started = time.monotonic()
+    started = wall_seconds()
     try:
         with ExitStack() as stack:
             sessions: dict[str, str] = {}
@@ -158,7 +157,7 @@ async def produce_csv(
     finally:
         await publisher.close()
     delivered = {t.rsplit(".", 1)[1]: n for t, n in sorted(publisher.delivered.items())}
-    return ProduceReport(run_id, delivered, 0.0, time.monotonic() - started)
+    return ProduceReport(run_id, delivered, 0.0, wall_seconds() - started)
 
 
 async def _publish_rows(

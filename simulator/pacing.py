@@ -12,6 +12,11 @@ import time
 from collections.abc import Callable
 
 
+def wall_seconds() -> float:
+    """A monotonic wall-clock reading, for how long sending took (never for event time)."""
+    return time.monotonic()
+
+
 def wall_epoch() -> float:
     """The current Unix time: for streams whose ``ts`` is the moment of sending (CSV replay)."""
     return time.time()

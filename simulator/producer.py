@@ -9,7 +9,6 @@ count only what the broker acknowledged.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from fraudlab.announce import announce, run_event
 from fraudlab.kafka_io import DEFAULT_TUNING, ProducerTuning, create_topics
 from fraudlab.publisher import Publisher
 from fraudlab.topics import topic_name
-from simulator.pacing import Pacer
+from simulator.pacing import Pacer, wall_seconds
 from simulator.simulation import Message, Simulation
 
 # Streams a simulated run writes; results topics are the engine's to create.
@@ -74,9 +73,9 @@ async def produce_run(
     await create_topics(bootstrap, topics.values(), partitions)
     publisher = Publisher(bootstrap, tuning)
     await publisher.start()
-    started_wall = time.time()
+    started_wall = wall_seconds()
     try:
-        await _announce(publisher, topics, run_id, "started", details)
+        await announce(publisher, run_event(run_id, "producer", "started", details))
         start_ms = int(start.timestamp() * 1000)
         for message in simulation.static_messages():
             await _send(publisher, topics, message, start_ms)
@@ -97,15 +96,17 @@ async def produce_run(
         delivered = dict(publisher.delivered)
         delivered.pop(topics["run-events"], None)
         speed_reached = pacer.achieved_speed(simulation.horizon_s)
-        await _announce(
+        await announce(
             publisher,
-            topics,
-            run_id,
-            "finished",
-            {
-                "delivered": {t.rsplit(".", 1)[1]: n for t, n in delivered.items()},
-                "speed_reached": speed_reached,
-            },
+            run_event(
+                run_id,
+                "producer",
+                "finished",
+                {
+                    "delivered": {t.rsplit(".", 1)[1]: n for t, n in delivered.items()},
+                    "speed_reached": speed_reached,
+                },
+            ),
         )
         await publisher.flush()
     finally:
@@ -114,7 +115,7 @@ async def produce_run(
         run_id,
         {t.rsplit(".", 1)[1]: n for t, n in sorted(delivered.items())},
         simulation.horizon_s,
-        time.time() - started_wall,
+        wall_seconds() - started_wall,
         speed_reached,
     )
 
@@ -144,16 +145,6 @@ async def _send(
     # the Kafka timestamp is the simulated delivery time, so the log is the same at any speed
     timestamp = start_ms + int(message.deliver_at * 1000)
     await publisher.send(topics[message.stream], message.key, message.value, timestamp)
-
-
-async def _announce(
-    publisher: Publisher,
-    topics: dict[str, str],
-    run_id: str,
-    event: str,
-    details: dict[str, object],
-) -> None:
-    await announce(publisher, run_event(run_id, "producer", event, details))
 
 
 def run_details(
