@@ -32,6 +32,12 @@ from fraudlab.runs import validate_run_id
     help="The run's speed: live triggers are 10 s and 30 s / speed.",
 )
 @click.option(
+    "--until-producer-ends",
+    is_flag=True,
+    help="Stop by itself once the run's producer has ended and its records are scored "
+    "(with --available-now: wait for the producer's end, then process everything).",
+)
+@click.option(
     "--max-offsets",
     type=click.IntRange(min=100),
     default=20_000,
@@ -45,6 +51,7 @@ def engine_command(
     model_name: str,
     available_now: bool,
     speed: float,
+    until_producer_ends: bool,
     max_offsets: int,
 ) -> None:
     """Score RUN_ID with a saved model; report fraud every 10 s and top products every 30 s."""
@@ -80,7 +87,14 @@ def engine_command(
                 f"watermark {q['watermark'] or '-'}"
             )
 
-    options = EngineOptions(run_id, model_name, available_now, speed, max_offsets)
+    options = EngineOptions(
+        run_id,
+        model_name,
+        available_now,
+        speed,
+        max_offsets,
+        until_producer_ends=until_producer_ends,
+    )
     steps(
         f"engine for run {run_id} with model {model_name} "
         f"({'available now' if available_now else f'live at speed {speed:g}'})"

@@ -10,6 +10,10 @@ divided by the run's speed. With ``available_now`` the scoring queries process e
 present in micro-batches cut by offsets and stop; then both reports are computed over all the
 scores as batch frames, so every window, the last ones included, is closed. A restarted engine
 continues from its checkpoints.
+
+Next to a producer that is still running (``until_producer_ends``), available-now first waits for
+the producer's end; live stops once its queries have read what the producer left
+(:mod:`engine.run_end`). Either way the reports are then closed over all the scores.
 """
 
 from __future__ import annotations
@@ -17,18 +21,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.accounting import INPUT_STREAMS, EngineReport, count_results, query_progress
 from engine.reports import fraud_alerts, product_quantities, top_products
+from engine.run_end import producer_ending, progress_reached, wait_for_producer
 from engine.scoring import dead_letters, kafka_rows, parse_scores, scores
 from engine.sources import kafka_batch, kafka_stream
 from fraudlab.announce import announce_now, run_event
 from fraudlab.broker import require_broker
 from fraudlab.errors import FraudlabError, UsageError
 from fraudlab.kafka_io import create_topics, end_offsets, list_topics
-from fraudlab.records import DeadLetter, FraudAlerts, Product, Score, TopProduct
+from fraudlab.records import FraudAlerts, Product, Score, TopProduct
 from fraudlab.schemas import spark_schema
 from fraudlab.settings import Settings
 from fraudlab.topics import topic_name
@@ -38,7 +44,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.streaming import StreamingQuery
 
-INPUT_STREAMS = ("browsing", "transactions", "customer")
 RESULT_STREAMS = ("scores", "fraud-alerts", "top-products", "dead-letter")
 ALERTS_TRIGGER_S, TOP_TRIGGER_S, SCORES_TRIGGER_S = 10.0, 30.0, 2.0
 LATENESS = "2 minutes"
@@ -57,28 +62,21 @@ class EngineOptions:
     speed: float = 1.0
     max_offsets_per_trigger: int = 20_000
     wait_for_events_s: float = 600.0
-
-
-@dataclass
-class EngineReport:
-    """What the engine did, counted from the topics it wrote."""
-
-    run_id: str
-    produced: dict[str, int] = field(default_factory=dict)
-    scored: int = 0
-    dropped_late: int = 0
-    duplicates: int = 0
-    dead_lettered: int = 0
-    fraud_alert_windows: int = 0
-    top_product_rows: int = 0
-    wall_s: float = 0.0
+    # stop by itself once the run's producer has ended and its input is read (see engine.run_end)
+    until_producer_ends: bool = False
 
 
 def _topics(run_id: str) -> dict[str, str]:
     return {s: topic_name(run_id, s) for s in (*INPUT_STREAMS, "product", *RESULT_STREAMS)}
 
 
-def _check_run(settings: Settings, run_id: str, topics: dict[str, str], wait_s: float) -> None:
+def _check_run(
+    settings: Settings,
+    run_id: str,
+    topics: dict[str, str],
+    wait_s: float,
+    should_stop: Callable[[], bool] | None,
+) -> None:
     require_broker(settings.bootstrap_servers)
     existing = set(asyncio.run(list_topics(settings.bootstrap_servers)))
     missing = [
@@ -101,6 +99,8 @@ def _check_run(settings: Settings, run_id: str, topics: dict[str, str], wait_s: 
     ):
         if time.monotonic() > deadline:
             raise FraudlabError(f"run {run_id} has produced no browsing event in {wait_s:.0f} s.")
+        if should_stop is not None and should_stop():
+            raise KeyboardInterrupt
         time.sleep(1.0)
 
 
@@ -150,63 +150,6 @@ def _close_reports(
     )
 
 
-def query_progress(query: StreamingQuery) -> dict[str, Any]:
-    """The figures of a query's last micro-batch that the CLI prints and the views read."""
-    p: dict[str, Any] = query.lastProgress or {}
-    ops = p.get("stateOperators") or []
-    return {
-        "query": query.name,
-        "batch": p.get("batchId"),
-        "input_rows": p.get("numInputRows", 0),
-        "input_per_s": round(p.get("inputRowsPerSecond") or 0.0, 1),
-        "processed_per_s": round(p.get("processedRowsPerSecond") or 0.0, 1),
-        "batch_ms": (p.get("durationMs") or {}).get("triggerExecution"),
-        "watermark": (p.get("eventTime") or {}).get("watermark"),
-        "dropped_by_watermark": sum(op.get("numRowsDroppedByWatermark", 0) for op in ops),
-        "state_rows": sum(op.get("numRowsTotal", 0) for op in ops),
-    }
-
-
-def count_results(
-    spark: SparkSession, settings: Settings, report: EngineReport, topics: dict[str, str]
-) -> None:
-    """Fill the report's counts from the run's topics."""
-    from pyspark.sql import functions as F
-
-    bootstrap = settings.bootstrap_servers
-    ends = asyncio.run(end_offsets(bootstrap, [topics[s] for s in INPUT_STREAMS]))
-    for (topic, _), offset in ends.items():
-        stream = topic.rsplit(".", 1)[1]
-        report.produced[stream] = report.produced.get(stream, 0) + offset
-    report.scored = (
-        parse_scores(kafka_batch(spark, bootstrap, [topics["scores"]]))
-        .select("transaction_id")
-        .distinct()
-        .count()
-    )
-    letters = (
-        kafka_batch(spark, bootstrap, [topics["dead-letter"]])
-        .select(F.from_json(F.col("value").cast("string"), spark_schema(DeadLetter)).alias("d"))
-        .select("d.*")
-        .dropDuplicates(["source_topic", "source_partition", "source_offset"])
-    )
-    by_kind = {
-        r["kind"]: r["n"]
-        for r in letters.groupBy(F.split("reason", ":").getItem(0).alias("kind"))
-        .agg(F.count("*").alias("n"))
-        .collect()
-    }
-    report.dropped_late = by_kind.pop("late", 0)
-    report.duplicates = by_kind.pop("duplicate", 0)
-    report.dead_lettered = sum(by_kind.values())
-    report.fraud_alert_windows = (
-        kafka_batch(spark, bootstrap, [topics["fraud-alerts"]]).select("key").distinct().count()
-    )
-    report.top_product_rows = (
-        kafka_batch(spark, bootstrap, [topics["top-products"]]).select("key").distinct().count()
-    )
-
-
 def run_engine(
     spark: SparkSession,
     settings: Settings,
@@ -218,7 +161,7 @@ def run_engine(
     started = time.monotonic()
     model = load_model(settings.models_dir, options.model_name)
     topics = _topics(options.run_id)
-    _check_run(settings, options.run_id, topics, options.wait_for_events_s)
+    _check_run(settings, options.run_id, topics, options.wait_for_events_s, should_stop)
     bootstrap = settings.bootstrap_servers
     asyncio.run(
         create_topics(bootstrap, [topics[s] for s in RESULT_STREAMS], settings.topic_partitions)
@@ -243,6 +186,17 @@ def run_engine(
         settings.topic_partitions,
         run_event(options.run_id, "engine", "started", details),
     )
+    if (
+        options.available_now
+        and options.until_producer_ends
+        and wait_for_producer(bootstrap, options.run_id, should_stop) is None
+    ):
+        announce_now(
+            bootstrap,
+            settings.topic_partitions,
+            run_event(options.run_id, "engine", "interrupted", {"scored": 0}),
+        )
+        return EngineReport(options.run_id, wall_s=time.monotonic() - started)
     products = _products(spark, bootstrap, topics["product"])
     inputs = [topics[s] for s in INPUT_STREAMS]
     every = (
@@ -283,6 +237,8 @@ def run_engine(
         queries.extend(_report_queries(spark, settings, options, topics, products, checkpoints))
     status = "finished"
     last_published = 0.0
+    follow = options.until_producer_ends and not options.available_now
+    targets: dict[tuple[str, int], int] | None = None
     try:
         while any(q.isActive for q in queries):
             for q in queries:
@@ -305,6 +261,15 @@ def run_engine(
             if should_stop is not None and should_stop():
                 status = "interrupted"
                 break
+            if follow:
+                if targets is None and producer_ending(bootstrap, options.run_id) is not None:
+                    targets = asyncio.run(
+                        end_offsets(bootstrap, [topics["browsing"], topics["transactions"]])
+                    )
+                if targets is not None and all(
+                    progress_reached(q.lastProgress, targets) for q in queries[:2]
+                ):
+                    break
             time.sleep(2.0)
         for q in queries:
             if q.exception() is not None:

@@ -7,6 +7,7 @@ or the file named by ``FRAUDLAB_SETTINGS_FILE`` or ``--settings``) < environment
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -45,6 +46,8 @@ class Settings(BaseSettings):
     broker_heap: str = Field("512m", pattern=r"^\d+[kmg]$")
     archive_dir: Path = Field(REPO_ROOT / "var" / "archive")
     checkpoint_dir: Path = Field(REPO_ROOT / "var" / "checkpoints")
+    # what the parts of a `fraudlab run` print, one folder per run
+    logs_dir: Path = Field(REPO_ROOT / "var" / "logs")
     models_dir: Path = Field(REPO_ROOT / "models")
     scenarios_dir: Path = Field(REPO_ROOT / "scenarios")
     viz_address: str = Field("127.0.0.1")
@@ -117,3 +120,22 @@ def load_settings(
 
 def _env_names() -> set[str]:
     return {k.removeprefix("FRAUDLAB_") for k in os.environ if k.startswith("FRAUDLAB_")}
+
+
+def settings_toml(settings: Settings) -> str:
+    """The settings as a TOML settings file, so that processes a command starts share them.
+
+    >>> text = settings_toml(Settings(topic_partitions=3))
+    >>> "topic_partitions = 3" in text, tomllib.loads(text)["spark_ui"]
+    (True, False)
+    """
+    lines = []
+    for name, value in settings.model_dump().items():
+        if isinstance(value, bool):
+            lines.append(f"{name} = {'true' if value else 'false'}")
+        elif isinstance(value, int | float):
+            lines.append(f"{name} = {value}")
+        else:
+            # a JSON string is a TOML basic string for the paths and names settings hold
+            lines.append(f"{name} = {json.dumps(str(value))}")
+    return "\n".join(lines) + "\n"

@@ -9,6 +9,8 @@ count only what the broker acknowledged.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from datetime import datetime
 from fraudlab.announce import announce, run_event
 from fraudlab.kafka_io import DEFAULT_TUNING, ProducerTuning, create_topics
 from fraudlab.publisher import Publisher
+from fraudlab.records import RunEvent
 from fraudlab.topics import topic_name
 from simulator.pacing import Pacer, wall_seconds
 from simulator.simulation import Message, Simulation
@@ -36,6 +39,10 @@ PRODUCED_STREAMS = (
 # Simulated seconds per step: small enough for smooth pacing, large enough to batch well.
 PACED_STEP_S = 1.0
 FAST_STEP_S = 60.0
+# Wall seconds between the producer's progress run-events (what `fraudlab run` and the views show).
+PROGRESS_EVERY_S = 2.0
+# Wall seconds an early end may take to reach the broker before the producer gives up on it.
+END_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,7 @@ async def produce_run(
     publisher = Publisher(bootstrap, tuning)
     await publisher.start()
     started_wall = wall_seconds()
+    ending = "failed"
     try:
         await announce(publisher, run_event(run_id, "producer", "started", details))
         start_ms = int(start.timestamp() * 1000)
@@ -85,17 +93,24 @@ async def produce_run(
         pacer = Pacer(speed)
         step = PACED_STEP_S if speed is not None else FAST_STEP_S
         until = 0.0
+        reported_at = 0.0
         while until < simulation.horizon_s:
             until = min(until + step, simulation.horizon_s)
             await _deliver(publisher, topics, simulation.advance(until), start_ms, pacer, until)
             if progress is not None:
                 progress(until, publisher.sent)
+            if pacer.elapsed() - reported_at >= PROGRESS_EVERY_S:
+                reported_at = pacer.elapsed()
+                await announce(
+                    publisher, _progress_event(run_id, start, until, simulation, publisher, pacer)
+                )
         # messages held back past the horizon (late deliveries) still go out, in order
         await _deliver(publisher, topics, simulation.advance(float("inf")), start_ms, pacer, until)
         await publisher.flush()
         delivered = dict(publisher.delivered)
         delivered.pop(topics["run-events"], None)
         speed_reached = pacer.achieved_speed(simulation.horizon_s)
+        ending = "finished"
         await announce(
             publisher,
             run_event(
@@ -109,7 +124,12 @@ async def produce_run(
             ),
         )
         await publisher.flush()
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        ending = "interrupted"
+        raise
     finally:
+        if ending != "finished":
+            await _announce_end(publisher, run_id, ending)
         await publisher.close()
     return ProduceReport(
         run_id,
@@ -118,6 +138,43 @@ async def produce_run(
         wall_seconds() - started_wall,
         speed_reached,
     )
+
+
+def _progress_event(
+    run_id: str,
+    start: datetime,
+    until: float,
+    simulation: Simulation,
+    publisher: Publisher,
+    pacer: Pacer,
+) -> RunEvent:
+    """Where the producer stands: simulated time reached, messages sent, speed so far."""
+    return run_event(
+        run_id,
+        "producer",
+        "progress",
+        {
+            "simulated_s": until,
+            "horizon_s": simulation.horizon_s,
+            "event_time": int(start.timestamp() + until),
+            "sent": sum(n for t, n in publisher.sent.items() if not t.endswith(".run-events")),
+            "speed_reached": round(pacer.achieved_speed(until), 3),
+        },
+    )
+
+
+async def _announce_end(publisher: Publisher, run_id: str, ending: str) -> None:
+    """Say that the producer stopped early, if the broker still listens (a best effort: the
+    run's other parts and its archive then see it ended instead of waiting for it)."""
+    with contextlib.suppress(Exception):
+        await asyncio.shield(
+            asyncio.wait_for(_flush_end(publisher, run_id, ending), timeout=END_TIMEOUT_S)
+        )
+
+
+async def _flush_end(publisher: Publisher, run_id: str, ending: str) -> None:
+    await announce(publisher, run_event(run_id, "producer", ending, {}))
+    await publisher.flush()
 
 
 async def _deliver(

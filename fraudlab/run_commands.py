@@ -1,0 +1,165 @@
+"""``fraudlab run``: a scenario end to end (producer, engine, archiver) with one command."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+
+import click
+
+from fraudlab.broker import require_broker
+from fraudlab.cli_context import settings_from
+from fraudlab.errors import FraudlabError, UsageError
+from fraudlab.progress import stderr
+from fraudlab.run_parts import PartProcess, fraudlab_argv
+from fraudlab.run_status import RunFigures
+from fraudlab.run_supervisor import RunOutcome, RunSupervisor
+from fraudlab.runs import new_run_id
+from fraudlab.settings import Settings, settings_toml
+
+__all__ = ["register", "supervise"]
+
+# without a terminal, a status line every this many seconds instead of a live one
+LOG_STATUS_EVERY_S = 10.0
+
+
+def pace_flags(speed: float | None, fast: bool) -> list[str]:
+    """The --speed or --fast flags of a run's source, with one sentence for a bad choice."""
+    if fast and speed is not None:
+        raise UsageError("--speed and --fast exclude each other: choose one.")
+    if not fast and speed is None:
+        raise UsageError("say how fast to play the run: --speed K (1 = real time) or --fast.")
+    return ["--fast"] if fast else ["--speed", f"{speed:g}"]
+
+
+def engine_flags(model_name: str, speed: float | None) -> list[str]:
+    """The engine of a run next to its source: available-now after a fast source, else live."""
+    flags = ["--model", model_name, "--until-producer-ends"]
+    return [*flags, "--available-now"] if speed is None else [*flags, "--speed", f"{speed:g}"]
+
+
+def _status_printer() -> tuple[Callable[[RunFigures], None], Callable[[], None]]:
+    if not stderr.is_terminal:
+        last = {"at": 0.0}
+        started = time.monotonic()
+
+        def log(figures: RunFigures) -> None:
+            if time.monotonic() - last["at"] >= LOG_STATUS_EVERY_S:
+                last["at"] = time.monotonic()
+                click.echo(f"[{last['at'] - started:7.1f}s] {figures.describe()}", err=True)
+
+        return log, lambda: None
+    status = stderr.status("starting the run's parts")
+    status.start()
+
+    def update(figures: RunFigures) -> None:
+        status.update(figures.describe())
+
+    return update, status.stop
+
+
+def supervise(
+    ctx: click.Context,
+    settings: Settings,
+    run_id: str,
+    source_args: list[str],
+    engine_args: list[str],
+) -> RunOutcome:
+    """Run a source command, the engine and the archiver for ``run_id``, then print its report."""
+    from models.registry import load_model
+
+    load_model(settings.models_dir, engine_args[engine_args.index("--model") + 1])
+    require_broker(settings.bootstrap_servers)
+    logs = settings.logs_dir / run_id
+    logs.mkdir(parents=True, exist_ok=True)
+    settings_file = logs / "settings.toml"
+    settings_file.write_text(settings_toml(settings))
+
+    def part(name: str, args: list[str], label: str = "") -> PartProcess:
+        return PartProcess(name, fraudlab_argv(settings_file, *args), logs / f"{name}.log", label)
+
+    show, done = _status_printer()
+    supervisor = RunSupervisor(
+        settings,
+        run_id,
+        part("producer", source_args, "producer" if source_args[0] == "produce" else "replay"),
+        part("engine", ["engine", run_id, *engine_args]),
+        part("archiver", ["archive", run_id, "--until-end"]),
+        show,
+    )
+    stderr.print(f"run {run_id}: parts' logs in {logs}")
+    # a SIGTERM stops the run as a Ctrl-C does: every part ends cleanly
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        outcome = supervisor.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        done()
+    if outcome.status == "failed":
+        raise FraudlabError(f"run {run_id} failed: {outcome.reason}.".replace("..", "."))
+    ctx.invoke(_report_command(ctx), run_id=run_id, as_json=False, archive_dir=None)
+    click.echo(f"run {run_id}: {outcome.status}")
+    if outcome.status == "interrupted":
+        ctx.exit(130)
+    return outcome
+
+
+def _report_command(ctx: click.Context) -> click.Command:
+    command = ctx.find_root().command
+    assert isinstance(command, click.Group)
+    found = command.get_command(ctx, "report")
+    if found is None:
+        raise FraudlabError("the report command is missing from this installation.")
+    return found
+
+
+@click.command("run")
+@click.argument("scenario")
+@click.option("--seed", type=click.IntRange(min=0), help="Seed [default: the scenario's].")
+@click.option(
+    "--minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Simulated minutes [default: the scenario's].",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Pace: simulated seconds per wall second (1 = real time).",
+)
+@click.option(
+    "--fast", is_flag=True, help="As fast as it goes; the engine then runs available-now."
+)
+@click.option("--model", "model_name", default="default", show_default=True, help="Saved model.")
+@click.option("--run-id", help="Run id [default: scenario, seed and the time it starts].")
+@click.pass_context
+def run_command(
+    ctx: click.Context,
+    scenario: str,
+    seed: int | None,
+    minutes: float | None,
+    speed: float | None,
+    fast: bool,
+    model_name: str,
+    run_id: str | None,
+) -> None:
+    """Run SCENARIO end to end: produce it, score it, archive it, and print its report.
+
+    Ctrl-C stops every part cleanly; the archive is then marked interrupted.
+    """
+    from simulator.scenario import load_scenario
+
+    pace = pace_flags(speed, fast)
+    settings = settings_from(ctx)
+    loaded = load_scenario(scenario, settings.scenarios_dir)
+    seed = loaded.seed if seed is None else seed
+    run_id = run_id or new_run_id(loaded.name, seed)
+    source = ["produce", scenario, "--seed", str(seed), "--run-id", run_id, *pace]
+    if minutes is not None:
+        source += ["--minutes", f"{minutes:g}"]
+    supervise(ctx, settings, run_id, source, engine_flags(model_name, None if fast else speed))
+
+
+def register(group: click.Group) -> None:
+    """Add ``run`` to the CLI."""
+    group.add_command(run_command)

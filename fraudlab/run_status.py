@@ -1,0 +1,99 @@
+"""Where a run stands while it happens, from its topics: what ``fraudlab run`` shows.
+
+Simulated time and speed come from the producer's progress run-events; the engine's lag is the
+number of transactions it has not scored yet (transactions in Kafka minus scores); alerts are
+the fraud-alert windows the engine has reported so far.
+
+>>> RunFigures(simulated_s=150, horizon_s=600, events_per_s=1234.5, unscored=12,
+...            alert_windows=3, engine="scoring").describe()
+'2.5/10.0 min · 1,234 ev/s · engine scoring, 12 tx behind · 3 alert windows'
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from fraudlab.kafka_io import end_offsets
+from fraudlab.records import RunEvent
+from fraudlab.run_log import latest_details, part_ending, read_run_events
+from fraudlab.topics import topic_name
+
+__all__ = ["RunFigures", "RunWatcher"]
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    """One reading of a run's progress."""
+
+    simulated_s: float = 0.0
+    horizon_s: float | None = None
+    events_per_s: float = 0.0
+    unscored: int = 0
+    alert_windows: int = 0
+    engine: str = "starting"
+
+    def describe(self) -> str:
+        horizon = f"/{self.horizon_s / 60:.1f}" if self.horizon_s else ""
+        return (
+            f"{self.simulated_s / 60:.1f}{horizon} min · {self.events_per_s:,.0f} ev/s · "
+            f"engine {self.engine}, {self.unscored:,} tx behind · "
+            f"{self.alert_windows:,} alert windows"
+        )
+
+
+def _engine_state(events: list[RunEvent]) -> str:
+    ending = part_ending(events, "engine")
+    if ending is not None:
+        return ending
+    if any(e.part == "engine" and e.event == "progress" for e in events):
+        return "scoring"
+    return "started" if any(e.part == "engine" for e in events) else "starting"
+
+
+class RunWatcher:
+    """Reads a run's figures from the broker; the event rate is taken between two readings."""
+
+    def __init__(self, bootstrap: str, run_id: str) -> None:
+        self.bootstrap = bootstrap
+        self.run_id = run_id
+        self._last: tuple[int, int] | None = None  # (events sent, run-event ts)
+        self._rate = 0.0
+
+    def read(self) -> RunFigures:
+        return asyncio.run(self._read())
+
+    async def _read(self) -> RunFigures:
+        events = await read_run_events(self.bootstrap, self.run_id)
+        topics = {s: topic_name(self.run_id, s) for s in ("transactions", "scores", "fraud-alerts")}
+        ends = await end_offsets(self.bootstrap, topics.values())
+        count = {
+            s: sum(n for (t, _), n in ends.items() if t == topic) for s, topic in topics.items()
+        }
+        progress = latest_details(events, "producer", "progress")
+        sent, at = int(progress.get("sent", 0)), self._progress_ts(events)
+        if self._last is not None and at > self._last[1]:
+            self._rate = (sent - self._last[0]) / (at - self._last[1])
+        if self._last is None or at > self._last[1]:
+            self._last = (sent, at)
+        finished = part_ending(events, "producer") == "finished"
+        minutes = latest_details(events, "producer", "started").get("minutes")
+        horizon = progress.get("horizon_s") or (
+            float(minutes) * 60 if isinstance(minutes, int | float) else None
+        )
+        simulated = float(progress.get("simulated_s", 0.0))
+        return RunFigures(
+            simulated_s=float(horizon) if finished and horizon else simulated,
+            horizon_s=horizon,
+            events_per_s=0.0 if finished else self._rate,
+            unscored=max(0, count["transactions"] - count["scores"]),
+            alert_windows=count["fraud-alerts"],
+            engine=_engine_state(events),
+        )
+
+    @staticmethod
+    def _progress_ts(events: list[RunEvent]) -> int:
+        for e in reversed(events):
+            if e.part == "producer" and e.event == "progress":
+                return e.ts
+        return 0

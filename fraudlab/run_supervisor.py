@@ -1,0 +1,158 @@
+"""Running the parts of a run together: started in order, watched, and stopped together.
+
+The source of the run's events (the producer, or a replay) starts first; once it has announced
+itself (the run's topics exist by then) the archiver and the engine start, both reading every
+topic from its beginning. The run ends when the source and the engine have exited and the archiver
+has drained what they wrote. A part that fails, or a Ctrl-C, stops the others: the source first,
+then the engine (which closes its last windows), and the archiver last, so the archive is
+consistent and says how the run ended. Every part the archiver waits for gets an ending on the
+run's run-events, announced on its behalf when it could not say it itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fraudlab.announce import announce_now, run_event
+from fraudlab.errors import FraudlabError
+from fraudlab.records import RunEvent
+from fraudlab.run_log import part_ending, read_run_events
+from fraudlab.run_parts import PartProcess
+from fraudlab.run_status import RunFigures, RunWatcher
+from fraudlab.settings import Settings
+
+__all__ = ["RunOutcome", "RunSupervisor"]
+
+SOURCE_GRACE_S = 30.0
+ENGINE_GRACE_S = 240.0  # closing the last windows and counting results runs Spark jobs
+ARCHIVER_DRAIN_S = 300.0
+SOURCE_ANNOUNCE_S = 120.0
+POLL_S = 1.0
+STATUS_EVERY_S = 2.0
+INTERRUPTED_CODE = 130
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended: ``complete``, ``interrupted`` or ``failed`` (with the reason)."""
+
+    run_id: str
+    status: str
+    reason: str | None = None
+
+
+class RunSupervisor:
+    """Starts, watches and stops the source, the engine and the archiver of one run."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        run_id: str,
+        source: PartProcess,
+        engine: PartProcess,
+        archiver: PartProcess,
+        show: Callable[[RunFigures], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.run_id = run_id
+        self.source, self.engine, self.archiver = source, engine, archiver
+        self.show = show
+        self.watcher = RunWatcher(settings.bootstrap_servers, run_id)
+
+    def run(self) -> RunOutcome:
+        """Run every part to its end; a Ctrl-C stops them all and ends as ``interrupted``."""
+        try:
+            self.source.start()
+            self._wait_for_source()
+            if self.source.returncode in (None, 0):
+                self._start_readers()
+            failed = self._watch()
+        except KeyboardInterrupt:
+            self._stop_all()
+            return RunOutcome(self.run_id, "interrupted")
+        if failed is None:
+            return RunOutcome(self.run_id, "complete")
+        reason = f"the {failed.title} failed: {failed.failure()}"
+        self._stop_all(failed)
+        return RunOutcome(self.run_id, "failed", reason)
+
+    def _wait_for_source(self) -> None:
+        deadline = time.monotonic() + SOURCE_ANNOUNCE_S
+        while self.source.running and time.monotonic() < deadline:
+            events = self._events()
+            if any(e.part == self.source.name for e in events):
+                return
+            time.sleep(POLL_S / 2)
+
+    def _start_readers(self) -> None:
+        # the archiver reads every topic from the beginning: starting after the source has
+        # created the run's topics loses nothing
+        self.archiver.start()
+        self.engine.start()
+
+    def _watch(self) -> PartProcess | None:
+        """Watch until every part has exited well (None) or one has failed (that part)."""
+        shown = 0.0
+        while True:
+            for part in (self.source, self.engine, self.archiver):
+                if part.returncode not in (None, 0):
+                    return part
+            if not self.engine.started and self.source.returncode == 0:
+                self._start_readers()  # the source ended before it could be seen to start
+            if all(p.returncode == 0 for p in (self.source, self.engine, self.archiver)):
+                self._show()
+                return None
+            if time.monotonic() - shown >= STATUS_EVERY_S:
+                shown = time.monotonic()
+                self._show()
+            time.sleep(POLL_S)
+
+    def _show(self) -> None:
+        if self.show is None:
+            return
+        # the status line is a courtesy; a broker that went away shows up in the parts
+        with contextlib.suppress(FraudlabError):
+            self.show(self.watcher.read())
+
+    def _stop_all(self, failed: PartProcess | None = None) -> None:
+        """Stop the parts in order and make sure the archive can tell how each ended."""
+        if failed is not None:
+            self._ensure_ending(failed, "failed")
+        for part, grace in ((self.source, SOURCE_GRACE_S), (self.engine, ENGINE_GRACE_S)):
+            if part is failed:
+                continue
+            if part.started:
+                part.stop(grace)
+            self._ensure_ending(part, "interrupted")
+        if self.archiver.wait(ARCHIVER_DRAIN_S) is None:
+            self.archiver.stop(60.0)
+
+    def _ensure_ending(self, part: PartProcess, ending: str) -> None:
+        """Announce the part's ending unless it announced one itself (best effort)."""
+        try:
+            if part_ending(self._events(), part.name) is not None:
+                return
+            if part.returncode == 0 and not part.stop_asked:
+                ending = "finished"
+            announce_now(
+                self.settings.bootstrap_servers,
+                self.settings.topic_partitions,
+                run_event(
+                    self.run_id,
+                    part.name,
+                    ending,
+                    {"exit_code": part.returncode, "announced_by": "run"},
+                ),
+            )
+        except FraudlabError:
+            pass
+
+    def _events(self) -> list[RunEvent]:
+        try:
+            return asyncio.run(read_run_events(self.settings.bootstrap_servers, self.run_id))
+        except FraudlabError:
+            return []
