@@ -1,0 +1,185 @@
+"""``fraudlab run`` end to end: real broker, the engine's own Spark, real archive files.
+
+Each test starts the command as a user would, in a process of its own with a settings file that
+points at the session's broker and the tests' tiny model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fraudlab.run_log import read_run_events
+from fraudlab.settings import Settings, settings_toml
+
+pytestmark = [pytest.mark.kafka, pytest.mark.spark, pytest.mark.slow]
+
+
+@pytest.fixture
+def run_settings(settings: Settings, tiny_model: Any, tmp_path: Path) -> Path:
+    """A settings file with this test's own archive, checkpoints and logs."""
+    own = settings.model_copy(
+        update={
+            "models_dir": tiny_model.folder.parent,
+            "archive_dir": tmp_path / "archive",
+            "checkpoint_dir": tmp_path / "checkpoints",
+            "logs_dir": tmp_path / "logs",
+            "spark_driver_memory": "1g",
+        }
+    )
+    path = tmp_path / "fraudlab.toml"
+    path.write_text(settings_toml(own))
+    return path
+
+
+def _fraudlab(settings_file: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "fraudlab", "--settings", str(settings_file), *args]
+
+
+def _run(settings_file: Path, *args: str, timeout: float = 420) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        _fraudlab(settings_file, *args), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _listing(settings_file: Path, run_id: str) -> dict[str, Any]:
+    done = _run(settings_file, "runs", "--json", timeout=60)
+    assert done.returncode == 0, done.stderr
+    return {r["run_id"]: r for r in json.loads(done.stdout)}[run_id]
+
+
+def _wait_for(bootstrap: str, run_id: str, part: str, event: str, timeout_s: float) -> None:
+    import asyncio
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        events = asyncio.run(read_run_events(bootstrap, run_id))
+        if any(e.part == part and e.event == event for e in events):
+            return
+        time.sleep(1.0)
+    raise AssertionError(f"no {part} {event} on run {run_id} in {timeout_s:.0f} s")
+
+
+def _parts_of(run_id: str) -> dict[int, str]:
+    """The fraudlab processes whose command line names ``run_id``: pid -> command line."""
+    found = {}
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        line = " ".join(a.decode(errors="replace") for a in args)
+        if "-m fraudlab" in line and run_id in line:
+            found[int(cmdline.parent.name)] = line
+    return found
+
+
+def _no_part_left(run_id: str) -> bool:
+    return not _parts_of(run_id)
+
+
+def _kill_everything(run: subprocess.Popen[str], run_id: str) -> None:
+    """After a failed test: the command and every part it started."""
+    run.kill()
+    for pid in _parts_of(run_id):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+def test_fast_run_ends_complete_and_prints_its_report(run_settings: Path) -> None:
+    done = _run(
+        run_settings, "run", "baseline", "--seed", "7", "--minutes", "3", "--fast",
+        "--model", "tiny", "--run-id", "run-fast",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "run run-fast: complete" in done.stdout
+    assert "precision" in done.stdout and "recall" in done.stdout
+    listing = _listing(run_settings, "run-fast")
+    assert listing["status"] == "complete"
+    assert listing["events"] > 0 and listing["scenario"] == "baseline"
+    assert _no_part_left("run-fast")
+
+
+def test_paced_run_scores_live_and_ends_complete(run_settings: Path, settings: Settings) -> None:
+    """At speed 12 the engine runs its processing-time triggers (10 s / 12 for alerts) and stops
+    by itself once the producer has ended and every transaction is scored."""
+    done = _run(
+        run_settings, "run", "card-testing-burst", "--seed", "3", "--minutes", "4",
+        "--speed", "12", "--model", "tiny", "--run-id", "run-live",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    listing = _listing(run_settings, "run-live")
+    assert listing["status"] == "complete"
+    report = _run(run_settings, "report", "run-live", "--json", timeout=60)
+    summary = json.loads(report.stdout)
+    assert summary["transactions"] > 0
+    # every transaction scored once, by the live queries
+    assert summary["rows"]["scores"] == summary["transactions"]
+    engine = summary["engine_settings"]
+    engine = json.loads(engine) if isinstance(engine, str) else engine
+    assert engine["available_now"] is False and engine["speed"] == 12
+
+
+def test_ctrl_c_stops_every_part_and_marks_the_run_interrupted(
+    run_settings: Path, settings: Settings
+) -> None:
+    run = subprocess.Popen(
+        _fraudlab(
+            run_settings, "run", "baseline", "--seed", "5", "--minutes", "30",
+            "--speed", "4", "--model", "tiny", "--run-id", "run-ctrl-c",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        _wait_for(settings.bootstrap_servers, "run-ctrl-c", "producer", "progress", 120)
+        run.send_signal(signal.SIGINT)
+        out, err = run.communicate(timeout=360)
+    finally:
+        _kill_everything(run, "run-ctrl-c")
+    assert run.returncode == 130, err[-3000:]
+    assert "run run-ctrl-c: interrupted" in out
+    assert "Traceback" not in err
+    assert _listing(run_settings, "run-ctrl-c")["status"] == "interrupted"
+    assert _no_part_left("run-ctrl-c")
+
+
+def test_a_part_that_dies_is_named_and_stops_the_others(
+    run_settings: Path, settings: Settings
+) -> None:
+    run = subprocess.Popen(
+        _fraudlab(
+            run_settings, "run", "baseline", "--seed", "5", "--minutes", "30",
+            "--speed", "4", "--model", "tiny", "--run-id", "run-killed",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        _wait_for(settings.bootstrap_servers, "run-killed", "producer", "progress", 120)
+        parts = _parts_of("run-killed")
+        engine = [pid for pid, line in parts.items() if " engine run-killed" in line]
+        assert engine, parts
+        os.kill(engine[0], signal.SIGKILL)
+        _, err = run.communicate(timeout=360)
+    finally:
+        _kill_everything(run, "run-killed")
+    assert run.returncode == 1
+    lines = err.strip().splitlines()
+    assert lines[-1] == (
+        "fraudlab: run run-killed failed: the engine failed: it was killed (signal 9)."
+    ), err[-3000:]
+    assert "Traceback" not in err
+    assert _listing(run_settings, "run-killed")["status"] == "failed"
+    assert _no_part_left("run-killed")
