@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from run_helpers import alert_set, produce, read, reasons
 
 from engine.job import EngineOptions, run_engine
 from fraudlab.net import free_port
-from fraudlab.settings import Settings
+from fraudlab.settings import Settings, settings_toml
 
 pytestmark = [pytest.mark.kafka, pytest.mark.spark, pytest.mark.slow]
 
@@ -251,4 +253,41 @@ def test_a_standalone_cluster_gives_the_same_alerts_as_local(
             env=env,
         )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert alert_set(bootstrap, run_id) == alert_set(bootstrap, baseline_run["run_id"])
+
+
+def test_an_engine_killed_mid_run_resumes_from_its_checkpoints(
+    engine_settings: Settings, baseline_run: Any, tmp_path: Path
+) -> None:
+    """Fault: SIGKILL of the engine and its JVM once its first scores are out (baseline, seed 7).
+
+    Restarted, it continues from its checkpoints: every transaction scored, the same alerts as
+    the uninterrupted processing of the same events."""
+    bootstrap, run_id = engine_settings.bootstrap_servers, "engine-baseline-killed"
+    assert produce(bootstrap, run_id, "baseline", 7, MINUTES) == baseline_run["delivered"]
+    settings_file = tmp_path / "fraudlab.toml"
+    settings_file.write_text(settings_toml(engine_settings))
+    argv = [
+        sys.executable, "-m", "fraudlab", "--settings", str(settings_file),
+        "engine", run_id, "--model", "tiny", "--available-now", "--max-offsets", "5000",
+    ]  # fmt: skip
+    engine = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL)
+    commits = engine_settings.checkpoint_dir / run_id / "scores" / "commits"
+    try:
+        deadline = time.monotonic() + 300
+        while not (commits.exists() and any(commits.iterdir())):
+            assert engine.poll() is None, "the engine ended before it could be killed"
+            assert time.monotonic() < deadline, "no committed scoring batch in 300 s"
+            time.sleep(0.2)
+    finally:
+        os.killpg(engine.pid, signal.SIGKILL)
+        engine.wait()
+    killed_after = len(list(commits.iterdir()))
+    scored_before = {s["transaction_id"] for s in read(bootstrap, run_id, "scores")}
+    assert 0 < len(scored_before) < baseline_run["report"].scored
+    restarted = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    assert len(list(commits.iterdir())) > killed_after
+    transactions = {t["transaction_id"] for t in read(bootstrap, run_id, "transactions")}
+    assert {s["transaction_id"] for s in read(bootstrap, run_id, "scores")} == transactions
     assert alert_set(bootstrap, run_id) == alert_set(bootstrap, baseline_run["run_id"])
