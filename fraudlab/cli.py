@@ -20,10 +20,12 @@ from fraudlab.errors import FraudlabError
 # Modules whose `register(group)` adds commands, package by package.
 COMMAND_MODULES: tuple[str, ...] = (
     "simulator.commands",
+    "fraudlab.run_commands",
     "simulator.produce_commands",
     "models.commands",
     "engine.commands",
     "archive.commands",
+    "replay.commands",
 )
 
 

@@ -1,4 +1,9 @@
-"""``fraudlab run``: a scenario end to end (producer, engine, archiver) with one command."""
+"""``fraudlab run`` and ``fraudlab replay``: a run end to end with one command.
+
+``run`` simulates a scenario; ``replay`` republishes a finished run's events from its archive.
+Either way the engine scores them and the archiver records everything (see
+:mod:`fraudlab.run_supervisor`).
+"""
 
 from __future__ import annotations
 
@@ -160,6 +165,53 @@ def run_command(
     supervise(ctx, settings, run_id, source, engine_flags(model_name, None if fast else speed))
 
 
+@click.command("replay")
+@click.argument("source_run_id", metavar="RUN")
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Pace: the original event-time gaps divided by K (1 = as it happened).",
+)
+@click.option(
+    "--fast", is_flag=True, help="As fast as it goes; the engine then runs available-now."
+)
+@click.option("--model", "model_name", help="Saved model [default: the one that scored RUN].")
+@click.option("--run-id", help="The replay's run id [default: replay of RUN's scenario and seed].")
+@click.pass_context
+def replay_command(
+    ctx: click.Context,
+    source_run_id: str,
+    speed: float | None,
+    fast: bool,
+    model_name: str | None,
+    run_id: str | None,
+) -> None:
+    """Play a finished run again as a new run: its events, its pacing scaled, scored again.
+
+    With another --model this is how a new model is tried on a past run's traffic; `fraudlab
+    compare RUN NEW_RUN` then holds the two side by side.
+    """
+    from archive.files import reading
+    from archive.reader import run_summary
+    from fraudlab.runs import validate_run_id
+
+    pace = pace_flags(speed, fast)
+    settings = settings_from(ctx)
+    with reading(settings.archive_dir, validate_run_id(source_run_id)) as con:
+        original = run_summary(con)
+    model = model_name or original.model_name
+    if model is None:
+        raise UsageError(f"run {source_run_id} names no model: choose one with --model NAME.")
+    run_id = (
+        validate_run_id(run_id)
+        if run_id
+        else new_run_id(f"replay-{original.scenario or 'run'}", original.seed or 0)
+    )
+    source = ["republish", source_run_id, "--run-id", run_id, *pace]
+    supervise(ctx, settings, run_id, source, engine_flags(model, None if fast else speed))
+
+
 def register(group: click.Group) -> None:
-    """Add ``run`` to the CLI."""
+    """Add ``run`` and ``replay`` to the CLI."""
     group.add_command(run_command)
+    group.add_command(replay_command)

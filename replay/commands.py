@@ -1,0 +1,258 @@
+"""``fraudlab compare`` (archived runs side by side) and ``fraudlab republish`` (a replay's input).
+
+Heavy imports (DuckDB, matplotlib) happen inside the command, so ``fraudlab --help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from fraudlab.cli_context import run_async, settings_from
+from fraudlab.errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from replay.compare import Comparison, PairComparison, RunFigures
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _delta(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.3f}"
+
+
+def _text(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        # piped output keeps whole table rows on one line
+        console = Console(highlight=False, width=200)
+    return console
+
+
+def _runs_table(runs: tuple[RunFigures, ...]) -> Table:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, title="runs", title_justify="left")
+    for name in ("RUN", "SCENARIO", "SEED", "MODEL", "STATUS", "EVENTS", "TRANSACTIONS"):
+        numeric = name in ("SEED", "EVENTS", "TRANSACTIONS")
+        table.add_column(name, justify="right" if numeric else "left")
+    for name in ("ALERTS", "FLAGGED", "PRECISION", "RECALL"):
+        table.add_column(name, justify="right")
+    for r in runs:
+        table.add_row(
+            r.run_id,
+            _text(r.scenario),
+            _text(r.seed),
+            _text(r.model_name),
+            r.status,
+            str(r.events),
+            str(r.transactions),
+            str(r.alerts),
+            str(r.flagged),
+            _figure(r.precision),
+            _figure(r.recall),
+        )
+    return table
+
+
+def _pair_table(pair: PairComparison, a: RunFigures, b: RunFigures) -> Table:
+    from rich import box
+    from rich.table import Table
+
+    o = pair.overlap
+    title = (
+        f"{pair.a} (A) vs {pair.b} (B): alerted by both {o.both}, only A {o.only_a}, "
+        f"only B {o.only_b}, Jaccard {o.jaccard:.3f}"
+    )
+    table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left")
+    table.add_column("PATTERN")
+    for name in ("RECALL A", "RECALL B", "DELTA", "TO FLAG A (S)", "TO FLAG B (S)"):
+        table.add_column(name, justify="right")
+    to_flag_a = {p.pattern: p.seconds_to_flag for p in a.per_pattern}
+    to_flag_b = {p.pattern: p.seconds_to_flag for p in b.per_pattern}
+    for d in pair.patterns:
+        table.add_row(
+            d.pattern or "(none)",
+            _figure(d.recall_a),
+            _figure(d.recall_b),
+            _delta(d.delta),
+            _text(to_flag_a.get(d.pattern)),
+            _text(to_flag_b.get(d.pattern)),
+        )
+    return table
+
+
+def _timeline_lines(comparison: Comparison) -> list[str]:
+    lines = [f"flagged per {comparison.bucket_s} s, aligned on each run's first event:"]
+    for run, flagged in zip(comparison.runs, comparison.flagged, strict=True):
+        if not any(flagged):
+            lines.append(f"  {run.run_id}: none flagged")
+            continue
+        peak = max(flagged)
+        at = comparison.seconds[flagged.index(peak)]
+        mean = sum(flagged) / len(flagged)
+        lines.append(f"  {run.run_id}: peak {peak} at +{at} s, mean {mean:.2f} per bucket")
+    return lines
+
+
+def _print_text(comparison: Comparison) -> None:
+    console = _console()
+    console.print(_runs_table(comparison.runs))
+    by_id = {r.run_id: r for r in comparison.runs}
+    for pair in comparison.pairs:
+        console.print(_pair_table(pair, by_id[pair.a], by_id[pair.b]))
+    for line in _timeline_lines(comparison):
+        console.print(line)
+
+
+@click.command("compare")
+@click.argument("run_ids", nargs=-1, metavar="RUN_A RUN_B [RUN_C ...]")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE.png",
+    help="Also draw the alert-rate timelines and recall per pattern into a PNG.",
+)
+@click.option(
+    "--archive-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the run files [default: var/archive].",
+)
+@click.pass_context
+def compare_command(
+    ctx: click.Context,
+    run_ids: tuple[str, ...],
+    as_json: bool,
+    plot: Path | None,
+    archive_dir: Path | None,
+) -> None:
+    """Compare archived runs: detection per pattern, alert overlap, alert-rate timelines.
+
+    \b
+    Per run: events, transactions, alerts, precision and recall, time to detect per pattern.
+    Per pair: alerted transactions in both or only one (Jaccard), recall per pattern and delta.
+    Timelines: transactions flagged per 10 s of event time since each run's first event.
+    """
+    from archive.files import reading
+    from fraudlab.runs import validate_run_id
+    from replay.compare import compare_runs, run_figures
+
+    if len(run_ids) < 2:
+        raise UsageError("compare needs at least two run ids: fraudlab compare RUN_A RUN_B.")
+    for run_id in run_ids:
+        validate_run_id(run_id)
+    settings = settings_from(ctx, archive_dir=archive_dir)
+    figures = []
+    for run_id in run_ids:
+        with reading(settings.archive_dir, run_id) as con:
+            figures.append(run_figures(con))
+    comparison = compare_runs(figures)
+    if plot is not None:
+        from replay.compare_plot import plot_comparison
+
+        plot_comparison(comparison, plot)
+    if as_json:
+        click.echo(json.dumps(comparison.to_dict(), indent=2))
+    else:
+        _print_text(comparison)
+    if plot is not None and not as_json:
+        click.echo(f"plot written to {plot}")
+
+
+@click.command("republish")
+@click.argument("source_run_id", metavar="RUN")
+@click.option("--run-id", required=True, help="The new run's id (its topics must be empty).")
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Pace: the original's simulated seconds per wall second (1 = real time).",
+)
+@click.option("--fast", is_flag=True, help="As fast as the broker takes it.")
+@click.option(
+    "--minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Only the first MINUTES of the run [default: all of it].",
+)
+@click.pass_context
+def republish_command(
+    ctx: click.Context,
+    source_run_id: str,
+    run_id: str,
+    speed: float | None,
+    fast: bool,
+    minutes: float | None,
+) -> None:
+    """Publish archived RUN's input again, as run --run-id, for an engine and an archiver.
+
+    \b
+    The same messages, keys, partitions and order as the original, event times unchanged; the
+    new run's run-events name the original (replay_of). Start an engine and an archiver on the
+    new run to score it again (`fraudlab replay` does all three).
+    """
+    from rich.progress import TaskID
+
+    from archive.files import reading
+    from fraudlab.progress import progress_bar, stderr
+    from fraudlab.runs import validate_run_id
+    from replay.republish import republish_run
+    from replay.source import replay_source
+
+    if fast == (speed is not None):
+        raise UsageError("say how fast to replay the run: --speed K (1 = real time) or --fast.")
+    validate_run_id(source_run_id)
+    validate_run_id(run_id)
+    settings = settings_from(ctx)
+    with reading(settings.archive_dir, source_run_id) as con:
+        horizon_s = replay_source(con, source_run_id, settings.topic_partitions).horizon_s
+    until_s = minutes * 60 if minutes else None
+    stderr.print(f"replaying run {source_run_id} as run {run_id} to {settings.bootstrap_servers}")
+    with progress_bar(f"run {run_id}", min(horizon_s, until_s or horizon_s)) as bar:
+
+        def progress(sim_s: float, sent: Counter[str]) -> None:
+            bar.update(
+                TaskID(0),
+                completed=sim_s,
+                status=f"{sim_s / 60:,.1f} min, {sum(sent.values()):,} messages",
+            )
+
+        report = run_async(
+            republish_run(
+                settings,
+                source_run_id,
+                run_id,
+                speed,
+                details={},
+                progress=progress,
+                until_s=until_s,
+            )
+        )
+    for stream, count in report.delivered.items():
+        click.echo(f"  {stream:<18} {count:>10,}")
+    click.echo(f"  {'total':<18} {report.total:>10,}  ({report.raw:,} undecodable values, raw)")
+    click.echo(
+        f"run {run_id} (replay of {source_run_id}): {report.total:,} messages delivered in "
+        f"{report.wall_s:,.1f} s (speed reached {report.speed:,.1f}x{'' if speed else ', --fast'})"
+    )
+
+
+def register(group: click.Group) -> None:
+    """Add the replay package's commands to the ``fraudlab`` CLI."""
+    group.add_command(compare_command)
+    group.add_command(republish_command)
