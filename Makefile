@@ -12,6 +12,8 @@ VENV_STAMP := $(VENV)/.installed
 JVM_STAMP := jvm/lib/.resolved
 MVN := mvn -B -q -f jvm/pom.xml
 PYTEST_ARGS ?=
+# e.g. SERVE_ARGS="--port 8080" for `make serve`
+SERVE_ARGS ?=
 # simulated minutes of the `history` scenario the default model is trained on
 MODEL_MINUTES ?= 180
 DEMO_SCENARIO ?= card-testing-burst
@@ -28,7 +30,14 @@ help: ## List the targets and what each does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: setup
-setup: $(VENV_STAMP) $(JVM_STAMP) ## Create .venv with fraudlab installed (editable) and resolve the JVM parts with Maven
+setup: $(VENV_STAMP) $(JVM_STAMP) browser ## Create .venv with fraudlab installed (editable), resolve the JVM parts with Maven, install headless Chromium
+
+.PHONY: browser
+browser: ## Install Debian's chromium and chromium-driver when missing (browser tests, views benchmark)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  echo "installing Debian's chromium and chromium-driver"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    chromium chromium-driver >/dev/null; }
 
 $(VENV_STAMP): pyproject.toml
 	@command -v java >/dev/null || { echo "fraudlab: Java 17+ is required (apt-get install openjdk-17-jre-headless)."; exit 1; }
@@ -81,6 +90,10 @@ lint: setup ## ruff and mypy over the code
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy fraudlab simulator engine models archive replay viz
+
+.PHONY: serve
+serve: setup ## Serve the live, replay and compare views (and an index of runs) at http://localhost:5006/
+	$(FRAUDLAB) serve $(SERVE_ARGS)
 
 .PHONY: bench
 bench: setup ## Run every benchmark and write the report under results/

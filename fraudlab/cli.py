@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.commands",
     "archive.commands",
     "replay.commands",
+    "viz.commands",
 )
 
 

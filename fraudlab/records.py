@@ -18,8 +18,9 @@ True
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
-from typing import Any, ClassVar, get_type_hints
+from typing import Any, ClassVar, cast, get_type_hints
 
 # Browsing event types and their levels, as the assignment defines them.
 L1_EVENTS = frozenset({"AP", "ATC", "CO"})
@@ -333,8 +334,14 @@ class FieldSpec:
 
 def fields_of(cls: type[Record]) -> tuple[FieldSpec, ...]:
     """The fields of a record class, in contract order, with resolved types."""
+    # resolving type hints costs about a millisecond: once per class
+    return _fields_of(cast(type, cls))
+
+
+@functools.cache
+def _fields_of(cls: type) -> tuple[FieldSpec, ...]:
     hints = get_type_hints(cls)
-    return tuple(FieldSpec(f.name, hints[f.name]) for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    return tuple(FieldSpec(f.name, hints[f.name]) for f in dataclasses.fields(cls))
 
 
 def field_names(cls: type[Record]) -> tuple[str, ...]:

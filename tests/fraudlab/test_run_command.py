@@ -95,7 +95,7 @@ def _kill_everything(run: subprocess.Popen[str], run_id: str) -> None:
             os.killpg(pid, signal.SIGKILL)
 
 
-def test_fast_run_ends_complete_and_prints_its_report(run_settings: Path) -> None:
+def test_fast_run_ends_complete_and_replays_to_the_same_alerts(run_settings: Path) -> None:
     done = _run(
         run_settings, "run", "baseline", "--seed", "7", "--minutes", "3", "--fast",
         "--model", "tiny", "--run-id", "run-fast",
@@ -107,6 +107,17 @@ def test_fast_run_ends_complete_and_prints_its_report(run_settings: Path) -> Non
     assert listing["status"] == "complete"
     assert listing["events"] > 0 and listing["scenario"] == "baseline"
     assert _no_part_left("run-fast")
+
+    # played again from its archive through the same model: the same alerts, a run of its own
+    replay = _run(run_settings, "replay", "run-fast", "--fast", "--run-id", "run-fast-again")
+    assert replay.returncode == 0, replay.stderr[-3000:]
+    assert "run run-fast-again: complete" in replay.stdout
+    compared = _run(run_settings, "compare", "run-fast", "run-fast-again", "--json", timeout=60)
+    assert compared.returncode == 0, compared.stderr
+    (pair,) = json.loads(compared.stdout)["pairs"]
+    assert pair["jaccard"] == 1.0 and pair["both"] > 0
+    summary = json.loads(_run(run_settings, "report", "run-fast-again", "--json").stdout)
+    assert summary["replay_of"] == "run-fast" and summary["model_name"] == "tiny"
 
 
 def test_paced_run_scores_live_and_ends_complete(run_settings: Path, settings: Settings) -> None:

@@ -1,0 +1,99 @@
+"""The live view against a real broker: a run in progress on Kafka appears in headless Chromium,
+and a report published afterwards reaches the open page without a reload."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from page_checks import (
+    column_length,
+    drawn,
+    model_text,
+    screenshot,
+    severe_console_entries,
+    wait_for,
+)
+from served_views import ServedViews, run_blocking
+from view_runs import SMALL, synthetic_records
+
+from fraudlab import codec
+from fraudlab.kafka_io import create_topics, make_producer, quiet_kafka_logs, start_or_report
+from fraudlab.records import FraudAlerts, Record, RunEvent, message_key
+from fraudlab.topics import run_topics, topic_name
+
+pytestmark = [pytest.mark.kafka, pytest.mark.browser]
+
+
+async def _publish(bootstrap: str, run_id: str, records: list[Record]) -> None:
+    producer = make_producer(bootstrap)
+    await start_or_report(producer, bootstrap)
+    with quiet_kafka_logs():
+        try:
+            sent = [
+                await producer.send(topic_name(run_id, r.STREAM), codec.encode(r), message_key(r))
+                for r in records
+            ]
+            for future in sent:
+                await future
+        finally:
+            await producer.stop()
+
+
+def _in_progress(run_id: str) -> list[Record]:
+    """The small synthetic run as far as it has gone: everything but the parts' ends."""
+    return [
+        r
+        for r in synthetic_records(run_id, SMALL)
+        if not (isinstance(r, RunEvent) and r.event == "finished")
+    ]
+
+
+@pytest.fixture
+def live_run(bootstrap: str) -> str:
+    run_id = f"live-{uuid.uuid4().hex[:8]}"
+    run_blocking(create_topics(bootstrap, run_topics(run_id), 2))
+    run_blocking(_publish(bootstrap, run_id, _in_progress(run_id)))
+    return run_id
+
+
+@pytest.fixture
+def served_live(
+    view_archive: Path, bootstrap: str, tmp_path: Path, live_run: str
+) -> Iterator[ServedViews]:
+    server = ServedViews(view_archive, bootstrap, tmp_path / "serve.log")
+    yield server
+    server.stop()
+
+
+def test_a_run_in_progress_shows_live_and_keeps_updating(
+    browser: Any, served_live: ServedViews, live_run: str, bootstrap: str, test_output: Path
+) -> None:
+    browser.get("about:blank")
+    severe_console_entries(browser)
+    browser.get(f"{served_live.url}/live?run={live_run}")
+    assert wait_for(lambda: drawn(browser), timeout=30)
+    windows = wait_for(
+        lambda: column_length(browser, "fraud_timeline_source", "window_end") >= 25, timeout=60
+    )
+    assert windows, "the run's fraud-alerts reports never reached the page"
+    assert wait_for(lambda: column_length(browser, "alert_map_source", "lat") > 0, timeout=20)
+    assert wait_for(lambda: column_length(browser, "top_products_slot_0", "x") > 0, timeout=20)
+    assert live_run in model_text(browser, "live_message")
+    before = column_length(browser, "fraud_timeline_source", "window_end")
+
+    # a later 10 s report arrives while the page is open
+    last = max(r.window_end for r in _in_progress(live_run) if isinstance(r, FraudAlerts))
+    late = FraudAlerts(last + 10 - 120, last + 10, 0, ())
+    run_blocking(_publish(bootstrap, live_run, [late]))
+    assert wait_for(
+        lambda: column_length(browser, "fraud_timeline_source", "window_end") == before + 1,
+        timeout=30,
+    ), "a report published after the page opened did not reach it"
+    assert wait_for(lambda: "in progress" in model_text(browser, "live_headline"), timeout=10)
+    assert "precision" in model_text(browser, "live_headline")
+    screenshot(browser, test_output, "live")
+    assert severe_console_entries(browser) == []

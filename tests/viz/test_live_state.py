@@ -1,0 +1,210 @@
+"""The live fold and what a session is handed, with records written by hand (no Kafka).
+
+Transactions (ts is event time): t1 fraud card_testing at 100, flagged; t2 legitimate at 105,
+flagged; t3 fraud account_takeover at 112, not flagged; t5 legitimate at 125. One 10 s report
+(window 0-120) lists t1 and t2; two 30 s reports list p1 and p2.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+from bokeh.document import Document
+
+from fraudlab import codec
+from fraudlab.records import (
+    AlertedTransaction,
+    FraudAlerts,
+    Record,
+    RunEvent,
+    Score,
+    TopProduct,
+    Truth,
+)
+from viz.live_feed import LiveFeed
+from viz.live_state import TRUTH_WAIT_S, Cursor, LiveRun, run_status
+from viz.live_view import LiveView
+
+RUN = "live-hand"
+
+
+def _score(tid: str, ts: int, prediction: int) -> Score:
+    return Score(tid, f"s-{tid}", f"c-{tid}", ts, 0.9, prediction, "m", "d", 100.0, 0, 0, "[]")
+
+
+def _alerted(tid: str, ts: int, lat: float, long: float, p: float) -> AlertedTransaction:
+    return AlertedTransaction(tid, f"s-{tid}", f"c-{tid}", ts, 100.0, lat, long, p)
+
+
+WINDOW = FraudAlerts(
+    0, 120, 2, (_alerted("t1", 100, -6.2, 106.8, 0.9), _alerted("t2", 105, -6.3, 106.7, 0.7))
+)
+RECORDS: list[Record] = [
+    RunEvent(RUN, "producer", "started", json.dumps({"scenario": "hand"}), 1000),
+    Truth("t1", "1", "card_testing", 100),
+    Truth("t2", "0", "", 105),
+    Truth("t3", "1", "account_takeover", 112),
+    Truth("t5", "0", "", 125),
+    _score("t1", 100, 1),
+    _score("t2", 105, 1),
+    _score("t3", 112, 0),
+    WINDOW,
+    WINDOW,  # the engine's sink repeated it
+    TopProduct(90, 120, 1, "p1", "P1", 3, 300.0),
+    TopProduct(90, 120, 2, "p2", "P2", 1, 500.0),
+    TopProduct(120, 150, 1, "p1", "P1", 2, 400.0),
+]
+
+
+def _fold(run: LiveRun, records: Iterable[Record], now: float = 0.0) -> LiveRun:
+    for r in records:
+        run.add(r.STREAM, codec.encode(r), now)
+    return run
+
+
+@pytest.fixture
+def run() -> LiveRun:
+    folded = _fold(LiveRun(RUN), RECORDS)
+    folded.release_windows(0.0)
+    return folded
+
+
+def test_reports_are_taken_once_with_the_truth_of_their_window(run: LiveRun) -> None:
+    assert run.windows == [(120_000, 2, 2)]
+
+
+def test_precision_and_recall_so_far(run: LiveRun) -> None:
+    figures = {h.name: h.value for h in run.headline(now=1001)}
+    assert figures["alerts"] == "2"
+    assert figures["precision"] == "0.500"
+    assert figures["recall"] == "0.500"
+    assert figures["status"] == "in progress"
+
+
+def test_map_cells_count_alerts_and_confirmed_patterns(run: LiveRun) -> None:
+    rows = {(c["lat"], c["long"]): c for c in (cell.row(k) for k, cell in run.cells.items())}
+    assert rows[(-6.0, 107.0)]["pattern"] == "card_testing"
+    assert rows[(-6.0, 107.0)]["confirmed"] == 1
+    assert rows[(-6.5, 106.5)]["pattern"] == "not confirmed"
+    assert rows[(-6.5, 106.5)]["mean_probability"] == pytest.approx(0.7)
+
+
+def test_a_fresh_cursor_gets_everything_then_only_what_is_new(run: LiveRun) -> None:
+    cursor = Cursor()
+    first = run.delta(cursor, "<h>")
+    assert first.windows["window_end"] == [120_000]
+    assert first.shown == ["p1", "p2"]
+    assert [(t.product_id, t.x, t.y, t.full) for t in first.top] == [
+        ("p1", [120_000, 150_000], [300.0, 700.0], True),
+        ("p2", [120_000], [500.0], True),
+    ]
+    assert len(first.cells) == 2
+    assert run.delta(cursor, "<h>").empty
+
+    _fold(run, [TopProduct(120, 150, 2, "p2", "P2", 1, 100.0)])
+    appended = run.delta(cursor, "<h>")
+    assert [(t.product_id, t.x, t.y, t.full) for t in appended.top] == [
+        ("p2", [150_000], [600.0], False)
+    ]
+
+    # a report of an earlier window read late (it sat on another partition)
+    _fold(run, [TopProduct(60, 90, 1, "p2", "P2", 1, 1000.0)])
+    redrawn = run.delta(cursor, "<h>")
+    assert redrawn.shown == ["p2", "p1"]
+    assert [(t.product_id, t.y, t.full) for t in redrawn.top] == [
+        ("p2", [1000.0, 1500.0, 1600.0], True)
+    ]
+
+
+def test_a_report_waits_for_the_truth_of_its_window(run: LiveRun) -> None:
+    later = FraudAlerts(10, 130, 1, (_alerted("t4", 125, 3.6, 98.7, 0.8),))
+    _fold(run, [later], now=5.0)
+    run.release_windows(6.0)
+    assert len(run.windows) == 1, "the truth has not reached 130 yet"
+    cursor = Cursor()
+    run.delta(cursor, None)
+    _fold(run, [Truth("t4", "1", "regional_fraud_ring", 125)])
+    changed = run.delta(cursor, None).cells
+    assert [(c["lat"], c["long"], c["pattern"]) for c in changed] == [
+        (3.5, 98.5, "regional_fraud_ring")
+    ]
+    run.release_windows(5.0 + TRUTH_WAIT_S)
+    assert run.windows[-1] == (130_000, 1, 3)
+
+
+def test_undecodable_values_are_counted_and_skipped() -> None:
+    run = LiveRun(RUN)
+    run.add("scores", b"not json", 0.0)
+    run.add("fraud-alerts", b'{"window_start": 1}', 0.0)
+    assert run.undecodable == 2
+    assert run.flagged == 0
+
+
+def test_status_follows_the_parts() -> None:
+    run = _fold(LiveRun(RUN), RECORDS[:1])
+    assert run_status(run.info, 1001) == "in progress"
+    _fold(run, [RunEvent(RUN, "producer", "finished", "{}", 1100)])
+    assert run_status(run.info, 1101) == "complete"
+    _fold(run, [RunEvent(RUN, "engine", "progress", "{}", 1100)])
+    assert run_status(run.info, 1110) == "in progress", "the engine still scores the run"
+    assert run_status(run.info, 1100 + 61) != "in progress", "an engine silent for a minute"
+
+
+def _run_next_ticks(doc: Document) -> None:
+    # no server here: run the callbacks the feed scheduled on the document ourselves
+    for callback in list(doc.session_callbacks):
+        doc.remove_next_tick_callback(callback)  # type: ignore[arg-type]
+        callback.callback()
+
+
+def _length(view: LiveView, source: Any, column: str) -> int:
+    return len(source.data[column])
+
+
+def test_the_view_draws_a_subscription_and_streams_what_follows() -> None:
+    feed = LiveFeed("127.0.0.1:9")  # never started: fed by hand
+    for r in RECORDS:
+        feed.fold(RUN, r.STREAM, codec.encode(r))
+    assert [c.run_id for c in feed.runs()] == [RUN]
+    doc = Document()
+    view = LiveView(doc, feed)
+    view.follow(RUN)
+    assert list(view.timeline.data["window_end"]) == [120_000]
+    assert view.slot_products[:2] == ["p1", "p2"]
+    assert list(view.slots[0].data["y"]) == [300.0, 700.0]
+    assert _length(view, view.alerts, "lat") == 2
+    assert "0.500" in view.headline.text
+
+    feed.fold(RUN, "truth", codec.encode(Truth("t9", "1", "card_testing", 200)))
+    feed.fold(RUN, "truth", codec.encode(Truth("t10", "0", "", 215)))
+    later = FraudAlerts(90, 210, 1, (_alerted("t9", 200, -6.2, 106.8, 0.95),))
+    feed.fold(RUN, "fraud-alerts", codec.encode(later))
+    feed.fold(RUN, "top-products", codec.encode(TopProduct(150, 180, 1, "p1", "P1", 1, 50.0)))
+    assert feed.publish() == 1
+    _run_next_ticks(doc)
+    assert list(view.timeline.data["window_end"]) == [120_000, 210_000]
+    assert list(view.slots[0].data["y"]) == [300.0, 700.0, 750.0]
+    assert _length(view, view.alerts, "lat") == 2, "the cell was patched, not added"
+    assert list(view.alerts.data["alerts"]).count(2) == 1
+
+    view._on_destroyed(None)
+    assert feed.publish() == 0
+
+
+def test_a_waiting_view_takes_the_first_run_that_starts() -> None:
+    feed = LiveFeed("127.0.0.1:9")
+    doc = Document()
+    view = LiveView(doc, feed)
+    view.follow(None)
+    assert view.run_id is None
+    assert "no run in progress" in view.message.text
+    for r in RECORDS:
+        feed.fold(RUN, r.STREAM, codec.encode(r))
+    feed.publish()
+    _run_next_ticks(doc)
+    assert view.run_id == RUN
+    assert view.picker.value == RUN
+    assert list(view.timeline.data["window_end"]) == [120_000]

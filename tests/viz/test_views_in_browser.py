@@ -1,0 +1,130 @@
+"""The served views in headless Chromium: each page draws its plots with data, the console stays
+free of errors, play moves the replay forward, and pages of other origins are refused."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from page_checks import (
+    button,
+    buttons,
+    canvases,
+    column_length,
+    drawn,
+    model_text,
+    screenshot,
+    severe_console_entries,
+    wait_for,
+)
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.websocket import websocket_connect
+
+pytestmark = pytest.mark.browser
+
+
+def _open(driver: Any, url: str) -> None:
+    # leave the last page first, and forget what it logged: each test reads its own page's log
+    driver.get("about:blank")
+    severe_console_entries(driver)
+    driver.get(url)
+    assert wait_for(lambda: drawn(driver), timeout=30), f"{url} never finished drawing"
+
+
+def test_replay_draws_the_run_and_play_moves_it_forward(
+    browser: Any, served_views: Any, test_output: Path
+) -> None:
+    _open(browser, f"{served_views.url}/replay?run=run-a&at=60&speed=20x")
+    assert canvases(browser) >= 3
+    before = column_length(browser, "fraud_timeline_source", "window_end")
+    assert before > 0, "the timeline shows the reports of the first minute"
+    assert column_length(browser, "alert_map_source", "lat") > 0
+    assert column_length(browser, "top_products_slot_0", "x") > 0
+    screenshot(browser, test_output, "replay-before-play")
+
+    button(browser, "play").click()
+    assert wait_for(lambda: buttons(browser, "pause"), timeout=10), "play did not turn to pause"
+    assert wait_for(
+        lambda: column_length(browser, "fraud_timeline_source", "window_end") > before + 5,
+        timeout=30,
+    ), "pressing play did not bring new report windows"
+    screenshot(browser, test_output, "replay")
+    assert column_length(browser, "truth_map_source", "lat") > 0
+    assert severe_console_entries(browser) == []
+
+
+def test_compare_draws_every_chart(browser: Any, served_views: Any, test_output: Path) -> None:
+    _open(browser, f"{served_views.url}/compare?runs=run-a,run-b")
+    assert canvases(browser) >= 4
+    assert column_length(browser, "compare_timeline_source", "xs") == 2
+    assert column_length(browser, "recall_source", "x") > 0
+    assert column_length(browser, "alert_overlap_source", "combination") >= 2
+    assert column_length(browser, "map_difference_source", "lat") > 0
+    screenshot(browser, test_output, "compare")
+    assert severe_console_entries(browser) == []
+
+
+def test_live_page_draws_without_a_broker(
+    browser: Any, served_views: Any, test_output: Path
+) -> None:
+    _open(browser, f"{served_views.url}/live")
+    assert canvases(browser) >= 3
+    assert "no run in progress" in model_text(browser, "live_message")
+    screenshot(browser, test_output, "live-without-broker")
+    assert severe_console_entries(browser) == []
+
+
+def test_index_lists_the_runs_and_links_the_views(
+    browser: Any, served_views: Any, test_output: Path
+) -> None:
+    browser.get("about:blank")
+    severe_console_entries(browser)
+    browser.get(served_views.url + "/")
+    text = browser.find_element("tag name", "body").text
+    for run_id in ("run-a", "run-b", "hand-made"):
+        assert run_id in text
+    links = {a.get_attribute("href") for a in browser.find_elements("tag name", "a")}
+    for app in ("live", "replay", "compare"):
+        assert f"{served_views.url}/{app}" in links
+    screenshot(browser, test_output, "index")
+    assert severe_console_entries(browser) == []
+
+
+async def _websocket_status(url: str, origin: str, token: str) -> int:
+    request = HTTPRequest(url, headers={"Origin": origin})
+    try:
+        connection = await websocket_connect(request, subprotocols=["bokeh", token])
+    except HTTPClientError as exc:
+        return exc.code
+    connection.close()
+    return 101
+
+
+def _session_token(page_url: str) -> str:
+    with urllib.request.urlopen(page_url, timeout=30) as answer:
+        page = answer.read().decode()
+    found = re.search(r'"token":"([^"]+)"', page)
+    assert found, "the page carries no session token"
+    return found.group(1)
+
+
+def test_a_websocket_from_a_foreign_origin_is_refused(served_views: Any) -> None:
+    ws = served_views.url.replace("http://", "ws://") + "/replay/ws"
+    token = _session_token(f"{served_views.url}/replay?run=hand-made")
+    assert asyncio.run(_websocket_status(ws, "http://attacker.example", token)) == 403
+    own = f"http://localhost:{served_views.port}"
+    assert asyncio.run(_websocket_status(ws, own, token)) == 101
+
+
+def test_the_index_refuses_a_foreign_origin(served_views: Any) -> None:
+    request = urllib.request.Request(
+        served_views.url + "/", headers={"Origin": "http://attacker.example"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 403

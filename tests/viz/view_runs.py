@@ -1,0 +1,183 @@
+"""Archived runs for the view tests and the views benchmark, written without Kafka or Spark.
+
+A synthetic run has every stream the views read, as the simulator and the engine would write
+it: sessions of browsing events, checkouts shipped to Indonesian cities, ground truth with fraud
+patterns, the model's scores, a 10 s fraud-alerts report (potential frauds of the last 2
+minutes) and a 30 s top-products report. It is deterministic in its seed and goes straight into
+a run file through :class:`archive.writer.ArchiveWriter`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import zlib
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from archive.writer import ArchiveWriter, ConsumedBatch
+from fraudlab import codec
+from fraudlab.records import (
+    AlertedTransaction,
+    Browsing,
+    FraudAlerts,
+    Product,
+    Record,
+    RunEvent,
+    Score,
+    TopProduct,
+    Transaction,
+    Truth,
+    message_key,
+)
+from fraudlab.topics import topic_name
+from simulator.geography import CITIES
+
+START = 1_700_000_000
+PATTERNS = ("card_testing", "account_takeover", "promo_abuse", "regional_fraud_ring")
+PRODUCTS = 60
+BROWSING_PER_CHECKOUT = 5
+PARTITIONS = 2
+
+
+@dataclass(frozen=True)
+class RunShape:
+    """How big and how busy a synthetic run is."""
+
+    transactions: int
+    per_second: int = 2
+    fraud_rate: float = 0.04
+    seed: int = 7
+    model: str = "gbt-1"
+    catch_rate: float = 0.8
+
+    @property
+    def events(self) -> int:
+        """Browsing events and transactions together."""
+        return self.transactions * (BROWSING_PER_CHECKOUT + 1)
+
+
+SMALL = RunShape(transactions=600)
+# the same checkouts (same seed) through a model that catches fewer frauds
+WEAKER = RunShape(transactions=600, catch_rate=0.5, model="gbt-2")
+
+
+def _run_event(run_id: str, part: str, event: str, ts: int, **details: object) -> RunEvent:
+    return RunEvent(run_id, part, event, json.dumps(details), ts)
+
+
+def synthetic_records(run_id: str, shape: RunShape) -> Iterator[Record]:
+    """Every record of the run, in the order the parts would publish them."""
+    rng = random.Random(shape.seed)
+    yield _run_event(run_id, "producer", "started", START, scenario="synthetic", seed=shape.seed)
+    yield _run_event(run_id, "engine", "started", START, model_name=shape.model, model_digest="d")
+    names = {f"p{i}": f"Product {i}" for i in range(PRODUCTS)}
+    prices = {pid: float(rng.randint(5, 400) * 1000) for pid in names}
+    for pid, name in names.items():
+        yield Product(pid, "Women", "Blue", "Summer", "2020", "Casual", name, "c1", "1", START)
+    cities = CITIES[:30]
+    weights = [c.weight for c in cities]
+    ring = cities[4]  # the fraud ring works from one city
+    alerted: deque[AlertedTransaction] = deque()
+    sales: Counter[str] = Counter()
+    quantities: Counter[str] = Counter()
+    next_alert, next_top = START + 10, START + 30
+    for i in range(shape.transactions):
+        ts = START + i // shape.per_second
+        while ts >= next_alert:
+            while alerted and alerted[0].ts < next_alert - 120:
+                alerted.popleft()
+            window = tuple(a for a in alerted if a.ts < next_alert)
+            yield FraudAlerts(next_alert - 120, next_alert, len(window), window)
+            next_alert += 10
+        while ts >= next_top:
+            ranked = sorted(quantities, key=lambda p: (-quantities[p], p))[:20]
+            for rank, pid in enumerate(ranked, start=1):
+                yield TopProduct(
+                    next_top - 30, next_top, rank, pid, names[pid], quantities[pid], sales[pid]
+                )
+            sales.clear()
+            quantities.clear()
+            next_top += 30
+        cid, sid, tid = f"c{rng.randrange(5000)}", f"s{i}", f"t{i}"
+        pid = f"p{min(int(rng.expovariate(0.08)), PRODUCTS - 1)}"
+        for j in range(BROWSING_PER_CHECKOUT):
+            yield Browsing(sid, "VP", str(ts), "MOBILE", "Android", cid, pid, "1", f"e{i}-{j}", ts)
+        fraud = rng.random() < shape.fraud_rate
+        pattern = rng.choice(PATTERNS) if fraud else ""
+        city = ring if pattern == "regional_fraud_ring" else rng.choices(cities, weights)[0]
+        lat, long = city.lat + rng.uniform(-0.2, 0.2), city.long + rng.uniform(-0.2, 0.2)
+        quantity = rng.randint(1, 3)
+        total = prices[pid] * quantity
+        metadata = json.dumps([{"product_id": pid, "quantity": quantity, "item_price": total}])
+        yield Transaction(
+            str(ts), cid, tid, sid, metadata, "Gopay", "Success", "0", "", "10000",
+            f"{lat:.5f}", f"{long:.5f}", str(total), "1", ts,
+        )  # fmt: skip
+        yield Truth(tid, "1" if fraud else "0", pattern, ts)
+        flagged = rng.random() < (shape.catch_rate if fraud else 0.01)
+        probability = round(rng.uniform(0.6, 1.0) if flagged else rng.uniform(0.0, 0.4), 4)
+        yield Score(
+            tid, sid, cid, ts, probability, int(flagged), shape.model, "d", total, lat, long,
+            metadata,
+        )  # fmt: skip
+        if flagged:
+            alerted.append(AlertedTransaction(tid, sid, cid, ts, total, lat, long, probability))
+        elif not fraud:
+            sales[pid] += total
+            quantities[pid] += quantity
+    end = START + shape.transactions // shape.per_second + 1
+    yield _run_event(run_id, "producer", "finished", end, events=shape.events)
+    yield _run_event(run_id, "engine", "finished", end + 1)
+
+
+@dataclass(frozen=True)
+class _Logged:
+    offset: int
+    value: bytes
+    timestamp: int
+
+
+def _batches(run_id: str, records: Iterable[Record], size: int) -> Iterator[ConsumedBatch]:
+    """Records as an archiver would consume them: a partition per key, offsets in order."""
+    offsets: Counter[tuple[str, int]] = Counter()
+    batch, count = ConsumedBatch(), 0
+    for record in records:
+        topic = topic_name(run_id, record.STREAM)
+        partition = zlib.crc32(message_key(record)) % PARTITIONS
+        offset = offsets[(topic, partition)]
+        offsets[(topic, partition)] += 1
+        logged = _Logged(offset, codec.encode(record), START * 1000)
+        batch.add(topic, record.STREAM, partition, [logged])
+        count += 1
+        if count >= size:
+            yield batch
+            batch, count = ConsumedBatch(), 0
+    if count:
+        yield batch
+
+
+def write_synthetic_run(
+    archive_dir: Path, run_id: str, shape: RunShape, batch_messages: int = 50_000
+) -> Path:
+    """Write the run's file, closed as complete; its path."""
+    writer = ArchiveWriter.open(archive_dir, run_id)
+    for batch in _batches(run_id, synthetic_records(run_id, shape), batch_messages):
+        writer.write(batch)
+    writer.close_run("complete", final=True)
+    return writer.path
+
+
+def write_empty_run(archive_dir: Path, run_id: str) -> Path:
+    """A run whose producer started and finished without a single event."""
+    records = [
+        _run_event(run_id, "producer", "started", START, scenario="empty", seed=1),
+        _run_event(run_id, "producer", "finished", START + 1),
+    ]
+    writer = ArchiveWriter.open(archive_dir, run_id)
+    for batch in _batches(run_id, records, 100):
+        writer.write(batch)
+    writer.close_run("complete", final=True)
+    return writer.path

@@ -1,0 +1,74 @@
+"""``fraudlab serve``: the live, replay and compare views on one Bokeh server.
+
+Bokeh and Tornado are imported inside the command, so ``fraudlab --help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import click
+
+from fraudlab.cli_context import settings_from
+
+
+@click.command("serve")
+@click.option("--port", type=int, help="Port to serve on [default: 5006].")
+@click.option("--address", help="Address to bind [default: 127.0.0.1, loopback only].")
+@click.option(
+    "--allow-origin",
+    "allow_origins",
+    multiple=True,
+    metavar="HOST:PORT",
+    help="Another origin whose pages may open the views (repeatable), e.g. behind a proxy.",
+)
+@click.option(
+    "--archive-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the run files [default: var/archive].",
+)
+@click.option("--bootstrap-servers", help="Kafka bootstrap servers of the live view.")
+@click.pass_context
+def serve_command(
+    ctx: click.Context,
+    port: int | None,
+    address: str | None,
+    allow_origins: tuple[str, ...],
+    archive_dir: Path | None,
+    bootstrap_servers: str | None,
+) -> None:
+    """Serve /live, /replay and /compare, and an index of runs at /, until Ctrl-C."""
+    from viz.server import make_server, urls
+
+    settings = settings_from(
+        ctx,
+        {"viz_port": "--port", "viz_address": "--address"},
+        viz_port=port,
+        viz_address=address,
+        archive_dir=archive_dir,
+        bootstrap_servers=bootstrap_servers,
+    )
+    server = make_server(settings, extra_origins=allow_origins)
+    server.start()
+    loop = server.io_loop.asyncio_loop
+    loop.add_signal_handler(signal.SIGTERM, server.io_loop.stop)
+    click.echo(
+        f"serving the views of {settings.archive_dir} and Kafka at {settings.bootstrap_servers}:"
+    )
+    for url in urls(settings.viz_address, settings.viz_port):
+        click.echo(f"  {url}")
+    click.echo("Ctrl-C stops the server.", nl=True)
+    try:
+        server.io_loop.start()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        loop.remove_signal_handler(signal.SIGTERM)
+    click.echo("server stopped")
+
+
+def register(group: click.Group) -> None:
+    """Add ``serve`` to the ``fraudlab`` CLI."""
+    group.add_command(serve_command)

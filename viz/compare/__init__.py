@@ -1,0 +1,1 @@
+"""The compare directory app (``/compare``): see :mod:`viz.compare_view`."""

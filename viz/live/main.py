@@ -1,0 +1,12 @@
+"""``/live``: a run in progress, fed by the server's one Kafka consumer."""
+
+from bokeh.io import curdoc
+
+from viz.live_view import build_live
+
+# the Bokeh server runs this file once per browser session, under a module name of its own;
+# importing it for any other reason (a doctest sweep) must not build a page
+if __name__.startswith("bokeh_app_"):
+    doc = curdoc()
+    request = getattr(doc.session_context, "request", None)
+    build_live(doc, request.arguments if request is not None else None)

@@ -1,0 +1,383 @@
+"""What the live view knows of one run in progress, folded from its Kafka messages.
+
+No Kafka here: :meth:`LiveRun.add` takes a stream name and a message value, so the fold can be
+fed a list in a test. A view session reads the run through a :class:`Cursor`: each
+:meth:`LiveRun.delta` hands over only what the session has not drawn yet (new report windows,
+new points of the top products' lines, map cells that changed, the headline figures).
+
+Results arrive at least once (the engine's sink may repeat a record); each is taken once by its
+record key, as the archive does.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import orjson
+
+from archive.run_events import Event, RunInfo, fold_run_events
+from fraudlab.records import (
+    AlertedTransaction,
+    FraudAlerts,
+    Record,
+    RunEvent,
+    Score,
+    TopProduct,
+    Truth,
+)
+from viz.charts import TOP_PRODUCTS, Headline, figure_text
+from viz.fraud_map import UNCONFIRMED, bubble_size, pattern_colour
+
+__all__ = ["LIVE_STREAMS", "Cursor", "LiveDelta", "LiveRun", "TopLine", "run_status"]
+
+# the streams the live view reads of a run (inputs are only counted, by their end offsets)
+LIVE_STREAMS = ("run-events", "fraud-alerts", "top-products", "scores", "truth")
+COUNTED_STREAMS = ("browsing", "transactions")
+GRID_DEG = 0.5
+# Partitions are read side by side, so a run's streams arrive in no fixed order relative to
+# each other. A 10 s report is drawn once the truth has caught up with its window (always so
+# while a run goes on: the engine reports 2 minutes after the events), or after this many wall
+# seconds while a backlog is read
+TRUTH_WAIT_S = 10.0
+RATE_WINDOW_S = 10.0
+# an engine that has not said anything for this long is no longer running the run
+ENGINE_SILENCE_S = 60
+SOURCE_PARTS = ("producer", "replay")
+
+CellKey = tuple[float, float]
+R = TypeVar("R", bound=Record)
+
+
+def decode(cls: type[R], value: bytes) -> R:
+    """A result record from its JSON value, built by the contract's own class.
+
+    :func:`fraudlab.codec.decode` resolves the class's type hints on every call (about a
+    millisecond); the feed reads thousands of results a second, and these records are flat
+    (fraud-alerts nest one list), so they are built here directly. Missing or unknown fields
+    fail as they do there.
+
+    >>> decode(Truth, b'{"transaction_id": "t1", "is_fraud": "1", "pattern": "p", "ts": 5}')
+    Truth(transaction_id='t1', is_fraud='1', pattern='p', ts=5)
+    """
+    obj = orjson.loads(value)
+    if not isinstance(obj, dict):
+        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+    if cls is FraudAlerts:
+        obj["transactions"] = tuple(AlertedTransaction(**a) for a in obj["transactions"])
+    return cls(**obj)
+
+
+def run_status(info: RunInfo, now: float) -> str:
+    """``in progress`` while a source part (producer, replay) or the engine still runs the run,
+    else how it ended.
+
+    >>> info = fold_run_events("r", [Event("producer", "started", "{}", 100)])
+    >>> run_status(info, 200)
+    'in progress'
+    """
+    parts = info.parts
+    if any(p in parts and not parts[p].ended for p in SOURCE_PARTS):
+        return "in progress"
+    engine = parts.get("engine")
+    if engine is not None and not engine.ended and now - engine.ts < ENGINE_SILENCE_S:
+        return "in progress"
+    if not parts:
+        return "unknown"
+    return info.outcome() if any(s.ended for s in parts.values()) else "stalled"
+
+
+def _cell(lat: float, long: float) -> CellKey:
+    return (round(round(lat / GRID_DEG) * GRID_DEG, 6), round(round(long / GRID_DEG) * GRID_DEG, 6))
+
+
+@dataclass
+class MapCell:
+    """Potential frauds at one grid cell: how many, their probabilities, confirmed patterns."""
+
+    alerts: int = 0
+    probability_sum: float = 0.0
+    patterns: Counter[str] = field(default_factory=Counter)
+    version: int = 0
+
+    def row(self, key: CellKey) -> dict[str, Any]:
+        confirmed = sum(self.patterns.values())
+        pattern = self.patterns.most_common(1)[0][0] if self.patterns else UNCONFIRMED
+        return {
+            "lat": key[0],
+            "long": key[1],
+            "alerts": self.alerts,
+            "mean_probability": self.probability_sum / self.alerts if self.alerts else 0.0,
+            "confirmed": confirmed,
+            "pattern": pattern,
+            "size": bubble_size(self.alerts),
+            "pattern_colour": pattern_colour(pattern),
+        }
+
+
+@dataclass
+class Cursor:
+    """How much of a run one view session has drawn."""
+
+    windows: int = 0
+    points: dict[str, tuple[int, int]] = field(default_factory=dict)  # product: version, points
+    cells: dict[CellKey, int] = field(default_factory=dict)  # version drawn
+    headline: str | None = None
+
+
+@dataclass(frozen=True)
+class TopLine:
+    """A top product's points for a slot: only the new ones, or its whole line (``full``)."""
+
+    product_id: str
+    label: str
+    x: list[int]
+    y: list[float]
+    full: bool
+
+
+@dataclass(frozen=True)
+class LiveDelta:
+    """What a session has not drawn yet of a run."""
+
+    run_id: str
+    windows: dict[str, Any]
+    shown: list[str]  # the top products now, best first
+    top: list[TopLine]
+    cells: list[dict[str, Any]]
+    headline: str | None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.windows["window_end"] or self.top or self.cells or self.headline)
+
+
+class LiveRun:
+    """One run's live figures, folded message by message."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.events: list[Event] = []
+        self.info = fold_run_events(run_id, [])
+        self.progress: dict[str, Any] = {}
+        self.windows: list[tuple[int, int, int]] = []  # window_end ms, alerts, true frauds
+        self.window_keys: set[tuple[int, int]] = set()
+        self.waiting_windows: list[tuple[FraudAlerts, float]] = []  # for the truth to catch up
+        self.fraud_seconds: Counter[int] = Counter()
+        self.truth: dict[str, tuple[bool, str]] = {}
+        self.predictions: dict[str, int] = {}
+        self.frauds = self.flagged = self.flagged_with_truth = self.true_positives = 0
+        self.latest_truth_ts: int | None = None
+        self.latest_score_ts: int | None = None
+        self.cells: dict[CellKey, MapCell] = {}
+        self.alerted: dict[str, CellKey] = {}
+        self.top_keys: set[tuple[int, int]] = set()
+        self.sales: dict[str, dict[int, float]] = {}  # product -> window_end -> sales
+        self.cumulative: dict[str, float] = {}
+        self.names: dict[str, str] = {}
+        self.lines: dict[str, list[tuple[int, float]]] = {}
+        self.line_versions: Counter[str] = Counter()  # moved on when a line is redrawn whole
+        self.input_counts: deque[tuple[float, int]] = deque()
+        self.undecodable = 0
+
+    # ---- folding ----------------------------------------------------------------------------
+
+    def add(self, stream: str, value: bytes | None, now: float, position: Any = None) -> None:
+        """Fold one message of ``stream`` (undecodable values are counted and skipped)."""
+        if value is None:
+            return
+        try:
+            if stream == "run-events":
+                self._run_event(decode(RunEvent, value), position)
+            elif stream == "fraud-alerts":
+                self._fraud_alerts(decode(FraudAlerts, value), now)
+            elif stream == "top-products":
+                self._top_product(decode(TopProduct, value))
+            elif stream == "scores":
+                self._score(decode(Score, value))
+            elif stream == "truth":
+                self._truth(decode(Truth, value))
+        except (ValueError, KeyError, TypeError):
+            self.undecodable += 1
+
+    def _run_event(self, e: RunEvent, position: Any) -> None:
+        self.events.append(Event(e.part, e.event, e.details, e.ts, position))
+        self.info = fold_run_events(self.run_id, self.events)
+        if e.part == "engine" and e.event == "progress":
+            try:
+                details = orjson.loads(e.details)
+            except orjson.JSONDecodeError:
+                return
+            self.progress = details if isinstance(details, dict) else {}
+
+    def _fraud_alerts(self, r: FraudAlerts, now: float) -> None:
+        key = (r.window_start, r.window_end)
+        if key in self.window_keys:
+            return
+        self.window_keys.add(key)
+        self.waiting_windows.append((r, now))
+        for a in r.transactions:
+            if a.transaction_id in self.alerted:
+                continue
+            key_ = _cell(a.shipment_location_lat, a.shipment_location_long)
+            self.alerted[a.transaction_id] = key_
+            cell = self.cells.setdefault(key_, MapCell())
+            cell.alerts += 1
+            cell.probability_sum += a.probability
+            truth = self.truth.get(a.transaction_id)
+            if truth is not None and truth[0]:
+                cell.patterns[truth[1] or "fraud"] += 1
+            cell.version += 1
+
+    def _top_product(self, r: TopProduct) -> None:
+        key = (r.window_start, r.rank)
+        if key in self.top_keys:
+            return
+        self.top_keys.add(key)
+        pid = r.product_id
+        self.names[pid] = r.product_name
+        windows = self.sales.setdefault(pid, {})
+        windows[r.window_end] = windows.get(r.window_end, 0.0) + r.sales
+        total = self.cumulative.get(pid, 0.0) + r.sales
+        self.cumulative[pid] = total
+        line = self.lines.setdefault(pid, [])
+        if not line or line[-1][0] < r.window_end * 1000:
+            line.append((r.window_end * 1000, total))
+            return
+        # an earlier report read late (another partition): the product's line is drawn anew
+        running, redrawn = 0.0, []
+        for end in sorted(windows):
+            running += windows[end]
+            redrawn.append((end * 1000, running))
+        self.lines[pid] = redrawn
+        self.line_versions[pid] += 1
+
+    def release_windows(self, now: float) -> None:
+        """Count the truth of the waiting 10 s reports that can be drawn now, and draw them."""
+        waiting = []
+        for r, arrived in self.waiting_windows:
+            caught_up = self.latest_truth_ts is not None and self.latest_truth_ts >= r.window_end
+            if caught_up or self.sources_ended() or now - arrived >= TRUTH_WAIT_S:
+                frauds = sum(self.fraud_seconds[t] for t in range(r.window_start, r.window_end))
+                self.windows.append((r.window_end * 1000, r.count, frauds))
+            else:
+                waiting.append((r, arrived))
+        self.waiting_windows = waiting
+
+    def _score(self, s: Score) -> None:
+        if s.transaction_id in self.predictions:
+            return
+        self.predictions[s.transaction_id] = s.prediction
+        self.latest_score_ts = max(self.latest_score_ts or s.ts, s.ts)
+        self.flagged += s.prediction == 1
+        truth = self.truth.get(s.transaction_id)
+        if truth is not None and s.prediction == 1:
+            self.flagged_with_truth += 1
+            self.true_positives += truth[0]
+
+    def _truth(self, t: Truth) -> None:
+        if t.transaction_id in self.truth:
+            return
+        fraud = t.is_fraud.lower() in ("1", "true")
+        self.truth[t.transaction_id] = (fraud, t.pattern)
+        self.latest_truth_ts = max(self.latest_truth_ts or t.ts, t.ts)
+        if fraud:
+            self.frauds += 1
+            self.fraud_seconds[t.ts] += 1
+        if self.predictions.get(t.transaction_id) == 1:
+            self.flagged_with_truth += 1
+            self.true_positives += fraud
+        key = self.alerted.get(t.transaction_id)
+        if key is not None and fraud:
+            cell = self.cells[key]
+            cell.patterns[t.pattern or "fraud"] += 1
+            cell.version += 1
+
+    def sources_ended(self) -> bool:
+        """Whether the parts that publish events and truth (producer, replay) have all ended."""
+        sources = [self.info.parts[p] for p in SOURCE_PARTS if p in self.info.parts]
+        return bool(sources) and all(part.ended for part in sources)
+
+    def count_inputs(self, total: int, now: float) -> None:
+        """Note the input topics' end offsets (browsing and transactions together) at ``now``."""
+        self.input_counts.append((now, total))
+        while len(self.input_counts) > 2 and now - self.input_counts[0][0] > RATE_WINDOW_S:
+            self.input_counts.popleft()
+
+    # ---- reading ----------------------------------------------------------------------------
+
+    def events_per_second(self) -> float | None:
+        if len(self.input_counts) < 2:
+            return None
+        (t0, n0), (t1, n1) = self.input_counts[0], self.input_counts[-1]
+        return (n1 - n0) / (t1 - t0) if t1 > t0 else None
+
+    def engine_rows_per_second(self) -> float | None:
+        queries = self.progress.get("queries")
+        if not isinstance(queries, list) or not queries:
+            return None
+        return float(sum(q.get("processed_per_s") or 0.0 for q in queries if isinstance(q, dict)))
+
+    def lag_seconds(self) -> int | None:
+        """How far (event time) the engine's scores trail the produced transactions."""
+        if self.latest_truth_ts is None or self.latest_score_ts is None:
+            return None
+        return max(0, self.latest_truth_ts - self.latest_score_ts)
+
+    def headline(self, now: float) -> list[Headline]:
+        tp = self.true_positives
+        precision = tp / self.flagged_with_truth if self.flagged_with_truth else None
+        recall = tp / self.frauds if self.frauds else None
+        return [
+            Headline("status", run_status(self.info, now), f"run {self.run_id}"),
+            Headline("events/s", figure_text(self.events_per_second(), 0), "produced"),
+            Headline("engine rows/s", figure_text(self.engine_rows_per_second(), 0)),
+            Headline("engine lag", figure_text(self.lag_seconds(), 0, " s"), "event time"),
+            Headline("alerts", f"{self.flagged:,}", "transactions flagged so far"),
+            Headline("precision", figure_text(precision), "against truth so far"),
+            Headline("recall", figure_text(recall), "against truth so far"),
+        ]
+
+    def top_products(self, n: int = TOP_PRODUCTS) -> list[str]:
+        """The ``n`` products with the largest cumulative sales so far, best first."""
+        return sorted(self.cumulative, key=lambda p: (-self.cumulative[p], p))[:n]
+
+    def delta(self, cursor: Cursor, headline_html: str | None) -> LiveDelta:
+        """What ``cursor`` has not drawn yet; moves the cursor past it."""
+        new_windows = self.windows[cursor.windows :]
+        cursor.windows = len(self.windows)
+        top: list[TopLine] = []
+        shown = self.top_products()
+        for pid in list(cursor.points):
+            if pid not in shown:
+                del cursor.points[pid]  # its slot goes to another product: start over if back
+        for pid in shown:
+            points = self.lines.get(pid, [])
+            version = self.line_versions[pid]
+            sent_version, sent = cursor.points.get(pid, (-1, 0))
+            full = sent_version != version
+            new = points if full else points[sent:]
+            if full or new:
+                label = f"{self.names.get(pid, pid)} ({pid})"
+                top.append(TopLine(pid, label, [x for x, _ in new], [y for _, y in new], full))
+            cursor.points[pid] = (version, len(points))
+        cells = []
+        for key, cell in self.cells.items():
+            if cursor.cells.get(key) != cell.version:
+                cells.append(cell.row(key))
+                cursor.cells[key] = cell.version
+        headline = None if headline_html == cursor.headline else headline_html
+        cursor.headline = headline_html
+        return LiveDelta(
+            self.run_id,
+            {
+                "window_end": [w[0] for w in new_windows],
+                "alerts": [w[1] for w in new_windows],
+                "frauds": [w[2] for w in new_windows],
+            },
+            shown,
+            top,
+            cells,
+            headline,
+        )

@@ -1,0 +1,226 @@
+"""The live view: one run in progress, drawn from the server's one Kafka consumer.
+
+Query argument ``run``: a run the live feed follows (anything else is refused); without it the
+run in progress that started last. New data arrives from the feed's thread through
+``add_next_tick_callback`` and goes into the charts with ``stream(..., rollover=...)`` (map cells
+already drawn are patched in place).
+"""
+
+from __future__ import annotations
+
+import html
+from functools import partial
+from typing import Any
+
+from bokeh.document import Document
+from bokeh.layouts import row
+from bokeh.models import ColumnDataSource
+from bokeh.models.widgets import Select
+
+from viz import charts, context
+from viz.fraud_map import (
+    ALERT_MAP_COLUMNS,
+    add_alert_bubbles,
+    colour_choice,
+    empty_columns,
+    map_figure,
+)
+from viz.live_feed import LiveFeed, LiveRunChoice, LiveUpdate, Subscription
+from viz.live_state import LiveDelta
+from viz.run_catalog import checked_run_id, query_values
+
+__all__ = ["LiveView", "build_live"]
+
+ROOT = "live"
+# about 2.8 hours of 10 s reports, and 4 hours of 30 s points per product
+TIMELINE_ROLLOVER = 1000
+LINE_ROLLOVER = 500
+# more than the 0.5-degree cells covering the map (94 x 38): a drawn cell is never rolled out,
+# so the indices the patches use stay valid
+MAP_CELLS = 4000
+NO_RUN = "(no run in progress)"
+
+
+class LiveView:
+    """One browser session's live view of one run."""
+
+    def __init__(self, doc: Document, feed: LiveFeed | None) -> None:
+        self.doc = doc
+        self.feed = feed
+        self.sub: Subscription | None = None
+        self.run_id: str | None = None
+        self.slot_products: list[str | None] = [None] * charts.TOP_PRODUCTS
+        self.cell_index: dict[tuple[float, float], int] = {}
+        self.updating_picker = False
+
+        self.message = charts.message_panel("live_message")
+        self.picker = Select(
+            title="run", options=charts.choices([(NO_RUN, NO_RUN)]), value=NO_RUN, name="run_picker"
+        )
+        self.picker.width = 420
+        self.headline = charts.headline_panel("live_headline")
+        self.timeline = charts.timeline_source()
+        self.slots = charts.top_products_slots()
+        self.alerts = ColumnDataSource(empty_columns(ALERT_MAP_COLUMNS), name="alert_map_source")
+        fraud_map = map_figure("fraud_map", "Potential frauds by shipment location so far")
+        by_probability, by_pattern = add_alert_bubbles(fraud_map, self.alerts)
+        self.picker.on_change("value", self._on_pick)
+        self.root = charts.column_of(
+            self.message,
+            row(self.picker),
+            self.headline,
+            charts.fraud_timeline_figure(self.timeline),
+            charts.top_products_figure(self.slots),
+            colour_choice(fraud_map, by_probability, by_pattern),
+            fraud_map,
+            name=ROOT,
+        )
+        doc.add_root(self.root)
+        doc.title = "fraudlab: live"
+        doc.on_session_destroyed(self._on_destroyed)
+
+    # ---- following a run --------------------------------------------------------------------
+
+    def follow(self, run_id: str | None) -> None:
+        """Follow ``run_id`` (checked against the feed's runs), or only the run list."""
+        if self.feed is None:
+            return
+        if self.sub is not None:
+            self.feed.unsubscribe(self.sub)
+        self._clear()
+        self.run_id = run_id
+        self.sub, first = self.feed.subscribe(run_id, self._deliver)
+        self.apply(first)
+
+    def _deliver(self, update: LiveUpdate) -> None:
+        # called on the feed's thread: the document is touched only on its own next tick
+        self.doc.add_next_tick_callback(partial(self.apply, update))
+
+    def _clear(self) -> None:
+        self.timeline.data = {"window_end": [], "alerts": [], "frauds": []}
+        for slot in self.slots:
+            slot.data = charts.slot_columns(charts.NO_PRODUCT)
+        self.slot_products = [None] * len(self.slots)
+        self.alerts.data = empty_columns(ALERT_MAP_COLUMNS)
+        self.cell_index = {}
+        self.headline.text = charts.headline_html([])
+
+    # ---- drawing ----------------------------------------------------------------------------
+
+    def apply(self, update: LiveUpdate) -> None:
+        """Draw what an update brings (updates of an earlier subscription are ignored)."""
+        if self.sub is None or update.token != self.sub.token:
+            return
+        if update.runs is not None:
+            self._show_runs(update.runs)
+        if update.status is not None or update.runs is not None:
+            self._say(update.runs if update.runs is not None else self.feed_runs())
+        if update.delta is not None:
+            self.apply_delta(update.delta)
+
+    def feed_runs(self) -> list[LiveRunChoice]:
+        return self.feed.runs() if self.feed is not None else []
+
+    def apply_delta(self, delta: LiveDelta) -> None:
+        """Stream the new report windows and line points; stream or patch the map cells."""
+        if delta.windows["window_end"]:
+            self.timeline.stream(delta.windows, rollover=TIMELINE_ROLLOVER)
+        self._draw_top(delta)
+        self._draw_cells(delta.cells)
+        if delta.headline is not None:
+            self.headline.text = delta.headline
+
+    def _draw_top(self, delta: LiveDelta) -> None:
+        shown = set(delta.shown)
+        for i, pid in enumerate(self.slot_products):
+            if pid is not None and pid not in shown:
+                self.slot_products[i] = None
+        for line in delta.top:
+            if line.full:
+                taken = line.product_id in self.slot_products
+                i = self.slot_products.index(line.product_id if taken else None)
+                self.slot_products[i] = line.product_id
+                self.slots[i].data = {"x": line.x, "y": line.y, "label": [line.label] * len(line.x)}
+            elif line.x and line.product_id in self.slot_products:
+                i = self.slot_products.index(line.product_id)
+                points: dict[str, Any] = {
+                    "x": line.x,
+                    "y": line.y,
+                    "label": [line.label] * len(line.x),
+                }
+                self.slots[i].stream(points, rollover=LINE_ROLLOVER)
+        for i, pid in enumerate(self.slot_products):
+            if pid is None and len(self.slots[i].data["x"]):
+                self.slots[i].data = charts.slot_columns(charts.NO_PRODUCT)
+
+    def _draw_cells(self, cells: list[dict[str, Any]]) -> None:
+        patches: dict[str, list[tuple[int, Any]]] = {}
+        new: dict[str, Any] = {name: [] for name in ALERT_MAP_COLUMNS}
+        for cell in cells:
+            key = (cell["lat"], cell["long"])
+            index = self.cell_index.get(key)
+            if index is None:
+                if len(self.cell_index) >= MAP_CELLS:
+                    continue
+                self.cell_index[key] = len(self.cell_index)
+                for name in ALERT_MAP_COLUMNS:
+                    new[name].append(cell[name])
+            else:
+                for name in ALERT_MAP_COLUMNS[2:]:
+                    patches.setdefault(name, []).append((index, cell[name]))
+        if patches:
+            self.alerts.patch(patches)
+        if new["lat"]:
+            self.alerts.stream(new, rollover=MAP_CELLS)
+
+    def _show_runs(self, runs: list[LiveRunChoice]) -> None:
+        options = [(r.run_id, r.label) for r in runs] or [(NO_RUN, NO_RUN)]
+        if self.run_id is not None and self.run_id not in {r.run_id for r in runs}:
+            options.append((self.run_id, f"{self.run_id} (ended)"))
+        self.updating_picker = True
+        try:
+            self.picker.options = charts.choices(options)
+            self.picker.value = self.run_id or options[0][0]
+        finally:
+            self.updating_picker = False
+        if self.run_id is None and runs and runs[0].status == "in progress":
+            self.follow(runs[0].run_id)  # a session that waited for a run takes the first one
+
+    def _say(self, runs: list[LiveRunChoice]) -> None:
+        status = self.feed.status() if self.feed is not None else "the live feed is not running"
+        if self.run_id is None:
+            waiting = "" if runs else "no run in progress yet: start one with `fraudlab produce`. "
+            self.message.text = f"<p>{html.escape(waiting + status)}</p>"
+        else:
+            run = html.escape(self.run_id)
+            self.message.text = f"<p>run <b>{run}</b>; {html.escape(status)}</p>"
+
+    def _on_pick(self, _attr: str, _old: str, new: str) -> None:
+        if self.updating_picker:
+            return
+        run_id = checked_run_id(new, [r.run_id for r in self.feed_runs()])
+        if run_id is not None and run_id != self.run_id:
+            self.follow(run_id)
+
+    def _on_destroyed(self, _session_context: Any) -> None:
+        if self.feed is not None and self.sub is not None:
+            self.feed.unsubscribe(self.sub)
+        self.sub = None
+
+
+def build_live(doc: Document, arguments: dict[str, list[bytes]] | None = None) -> LiveView:
+    """Add the live view to ``doc``; ``arguments`` are the page's query arguments."""
+    feed = context.live_feed()
+    view = LiveView(doc, feed)
+    if feed is None:
+        view.message.text = (
+            "<p>the live feed is not running: serve the views with fraudlab serve.</p>"
+        )
+        return view
+    asked = query_values(arguments, "run")
+    known = [r.run_id for r in feed.runs()]
+    run_id = checked_run_id(asked[0], known) if asked else feed.current_run()
+    view.follow(run_id)
+    if asked and run_id is None:
+        view.message.text = "<p>that run is not in progress on Kafka: pick one from the list.</p>"
+    return view

@@ -1,0 +1,1 @@
+"""The replay directory app (``/replay``): see :mod:`viz.replay_view`."""

@@ -1,0 +1,12 @@
+"""``/replay``: a finished run redrawn from its archive at a chosen speed."""
+
+from bokeh.io import curdoc
+
+from viz.replay_view import build_replay
+
+# the Bokeh server runs this file once per browser session, under a module name of its own;
+# importing it for any other reason (a doctest sweep) must not build a page
+if __name__.startswith("bokeh_app_"):
+    doc = curdoc()
+    request = getattr(doc.session_context, "request", None)
+    build_replay(doc, request.arguments if request is not None else None)
