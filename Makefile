@@ -17,7 +17,10 @@ SERVE_ARGS ?=
 # simulated minutes of the `history` scenario the default model is trained on
 MODEL_MINUTES ?= 180
 DEMO_SCENARIO ?= card-testing-burst
-DEMO_MINUTES ?= 10
+# 30 simulated minutes at 6x: alerts within the first minute, the whole run in about 5 minutes
+DEMO_MINUTES ?= 30
+DEMO_SPEED ?= 6
+DEMO_PORT ?= 5006
 
 # Test fixtures keep their brokers' data under this run's pytest folder, so that the clean-up
 # after `make test` stops this checkout's brokers and nobody else's.
@@ -100,14 +103,16 @@ bench: setup ## Run every benchmark and write the report under results/
 	$(PY) -m tests.benchmarks.run
 
 .PHONY: demo
-demo: setup model ## Broker, default model, then a fraud scenario produced, scored, archived and reported
+demo: setup model ## Broker, default model, the views, and a fraud scenario played live (Ctrl-C stops it all)
 	@$(FRAUDLAB) broker status >/dev/null 2>&1 || $(FRAUDLAB) broker up
-	@run=demo-$$(date +%Y%m%d-%H%M%S); \
-	$(FRAUDLAB) produce $(DEMO_SCENARIO) --minutes $(DEMO_MINUTES) --fast --run-id $$run && \
-	$(FRAUDLAB) engine $$run --available-now && \
-	$(FRAUDLAB) archive $$run && \
-	$(FRAUDLAB) report $$run && \
-	echo "run $$run: archive in var/archive/$$run.duckdb; topics fraudlab.$$run.* on 127.0.0.1:9092"
+	@mkdir -p var/logs; \
+	$(FRAUDLAB) serve --port $(DEMO_PORT) >var/logs/serve.log 2>&1 & serve=$$!; \
+	trap 'kill $$serve 2>/dev/null; wait $$serve 2>/dev/null; echo "views stopped"' EXIT; \
+	sleep 3; kill -0 $$serve 2>/dev/null || { cat var/logs/serve.log; exit 1; }; \
+	echo "views: http://127.0.0.1:$(DEMO_PORT)/live (this run, updating by itself), /replay, /compare"; \
+	$(FRAUDLAB) run $(DEMO_SCENARIO) --minutes $(DEMO_MINUTES) --speed $(DEMO_SPEED) || exit $$?; \
+	echo "the run is archived: replay it at http://127.0.0.1:$(DEMO_PORT)/replay; Ctrl-C stops the views"; \
+	wait $$serve
 
 .PHONY: clean
 clean: kafka-down ## Remove run data (var/) and test output; keep .venv and jvm/lib
