@@ -7,6 +7,7 @@ Either way the engine scores them and the archiver records everything (see
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from fraudlab.broker import require_broker
 from fraudlab.cli_context import settings_from
 from fraudlab.errors import FraudlabError, UsageError
 from fraudlab.progress import stderr
+from fraudlab.run_log import latest_details, read_run_events
 from fraudlab.run_parts import PartProcess, fraudlab_argv
 from fraudlab.run_status import RunFigures
 from fraudlab.run_supervisor import RunOutcome, RunSupervisor
@@ -104,10 +106,21 @@ def supervise(
     if outcome.status == "failed":
         raise FraudlabError(f"run {run_id} failed: {outcome.reason}.".replace("..", "."))
     ctx.invoke(_report_command(ctx), run_id=run_id, as_json=False, archive_dir=None)
-    click.echo(f"run {run_id}: {outcome.status}")
+    reached = _speed_reached(settings, run_id)
+    click.echo(f"run {run_id}: {outcome.status}{reached}")
     if outcome.status == "interrupted":
         ctx.exit(130)
     return outcome
+
+
+def _speed_reached(settings: Settings, run_id: str) -> str:
+    """The pace the run's events went out at, as the source reported it (or nothing)."""
+    try:
+        events = asyncio.run(read_run_events(settings.bootstrap_servers, run_id))
+    except FraudlabError:
+        return ""
+    speed = latest_details(events, "producer", "finished").get("speed_reached")
+    return f" (events sent at {speed:,.1f}x)" if isinstance(speed, int | float) else ""
 
 
 def _report_command(ctx: click.Context) -> click.Command:
