@@ -3,9 +3,11 @@
 A batch of JSON values is parsed by Arrow's JSON reader against the record's Arrow schema, many
 values per call, so decoding never runs a Python loop per field. A value that is not a JSON object
 with every field of the record, of the right type, is set aside with the reason; the rest of its
-batch is still decoded. Bad values are found by halving the batch, so a few of them cost a few
-extra parses, and a value gets the same verdict (and the same decoded row) whatever batch it
-arrives in: a resumed archive holds exactly the rows of an uninterrupted one.
+batch is still decoded. A value that is not UTF-8 is set aside too, before parsing: Arrow's
+reader copies such bytes into its strings unchecked, and DuckDB then refuses the whole batch.
+Bad values are found by halving the batch, so a few of them cost a few extra parses, and a value
+gets the same verdict (and the same decoded row) whatever batch it arrives in: a resumed archive
+holds exactly the rows of an uninterrupted one.
 
 >>> from fraudlab.records import Truth
 >>> table, good, bad = decode_values(
@@ -71,13 +73,42 @@ def _single_line(value: bytes) -> bytes | str:
         return f"not JSON: {exc}"
 
 
-def _one_line_each(values: Sequence[bytes | None]) -> bool:
-    """Whether every value is non-empty bytes on one line (the usual case), checked by C loops
-    over the whole batch rather than a Python loop per value."""
+def _not_utf8(value: bytes) -> str | None:
+    """Why ``value`` is not UTF-8, or None when it is."""
+    if value.isascii():  # the usual case, and faster than decoding
+        return None
+    try:
+        value.decode()
+    except UnicodeDecodeError as exc:
+        return f"not valid UTF-8: {exc.reason} at byte {exc.start}"
+    return None
+
+
+def _one_line_each(values: Sequence[bytes | None]) -> bytes | None:
+    """The values joined by line breaks if every value is non-empty bytes on one line (the usual
+    case), else None; checked by C loops over the batch rather than a Python loop per value."""
     if not values or None in values or min(map(len, values)) == 0:  # type: ignore[arg-type]
-        return False
+        return None
     joined = b"\n".join(values)  # type: ignore[arg-type]
-    return joined.count(b"\n") == len(values) - 1 and b"\r" not in joined
+    if joined.count(b"\n") != len(values) - 1 or b"\r" in joined:
+        return None
+    return joined
+
+
+def _utf8_lines(
+    lines: list[bytes], joined: bytes, bad: list[tuple[int, str]]
+) -> tuple[list[bytes], list[int]]:
+    """The lines that are UTF-8 and their positions; the others go to ``bad`` with the reason.
+
+    ``joined`` is the lines joined by line breaks: one check of it settles the usual batch, since
+    an ASCII separator keeps any multi-byte sequence within its value.
+    """
+    if _not_utf8(joined) is None:
+        return lines, list(range(len(lines)))
+    reasons = [None if line.isascii() else _not_utf8(line) for line in lines]
+    bad.extend((i, why) for i, why in enumerate(reasons) if why is not None)
+    idx = [i for i, why in enumerate(reasons) if why is None]
+    return [lines[i] for i in idx], idx
 
 
 def _parse(
@@ -162,12 +193,17 @@ def decode_values(
     bad: list[tuple[int, str]] = []
     lines: list[bytes] = []
     idx: list[int] = []
-    if _one_line_each(values):
-        lines, idx = list(values), list(range(len(values)))  # type: ignore[arg-type]
+    joined = _one_line_each(values)
+    if joined is not None:
+        lines, idx = _utf8_lines(list(values), joined, bad)  # type: ignore[arg-type]
         values = ()
     for i, value in enumerate(values):
         if not value or not value.strip():
             bad.append((i, "empty value"))
+            continue
+        # isascii first: it settles almost every value without a call
+        if not value.isascii() and (not_utf8 := _not_utf8(value)) is not None:
+            bad.append((i, not_utf8))
             continue
         if b"\n" in value or b"\r" in value:
             line = _single_line(value)

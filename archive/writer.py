@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -257,15 +257,27 @@ class ArchiveWriter:
         with contextlib.suppress(duckdb.Error):
             self._con.rollback()
 
+    @contextlib.contextmanager
+    def _registered(self, name: str, rows: pa.Table) -> Iterator[None]:
+        """``rows`` readable as the view ``name`` inside the block."""
+        self._con.register(name, rows)
+        try:
+            yield
+        except BaseException:
+            # a failed statement aborts the transaction, which then refuses the unregister as
+            # well; the rollback that follows drops the view, and the statement's own error is
+            # the one worth raising
+            with contextlib.suppress(duckdb.Error):
+                self._con.unregister(name)
+            raise
+        self._con.unregister(name)
+
     def _append(self, table: str, rows: pa.Table) -> int:
         """INSERT an Arrow table into ``table``; the rows inserted."""
-        self._con.register("batch_rows", rows)
-        try:
+        with self._registered("batch_rows", rows):
             ((inserted,),) = self._con.execute(
                 f"INSERT INTO {table} SELECT * FROM batch_rows"
             ).fetchall()
-        finally:
-            self._con.unregister("batch_rows")
         return int(inserted)
 
     def _insert(self, m: TopicMessages, rows: pa.Table) -> int:
@@ -276,22 +288,18 @@ class ArchiveWriter:
         if not is_deduplicated(cls):
             return self._append(table_name(cls), rows)
         # first in log order wins: a key's repeats are on one partition, at later offsets
-        self._con.register("batch_rows", rows)
-        try:
+        with self._registered("batch_rows", rows):
             ((inserted,),) = self._con.execute(
                 f"INSERT OR IGNORE INTO {table_name(cls)} SELECT * FROM batch_rows QUALIFY "
                 f"row_number() OVER (PARTITION BY {', '.join(cls.KEY)} "
                 "ORDER BY kafka_partition, kafka_offset) = 1"
             ).fetchall()
-        finally:
-            self._con.unregister("batch_rows")
         return int(inserted)
 
     def _add_counts(self, counts: list[tuple[str, str, int, int, int, int]]) -> None:
         columns = ("stream", "topic", "messages", "stored", "duplicates", "undecodable")
         table = pa.table({c: [row[i] for row in counts] for i, c in enumerate(columns)})
-        self._con.register("batch_counts", table)
-        try:
+        with self._registered("batch_counts", table):
             self._con.execute(
                 "INSERT INTO stream_counts SELECT * FROM batch_counts ON CONFLICT (stream) "
                 "DO UPDATE SET messages = stream_counts.messages + excluded.messages, "
@@ -299,8 +307,6 @@ class ArchiveWriter:
                 "duplicates = stream_counts.duplicates + excluded.duplicates, "
                 "undecodable = stream_counts.undecodable + excluded.undecodable"
             )
-        finally:
-            self._con.unregister("batch_counts")
 
     def _set_offsets(self, next_offsets: dict[tuple[str, int], int]) -> None:
         table = pa.table(
@@ -310,14 +316,11 @@ class ArchiveWriter:
                 "next_offset": list(next_offsets.values()),
             }
         )
-        self._con.register("batch_offsets", table)
-        try:
+        with self._registered("batch_offsets", table):
             self._con.execute(
                 "INSERT INTO offsets SELECT * FROM batch_offsets ON CONFLICT (topic, partition) "
                 "DO UPDATE SET next_offset = excluded.next_offset"
             )
-        finally:
-            self._con.unregister("batch_offsets")
 
     def _fold_run_events(self) -> RunInfo:
         # run-events are a handful of rows per run: reading them whole is cheap

@@ -3,7 +3,9 @@
 aiokafka's per-message ``send`` costs a coroutine and a future per message; building the
 batches ourselves (``create_batch``/``send_batch``) is several times faster. Partitions are
 chosen by murmur2 of the key, as every Kafka client's default partitioner does, so a key lands
-on the same partition whoever writes it. Nothing counts as delivered until the broker acked it.
+on the same partition whoever writes it; a message whose place is known otherwise (a replayed
+value that no longer shows its key) can be given its partition. Nothing counts as delivered
+until the broker acked it.
 """
 
 from __future__ import annotations
@@ -67,10 +69,25 @@ class Publisher:
             count = self._partitions[topic] = len(parts)
         return count
 
-    async def send(self, topic: str, key: bytes, value: bytes, timestamp_ms: int | None) -> None:
-        """Queue one message; full batches go out as they fill."""
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        timestamp_ms: int | None,
+        partition: int | None = None,
+    ) -> None:
+        """Queue one message on ``partition`` (None: the key's, by murmur2); full batches go out
+        as they fill, and a partition's messages go out in the order they were queued."""
         assert self._producer is not None, "start() first"
-        partition = partition_for(key, await self._partition_count(topic))
+        count = await self._partition_count(topic)
+        if partition is None:
+            if key is None:
+                # a client would pick a partition at random: runs would not be reproducible
+                raise ValueError(f"a message for {topic} without a key needs a partition")
+            partition = partition_for(key, count)
+        elif not 0 <= partition < count:
+            raise ValueError(f"{topic} has no partition {partition} (it has {count})")
         slot = self._open.get((topic, partition))
         if slot is None:
             slot = self._open[(topic, partition)] = _Open(self._producer.create_batch())

@@ -5,7 +5,6 @@ Replaying a finished run's input into a new run (read-only on the archive, then 
 - :mod:`replay.source`: whether a run can be replayed, and what it was (start, length);
 - :mod:`replay.archived_messages`: its input messages in the order the producer sent them;
 - :mod:`replay.raw_values`: values the archive keeps as bytes, and the fault it decodes anyway;
-- :mod:`replay.placed_publisher`: a publisher that can also place a message on a partition;
 - :mod:`replay.republish`: :func:`~replay.republish.republish_run`, paced or as fast as possible.
 
 Comparing finished runs:

@@ -24,6 +24,7 @@ from archive.files import reading
 from fraudlab.announce import announce, run_event
 from fraudlab.errors import BrokerUnavailable, UsageError
 from fraudlab.kafka_io import DEFAULT_TUNING, ProducerTuning, create_topics, end_offsets
+from fraudlab.publisher import Publisher
 from fraudlab.records import RunEvent
 from fraudlab.settings import Settings
 from fraudlab.topics import topic_name
@@ -33,7 +34,6 @@ from replay.archived_messages import (
     ArchivedMessage,
     archived_messages,
 )
-from replay.placed_publisher import PlacedPublisher
 from replay.source import ReplaySource, replay_source
 from simulator.pacing import Pacer, wall_seconds
 
@@ -105,7 +105,7 @@ async def _fresh_topics(settings: Settings, source_run_id: str, run_id: str) -> 
     return topics
 
 
-def _delivered(publisher: PlacedPublisher, topics: dict[str, str]) -> dict[str, int]:
+def _delivered(publisher: Publisher, topics: dict[str, str]) -> dict[str, int]:
     by_topic = {t: s for s, t in topics.items() if s != RunEvent.STREAM}
     return {by_topic[t]: n for t, n in sorted(publisher.delivered.items()) if t in by_topic}
 
@@ -113,7 +113,7 @@ def _delivered(publisher: PlacedPublisher, topics: dict[str, str]) -> dict[str, 
 class _Sender:
     """Sends archived messages to the new run's topics, counting the raw ones."""
 
-    def __init__(self, publisher: PlacedPublisher, topics: dict[str, str], start_ms: int) -> None:
+    def __init__(self, publisher: Publisher, topics: dict[str, str], start_ms: int) -> None:
         self.publisher = publisher
         self.topics = topics
         self.start_ms = start_ms
@@ -123,9 +123,9 @@ class _Sender:
         topic = self.topics[m.stream]
         if m.raw:
             self.raw += 1
-            await self.publisher.send_to(topic, m.partition, m.key, m.value, m.at_ms)
+            # its key may be lost, its place is not: back to its partition, in its turn there
+            await self.publisher.send(topic, m.key, m.value, m.at_ms, partition=m.partition)
         else:
-            assert m.key is not None
             await self.publisher.send(topic, m.key, m.value, m.at_ms)
 
     def sim_s(self, m: ArchivedMessage) -> float:
@@ -148,7 +148,7 @@ async def _send_static(
 class _Schedule:
     """Waits for a paced message's moment, sending partial batches before they grow stale."""
 
-    def __init__(self, publisher: PlacedPublisher, pacer: Pacer) -> None:
+    def __init__(self, publisher: Publisher, pacer: Pacer) -> None:
         self.publisher = publisher
         self.pacer = pacer
         self.submitted = 0.0
@@ -239,7 +239,7 @@ async def republish_run(
     with reading(settings.archive_dir, source_run_id) as con:
         source = replay_source(con, source_run_id, settings.topic_partitions)
         topics = await _fresh_topics(settings, source_run_id, new_run_id)
-        publisher = PlacedPublisher(settings.bootstrap_servers, tuning)
+        publisher = Publisher(settings.bootstrap_servers, tuning)
         await publisher.start()
         started_wall = wall_seconds()
         sender = _Sender(publisher, topics, source.start_ms)
@@ -278,7 +278,7 @@ async def republish_run(
 
 
 async def _announce_end(
-    publisher: PlacedPublisher,
+    publisher: Publisher,
     topics: dict[str, str],
     run_id: str,
     event: str,

@@ -17,11 +17,19 @@ from sample_run import Message, create_run_topics, make_sample_run, publish, wit
 from archive.archiver import ArchiveOptions, Mode, archive_run
 from archive.files import RunIsLive, open_read_only
 from archive.tables import UNDECODABLE, is_deduplicated, record_tables
+from fraudlab.announce import announce, run_event
 from fraudlab.kafka_io import end_offsets
+from fraudlab.publisher import Publisher
 from fraudlab.settings import Settings
 from fraudlab.topics import run_topics, topic_name
+from simulator.clock import DEFAULT_START
+from simulator.producer import produce_run, run_details
+from simulator.scenario import load_scenario
+from simulator.simulation import Simulation
 
 pytestmark = pytest.mark.kafka
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 
 async def produce(bootstrap: str, run_id: str, messages: list[Message]) -> None:
@@ -136,6 +144,46 @@ async def test_until_end_waits_for_the_parts_to_finish(
     result = await asyncio.wait_for(archiving, 60)
     assert (result.status, result.final) == ("complete", True)
     assert result.written.messages == len(run.messages)
+
+
+async def test_a_late_and_dirty_run_is_archived_with_every_message_accounted_for(
+    bootstrap: str, archive_settings: Settings, run_id: str
+) -> None:
+    scenario = load_scenario("late-and-dirty", SCENARIOS)
+    minutes = 1.0
+    details = run_details(scenario.text, scenario.name, 17, DEFAULT_START, minutes, None)
+    simulation = Simulation(scenario, 17, DEFAULT_START, minutes)
+    produced = await produce_run(
+        simulation, DEFAULT_START, run_id, bootstrap, 2, None, details=details
+    )
+    # no engine ran: say its part is over, so that until-end has an end to wait for
+    publisher = Publisher(bootstrap)
+    await publisher.start()
+    await announce(publisher, run_event(run_id, "engine", "finished", {}))
+    await publisher.close()
+    result = await asyncio.wait_for(
+        archive_run(archive_settings, run_id, ArchiveOptions(mode=Mode.UNTIL_END)), 120
+    )
+    assert (result.status, result.final) == ("complete", True)
+    con = duckdb.connect(str(result.path), read_only=True)
+    counts = {
+        stream: (messages, stored, duplicates, undecodable)
+        for stream, messages, stored, duplicates, undecodable in con.execute(
+            "SELECT stream, messages, stored, duplicates, undecodable FROM stream_counts"
+        ).fetchall()
+    }
+    for stream, delivered in produced.delivered.items():
+        messages, stored, duplicates, undecodable = counts[stream]
+        assert messages == stored + duplicates + undecodable == delivered, stream
+    ((faulted,),) = con.execute(
+        "SELECT count(*) FROM faults WHERE fault = 'invalid_utf8'"
+    ).fetchall()
+    not_utf8 = con.execute(
+        "SELECT raw FROM undecodable WHERE reason LIKE 'not valid UTF-8%'"
+    ).fetchall()
+    con.close()
+    assert len(not_utf8) == faulted > 0
+    assert all(b"\xff\xfe" in raw for (raw,) in not_utf8)
 
 
 async def test_a_snapshot_of_a_run_in_progress_is_partial_and_resumes(

@@ -7,6 +7,7 @@ import random
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -27,20 +28,29 @@ KILLS = 10
 PRODUCE_S = 24.0
 
 
-async def publish_slowly(bootstrap: str, run_id: str, messages: list[Message]) -> None:
-    """Publish over about PRODUCE_S seconds, in small acknowledged chunks, like a paced run."""
+async def publish_slowly(
+    bootstrap: str, run_id: str, messages: list[Message], kills: Callable[[], int]
+) -> None:
+    """Publish over about PRODUCE_S seconds, in small acknowledged chunks, like a paced run.
+
+    On a machine too busy for KILLS archiver restarts in that time, the run is produced more
+    slowly: its messages are spread over the kills, so every kill falls while it is produced."""
     chunks = [messages[i : i + 50] for i in range(0, len(messages), 50)]
     producer = make_producer(bootstrap)
     await start_or_report(producer, bootstrap)
     try:
         with quiet_kafka_logs():
-            for chunk in chunks:
+            for i, chunk in enumerate(chunks):
+                while kills() < i * KILLS // len(chunks):
+                    await asyncio.sleep(0.05)
                 sent = [
                     await producer.send(topic_name(run_id, m.stream), m.value, key=m.key)
                     for m in chunk
                 ]
                 await asyncio.gather(*sent)
                 await asyncio.sleep(PRODUCE_S / len(chunks))
+            while kills() < KILLS:
+                await asyncio.sleep(0.05)
     finally:
         await producer.stop()
 
@@ -101,9 +111,12 @@ async def test_sigkill_at_random_moments_gives_the_archive_of_an_uninterrupted_r
     path = folder / f"{run_id}.duckdb"
     args = ["archive", run_id, "--until-end", "--bootstrap-servers", bootstrap]
     rng = random.Random(20261129)
-    producing = asyncio.create_task(publish_slowly(bootstrap, run_id, before))
     kills_while_producing, progress = 0, [0]
-    while not producing.done() or kills_while_producing < KILLS:
+    producing = asyncio.create_task(
+        publish_slowly(bootstrap, run_id, before, lambda: kills_while_producing)
+    )
+    # kills only count while the run is produced: once it is, more rounds cannot add any
+    while not producing.done():
         archiver = start_fraudlab(*args, "--archive-dir", str(folder))
         # kill it at a random moment once it is at work on the file, so that kills fall between
         # and inside its transactions rather than while it is still starting up

@@ -11,6 +11,7 @@ from sample_run import make_sample_run
 from archive.decoding import decode_values
 from fraudlab import codec
 from fraudlab.records import STREAM_RECORDS, DeadLetter, FraudAlerts, Record, Score, Truth
+from simulator.faults import malformed_value
 
 SAMPLE = make_sample_run("decoding", transactions=60)
 
@@ -49,6 +50,14 @@ def _raw(cls: type[Record], value: bytes) -> dict[str, bytes]:
         (b'{"transaction_id": "t",\n "is_fraud": "1", "pattern": "x", "ts": "1"}', "ts"),
         (b'{"transaction_id": "t"\n', "not JSON"),
         (b'{"transaction_id": "t", "is_fraud": "1", "pattern": "x", "ts": 1} {}', "one JSON"),
+        (b'{"transaction_id": "\xff\xfet", "is_fraud": "1", "pattern": "x", "ts": 1}', "UTF-8"),
+        (b'{"transaction_id": "t", "is_fraud": "1", "pattern": "\xc3", "ts": 1}', "UTF-8"),
+        (b'{"transaction_id": "t",\n "is_fraud": "\xe9", "pattern": "x", "ts": 1}', "UTF-8"),
+        # JSON text is UTF-8 throughout, also where the record has no field
+        (
+            b'{"transaction_id": "t", "is_fraud": "1", "pattern": "x", "ts": 1, "n": "\xff"}',
+            "UTF-8",
+        ),
     ],
 )
 def test_a_bad_value_is_set_aside_with_its_reason(value: bytes | None, reason: str) -> None:
@@ -68,6 +77,26 @@ def test_a_value_over_several_lines_is_still_a_record() -> None:
         [0],
         [],
     )
+
+
+def test_a_value_that_is_not_utf8_is_set_aside_and_the_rest_of_its_batch_decoded() -> None:
+    values = [codec.encode(Truth(f"t{i}", "0", "", i)) for i in range(6)]
+    values.insert(2, malformed_value("invalid_utf8", values[2], random.Random(0)))
+    values.insert(5, codec.encode(Truth("t\u00e9\u20ac\U0001f600", "1", "ato", 9)))
+    table, good, bad = decode_values(Truth, values)
+    assert bad == [(2, "not valid UTF-8: invalid start byte at byte 19")]
+    assert good == [0, 1, 3, 4, 5, 6, 7]
+    assert table.column("transaction_id").to_pylist() == [
+        "t0",
+        "t1",
+        "t2",
+        "t3",
+        "t\u00e9\u20ac\U0001f600",
+        "t4",
+        "t5",
+    ]
+    # nothing that is not UTF-8 reaches a string column: DuckDB refuses such a table whole
+    table.validate(full=True)
 
 
 def test_nested_items_must_be_complete() -> None:
@@ -90,7 +119,8 @@ def test_the_verdict_on_each_value_does_not_depend_on_its_batch() -> None:
     rng = random.Random(3)
     values: list[bytes | None] = list(_values_of(Score))
     for _ in range(12):
-        values.insert(rng.randrange(len(values)), rng.choice([b"", b"{", b'{"ts": 1}', None]))
+        broken = [b"", b"{", b'{"ts": 1}', None, b'{"ts": 1, "x": "\xff"}']
+        values.insert(rng.randrange(len(values)), rng.choice(broken))
     whole, good, bad = decode_values(Score, values)
     rows, good_parts, bad_parts = [], [], []
     start = 0

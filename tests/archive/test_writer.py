@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.json as pa_json
 import pytest
 from sample_run import Message, consumed_batches, make_sample_run, without_end
 
+import archive.writer as writer_module
 from archive.tables import record_tables
 from archive.writer import ArchiveWriter, ConsumedBatch, peek_state
 from fraudlab import codec
 from fraudlab.errors import FraudlabError
-from fraudlab.records import RESULT_RECORDS, Score
-from fraudlab.schemas import table_name
+from fraudlab.records import RESULT_RECORDS, Record, Score
+from fraudlab.schemas import arrow_schema, table_name
 from fraudlab.topics import topic_name
+from simulator.faults import malformed_value
 
 RUN = make_sample_run("writer-run", transactions=120)
 
@@ -124,6 +129,68 @@ def test_a_failed_write_leaves_neither_rows_nor_offsets(
     monkeypatch.undo()
     assert writer.stored_offsets() == before
     assert writer.stored_messages() == 200
+    writer.close()
+
+
+def _not_utf8(message: Message) -> Message:
+    broken = malformed_value("invalid_utf8", message.value, random.Random(0))
+    return Message(message.stream, message.key, broken)
+
+
+def test_a_value_that_is_not_utf8_is_kept_raw_and_the_rest_of_its_batch_stored(
+    tmp_path: Path,
+) -> None:
+    inputs = [m for m in RUN.messages if m.stream in ("browsing", "transactions")][:400]
+    broken = {17: _not_utf8(inputs[17]), 301: _not_utf8(inputs[301])}
+    messages = [broken.get(i, m) for i, m in enumerate(inputs)]
+    writer = archive(tmp_path, messages)
+    writer.close_run("partial", final=False)
+    con = duckdb.connect(str(writer.path), read_only=True)
+    kept = con.execute(
+        "SELECT raw, reason, source_topic FROM undecodable ORDER BY source_topic, raw"
+    ).fetchall()
+    expected = sorted((m.value, topic_name(RUN.run_id, m.stream)) for m in broken.values())
+    assert sorted((raw, topic) for raw, _, topic in kept) == expected
+    assert all(reason.startswith("not valid UTF-8: ") for _, reason, _ in kept)
+    for stream in ("browsing", "transactions"):
+        sent = sum(m.stream == stream for m in messages)
+        bad = sum(m.stream == stream for m in broken.values())
+        assert con.execute(
+            "SELECT messages, stored, undecodable FROM stream_counts WHERE stream = ?", [stream]
+        ).fetchall() == [(sent, sent - bad, bad)]
+        assert con.execute(f"SELECT count(*) FROM {stream}").fetchall() == [(sent - bad,)]
+    con.close()
+
+
+def test_a_failed_insert_raises_its_own_error_not_the_clean_up_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The statement's error, not the "transaction is aborted" of what runs after it."""
+    writer = ArchiveWriter.open(tmp_path, RUN.run_id)
+    truth = [m for m in RUN.messages if m.stream == "truth"][:20]
+
+    def unchecked(
+        cls: type[Record], values: list[bytes]
+    ) -> tuple[pa.Table, list[int], list[object]]:
+        # rows as Arrow's JSON reader makes them when nothing checks the bytes are UTF-8
+        table = pa_json.read_json(
+            pa.BufferReader(b"\n".join(values)),
+            parse_options=pa_json.ParseOptions(
+                explicit_schema=arrow_schema(cls), unexpected_field_behavior="ignore"
+            ),
+        )
+        return table, list(range(len(values))), []
+
+    monkeypatch.setattr(writer_module, "decode_values", unchecked)
+    (batch,) = consumed_batches(RUN.run_id, [*truth[:10], _not_utf8(truth[10])])
+    with pytest.raises(FraudlabError, match="failed: Invalid Input Error: Invalid unicode") as err:
+        writer.write(batch)
+    assert "aborted" not in str(err.value)
+    monkeypatch.undo()
+    # the failed write left nothing behind: the same messages, decoded, go in whole
+    assert writer.stored_offsets() == {}
+    writer.write(consumed_batches(RUN.run_id, truth)[0])
+    assert writer.stored_messages() == len(truth)
     writer.close()
 
 

@@ -20,18 +20,11 @@ from replay.archived_messages import STATIC_STREAMS, ArchivedMessage, archived_m
 SOURCE = "dirty-source"
 
 
-def _archivable(messages: list[Sent]) -> list[Sent]:
-    # the archive's writer cannot store a decoded string that is not UTF-8 yet (DuckDB refuses
-    # it), so the simulator's invalid_utf8 faults are left out of the run
-    return [m for m in messages if b"\xff\xfe" not in m.value]
-
-
 @pytest.fixture(scope="module")
 def dirty_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Sent]]:
     """Three minutes of late-and-dirty, archived: late, reordered, duplicated and broken input."""
     folder = tmp_path_factory.mktemp("dirty")
     messages, details = simulated_run("late-and-dirty", 17, 3)
-    messages = _archivable(messages)
     events = sent_records(producer_events(SOURCE, details))
     write_archive(folder, SOURCE, [events[0], *messages, events[1]])
     return folder, messages
@@ -41,6 +34,14 @@ def dirty_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Sent
 def replayed(dirty_run: tuple[Path, list[Sent]]) -> list[ArchivedMessage]:
     with reading(dirty_run[0], SOURCE) as con:
         return list(archived_messages(con, SOURCE))
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _by_partition(messages: list[ArchivedMessage]) -> dict[tuple[str, int], list[ArchivedMessage]]:
@@ -72,8 +73,12 @@ def test_broken_values_go_back_raw_and_oversized_ones_are_rebuilt(
         ((oversized,),) = con.execute(
             "SELECT count(*) FROM faults WHERE fault = 'oversized'"
         ).fetchall()
+        ((not_utf8,),) = con.execute(
+            "SELECT count(*) FROM faults WHERE fault = 'invalid_utf8'"
+        ).fetchall()
     raw = [m for m in replayed if m.raw]
     assert len(raw) == undecodable > 0
+    assert sum(not _is_utf8(m.value) for m in raw) == not_utf8 > 0
     assert sum(m.key is not None for m in raw) > len(raw) / 2
     rebuilt = [m for m in replayed if not m.raw and len(m.value) > 300_000]
     assert len(rebuilt) == oversized > 0
