@@ -88,6 +88,16 @@ test: setup ## Install what is missing, then run the whole suite (unit, Kafka, S
 test-fast: setup ## Run only the tests that need no broker and no Spark
 	$(VENV)/bin/pytest -m 'not kafka and not spark and not browser' $(PYTEST_ARGS)
 
+# the regression suite's own pytest folder, so that its clean-up stops only its own broker
+REGRESS_TMP := $(CURDIR)/var/pytest-regress
+
+.PHONY: regress
+regress: setup ## Run every scenario end to end against its golden events and alerts (part of `make test`; `fraudlab regress --update` rewrites the goldens)
+	@mkdir -p $(dir $(REGRESS_TMP)); status=0; \
+	$(VENV)/bin/pytest --basetemp=$(REGRESS_TMP) tests/regression $(PYTEST_ARGS) || status=$$?; \
+	pkill -f '[k]afka\.Kafka $(REGRESS_TMP)/' 2>/dev/null || true; \
+	exit $$status
+
 .PHONY: lint
 lint: setup ## ruff and mypy over the code
 	$(VENV)/bin/ruff check .
@@ -99,8 +109,8 @@ serve: setup ## Serve the live, replay and compare views (and an index of runs) 
 	$(FRAUDLAB) serve $(SERVE_ARGS)
 
 .PHONY: bench
-bench: setup ## Run every benchmark and write the report under results/
-	$(PY) -m tests.benchmarks.run
+bench: setup ## Run every benchmark (or those in BENCH="engine replay") and write the report under results/
+	$(PY) -m tests.benchmarks.run $(BENCH)
 
 .PHONY: demo
 demo: setup model ## Broker, default model, the views, and a fraud scenario played live (Ctrl-C stops it all)

@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "archive.commands",
     "replay.commands",
     "viz.commands",
+    "fraudlab.regress_commands",
 )
 
 
