@@ -130,3 +130,24 @@ def tiny_model(
         candidates=("random_forest",),
     )
     return fit_and_save(spark, settings, plan, rows[7], rows[1007], lambda _: None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "fault(name, scenario, seed): a fault-injection test; a failure names the fault, the "
+        "scenario and the seed, so that it can be replayed",
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failing fault test says which fault, scenario and seed to replay it with."""
+    report = yield
+    marker = item.get_closest_marker("fault")
+    if marker is not None and report.failed:
+        name, scenario, seed = marker.args
+        report.sections.append(
+            ("fault", f"fault {name!r} injected into scenario {scenario!r}, seed {seed}")
+        )
+    return report

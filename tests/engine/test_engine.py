@@ -14,7 +14,8 @@ from typing import Any
 
 import orjson
 import pytest
-from run_helpers import alert_set, produce, read, reasons
+from run_helpers import produce, reasons
+from run_results import alert_set, archived_alert_set, read
 
 from engine.job import EngineOptions, run_engine
 from fraudlab.net import free_port
@@ -144,6 +145,7 @@ def test_two_processings_of_the_same_run_give_the_same_alerts(
     assert alert_set(bootstrap, run_id) == alert_set(bootstrap, baseline_run["run_id"])
 
 
+@pytest.mark.fault("late-and-dirty", "late-and-dirty", 5)
 def test_late_and_dirty_every_record_is_accounted_for(
     spark: Any, engine_settings: Settings
 ) -> None:
@@ -256,13 +258,14 @@ def test_a_standalone_cluster_gives_the_same_alerts_as_local(
     assert alert_set(bootstrap, run_id) == alert_set(bootstrap, baseline_run["run_id"])
 
 
+@pytest.mark.fault("sigkill-engine", "baseline", 7)
 def test_an_engine_killed_mid_run_resumes_from_its_checkpoints(
     engine_settings: Settings, baseline_run: Any, tmp_path: Path
 ) -> None:
     """Fault: SIGKILL of the engine and its JVM once its first scores are out (baseline, seed 7).
 
     Restarted, it continues from its checkpoints: every transaction scored, the same alerts as
-    the uninterrupted processing of the same events."""
+    the uninterrupted processing of the same events, in Kafka and in the runs' archives."""
     bootstrap, run_id = engine_settings.bootstrap_servers, "engine-baseline-killed"
     assert produce(bootstrap, run_id, "baseline", 7, MINUTES) == baseline_run["delivered"]
     settings_file = tmp_path / "fraudlab.toml"
@@ -291,3 +294,6 @@ def test_an_engine_killed_mid_run_resumes_from_its_checkpoints(
     transactions = {t["transaction_id"] for t in read(bootstrap, run_id, "transactions")}
     assert {s["transaction_id"] for s in read(bootstrap, run_id, "scores")} == transactions
     assert alert_set(bootstrap, run_id) == alert_set(bootstrap, baseline_run["run_id"])
+    archives = engine_settings.model_copy(update={"archive_dir": tmp_path / "archive"})
+    archived = archived_alert_set(archives, run_id)
+    assert archived == archived_alert_set(archives, baseline_run["run_id"]) and archived

@@ -1,0 +1,76 @@
+"""Reading a run's topics back in tests: raw messages, decoded results, the alert set."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+
+from fraudlab.kafka_io import end_offsets, make_consumer, start_or_report
+from fraudlab.settings import Settings
+from fraudlab.topics import topic_name
+
+
+async def topic_values(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes]]:
+    """Every (key, value) of ``topic``, partition by partition in offset order."""
+    total = sum((await end_offsets(bootstrap, [topic])).values())
+    consumer = make_consumer(bootstrap, topic)
+    await start_or_report(consumer, bootstrap)
+    got: list[tuple[bytes | None, bytes]] = []
+    try:
+        while len(got) < total:
+            batch = await consumer.getmany(timeout_ms=5000)
+            assert batch, f"{topic}: {len(got)} of {total} within 5 s"
+            for messages in batch.values():
+                got.extend((m.key, m.value) for m in messages)
+    finally:
+        await consumer.stop()
+    return got
+
+
+RESULTS = ("scores", "fraud-alerts", "top-products", "dead-letter")
+
+
+def read(bootstrap: str, run_id: str, stream: str) -> list[dict[str, Any]]:
+    """Every value of a run's stream, decoded; results deduplicated by key (a re-emission)."""
+    by_key: dict[bytes | None, dict[str, Any]] = {}
+    rows = []
+    for key, value in asyncio.run(topic_values(bootstrap, topic_name(run_id, stream))):
+        try:
+            decoded = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            continue
+        if key is None or stream not in RESULTS:
+            rows.append(decoded)
+        else:
+            by_key.setdefault(key, decoded)
+    return rows + list(by_key.values())
+
+
+def alert_set(bootstrap: str, run_id: str) -> set[tuple[int, str]]:
+    """(window start, transaction id) of every potential fraud reported."""
+    return {
+        (a["window_start"], t["transaction_id"])
+        for a in read(bootstrap, run_id, "fraud-alerts")
+        for t in a["transactions"]
+    }
+
+
+def archived_alert_set(settings: Settings, run_id: str) -> set[tuple[int, str]]:
+    """Archive the run as it stands now (into ``settings.archive_dir``); the (window start,
+    transaction id) pairs of its archived fraud alerts."""
+    import duckdb
+
+    from archive.archiver import ArchiveOptions, Mode, archive_run
+
+    result = asyncio.run(archive_run(settings, run_id, ArchiveOptions(mode=Mode.SNAPSHOT)))
+    con = duckdb.connect(str(result.path), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT f.window_start, a.transaction_id "
+            "FROM fraud_alerts AS f, unnest(f.transactions) AS u(a)"
+        ).fetchall()
+    finally:
+        con.close()
+    return {(int(w), str(t)) for w, t in rows}
