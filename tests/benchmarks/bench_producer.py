@@ -109,6 +109,7 @@ def main() -> None:
         finally:
             broker.down()
     figures["cores"] = os.cpu_count()
+    figures["goal"] = GOAL
     print(
         f"\nproduce --fast: {figures['produce_fast_per_s']:,.0f} msg/s; Java perf test "
         f"{figures['java_per_s']:,.0f} msg/s at {figures['record_size']} B -> ratio "

@@ -1,0 +1,325 @@
+"""Benchmark of the engine: the rate it sustains, what its model costs, produce-to-alert latency.
+
+One script, one broker of its own (a local KRaft broker on a free port in a temporary folder,
+stopped at the end), one Spark session (the engine's settings, ``local[*]``, temporary folders),
+the default model (``models/default``; when it is missing, a small one is trained first):
+
+1. sustained rate. A long run of the ``history`` scenario is produced with ``--fast``. The
+   engine's live queries, built from its own functions (dead-letters and scores on the engine's
+   10 s scoring trigger, fraud-alerts on 10 s, top-products on 30 s), then read it with the
+   scoring queries' ``maxOffsetsPerTrigger`` = rate x the trigger: every trigger brings what a
+   live run at that rate would bring. At each rate they run 2 warm-up and 6 measured
+   micro-batches, continuing from the previous rate's checkpoints (the per-customer state grows
+   as in a live run). A rate is kept
+   up with when, for both scoring queries, the 95th percentile of the measured batch durations
+   is under 0.8 x the trigger (each batch then ends before the next trigger: the processing rate
+   is above the input rate) and every batch was full (events counted from the source offsets).
+   Rates double from 500 events/s until one fails (or halve, down to 60, until one passes),
+   then the gap is halved geometrically twice: the figure is the highest rate kept up with,
+   within a factor 1.19 of the limit.
+2. model / constant score. The same search, the steps of both taken in turn, with the model's
+   pipeline replaced by a transformer giving every row the same probability; everything else
+   (parsing, the per-customer feature fold, the reports) is unchanged. The ratio of the two
+   sustained rates (goal 0.5 or better) is what scoring with the model costs; when neither
+   sustains a rate tried, the ratio of their scoring throughputs (events per second of scores
+   micro-batch time, at the rates both were offered) stands in, printed as such.
+3. latency. The scenario is produced paced at k = rate / its events per simulated second, for
+   about 1,000 and 10,000 events/s, with the engine live next to it as ``fraudlab run`` has it
+   (``EngineOptions(speed=k, until_producer_ends=True)``, on a thread of this process). The
+   run's transactions, scores and fraud-alerts topics are created beforehand with
+   ``message.timestamp.type=LogAppendTime``: every message carries the broker's wall-clock time
+   of its arrival, and a latency is the difference of two of them, both in Kafka (transaction ->
+   its score, transaction -> the first fraud-alert message holding it). Measured are the
+   transactions that arrive during 90 s (30 s at 10,000/s) starting 20 s after the engine's
+   first scoring micro-batch (which folds in every customer profile) ended; the producer then
+   goes on for 150 simulated seconds, so that their windows close while the engine is live.
+   An alert waits for its window's end plus the 2-minute watermark: 120-130 s of event time, / k
+   on the wall clock (the "wait floor", printed with the latency beyond it). The engine kept up
+   when the event time it read advanced as fast as the producer's and its score latency did
+   not grow along the measured window; when it did not, the figures hold only for that run's
+   length, and the script prints so, with the rate the engine got through and how far behind
+   it was when the producer stopped.
+
+Run: ``.venv/bin/python tests/benchmarks/bench_engine.py [--skip-latency] [--json PATH]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # the engine benchmark's two halves, next to this script
+
+from engine_latency import latency_run, print_latency  # noqa: E402
+from engine_sustained import (  # noqa: E402
+    BUSY,
+    ConstantScore,
+    Variant,
+    batch_cost,
+    processing_ratio,
+    sustained_rates,
+)
+
+from engine.job import SCORES_TRIGGER_S  # noqa: E402
+from fraudlab.broker import LocalBroker  # noqa: E402
+from fraudlab.net import free_port  # noqa: E402
+from fraudlab.settings import REPO_ROOT, Settings, load_settings  # noqa: E402
+from models.registry import SavedModel, load_model  # noqa: E402
+from simulator.clock import DEFAULT_START  # noqa: E402
+from simulator.producer import produce_run, run_details  # noqa: E402
+from simulator.scenario import load_scenario  # noqa: E402
+from simulator.simulation import Simulation  # noqa: E402
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+SCENARIO, SEED = "history", 7
+GOAL_RATIO = 0.5
+CONSTANT_PROBABILITY = 0.0
+# (events/s, measured wall s): a rate above what the engine sustains gets a short run, as its
+# latency only grows with the run's length
+LATENCY_RUNS = ((1_000, 90.0), (10_000, 30.0))
+
+
+def events_per_sim_second(delivered: list[tuple[float, int]]) -> float:
+    """Browsing and transactions per simulated second from the 10th to the 60th minute (where
+    the latency runs are measured)."""
+    later = [(t, n) for t, n in delivered if 600 <= t <= 3600]
+    (t0, n0), (t1, n1) = later[0], later[-1]
+    return (n1 - n0) / (t1 - t0)
+
+
+def produce_backlog(settings: Settings, run_id: str, minutes: float) -> dict[str, Any]:
+    """The run the sustained rates are measured on, produced as fast as possible."""
+    scenario = load_scenario(SCENARIO, settings.scenarios_dir)
+    curve: list[tuple[float, int]] = []
+
+    def progress(sim_s: float, sent: Counter[str]) -> None:
+        curve.append(
+            (sim_s, sum(n for t, n in sent.items() if t.endswith((".browsing", ".transactions"))))
+        )
+
+    started = time.monotonic()
+    report = asyncio.run(
+        produce_run(
+            Simulation(scenario, SEED, DEFAULT_START, minutes),
+            DEFAULT_START,
+            run_id,
+            settings.bootstrap_servers,
+            settings.topic_partitions,
+            None,
+            details=run_details(scenario.text, scenario.name, SEED, DEFAULT_START, minutes, None),
+            progress=progress,
+        )
+    )
+    return {
+        "minutes": minutes,
+        "events": report.delivered.get("browsing", 0) + report.delivered.get("transactions", 0),
+        "seconds": round(time.monotonic() - started, 1),
+        "events_per_sim_s": events_per_sim_second(curve),
+    }
+
+
+def the_model(spark: SparkSession, settings: Settings) -> tuple[Settings, SavedModel]:
+    """The default model, or a small one trained into a temporary folder when it is missing."""
+    default = REPO_ROOT / "models"
+    if (default / "default" / "metadata.json").is_file():
+        return settings.model_copy(update={"models_dir": default}), load_model(default, "default")
+    from models.history import simulated_history
+    from models.training import TrainingPlan, feature_rows, fit_and_save
+
+    print("models/default is missing (make model): training a small model ...", file=sys.stderr)
+    settings = settings.model_copy(update={"models_dir": settings.checkpoint_dir.parent / "models"})
+    rows = {
+        seed: feature_rows(
+            spark, simulated_history(spark, "baseline", settings.scenarios_dir, seed, 20)
+        )
+        for seed in (7, 1007)
+    }
+    plan = TrainingPlan(
+        name="small",
+        scenario="baseline",
+        seed=7,
+        minutes=20,
+        validation_seeds=(1007,),
+        candidates=("random_forest",),
+    )
+    return settings, fit_and_save(spark, settings, plan, rows[7], rows[1007], lambda _: None)
+
+
+def measure(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    settings, model = the_model(spark, settings)
+    backlog_run = "bench-engine-backlog"
+    print(
+        f"producing {args.backlog_minutes:g} simulated minutes of {SCENARIO} ...", file=sys.stderr
+    )
+    backlog = produce_backlog(settings, backlog_run, args.backlog_minutes)
+    print(
+        f"  {backlog['events']:,} events in {backlog['seconds']} s "
+        f"({backlog['events_per_sim_s']:.1f} events per simulated second)",
+        file=sys.stderr,
+    )
+    constant_model = SavedModel("constant", model.folder, {**model.metadata, "name": "constant"})
+    variants = [
+        Variant("model", model.load_pipeline(), model, "bench-engine-model"),
+        Variant(
+            "constant", ConstantScore(CONSTANT_PROBABILITY), constant_model, "bench-engine-const"
+        ),
+    ]
+    print("sustained rates (model and constant score, side by side) ...", file=sys.stderr)
+    started = time.monotonic()
+    sustained_rates(spark, settings, backlog_run, variants)
+    sustained_s = time.monotonic() - started
+    figures: dict[str, Any] = {
+        "scenario": SCENARIO,
+        "model": {"name": model.name, "kind": model.metadata.get("kind"), "digest": model.digest},
+        "trigger_s": SCORES_TRIGGER_S,
+        "p95_batch_limit_s": BUSY * SCORES_TRIGGER_S,
+        "backlog": backlog,
+        "sustained_events_per_s": {v.name: v.passed for v in variants},
+        "sustained_bounds": {
+            v.name: {"kept_up": v.passed, "not_kept_up": v.failed, "input_ran_out": v.input_ran_out}
+            for v in variants
+        },
+        "sustained_steps": {v.name: v.steps for v in variants},
+        "first_scoring_batch_s": {v.name: round(v.first_batch_s or 0, 1) for v in variants},
+        "sustained_search_s": round(sustained_s, 1),
+    }
+    model_rate, constant_rate = variants[0].passed, variants[1].passed
+    figures["model_vs_constant_ratio"] = (
+        round(model_rate / constant_rate, 3) if model_rate and constant_rate else None
+    )
+    ratio, common = processing_ratio(variants)
+    figures["model_vs_constant_processing_ratio"] = ratio
+    figures["processing_ratio_rates"] = common
+    figures["scores_batch_cost"] = {v.name: batch_cost(v) for v in variants}
+    figures["latency"] = []
+    for target, measure_s in LATENCY_RUNS:
+        if args.skip_latency:
+            break
+        speed = target / backlog["events_per_sim_s"]
+        print(
+            f"latency at {target:,} events/s: {SCENARIO} at k = {speed:.1f}, the engine live ...",
+            file=sys.stderr,
+            flush=True,
+        )
+        run = latency_run(spark, settings, model.name, (SCENARIO, SEED), speed, measure_s)
+        figures["latency"].append({"target_events_per_s": target, **run})
+    return figures
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument(
+        "--backlog-minutes", type=float, default=150.0, help="simulated minutes of the backlog run"
+    )
+    parser.add_argument("--skip-latency", action="store_true", help="the sustained rates only")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    base = load_settings()
+    with tempfile.TemporaryDirectory(prefix="bench-engine-") as tmp:
+        folder = Path(tmp)
+        os.environ.setdefault("SPARK_LOCAL_DIRS", str(folder / "spark"))
+        broker = LocalBroker(folder / "kafka", free_port(), base.jvm_lib_dir, heap="1g")
+        print(f"starting a broker at {broker.bootstrap} and Spark ...", file=sys.stderr)
+        broker.up()
+        settings = base.model_copy(
+            update={
+                "bootstrap_servers": broker.bootstrap,
+                "checkpoint_dir": folder / "checkpoints",
+                "archive_dir": folder / "archive",
+                "broker_data_dir": folder / "kafka",
+                "spark_ui": False,
+            }
+        )
+        from fraudlab.spark import build_spark_session
+
+        spark = build_spark_session(settings, "fraudlab-bench-engine")
+        try:
+            figures = measure(spark, settings, args)
+        finally:
+            spark.stop()
+            broker.down()
+    figures["cores"] = os.cpu_count()
+    loads = [step["load_average_1min"] for v in figures["sustained_steps"].values() for step in v]
+    loads += [run["load_average_1min"] for run in figures["latency"]]
+    figures["load_average_1min"] = round(sum(loads) / max(len(loads), 1), 2)
+    figures["bench_s"] = round(time.monotonic() - started, 1)
+    figures["goals"] = {"model_vs_constant_ratio": GOAL_RATIO, "p95_batch_vs_trigger": BUSY}
+    _print(figures)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(_without_nan(figures), indent=2, default=str) + "\n")
+    return figures
+
+
+def _without_nan(value: Any) -> Any:
+    """``value`` with every NaN (a figure with no sample) as None, for strict JSON readers."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _without_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nan(v) for v in value]
+    return value
+
+
+def _rate(value: float | None) -> str:
+    return f"{value:,.0f}" if value else "-"
+
+
+def _print(f: dict[str, Any]) -> None:
+    rates, bounds = f["sustained_events_per_s"], f["sustained_bounds"]
+    print(
+        f"\nengine on {f['cores']} cores (mean load average while measuring "
+        f"{f['load_average_1min']}), {f['scenario']} scenario, model {f['model']['name']} "
+        f"({f['model']['kind']})"
+    )
+    print(f"sustained events/s: trigger {f['trigger_s']:g} s, p95 batch under {BUSY:g} of it")
+    for name in rates:
+        b = bounds[name]
+        note = (
+            "the backlog ran out: at least"
+            if b["input_ran_out"]
+            else f"not at {_rate(b['not_kept_up'])}"
+        )
+        print(f"  {name + ' pipeline':<24} {_rate(rates[name]):>8} ({note})")
+    ratio = f["model_vs_constant_ratio"]
+    print(
+        f"  model / constant score   {'-' if ratio is None else f'{ratio:8.2f}'} "
+        f"(goal {GOAL_RATIO} or better)"
+    )
+    if ratio is None and f["model_vs_constant_processing_ratio"] is not None:
+        rates = ", ".join(f"{r:,.0f}" for r in f["processing_ratio_rates"])
+        print(
+            "  neither sustained a rate tried; events per second of scoring batch time, "
+            f"model / constant, at {rates} events/s offered: "
+            f"{f['model_vs_constant_processing_ratio']:.2f}"
+        )
+    for name, cost in f["scores_batch_cost"].items():
+        if cost is not None:
+            print(
+                f"  a scores micro-batch ({name}) took about {cost['fixed_s']:.1f} s plus "
+                f"{cost['ms_per_event']:.2f} ms per event (a line through the steps' batches)"
+            )
+    first = f["first_scoring_batch_s"]
+    print(
+        "  the first scoring micro-batch, which folds in every customer profile, took "
+        + ", ".join(f"{v:.0f} s ({k})" for k, v in first.items())
+    )
+    print_latency(f["latency"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,297 @@
+"""The benchmark report: every benchmark's figures as one table, and the plots.
+
+Each row is a measured rate (or time) next to the reference measured in the same script, their
+ratio and its goal. ``rows`` reads the figures ``run.py`` gathers in ``results/bench.json``;
+``plot`` draws throughput and latency against the input rate from the engine's figures.
+
+>>> figures = {"simulator": {"simulator_events_per_s": 60000, "bare_simpy_timeouts_per_s":
+...     240000, "ratio": 0.25, "goal": 0.3}}
+>>> [(r.measure, r.ratio, r.met) for r in rows(figures)]
+[('simulated events/s', 0.25, False)]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+Figures = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One figure of the report: what, how much, against which reference."""
+
+    benchmark: str
+    measure: str
+    value: float | None
+    unit: str
+    reference: str
+    reference_value: float | None
+    ratio: float | None
+    goal: float | None = None
+    higher_is_better: bool = True
+
+    @property
+    def met(self) -> bool | None:
+        """Whether the ratio meets its goal (None when there is no goal or no ratio)."""
+        if self.goal is None or self.ratio is None:
+            return None
+        return self.ratio >= self.goal if self.higher_is_better else self.ratio <= self.goal
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a and b else None
+
+
+def _simulator(f: Figures) -> Iterator[Row]:
+    yield Row(
+        "simulator",
+        "simulated events/s",
+        f["simulator_events_per_s"],
+        "events/s",
+        "bare SimPy loop, timeouts/s",
+        f["bare_simpy_timeouts_per_s"],
+        f["ratio"],
+        f.get("goal"),
+    )
+
+
+def _producer(f: Figures) -> Iterator[Row]:
+    yield Row(
+        "producer",
+        "produce --fast (simulation included)",
+        f["produce_fast_per_s"],
+        "msg/s",
+        "Kafka's Java producer perf test",
+        f["java_per_s"],
+        round(f["ratio"], 3),
+        f.get("goal"),
+    )
+
+
+def _archive(f: Figures) -> Iterator[Row]:
+    rates = f["rows_per_s"]
+    goals = f.get("goals", {})
+    yield Row(
+        "archive",
+        "archiver, Kafka to closed DuckDB file",
+        rates["archiver"],
+        "rows/s",
+        "DuckDB's own insert of the same rows",
+        rates["duckdb_insert"],
+        f["archiver_vs_duckdb"],
+        goals.get("archiver_vs_duckdb"),
+    )
+    yield Row(
+        "archive",
+        "archiver against the producer",
+        rates["archiver"],
+        "rows/s",
+        "produce --fast",
+        rates["producer"],
+        f["archiver_vs_producer"],
+        goals.get("archiver_vs_producer"),
+    )
+
+
+def _engine(f: Figures) -> Iterator[Row]:
+    rates = f["sustained_events_per_s"]
+    goal = f.get("goals", {}).get("model_vs_constant_ratio")
+    yield Row(
+        "engine",
+        "sustained events/s with the model",
+        rates.get("model"),
+        "events/s",
+        "the same pipeline, constant score",
+        rates.get("constant"),
+        f.get("model_vs_constant_ratio"),
+        goal,
+    )
+    if f.get("model_vs_constant_ratio") is None and f.get("model_vs_constant_processing_ratio"):
+        yield Row(
+            "engine",
+            "scoring throughput with the model",
+            None,
+            "events/s",
+            "the same pipeline, constant score",
+            None,
+            f["model_vs_constant_processing_ratio"],
+            goal,
+        )
+    for run in f.get("latency", []):
+        target = run["target_events_per_s"]
+        floor = run["alert_wait_floor_s"]["p50"]
+        for q in ("p50", "p99"):
+            yield Row(
+                "engine",
+                f"produce-to-alert {q} at {target:,} events/s"
+                + ("" if run["kept_up"] else " (fell behind)"),
+                run["alert_latency_s"][q],
+                "s",
+                "window end + 2 min watermark (p50)",
+                floor,
+                _ratio(run["alert_latency_s"][q], floor),
+                None,
+                higher_is_better=False,
+            )
+
+
+def _replay(f: Figures) -> Iterator[Row]:
+    yield Row(
+        "replay",
+        "replay --fast",
+        f["fast"]["per_s"],
+        "msg/s",
+        "produce --fast of the same run",
+        f["source"]["produce_fast_per_s"],
+        round(f["fast_ratio"], 3),
+        None,
+    )
+    for p in f["paced"]:
+        yield Row(
+            "replay",
+            f"replay at k={p['speed']:g}, speed reached",
+            p["achieved"],
+            "x",
+            "the speed asked for",
+            p["speed"],
+            round(p["ratio"], 4),
+            0.98,
+        )
+
+
+def _viz(f: Figures) -> Iterator[Row]:
+    yield Row(
+        "viz",
+        f"/replay of {f['events']:,} events, until drawn",
+        f["replay_load_s"],
+        "s",
+        "/replay of an empty run",
+        f["replay_load_empty_run_s"],
+        f["replay_load_vs_empty_run_ratio"],
+        None,
+        higher_is_better=False,
+    )
+    yield Row(
+        "viz",
+        f"/live callback p95 at {f['live_events_per_s']:,} events/s",
+        f["live_callback_ms"]["p95"],
+        "ms",
+        "its period",
+        f["live_period_ms"],
+        f["live_callback_p95_vs_period_ratio"],
+        f.get("goals", {}).get("live_callback_p95_vs_period_ratio"),
+        higher_is_better=False,
+    )
+
+
+ROWS: dict[str, Callable[[Figures], Iterator[Row]]] = {
+    "simulator": _simulator,
+    "producer": _producer,
+    "archive": _archive,
+    "engine": _engine,
+    "replay": _replay,
+    "viz": _viz,
+}
+
+
+def rows(benchmarks: dict[str, Figures]) -> list[Row]:
+    """The report's rows for the benchmarks that have figures, in the order of :data:`ROWS`."""
+    out: list[Row] = []
+    for name, make in ROWS.items():
+        if name in benchmarks:
+            out.extend(make(benchmarks[name]))
+    return out
+
+
+def _number(value: float | None, unit: str = "") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    return f"{text} {unit}".rstrip()
+
+
+def table(report_rows: list[Row], cores: int | None) -> str:
+    """The rows as a fixed-width table for the terminal."""
+    head = ("benchmark", "measure", "value", "reference", "ref. value", "ratio", "goal")
+    lines = [
+        (
+            r.benchmark,
+            r.measure,
+            _number(r.value, r.unit),
+            r.reference,
+            _number(r.reference_value, r.unit),
+            "-" if r.ratio is None else f"{r.ratio:.3g}",
+            "-"
+            if r.goal is None
+            else f"{'>=' if r.higher_is_better else '<='} {r.goal:g} "
+            + {True: "met", False: "NOT met", None: ""}[r.met],
+        )
+        for r in report_rows
+    ]
+    widths = [max(len(str(c)) for c in col) for col in zip(head, *lines, strict=False)]
+    fmt = "  ".join(f"{{:<{w}}}" if i < 2 or i == 3 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    text = [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
+    text.extend(fmt.format(*line) for line in lines)
+    text.append(f"(on {cores} cores; ratios are against the reference measured in the same run)")
+    return "\n".join(text)
+
+
+def plot(benchmarks: dict[str, Figures], cores: int | None, path: Path) -> Path | None:
+    """Throughput and latency against the input rate, from the engine's figures; None when
+    there are none."""
+    engine = benchmarks.get("engine")
+    if engine is None:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (through, late) = plt.subplots(1, 2, figsize=(12, 4.6))
+    top = 0.0
+    for name, steps in engine.get("sustained_steps", {}).items():
+        points = sorted(
+            (s["rate"], s["scores"]["processed_per_s"], s["kept_up"])
+            for s in steps
+            if s["scores"]["batches"]
+        )
+        if not points:
+            continue
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        top = max(top, *xs, *ys)
+        (line,) = through.plot(xs, ys, marker="o", label=f"engine, {name} pipeline")
+        kept = [(x, y) for x, y, k in points if k]
+        if kept:
+            through.scatter(*zip(*kept, strict=True), s=90, facecolors="none",
+                            edgecolors=line.get_color())  # fmt: skip
+    if top:
+        through.plot([0, top], [0, top], ls=":", color="grey", label="processing = input")
+    through.set_xlabel("input rate offered (events/s per trigger)")
+    through.set_ylabel("events processed per second of batch time")
+    through.set_title("engine throughput (circled: kept up)")
+    through.legend(fontsize=8)
+    runs = engine.get("latency", [])
+    if runs:
+        xs = [r["achieved_events_per_s"] for r in runs]
+        for key, label in (("score_latency_s", "to its score"), ("alert_latency_s", "to alert")):
+            for q, style in (("p50", "-o"), ("p99", "--s")):
+                late.plot(xs, [r[key][q] for r in runs], style, label=f"{label}, {q}")
+        late.plot(xs, [r["alert_wait_floor_s"]["p50"] for r in runs], ":", color="grey",
+                  label="window end + watermark (p50)")  # fmt: skip
+        late.set_xscale("log")
+        late.set_yscale("log")
+    late.set_xlabel("input rate (events/s)")
+    late.set_ylabel("seconds from a transaction's arrival in Kafka")
+    late.set_title("engine latency, live")
+    late.legend(fontsize=8)
+    fig.suptitle(f"fraudlab engine on {cores} cores")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
