@@ -34,6 +34,7 @@ class Row:
     ratio: float | None
     goal: float | None = None
     higher_is_better: bool = True
+    reference_unit: str | None = None  # when it is not ``unit``
 
     @property
     def met(self) -> bool | None:
@@ -53,10 +54,11 @@ def _simulator(f: Figures) -> Iterator[Row]:
         "simulated events/s",
         f["simulator_events_per_s"],
         "events/s",
-        "bare SimPy loop, timeouts/s",
+        "bare SimPy loop",
         f["bare_simpy_timeouts_per_s"],
         f["ratio"],
         f.get("goal"),
+        reference_unit="timeouts/s",
     )
 
 
@@ -224,7 +226,7 @@ def table(report_rows: list[Row], cores: int | None) -> str:
             r.measure,
             _number(r.value, r.unit),
             r.reference,
-            _number(r.reference_value, r.unit),
+            _number(r.reference_value, r.reference_unit or r.unit),
             "-" if r.ratio is None else f"{r.ratio:.3g}",
             "-"
             if r.goal is None
