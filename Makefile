@@ -80,7 +80,7 @@ kafka-status: ## Say whether the local broker runs
 .PHONY: test
 test: setup ## Install what is missing, then run the whole suite (unit, Kafka, Spark) with its own brokers
 	@mkdir -p $(dir $(TEST_TMP)); status=0; \
-	$(VENV)/bin/pytest --basetemp=$(TEST_TMP) $(PYTEST_ARGS) || status=$$?; \
+	$(VENV)/bin/pytest --basetemp=$(TEST_TMP) --durations=25 $(PYTEST_ARGS) || status=$$?; \
 	pkill -f '$(TEST_BROKERS)' 2>/dev/null || true; \
 	exit $$status
 
