@@ -158,3 +158,34 @@ async def existing_partitions(
     cluster = await consumer._client.fetch_all_metadata()
     found = {t: cluster.partitions_for_topic(t) for t in topics}
     return {t: sorted(parts) for t, parts in found.items() if parts}
+
+
+async def read_to_end(bootstrap: str, topic: str) -> list[tuple[int, int, bytes]]:
+    """(partition, offset, value) of every message ``topic`` holds now, up to its end offsets of
+    the moment, by partition then offset; [] when the topic does not exist (yet). Messages
+    without a value are left out."""
+    from aiokafka import TopicPartition
+
+    consumer = make_consumer(bootstrap)
+    await start_or_report(consumer, bootstrap)
+    try:
+        known = await existing_partitions(consumer, [topic])
+        partitions = [TopicPartition(topic, p) for p in known.get(topic, [])]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        pending = {tp for tp in partitions if ends[tp] > 0}
+        found: list[tuple[int, int, bytes]] = []
+        while pending:
+            batches = await consumer.getmany(*pending, timeout_ms=1_000)
+            for tp, messages in batches.items():
+                for m in messages:
+                    if m.offset < ends[tp] and m.value is not None:
+                        found.append((tp.partition, m.offset, m.value))
+                    if m.offset >= ends[tp] - 1:
+                        pending.discard(tp)
+        return sorted(found, key=lambda f: (f[0], f[1]))
+    finally:
+        await consumer.stop()

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from fraudlab.kafka_io import delete_topics, existing_partitions, make_consumer, start_or_report
+from fraudlab.kafka_io import delete_topics, read_to_end
 from fraudlab.regression_goldens import (
     CHUNK_MESSAGES,
     UPDATE_HINT,
@@ -266,39 +266,10 @@ def model_fingerprint(model: SavedModel) -> ModelFingerprint:
     return ModelFingerprint(recipe, str(meta["kind"]), model.threshold, digest)
 
 
-async def _alert_values(bootstrap: str, topic: str) -> list[bytes]:
-    """Every value the fraud-alerts topic holds now, partition by partition."""
-    from aiokafka import TopicPartition
-
-    consumer = make_consumer(bootstrap)
-    await start_or_report(consumer, bootstrap)
-    try:
-        known = await existing_partitions(consumer, [topic])
-        partitions = [TopicPartition(topic, p) for p in known.get(topic, [])]
-        if not partitions:
-            return []
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        pending = {tp for tp in partitions if ends[tp] > 0}
-        values: list[bytes] = []
-        while pending:
-            batches = await consumer.getmany(*pending, timeout_ms=1_000)
-            for tp, messages in batches.items():
-                for m in messages:
-                    if m.offset < ends[tp] and m.value is not None:
-                        values.append(m.value)
-                    if m.offset >= ends[tp] - 1:
-                        pending.discard(tp)
-        return values
-    finally:
-        await consumer.stop()
-
-
 def alert_pairs(bootstrap: str, run_id: str) -> list[tuple[int, str]]:
     """(window start, transaction id) of every potential fraud in the run's fraud alerts."""
     pairs: list[tuple[int, str]] = []
-    for value in asyncio.run(_alert_values(bootstrap, topic_name(run_id, "fraud-alerts"))):
+    for _, _, value in asyncio.run(read_to_end(bootstrap, topic_name(run_id, "fraud-alerts"))):
         alert = orjson.loads(value)
         pairs.extend(
             (int(alert["window_start"]), t["transaction_id"]) for t in alert["transactions"]

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from fraudlab import codec
-from fraudlab.kafka_io import existing_partitions, make_consumer, start_or_report
+from fraudlab.kafka_io import read_to_end
 from fraudlab.records import RunEvent
 from fraudlab.topics import topic_name
 
@@ -31,32 +31,8 @@ ENDINGS = ("finished", "interrupted", "failed")
 
 async def read_run_events(bootstrap: str, run_id: str) -> list[RunEvent]:
     """Every run-event of ``run_id`` the broker holds now, in log order ([] if none yet)."""
-    from aiokafka import TopicPartition
-
-    topic = topic_name(run_id, RunEvent.STREAM)
-    consumer = make_consumer(bootstrap)
-    await start_or_report(consumer, bootstrap)
-    try:
-        known = await existing_partitions(consumer, [topic])
-        partitions = [TopicPartition(topic, p) for p in known.get(topic, [])]
-        if not partitions:
-            return []
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        pending = {tp for tp in partitions if ends[tp] > 0}
-        events: list[tuple[int, int, RunEvent]] = []
-        while pending:
-            batches = await consumer.getmany(*pending, timeout_ms=1_000)
-            for tp, messages in batches.items():
-                for m in messages:
-                    if m.offset < ends[tp] and m.value is not None:
-                        events.append((tp.partition, m.offset, _decode(m.value)))
-                    if m.offset >= ends[tp] - 1:
-                        pending.discard(tp)
-        return [e for _, _, e in sorted(events, key=lambda x: (x[0], x[1]))]
-    finally:
-        await consumer.stop()
+    found = await read_to_end(bootstrap, topic_name(run_id, RunEvent.STREAM))
+    return [_decode(value) for _, _, value in found]
 
 
 def _decode(value: bytes) -> RunEvent:
