@@ -43,6 +43,13 @@ from fraudlab.progress import Steps
     type=click.Path(file_okay=False, path_type=Path),
     help="Train on an exported dataset folder instead of a simulation.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="xgboost.spark workers (Spark tasks) that train the trees together.",
+)
 @click.pass_context
 def train_command(
     ctx: click.Context,
@@ -54,6 +61,7 @@ def train_command(
     validation_scenario: str | None,
     validation_minutes: float | None,
     data_dir: Path | None,
+    workers: int,
 ) -> None:
     """Train a fraud model on simulated (or exported) history and save it as models/NAME."""
     from fraudlab.spark import build_spark_session
@@ -74,6 +82,7 @@ def train_command(
         validation_scenario=validation_scenario,
         validation_minutes=validation_minutes,
         data_dir=data_dir,
+        num_workers=workers,
     )
     saved = train(spark, settings, plan, steps)
     click.echo(f"saved model {saved.name} ({saved.metadata['kind']}) in {saved.folder}")

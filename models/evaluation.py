@@ -1,7 +1,7 @@
 """Evaluating a saved model on held-out history: the figures and the precision-recall plot.
 
-Every figure is computed from one pass of the model over a simulation whose seed was not used
-in training; ``best_single_feature_ap`` says how far any one feature gets alone, which is how a
+Every figure is computed from one pass of the model's scorer over a simulation whose seed was not
+used in training; ``best_single_feature_ap`` says how far any one feature gets alone, which is how a
 too-easy world shows itself.
 """
 
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from engine.features import CATEGORY_FEATURES, NUMERIC_FEATURES
 from models import metrics
 from models.registry import SavedModel
-from models.training import feature_rows, probabilities, to_spark
+from models.training import feature_rows, probabilities
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,7 +72,7 @@ def evaluate_rows(
     spark: SparkSession, model: SavedModel, rows: pd.DataFrame, scenario: str, seed: int
 ) -> tuple[Evaluation, pd.DataFrame]:
     """Figures of ``model`` on labelled feature rows, and the scored rows (for plots)."""
-    probs = probabilities(model.load_pipeline(), to_spark(spark, rows))
+    probs = probabilities(model.scorer(), rows)
     scores, labels = probs["fraud_probability"].to_numpy(), probs["label"].to_numpy()
     at = metrics.at_threshold(scores, labels, model.threshold)
     fraud = probs[probs["label"] == 1.0]

@@ -1,27 +1,27 @@
-"""Saved models: ``models/NAME/`` holds a Spark ML PipelineModel and its metadata.
+"""Saved models: ``models/NAME/`` holds an xgboost booster and its metadata.
 
-``metadata.json`` records the training scenario and seed, the features, the operating threshold,
-validation metrics and a SHA-256 digest of the saved pipeline; loading checks the digest, so a
-damaged folder is reported as such instead of surfacing as a Java stack trace.
+``booster.ubj`` is the booster in xgboost's binary JSON; ``metadata.json`` records the training
+scenario and seed, the features and their encoding, the operating threshold, validation metrics,
+the xgboost version and the SHA-256 digest of the booster file. Loading checks the digest, so a
+damaged folder is reported as such instead of surfacing as an xgboost error.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fraudlab.errors import UsageError
-
-if TYPE_CHECKING:
-    from pyspark.ml import PipelineModel
+from models.scorer import BOOSTER_FILE, METADATA_FILE, Scorer, booster_digest, load_scorer
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-PIPELINE_DIR = "pipeline"
-METADATA_FILE = "metadata.json"
+# where models saved before the move to xgboost kept their Spark ML PipelineModel
+LEGACY_PIPELINE_DIR = "pipeline"
+REQUIRED_METADATA = ("digest", "threshold", "features", "encoding")
 
 
 def validate_model_name(name: str) -> str:
@@ -31,15 +31,6 @@ def validate_model_name(name: str) -> str:
             f"{name!r} is not a valid model name: use letters, digits, '.', '-' or '_'."
         )
     return name
-
-
-def pipeline_digest(folder: Path) -> str:
-    """SHA-256 over the relative paths and bytes of every file of a saved pipeline."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".crc")):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0")
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -62,28 +53,20 @@ class SavedModel:
     def features(self) -> list[str]:
         return list(self.metadata["features"])
 
-    def load_pipeline(self) -> PipelineModel:
-        """The Spark PipelineModel; a UsageError naming the folder when Spark cannot read it."""
-        from pyspark.ml import PipelineModel
-
-        try:
-            return PipelineModel.load(str(self.folder / PIPELINE_DIR))
-        except Exception as exc:
-            first = (
-                str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            )
-            raise UsageError(
-                f"model folder {self.folder} cannot be loaded by Spark: {first}"
-            ) from None
+    def scorer(self) -> Scorer:
+        """The model's scorer (read once per process); a UsageError naming the folder."""
+        return load_scorer(self.folder, self.digest)
 
 
-def save_model(
-    pipeline: PipelineModel, models_dir: Path, name: str, metadata: dict[str, Any]
-) -> SavedModel:
-    """Save a pipeline and its metadata (with the digest) under ``models_dir/name``."""
+def save_model(booster: bytes, models_dir: Path, name: str, metadata: dict[str, Any]) -> SavedModel:
+    """Save a booster (UBJSON bytes) and its metadata, with its digest, in ``models_dir/name``."""
     folder = models_dir / validate_model_name(name)
-    pipeline.write().overwrite().save(str(folder / PIPELINE_DIR))
-    full = {**metadata, "name": name, "digest": pipeline_digest(folder / PIPELINE_DIR)}
+    folder.mkdir(parents=True, exist_ok=True)
+    legacy = folder / LEGACY_PIPELINE_DIR
+    if legacy.is_dir():
+        shutil.rmtree(legacy)
+    (folder / BOOSTER_FILE).write_bytes(booster)
+    full = {**metadata, "name": name, "digest": booster_digest(booster)}
     (folder / METADATA_FILE).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")
     return SavedModel(name, folder, full)
 
@@ -96,10 +79,17 @@ def load_model(models_dir: Path, name: str) -> SavedModel:
             f"no model named {name!r} in {models_dir}: train it with "
             f"`fraudlab train --name {name}` (or `make model` for the default)."
         )
+    booster = folder / BOOSTER_FILE
+    if (folder / LEGACY_PIPELINE_DIR).is_dir() and not booster.is_file():
+        raise UsageError(
+            f"model folder {folder} holds a Spark ML pipeline from an older fraudlab, which no "
+            f"longer scores: retrain it (`make model-clean model` for the default, "
+            f"`fraudlab train --name {name}` for another)."
+        )
     meta_path = folder / METADATA_FILE
     try:
         metadata = json.loads(meta_path.read_text())
-        missing = [k for k in ("digest", "threshold", "features") if k not in metadata]
+        missing = [k for k in REQUIRED_METADATA if k not in metadata]
         if missing:
             raise KeyError(missing[0])
     except FileNotFoundError:
@@ -110,10 +100,9 @@ def load_model(models_dir: Path, name: str) -> SavedModel:
         raise UsageError(
             f"model folder {folder} is corrupt: {METADATA_FILE} is unreadable ({exc})."
         ) from None
-    pipeline = folder / PIPELINE_DIR
-    if not pipeline.is_dir():
-        raise UsageError(f"model folder {folder} is incomplete: {PIPELINE_DIR}/ is missing.")
-    if pipeline_digest(pipeline) != metadata["digest"]:
+    if not booster.is_file():
+        raise UsageError(f"model folder {folder} is incomplete: {BOOSTER_FILE} is missing.")
+    if booster_digest(booster.read_bytes()) != metadata["digest"]:
         raise UsageError(
             f"model folder {folder} is corrupt: its files do not match the digest in "
             f"{METADATA_FILE}."

@@ -110,7 +110,7 @@ def repo_root() -> Path:
 def tiny_model(
     spark: Any, base_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Any:
-    """A small random-forest model trained on a few simulated minutes, saved as 'tiny'."""
+    """A small xgboost model trained on a few simulated minutes, saved as 'tiny'."""
     from models.history import simulated_history
     from models.training import TrainingPlan, feature_rows, fit_and_save
 
@@ -127,7 +127,7 @@ def tiny_model(
         seed=7,
         minutes=20,
         validation_seeds=(1007,),
-        candidates=("random_forest",),
+        candidates=("xgboost",),
     )
     return fit_and_save(spark, settings, plan, rows[7], rows[1007], lambda _: None)
 

@@ -152,7 +152,7 @@ def the_model(spark: SparkSession, settings: Settings) -> tuple[Settings, SavedM
         seed=7,
         minutes=20,
         validation_seeds=(1007,),
-        candidates=("random_forest",),
+        candidates=("xgboost",),
     )
     return settings, fit_and_save(spark, settings, plan, rows[7], rows[1007], lambda _: None)
 

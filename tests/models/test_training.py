@@ -1,4 +1,4 @@
-"""Training, saving, loading and honest evaluation of a fraud model (real Spark)."""
+"""Training (xgboost.spark), saving, loading and honest evaluation of a fraud model (real Spark)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,17 @@ from typing import Any
 
 import numpy as np
 import pytest
+import xgboost
 
 from fraudlab.errors import UsageError
 from fraudlab.settings import Settings
 from models import metrics
 from models.evaluation import evaluate_rows, plot_precision_recall, single_feature_aps
+from models.feature_vectors import encoding_for
 from models.history import simulated_history
-from models.pipelines import build_pipeline
 from models.registry import load_model
-from models.training import TrainingPlan, feature_rows, fit_and_save, probabilities, to_spark
+from models.scorer import BOOSTER_FILE, Scorer, read_booster
+from models.training import TrainingPlan, feature_rows, fit_and_save, fit_booster, probabilities
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -56,7 +58,6 @@ def trained(spark: Any, model_settings: Settings, train_rows: Any) -> Any:
         seed=7,
         minutes=MINUTES,
         validation_seeds=(1007,),
-        candidates=("random_forest", "gbt"),
     )
     steps: list[str] = []
     valid_rows = _rows(spark, model_settings, 1007)
@@ -75,13 +76,36 @@ def test_training_saves_a_model_with_its_metadata(trained: Any) -> None:
         "frauds": meta["training"]["frauds"],
     }
     assert meta["training"]["frauds"] > 20
-    assert set(meta["validation"]["average_precision"]) == {"random_forest", "gbt"}
-    assert meta["kind"] == max(
-        meta["validation"]["average_precision"], key=meta["validation"]["average_precision"].get
-    )
+    assert set(meta["validation"]["average_precision"]) == {"xgboost"}
+    assert meta["kind"] == "xgboost"
+    assert meta["xgboost"] == xgboost.__version__
+    assert meta["params"]["max_depth"] == 6 and meta["params"]["random_state"] == 7
     assert 0.0 < meta["threshold"] < 1.0
     assert len(meta["digest"]) == 64 and meta["features"]
+    assert meta["encoding"]["categories"][0]["feature"] == "payment_method"
+    assert sorted(p.name for p in saved.folder.iterdir()) == [BOOSTER_FILE, "metadata.json"]
     assert any("chose" in s for s in steps)
+
+
+def test_the_saved_scorer_gives_the_validation_figures_training_saw(
+    spark: Any, model_settings: Settings, trained: Any
+) -> None:
+    saved, _ = trained
+    valid_rows = _rows(spark, model_settings, 1007)
+    scorer = load_model(saved.folder.parent, "small").scorer()
+    probs = probabilities(scorer, valid_rows)
+    assert len(probs) == saved.metadata["validation"]["transactions"]
+    ap = metrics.average_precision(probs["fraud_probability"], probs["label"])
+    assert round(ap, 6) == saved.metadata["validation"]["average_precision"]["xgboost"]
+    assert scorer.threshold == saved.threshold and scorer.digest == saved.digest
+
+
+def test_training_again_gives_the_same_booster_byte_for_byte(
+    spark: Any, trained: Any, train_rows: Any
+) -> None:
+    saved, _ = trained
+    raw = fit_booster(spark, "xgboost", 7, train_rows, encoding_for(train_rows))
+    assert raw == (saved.folder / BOOSTER_FILE).read_bytes()
 
 
 def test_evaluation_on_a_held_out_seed(
@@ -125,8 +149,10 @@ def test_shuffled_labels_bring_average_precision_down_to_the_fraud_rate(
     )
     shuffled = train_rows.copy()
     shuffled["label"] = np.random.default_rng(0).permutation(shuffled["label"].to_numpy())
-    model = build_pipeline("random_forest", 7).fit(to_spark(spark, shuffled))
-    probs = probabilities(model, to_spark(spark, held_out))
+    encoding = encoding_for(shuffled)
+    raw = fit_booster(spark, "xgboost", 7, shuffled, encoding)
+    scorer = Scorer(read_booster(model_settings.models_dir, raw), encoding, 0.5, "shuffled", "")
+    probs = probabilities(scorer, held_out)
     fraud_rate = probs["label"].mean()
     ap = metrics.average_precision(probs["fraud_probability"], probs["label"])
     assert ap < 3 * fraud_rate, (ap, fraud_rate)
@@ -143,10 +169,18 @@ def test_missing_and_damaged_model_folders_are_one_sentence(trained: Any, tmp_pa
         load_model(saved.folder.parent, "nope")
     broken = tmp_path / "models"
     shutil.copytree(saved.folder, broken / "small")
-    part = next(p for p in (broken / "small" / "pipeline").rglob("part-*") if p.is_file())
-    part.write_bytes(part.read_bytes() + b"\0")
+    booster = broken / "small" / BOOSTER_FILE
+    booster.write_bytes(booster.read_bytes() + b"\0")
     with pytest.raises(UsageError, match="is corrupt: its files do not match the digest"):
         load_model(broken, "small")
+    booster.unlink()
+    with pytest.raises(UsageError, match=f"is incomplete: {BOOSTER_FILE} is missing"):
+        load_model(broken, "small")
+    # a folder saved before the move to xgboost: a Spark ML pipeline and no booster
+    (broken / "small" / "pipeline" / "stages").mkdir(parents=True)
+    with pytest.raises(UsageError, match=r"Spark ML pipeline .*: retrain it \(`make model-clean"):
+        load_model(broken, "small")
+    shutil.rmtree(broken / "small" / "pipeline")
     (broken / "small" / "metadata.json").write_text("{not json")
     with pytest.raises(UsageError, match=r"metadata\.json is unreadable"):
         load_model(broken, "small")
