@@ -1,9 +1,11 @@
 """Features on Spark DataFrames: the same per-customer fold on a batch or a streaming DataFrame.
 
-:func:`customer_events` unifies browsing and transactions (with each customer's static profile)
-into one frame of events; :func:`batch_features` folds it per partition with ``mapInPandas``
-(training, evaluation) and :func:`streaming_features` with ``applyInPandasWithState`` (scoring),
-both through :func:`fold_events`, the one piece of code that turns events into feature rows.
+:func:`event_columns` turns classified Kafka rows (browsing, transactions and customer profiles,
+each value parsed once) into one frame of events; :func:`customer_events` does the same for
+frames of records. :func:`batch_features` folds events per partition with ``mapInPandas``
+(training, evaluation) and the engine per state bucket with ``applyInPandasWithState``
+(:mod:`engine.bucket_fold`), both through :func:`fold_events`, the one piece of code that turns
+events into feature rows.
 """
 
 from __future__ import annotations
@@ -12,17 +14,17 @@ import itertools
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from engine.features import FEATURES, CustomerState, Payment, Profile
 
 if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import Column, DataFrame
-    from pyspark.sql.streaming.state import GroupState
     from pyspark.sql.types import StructType
 
 CUSTOMER, BROWSING, TRANSACTION = 2, 0, 1
+# a Kafka value that could not be parsed: it becomes a dead letter, never an event
+INVALID = 3
+STREAM_KINDS = {"browsing": BROWSING, "transactions": TRANSACTION, "customer": CUSTOMER}
 # within one second: the profile first, then browsing, then the transaction it led to
 SEQ = {CUSTOMER: -1, BROWSING: 0, TRANSACTION: 1}
 
@@ -56,6 +58,8 @@ EVENT_COLUMNS = (
     "partition",
     "offset",
 )
+BROWSING_COLUMNS = EVENT_COLUMNS[5:8]
+TRANSACTION_COLUMNS = EVENT_COLUMNS[8:18]
 # Where an event came from in Kafka: present when the frames were read from Kafka.
 SOURCE_COLUMNS = ("topic", "partition", "offset")
 # Identifying and reporting columns carried next to the features of each transaction.
@@ -80,74 +84,93 @@ def features_schema() -> StructType:
     return T.StructType(fields)
 
 
+def event_columns() -> list[Column]:
+    """:data:`EVENT_COLUMNS` of classified Kafka rows (see :func:`engine.parsing.classify`).
+
+    One projection for every stream, read from the value parsed once: browsing events,
+    transactions and customer profiles each fill the columns they have; a row whose ``reason``
+    is set (it could not be parsed) becomes kind :data:`INVALID`, with its Kafka time as ``ts``.
+    """
+    from pyspark.sql import functions as F
+
+    from engine.parsing import field
+
+    stream = F.col("stream")
+    kind = F.when(F.col("reason").isNotNull(), F.lit(INVALID))
+    for name, value in STREAM_KINDS.items():
+        kind = kind.when(stream == name, F.lit(value))
+    is_tx = stream == "transactions"
+    is_customer = stream == "customer"
+
+    def of(condition: Column, value: Column, kind_name: str = "string") -> Column:
+        return F.when(condition, value).otherwise(F.lit(None).cast(kind_name))
+
+    def days(name: str) -> Column:
+        return F.datediff(F.to_date(field(name)), F.lit("1970-01-01"))
+
+    ts = F.when(F.col("reason").isNull(), field("ts", "bigint")).otherwise(
+        F.unix_timestamp("timestamp")
+    )
+    event_id = F.when(is_tx, field("transaction_id")).otherwise(
+        of(stream == "browsing", field("event_id"))
+    )
+    columns: dict[str, Column] = {
+        "customer_id": field("customer_id"),
+        "kind": kind.otherwise(F.lit(INVALID)),
+        "ts": ts,
+        "seq": F.when(is_customer, F.lit(SEQ[CUSTOMER]))
+        .when(is_tx, F.lit(SEQ[TRANSACTION]))
+        .otherwise(F.lit(SEQ[BROWSING])),
+        "session_id": of(~is_customer, field("session_id")),
+        **{c: of(stream == "browsing", field(c)) for c in BROWSING_COLUMNS},
+        **{c: of(is_tx, field(c)) for c in TRANSACTION_COLUMNS},
+        "gender": of(is_customer, field("gender")),
+        "birth_day": of(is_customer, days("birthdate"), "int"),
+        "join_day": of(is_customer, days("first_join_date"), "int"),
+        "home_lat": of(is_customer, field("home_location_lat", "double"), "double"),
+        "home_long": of(is_customer, field("home_location_long", "double"), "double"),
+        "event_id": event_id,
+        "topic": F.col("topic").cast("string"),
+        "partition": F.col("partition").cast("int"),
+        "offset": F.col("offset").cast("long"),
+    }
+    return [columns[c].alias(c) for c in EVENT_COLUMNS]
+
+
 def customer_events(
     browsing: DataFrame, transactions: DataFrame, customers: DataFrame
 ) -> DataFrame:
     """One frame of each customer's profile records, browsing events and transactions.
 
-    Works on batch and streaming frames alike: customers are a stream too (sign-ups arrive
-    during a run), folded into the customer's state like any other event. ``seq`` orders
-    events of the same second.
+    Works on batch and streaming frames of records alike (training, evaluation, tests): each
+    record goes through the engine's own parsing and projection, as a Kafka value would.
+    Records that the engine would dead-letter are left out. ``seq`` orders events of the same
+    second.
     """
     from pyspark.sql import functions as F
 
-    def nulls(names: tuple[str, ...], kind: str = "string") -> list[Column]:
-        return [F.lit(None).cast(kind).alias(c) for c in names]
+    from engine.parsing import classify
 
-    def source(frame: DataFrame, id_column: str | None) -> list[Column]:
-        event_id = F.col(id_column) if id_column else F.lit(None).cast("string")
-        cols = [event_id.alias("event_id")]
-        for name, kind in zip(SOURCE_COLUMNS, ("string", "int", "long"), strict=True):
-            present = name in frame.columns
-            cols.append((F.col(name) if present else F.lit(None)).cast(kind).alias(name))
-        return cols
+    def values(frame: DataFrame, stream: str) -> DataFrame:
+        source = [
+            (F.col(c) if c in frame.columns else F.lit(None)).cast(kind).alias(c)
+            for c, kind in zip(SOURCE_COLUMNS, ("string", "int", "long"), strict=True)
+        ]
+        payload = [c for c in frame.columns if c not in (*SOURCE_COLUMNS, "event_timestamp")]
+        return frame.select(
+            F.to_json(F.struct(*payload)).cast("binary").alias("value"),
+            *source,
+            F.lit(None).cast("timestamp").alias("timestamp"),
+            F.lit(stream).alias("stream"),
+        )
 
-    tx_columns = EVENT_COLUMNS[8:18]
-    profile_columns = ("gender", "birth_day", "join_day", "home_lat", "home_long")
-    b = browsing.select(
-        "customer_id",
-        F.lit(BROWSING).alias("kind"),
-        "ts",
-        F.lit(SEQ[BROWSING]).alias("seq"),
-        "session_id",
-        "event_type",
-        "device_type",
-        "traffic_source",
-        *nulls(tx_columns),
-        *nulls(profile_columns[:1]),
-        *nulls(profile_columns[1:3], "int"),
-        *nulls(profile_columns[3:], "double"),
-        *source(browsing, "event_id"),
+    raw = (
+        values(browsing, "browsing")
+        .unionByName(values(transactions, "transactions"))
+        .unionByName(values(customers, "customer"))
     )
-    t = transactions.select(
-        "customer_id",
-        F.lit(TRANSACTION).alias("kind"),
-        "ts",
-        F.lit(SEQ[TRANSACTION]).alias("seq"),
-        "session_id",
-        *nulls(("event_type", "device_type", "traffic_source")),
-        *tx_columns,
-        *nulls(profile_columns[:1]),
-        *nulls(profile_columns[1:3], "int"),
-        *nulls(profile_columns[3:], "double"),
-        *source(transactions, "transaction_id"),
-    )
-    c = customers.select(
-        "customer_id",
-        F.lit(CUSTOMER).alias("kind"),
-        "ts",
-        F.lit(SEQ[CUSTOMER]).alias("seq"),
-        *nulls(("session_id", "event_type", "device_type", "traffic_source")),
-        *nulls(tx_columns),
-        "gender",
-        F.datediff(F.to_date("birthdate"), F.lit("1970-01-01")).alias("birth_day"),
-        F.datediff(F.to_date("first_join_date"), F.lit("1970-01-01")).alias("join_day"),
-        F.col("home_location_lat").cast("double").alias("home_lat"),
-        F.col("home_location_long").cast("double").alias("home_long"),
-        *source(customers, None),
-    )
-
-    return b.unionByName(t).unionByName(c).select(*EVENT_COLUMNS)
+    classified = classify(raw, F.col("stream"))
+    return classified.where(F.col("reason").isNull()).select(*event_columns())
 
 
 def _present(value: Any) -> bool:
@@ -214,13 +237,20 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of a pandas frame as dicts (several times faster than ``to_dict("records")``)."""
+    names = list(frame.columns)
+    columns = [frame[c].tolist() for c in names]
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
 def _fold_partition(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     # rows arrive sorted by customer, then time: one pass folds every customer of the partition
     states: dict[str, CustomerState] = {}
     for frame in frames:
         rows: list[dict[str, Any]] = []
         for customer, events in itertools.groupby(
-            frame.to_dict("records"), key=lambda e: e["customer_id"]
+            frame_records(frame), key=lambda e: e["customer_id"]
         ):
             rows.extend(fold_events(states.setdefault(customer, CustomerState()), events)[0])
         yield _frame(rows)
@@ -235,72 +265,6 @@ def batch_features(events: DataFrame, partitions: int | None = None) -> DataFram
     n = partitions or events.sparkSession.sparkContext.defaultParallelism
     ordered = events.repartition(n, "customer_id").sortWithinPartitions("customer_id", "ts", "seq")
     return ordered.mapInPandas(_fold_partition, features_schema())
-
-
-# Extra columns of the streaming fold: what became of each row, and where it came from.
-OUTCOME_COLUMNS = ("outcome", "note", "event_id", "topic", "partition", "offset")
-SCORED, LATE, DUPLICATE = "scored", "late", "duplicate"
-# Events enter the streaming fold, and its rows leave it, as one JSON column: Spark turns each
-# customer's rows into a pandas frame of their own, at a cost per column, and per customer that
-# cost was most of a micro-batch's time with the thirty-odd columns of an event and a row.
-PACKED = "packed"
-
-
-def streaming_schema() -> StructType:
-    """Schema of the streaming fold: a feature frame plus :data:`OUTCOME_COLUMNS`."""
-    from pyspark.sql import types as T
-
-    extra = [
-        T.StructField("outcome", T.StringType()),
-        T.StructField("note", T.StringType()),
-        T.StructField("event_id", T.StringType()),
-        T.StructField("topic", T.StringType()),
-        T.StructField("partition", T.IntegerType()),
-        T.StructField("offset", T.LongType()),
-    ]
-    return T.StructType([*features_schema().fields, *extra])
-
-
-def _skipped(e: dict[str, Any], outcome: str, note: str) -> dict[str, Any]:
-    return {
-        "transaction_id": e["transaction_id"],
-        "session_id": e["session_id"],
-        "customer_id": e["customer_id"],
-        "ts": e["ts"],
-        "outcome": outcome,
-        "note": note,
-        **{c: e[c] for c in ("event_id", *SOURCE_COLUMNS)},
-    }
-
-
-def fold_stream_batch(
-    state: CustomerState, events: list[dict[str, Any]], watermark_ms: int
-) -> list[dict[str, Any]]:
-    """One micro-batch of a customer: events behind the watermark are dropped as late (and
-    reported), duplicates skipped (and reported), the rest folded into feature rows."""
-    on_time, out = [], []
-    for e in events:
-        behind_s = (watermark_ms - int(e["ts"]) * 1000) / 1000
-        if e["kind"] != CUSTOMER and behind_s > 0:
-            out.append(_skipped(e, LATE, f"{behind_s:.0f} s behind the watermark"))
-        else:
-            on_time.append(e)
-    rows, duplicates = fold_events(state, on_time)
-    out.extend({**r, "outcome": SCORED} for r in rows)
-    out.extend(_skipped(e, DUPLICATE, "a second delivery of the same record") for e in duplicates)
-    return out
-
-
-def _fold_stream(
-    key: tuple[str], batches: Iterator[pd.DataFrame], state: GroupState
-) -> Iterator[pd.DataFrame]:
-    import pandas as pd
-
-    current = CustomerState.from_json(state.get[0]) if state.exists else CustomerState()
-    events = [orjson.loads(value) for frame in batches for value in frame[PACKED]]
-    rows = fold_stream_batch(current, events, int(state.getCurrentWatermarkMs()))
-    state.update((current.to_json(),))
-    yield pd.DataFrame({PACKED: [orjson.dumps(row).decode() for row in rows]}, dtype=object)
 
 
 LATENESS = "2 minutes"  # the assignment's limit: data later than this is dropped
@@ -318,29 +282,3 @@ def watermarked(events: DataFrame, lateness: str = LATENESS) -> DataFrame:
     return events.withColumn("event_timestamp", event_time).withWatermark(
         "event_timestamp", lateness
     )
-
-
-def streaming_features(events: DataFrame) -> DataFrame:
-    """Feature rows of a streaming frame of :func:`customer_events`, with per-customer state.
-
-    The caller sets the event-time watermark on ``events`` first; rows behind it come out with
-    outcome "late" and duplicates with "duplicate", so that nothing disappears uncounted.
-    """
-    from pyspark.sql import functions as F
-    from pyspark.sql.streaming.state import GroupStateTimeout
-    from pyspark.sql.types import StringType, StructField, StructType
-
-    payload = [c for c in events.columns if c != "event_timestamp"]
-    packed = events.select(
-        "customer_id",
-        "event_timestamp",  # kept: the watermark the fold reads is carried by this column
-        F.to_json(F.struct(*payload), {"ignoreNullFields": "false"}).alias(PACKED),
-    )
-    folded = packed.groupBy("customer_id").applyInPandasWithState(
-        _fold_stream,
-        outputStructType=StructType([StructField(PACKED, StringType())]),
-        stateStructType=StructType([StructField("state", StringType())]),
-        outputMode="append",
-        timeoutConf=GroupStateTimeout.NoTimeout,
-    )
-    return folded.select(F.from_json(PACKED, streaming_schema()).alias("row")).select("row.*")

@@ -1,12 +1,12 @@
 """The engine of one run: its streaming queries, how they are triggered, and what they report.
 
 Queries (each with its own checkpoint under ``<checkpoint_dir>/<run_id>/``):
-  dead-letters  input values that cannot be parsed -> dead-letter
-  scores        the scoring stream (:mod:`engine.scoring`) -> scores (and late/duplicate drops)
+  scoring       every input record read and parsed once (:mod:`engine.scoring`) -> scores, and
+                dead letters (unparseable values, late records, duplicate deliveries)
   fraud-alerts  live only: sliding 2-minute windows of potential fraud, every 10 s
   top-products  live only: the top 20 products of each 30 s window
 Live, the report queries read the scores topic with processing-time triggers of 10 s and 30 s
-divided by the run's speed. With ``available_now`` the scoring queries process everything
+divided by the run's speed. With ``available_now`` the scoring query processes everything
 present in micro-batches cut by offsets and stop; then both reports are computed over all the
 scores as batch frames, so every window, the last ones included, is closed. A restarted engine
 continues from its checkpoints.
@@ -26,9 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.accounting import INPUT_STREAMS, EngineReport, count_results, query_progress
+from engine.bucket_fold import ModelStamp
+from engine.checkpoints import record_state_buckets
 from engine.reports import fraud_alerts, product_quantities, top_products
 from engine.run_end import producer_ending, progress_reached, wait_for_producer
-from engine.scoring import dead_letters, kafka_rows, parse_scores, scores
+from engine.scoring import ScorerFactory, kafka_rows, model_scorer, parse_scores, scoring_rows
 from engine.sources import kafka_batch, kafka_stream
 from fraudlab.announce import announce_now, run_event
 from fraudlab.broker import require_broker
@@ -161,8 +163,13 @@ def run_engine(
     options: EngineOptions,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    scorer: ScorerFactory | None = None,
 ) -> EngineReport:
-    """Run the engine for ``options.run_id`` until done (available-now) or told to stop."""
+    """Run the engine for ``options.run_id`` until done (available-now) or told to stop.
+
+    ``scorer`` replaces the model's booster (the benchmark's constant-score reference); the
+    scores still name the model.
+    """
     started = time.monotonic()
     model = load_model(settings.models_dir, options.model_name)
     topics = _topics(options.run_id)
@@ -171,8 +178,10 @@ def run_engine(
     asyncio.run(
         create_topics(bootstrap, [topics[s] for s in RESULT_STREAMS], settings.topic_partitions)
     )
-    pipeline = model.load_pipeline()
+    stamp = ModelStamp(model.name, model.digest, model.threshold)
     checkpoints = settings.checkpoint_dir / options.run_id
+    buckets = settings.engine_state_buckets
+    record_state_buckets(checkpoints, options.run_id, buckets)
     details = {
         "model_name": model.name,
         "model_digest": model.digest,
@@ -184,6 +193,7 @@ def run_engine(
             "max_offsets_per_trigger": options.max_offsets_per_trigger,
             "lateness": LATENESS,
             "state_store": "rocksdb",
+            "state_buckets": buckets,
         },
     }
     announce_now(
@@ -203,41 +213,19 @@ def run_engine(
         )
         return EngineReport(options.run_id, wall_s=time.monotonic() - started)
     products = _products(spark, bootstrap, topics["product"])
-    inputs = [topics[s] for s in INPUT_STREAMS]
     every = (
         {"availableNow": True}
         if options.available_now
         else {"processingTime": f"{max(SCORES_TRIGGER_S / options.speed, 0.5):.3f} seconds"}
     )
-    queries = [
-        _sink(
-            dead_letters(
-                kafka_stream(spark, bootstrap, inputs, options.max_offsets_per_trigger), topics
-            ),
-            "dead-letters",
-            checkpoints,
-            bootstrap,
-            every,
-        ),
-        _sink(
-            scores(
-                kafka_stream(
-                    spark,
-                    bootstrap,
-                    [topics["browsing"], topics["transactions"]],
-                    options.max_offsets_per_trigger,
-                ),
-                kafka_stream(spark, bootstrap, [topics["customer"]]),
-                topics,
-                pipeline,
-                model,
-            ),
-            "scores",
-            checkpoints,
-            bootstrap,
-            every,
-        ),
-    ]
+    raw = kafka_stream(
+        spark,
+        bootstrap,
+        [topics["browsing"], topics["transactions"]],
+        options.max_offsets_per_trigger,
+    ).unionByName(kafka_stream(spark, bootstrap, [topics["customer"]]))
+    rows = scoring_rows(raw, topics, stamp, scorer or model_scorer(model), buckets)
+    queries = [_sink(rows, "scoring", checkpoints, bootstrap, every)]
     if not options.available_now:
         queries.extend(_report_queries(spark, settings, options, topics, products, checkpoints))
     status = "finished"
@@ -272,7 +260,7 @@ def run_engine(
                         end_offsets(bootstrap, [topics["browsing"], topics["transactions"]])
                     )
                 if targets is not None and all(
-                    progress_reached(q.lastProgress, targets) for q in queries[:2]
+                    progress_reached(q.lastProgress, targets) for q in queries[:1]
                 ):
                     break
             time.sleep(2.0)

@@ -1,18 +1,20 @@
 """Kafka values to records, and every value that is not one to a dead letter with its reason.
 
 Works on batch and streaming frames with Kafka's columns (value, topic, partition, offset,
-timestamp). A value is good when it is valid UTF-8 of at most :data:`MAX_VALUE_BYTES`, a JSON
-object, carries an integer ``ts`` and the fields its stream is keyed and joined by; anything else
-becomes a :class:`~fraudlab.records.DeadLetter` whose reason is the first rule it breaks, in the
-order below. Nothing is dropped silently and a bad value never stops a query.
+timestamp). Each value is parsed once, into a VARIANT (Spark's binary JSON): the rules below and
+every field a later stage needs are read from that one parse, by path, without parsing again.
+
+A value is good when it is valid UTF-8 of at most :data:`MAX_VALUE_BYTES`, a JSON object,
+carries an integer ``ts`` and the fields its stream is keyed and joined by; anything else becomes
+a :class:`~fraudlab.records.DeadLetter` whose reason is the first rule it breaks, in the order of
+:func:`rejection_reason`. Nothing is dropped silently and a bad value never stops a query.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fraudlab.records import Record
-from fraudlab.schemas import spark_schema
+from fraudlab.records import Record, fields_of
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -24,17 +26,25 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "transactions": ("transaction_id", "customer_id", "session_id"),
 }
 KAFKA_COLUMNS = ("topic", "partition", "offset", "timestamp")
+# the largest ts written with at most 12 digits: seconds, never milliseconds
+MAX_TS = 10**12
+INTEGER_TYPES = ("TINYINT", "SMALLINT", "INT", "BIGINT")
 
 
-def rejection_reason(stream: str, parsed_ts: Column | None = None) -> Column:
-    """Why a Kafka value cannot be a record of ``stream``; null when it can.
+def field(name: str, kind: str = "string") -> Column:
+    """Field ``name`` of the parsed value (column ``v``) as ``kind``; null when absent."""
+    from pyspark.sql import functions as F
 
-    ``parsed_ts`` is ts as the record's schema read it: null when the JSON holds it as a string.
-    """
+    return F.expr(f"try_variant_get(v, '$.{name}', '{kind}')")
+
+
+def rejection_reason(stream: Column) -> Column:
+    """Why a Kafka value (parsed into ``v``) cannot be a record of ``stream``; null when it can."""
     from pyspark.sql import functions as F
 
     text = F.col("value").cast("string")
-    raw_ts = F.get_json_object(text, "$.ts")
+    ts_type = F.expr("schema_of_variant(try_variant_get(v, '$.ts', 'variant'))")
+    ts = field("ts", "bigint")
     reason = (
         F.when(F.col("value").isNull(), F.lit("empty value"))
         .when(
@@ -42,17 +52,46 @@ def rejection_reason(stream: str, parsed_ts: Column | None = None) -> Column:
             F.lit(f"oversized: more than {MAX_VALUE_BYTES} bytes"),
         )
         .when(~F.expr("is_valid_utf8(cast(value as string))"), F.lit("invalid UTF-8"))
-        .when(F.expr("try_parse_json(cast(value as string))").isNull(), F.lit("not JSON"))
+        .when(F.col("v").isNull(), F.lit("not JSON"))
         .when(~F.ltrim(text).startswith("{"), F.lit("not a JSON object"))
-        .when(raw_ts.isNull(), F.lit("missing ts"))
-        .when(~raw_ts.rlike(r"^-?[0-9]{1,12}$"), F.lit("ts is not an integer"))
+        .when(ts_type.isNull() | (ts_type == "VOID"), F.lit("missing ts"))
+        .when(~ts_type.isin(*INTEGER_TYPES) | (F.abs(ts) >= MAX_TS), F.lit("ts is not an integer"))
     )
-    if parsed_ts is not None:
-        reason = reason.when(parsed_ts.isNull(), F.lit("ts is not an integer"))
-    for name in REQUIRED.get(stream, ()):
-        value = F.get_json_object(text, f"$.{name}")
-        reason = reason.when(value.isNull() | (value == ""), F.lit(f"missing {name}"))
+    for name, required in REQUIRED.items():
+        for column in required:
+            value = field(column)
+            reason = reason.when(
+                (stream == name) & (value.isNull() | (value == "")), F.lit(f"missing {column}")
+            )
     return reason.otherwise(F.lit(None).cast("string"))
+
+
+def classify(raw: DataFrame, stream: Column) -> DataFrame:
+    """Kafka rows with ``stream`` (which stream each row belongs to), ``v`` (the value parsed
+    once) and ``reason`` (null for a good record)."""
+    from pyspark.sql import functions as F
+
+    parsed = raw.select(
+        "value",
+        *KAFKA_COLUMNS,
+        stream.alias("stream"),
+        F.expr("try_parse_json(cast(value as string))").alias("v"),
+    )
+    return parsed.withColumn("reason", rejection_reason(F.col("stream")))
+
+
+def dead_letter_columns() -> list[Column]:
+    """The columns of a :class:`~fraudlab.records.DeadLetter`, from classified rows."""
+    from pyspark.sql import functions as F
+
+    return [
+        F.col("value").alias("raw"),
+        F.col("reason"),
+        F.col("topic").alias("source_topic"),
+        F.col("partition").cast("long").alias("source_partition"),
+        F.col("offset").alias("source_offset"),
+        F.unix_timestamp("timestamp").alias("ts"),
+    ]
 
 
 def parse_records(raw: DataFrame, cls: type[Record]) -> tuple[DataFrame, DataFrame]:
@@ -63,19 +102,14 @@ def parse_records(raw: DataFrame, cls: type[Record]) -> tuple[DataFrame, DataFra
     """
     from pyspark.sql import functions as F
 
-    parsed = raw.withColumn("r", F.from_json(F.col("value").cast("string"), spark_schema(cls)))
-    checked = parsed.withColumn("reason", rejection_reason(cls.STREAM, F.col("r.ts")))
+    checked = classify(raw, F.lit(cls.STREAM))
+    columns = [
+        field(f.name, "bigint" if f.type is int else "string").alias(f.name) for f in fields_of(cls)
+    ]
     good = (
         checked.where(F.col("reason").isNull())
-        .select("r.*", *KAFKA_COLUMNS)
+        .select(*columns, *KAFKA_COLUMNS)
         .withColumn("event_timestamp", F.timestamp_seconds("ts"))
     )
-    dead = checked.where(F.col("reason").isNotNull()).select(
-        F.col("value").alias("raw"),
-        "reason",
-        F.col("topic").alias("source_topic"),
-        F.col("partition").cast("long").alias("source_partition"),
-        F.col("offset").alias("source_offset"),
-        F.unix_timestamp("timestamp").alias("ts"),
-    )
+    dead = checked.where(F.col("reason").isNotNull()).select(*dead_letter_columns())
     return good, dead

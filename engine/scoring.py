@@ -1,37 +1,40 @@
-"""The scoring stream: a run's events in, one score (or one accounted drop) per record out.
+"""The scoring stream: every input record of a run read once, one Kafka sink row out for each.
 
-browsing, transactions and customer records are read from Kafka, parsed (bad values go to the
-dead-letter stream, see :mod:`engine.parsing`), watermarked 2 minutes behind event time, folded
-per customer into features (:mod:`engine.feature_frames`) and scored by the saved model. Every
-transaction comes out once as a Score; a record dropped as late or as a duplicate delivery comes
-out as a dead letter whose reason starts with "late" or "duplicate", so that
-produced = scored + dropped as late + dead-lettered holds, each term counted.
+One streaming query reads the run's browsing and transactions (rate-limited) and its customer
+profiles (all there are, every micro-batch, so that no transaction is scored before its
+customer's profile arrived, as in training), parses each value once (:mod:`engine.parsing`),
+projects it into the event columns (:mod:`engine.feature_frames`), watermarks it 2 minutes
+behind event time and groups it by a stable bucket of the customer id. Python is called once
+per bucket and micro-batch (:mod:`engine.bucket_fold`): the bucket's customers fold their events
+into features and its transactions are scored by the saved booster in one vectorised call.
+Scores, records dropped as late or as duplicate deliveries, and values that could not be parsed
+leave the same pass for their topics (a per-row ``topic`` column of Spark's Kafka sink).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.feature_frames import SCORED, customer_events, streaming_features, watermarked
-from engine.parsing import parse_records
-from fraudlab.records import (
-    Browsing,
-    Customer,
-    DeadLetter,
-    Record,
-    Score,
-    Transaction,
-    field_names,
-)
-from models.pipelines import fraud_probability
+import orjson
+
+from engine.bucket_fold import ModelStamp, Scorer, fold_bucket
+from engine.feature_frames import CUSTOMER, INVALID, event_columns, frame_records
+from engine.parsing import classify
+from fraudlab.records import Record, Score, field_names
 
 if TYPE_CHECKING:
-    from pyspark.ml import PipelineModel
+    import pandas as pd
     from pyspark.sql import Column, DataFrame
+    from pyspark.sql.streaming.state import GroupState
 
     from models.registry import SavedModel
 
-INPUT_RECORDS = (Browsing, Transaction, Customer)
+INPUT_STREAMS = ("browsing", "transactions", "customer")
+LATENESS = "2 minutes"  # the assignment's limit: data later than this is dropped
+# Builds, in the Python worker, the function that scores feature rows.
+ScorerFactory = Callable[[], Scorer]
 
 
 def kafka_rows(frame: DataFrame, cls: type[Record], topic: Column | str) -> DataFrame:
@@ -46,79 +49,96 @@ def kafka_rows(frame: DataFrame, cls: type[Record], topic: Column | str) -> Data
     )
 
 
-def split_by_stream(raw: DataFrame, topics: dict[str, str]) -> dict[str, DataFrame]:
-    """The Kafka rows of each input stream of a source subscribed to all of them."""
+def stream_of(topics: dict[str, str]) -> Column:
+    """Which input stream each Kafka row belongs to, from its topic (null for another topic)."""
     from pyspark.sql import functions as F
 
-    return {cls.STREAM: raw.where(F.col("topic") == topics[cls.STREAM]) for cls in INPUT_RECORDS}
+    stream = F.when(F.col("topic") == topics[INPUT_STREAMS[0]], F.lit(INPUT_STREAMS[0]))
+    for name in INPUT_STREAMS[1:]:
+        stream = stream.when(F.col("topic") == topics[name], F.lit(name))
+    return stream
 
 
-def dead_letters(raw: DataFrame, topics: dict[str, str]) -> DataFrame:
-    """Kafka sink rows of every input value that cannot be parsed (to the dead-letter topic)."""
-    by_stream = split_by_stream(raw, topics)
-    dead = [parse_records(by_stream[cls.STREAM], cls)[1] for cls in INPUT_RECORDS]
-    union = dead[0].unionByName(dead[1]).unionByName(dead[2])
-    return kafka_rows(union, DeadLetter, topics[DeadLetter.STREAM])
+def state_bucket(buckets: int) -> Column:
+    """The state bucket of a row: a stable hash of its customer id (of its Kafka coordinates
+    when it has none), so that a customer's events always meet its state."""
+    from pyspark.sql import functions as F
+
+    identity = F.coalesce(F.col("customer_id"), F.concat_ws("|", "topic", "partition", "offset"))
+    return F.pmod(F.xxhash64(identity), F.lit(buckets)).cast("int")
 
 
-def scores(
-    raw_events: DataFrame,
-    raw_customers: DataFrame,
+def model_scorer(model: SavedModel) -> ScorerFactory:
+    """The scorer of a saved model, for the fold: loaded once per Python worker (by folder and
+    digest), so a micro-batch's tasks carry only the model's folder name, never its trees."""
+    folder, digest = str(model.folder), model.digest
+
+    def build() -> Scorer:
+        from models.scorer import load_scorer
+
+        return load_scorer(Path(folder), digest).probabilities
+
+    return build
+
+
+def constant_scorer(probability: float) -> ScorerFactory:
+    """A scorer giving every transaction the same probability (the engine benchmark's
+    reference: everything but the model)."""
+
+    def build() -> Scorer:
+        return lambda rows: [probability] * len(rows)
+
+    return build
+
+
+def scoring_rows(
+    raw: DataFrame,
     topics: dict[str, str],
-    pipeline: PipelineModel,
-    model: SavedModel,
+    model: ModelStamp,
+    scorer: ScorerFactory,
+    buckets: int,
+    lateness: str = LATENESS,
 ) -> DataFrame:
-    """Kafka sink rows of scores (to the scores topic) and of late or duplicate records (to the
-    dead-letter topic), from raw Kafka rows of browsing and transactions, and of customers.
-
-    Customers come from a source of their own with no rate limit: every micro-batch brings all
-    customer records there are, so no transaction is scored before its customer's profile
-    arrived (as in training, where every profile is there from the start).
-    """
+    """Kafka sink rows (topic, key, value) of scores and dead letters, from the Kafka rows of a
+    run's input topics (a streaming frame: the fold keeps per-bucket state)."""
     from pyspark.sql import functions as F
+    from pyspark.sql.streaming.state import GroupStateTimeout
+    from pyspark.sql.types import StringType, StructField, StructType
 
-    by_stream = split_by_stream(raw_events, topics)
-    by_stream["customer"] = split_by_stream(raw_customers, topics)["customer"]
-    good = {cls.STREAM: parse_records(by_stream[cls.STREAM], cls)[0] for cls in INPUT_RECORDS}
-    events = watermarked(customer_events(good["browsing"], good["transactions"], good["customer"]))
-    folded = streaming_features(events).withColumnRenamed("topic", "source_topic")
-    # one pass through the model for every row keeps a single branch after the stateful fold;
-    # the rows that were not scored ignore their (meaningless) probability
-    out = pipeline.transform(folded.fillna("unknown", subset=["payment_method"]))
-    probability = F.coalesce(fraud_probability(), F.lit(0.0))
-    is_scored = F.col("outcome") == SCORED
-    score = F.struct(
-        "transaction_id",
-        "session_id",
-        "customer_id",
-        "ts",
-        probability.alias("probability"),
-        (probability >= F.lit(model.threshold)).cast("long").alias("prediction"),
-        F.lit(model.name).alias("model_name"),
-        F.lit(model.digest).alias("model_digest"),
-        F.col("total_amount"),
-        F.col("shipment_lat").alias("shipment_location_lat"),
-        F.col("shipment_long").alias("shipment_location_long"),
-        F.coalesce("product_metadata", F.lit("[]")).alias("product_metadata"),
+    classified = classify(raw, stream_of(topics))
+    events = classified.select(
+        *event_columns(),
+        F.when(F.col("reason").isNotNull(), F.col("value")).alias("raw"),
+        "reason",
     )
-    dropped = F.struct(
-        F.to_json(F.struct("event_id", "customer_id", "session_id", "transaction_id", "ts"))
-        .cast("binary")
-        .alias("raw"),
-        F.concat_ws(": ", "outcome", "note").alias("reason"),
-        F.col("source_topic"),
-        F.col("partition").cast("long").alias("source_partition"),
-        F.col("offset").alias("source_offset"),
-        F.col("ts"),
+    # profiles and unreadable values carry no event time: they must not move the watermark
+    timed = F.col("kind").isin(CUSTOMER, INVALID)
+    watermarked = (
+        events.withColumn("event_timestamp", F.when(~timed, F.timestamp_seconds("ts")))
+        .withWatermark("event_timestamp", lateness)
+        .withColumn("bucket", state_bucket(buckets))
     )
-    return out.select(
-        F.when(is_scored, F.lit(topics[Score.STREAM]))
-        .otherwise(F.lit(topics[DeadLetter.STREAM]))
-        .alias("topic"),
-        F.when(is_scored, F.col("transaction_id"))
-        .otherwise(F.concat_ws("|", "source_topic", "partition", "offset"))
-        .alias("key"),
-        F.when(is_scored, F.to_json(score)).otherwise(F.to_json(dropped)).alias("value"),
+    payload = [c for c in watermarked.columns if c not in ("bucket", "event_timestamp")]
+
+    def fold(
+        key: tuple[int], frames: Iterator[pd.DataFrame], state: GroupState
+    ) -> Iterator[pd.DataFrame]:
+        import pandas as pd
+
+        states: dict[str, str] = orjson.loads(state.get[0]) if state.exists else {}
+        rows = [r for frame in frames for r in frame_records(frame[payload])]
+        out = fold_bucket(states, rows, int(state.getCurrentWatermarkMs()), scorer(), model, topics)
+        state.update((orjson.dumps(states).decode(),))
+        yield pd.DataFrame(out, columns=["topic", "key", "value"], dtype=object)
+
+    return watermarked.groupBy("bucket").applyInPandasWithState(
+        fold,
+        outputStructType=StructType(
+            [StructField(c, StringType()) for c in ("topic", "key", "value")]
+        ),
+        stateStructType=StructType([StructField("customers", StringType())]),
+        outputMode="append",
+        timeoutConf=GroupStateTimeout.NoTimeout,
     )
 
 
@@ -134,3 +154,13 @@ def parse_scores(raw: DataFrame) -> DataFrame:
         .where(F.col("transaction_id").isNotNull())
         .withColumn("event_timestamp", F.timestamp_seconds("ts"))
     )
+
+
+__all__ = [
+    "constant_scorer",
+    "kafka_rows",
+    "model_scorer",
+    "parse_scores",
+    "scoring_rows",
+    "state_bucket",
+]

@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(2, ge=1, le=64, description="partitions of each run topic")
     spark_master: str = Field("local[*]", description="Spark master URL")
     spark_shuffle_partitions: int = Field(4, ge=1, le=10_000)
+    engine_state_buckets: int = Field(
+        32,
+        ge=1,
+        le=4096,
+        description="buckets of customers the engine's state is kept in (fixed for a run once "
+        "its checkpoints exist)",
+    )
     spark_driver_memory: str = Field("2g", pattern=r"^\d+[kmgt]?$")
     spark_ui: bool = Field(False, description="serve the Spark UI on 4040")
     jvm_lib_dir: Path = Field(REPO_ROOT / "jvm" / "lib", description="jars resolved by Maven")

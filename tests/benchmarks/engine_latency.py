@@ -111,7 +111,7 @@ class EngineWatch:
         self._shown = 0.0
 
     def __call__(self, _status: dict[str, Any]) -> None:
-        query = next((q for q in self.spark.streams.active if q.name == "scores"), None)
+        query = next((q for q in self.spark.streams.active if q.name == "scoring"), None)
         last = query.lastProgress if query is not None else None
         if not last or last["batchId"] == self._batch:
             return

@@ -3,8 +3,8 @@
 
 The queries are the engine's live ones, built from its own functions; each variant writes to
 result topics of its own, so that its reports read only its own scores. Events per micro-batch
-are counted from the source's offsets: ``numInputRows`` counts a Kafka source once per scan of
-it, and the scoring plans scan their source once per input stream.
+are counted from the sources' offsets (browsing and transactions; the customer profiles, read
+by the same query, come all in its first micro-batch).
 """
 
 from __future__ import annotations
@@ -20,12 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
-from pyspark.ml import Transformer
 
 from engine import job
-from engine.accounting import INPUT_STREAMS
+from engine.bucket_fold import ModelStamp
 from engine.job import SCORES_TRIGGER_S, EngineOptions
-from engine.scoring import dead_letters, scores
+from engine.scoring import ScorerFactory, scoring_rows
 from engine.sources import kafka_stream
 from fraudlab.kafka_io import create_topics
 from fraudlab.settings import Settings
@@ -37,26 +36,11 @@ if TYPE_CHECKING:
     from pyspark.sql.streaming import StreamingQuery
 
 BUSY = 0.8  # the p95 batch duration must stay under this share of the trigger
-START_RATE, MIN_RATE = 500, 60
+START_RATE, MIN_RATE = 2_000, 60
 BISECTIONS = 2  # after the first failure: the limit within 2 ** (1 / 2**2) = 1.19
 WARMUP_BATCHES, MEASURED_BATCHES = 2, 6
 STEP_LIMIT_S = 130.0
 FIRST_BATCH_LIMIT_S = 900.0
-
-
-class ConstantScore(Transformer):
-    """Gives every row the same ``probability`` vector: the model's place, without the model."""
-
-    def __init__(self, probability: float) -> None:
-        super().__init__()
-        self.probability = probability
-
-    def _transform(self, dataset: DataFrame) -> DataFrame:
-        from pyspark.ml.functions import array_to_vector
-        from pyspark.sql import functions as F
-
-        pair = F.array(F.lit(1.0 - self.probability), F.lit(self.probability))
-        return dataset.withColumn("probability", array_to_vector(pair))
 
 
 @dataclass
@@ -64,7 +48,7 @@ class Variant:
     """One scoring pipeline, its search for the highest rate it keeps up with, its steps."""
 
     name: str
-    pipeline: Any  # a PipelineModel, or anything with its transform()
+    scorer: ScorerFactory  # the model's booster, or a constant
     model: SavedModel
     results_run: str  # the run id its result topics and checkpoints are named after
     passed: float | None = None
@@ -92,11 +76,11 @@ def processing_ratio(variants: list[Variant]) -> tuple[float | None, list[float]
     """Events per second of scores micro-batch time, first variant over second, pooled over
     the measured batches of the rates both were offered (a measure for when neither sustains
     any rate tried); and those rates."""
-    offered = [{s["rate"] for s in v.steps if s["scores"]["batches"]} for v in variants]
+    offered = [{s["rate"] for s in v.steps if s["scoring"]["batches"]} for v in variants]
     common = sorted(offered[0] & offered[1])
     rates = []
     for v in variants:
-        steps = [s["scores"] for s in v.steps if s["rate"] in common]
+        steps = [s["scoring"] for s in v.steps if s["rate"] in common]
         seconds = sum(s["batch_s"] for s in steps)
         rates.append(sum(s["events"] for s in steps) / seconds if seconds else 0.0)
     return (round(rates[0] / rates[1], 3) if common and rates[1] else None), common
@@ -107,11 +91,11 @@ def batch_cost(variant: Variant) -> dict[str, float] | None:
     micro-batch costs whatever its size, and per event."""
     points = [
         (
-            s["scores"]["events"] / s["scores"]["batches"],
-            s["scores"]["batch_s"] / s["scores"]["batches"],
+            s["scoring"]["events"] / s["scoring"]["batches"],
+            s["scoring"]["batch_s"] / s["scoring"]["batches"],
         )
         for s in variant.steps
-        if s["scores"]["batches"]
+        if s["scoring"]["batches"]
     ]
     if len({x for x, _ in points}) < 2:
         return None
@@ -140,19 +124,15 @@ def start_queries(
     bootstrap = settings.bootstrap_servers
     checkpoints = settings.checkpoint_dir / variant.results_run
     every = {"processingTime": f"{SCORES_TRIGGER_S:.3f} seconds"}
-    inputs = [topics[s] for s in INPUT_STREAMS]
     events = [topics["browsing"], topics["transactions"]]
-    scored = scores(
-        kafka_stream(spark, bootstrap, events, max_offsets),
-        kafka_stream(spark, bootstrap, [topics["customer"]]),
-        topics,
-        variant.pipeline,
-        variant.model,
+    raw = kafka_stream(spark, bootstrap, events, max_offsets).unionByName(
+        kafka_stream(spark, bootstrap, [topics["customer"]])
     )
-    dead = dead_letters(kafka_stream(spark, bootstrap, inputs, max_offsets), topics)
+    model = variant.model
+    stamp = ModelStamp(model.name, model.digest, model.threshold)
+    rows = scoring_rows(raw, topics, stamp, variant.scorer, settings.engine_state_buckets)
     return [
-        job._sink(dead, "dead-letters", checkpoints, bootstrap, every),
-        job._sink(scored, "scores", checkpoints, bootstrap, every),
+        job._sink(rows, "scoring", checkpoints, bootstrap, every),
         *job._report_queries(
             spark,
             settings,
@@ -197,13 +177,12 @@ def _started_ms(progress: dict[str, Any]) -> float:
 def split_batches(
     queries: list[StreamingQuery],
 ) -> dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
-    """(warm-up, measured) micro-batches with data of each scoring query: the scores query's
-    first WARMUP_BATCHES warm up, and so does anything that started before they ended (the
-    queries share the cores: the other one waits for the scores query's first batches)."""
+    """(warm-up, measured) micro-batches with data of the scoring query: its first
+    WARMUP_BATCHES warm up."""
     with_data = {
         q.name: [dict(p) for p in q.recentProgress if batch_events(p) > 0] for q in queries
     }
-    scoring = with_data["scores"]
+    scoring = with_data["scoring"]
     if len(scoring) < WARMUP_BATCHES:
         return {name: (batches, []) for name, batches in with_data.items()}
     last = scoring[WARMUP_BATCHES - 1]
@@ -251,7 +230,7 @@ def run_step(
     max_offsets = round(rate * SCORES_TRIGGER_S)
     limit_ms = BUSY * SCORES_TRIGGER_S * 1000
     queries = start_queries(spark, settings, topics, variant, products, max_offsets)
-    scoring = queries[:2]
+    scoring = queries[:1]
     started = time.monotonic()
     try:
         while time.monotonic() - started < STEP_LIMIT_S:
@@ -285,7 +264,7 @@ def run_step(
             "median_ms_by_phase": _phases(batches),
         }
         kept_up = kept_up and p95 < limit_ms
-        if name == "scores" and events and min(events) < 0.95 * max_offsets:
+        if name == "scoring" and events and min(events) < 0.95 * max_offsets:
             # a batch short of its limit: the backlog ran out, the rate was never offered
             variant.input_ran_out = figures["input_ran_out"] = True
     figures["kept_up"] = kept_up and not variant.input_ran_out
@@ -302,14 +281,14 @@ def first_batch(
     variant: Variant,
     products: DataFrame,
 ) -> float:
-    """Run the queries until the scores query has committed its first micro-batch, which
+    """Run the queries until the scoring query has committed its first micro-batch, which
     folds in every customer profile there is; the seconds it took (not part of any step)."""
     queries = start_queries(
         spark, settings, topics, variant, products, round(START_RATE * SCORES_TRIGGER_S)
     )
     started = time.monotonic()
     try:
-        while not any(batch_events(p) > 0 for p in queries[1].recentProgress):
+        while not any(batch_events(p) > 0 for p in queries[0].recentProgress):
             for q in queries:
                 if q.exception() is not None:
                     raise RuntimeError(f"the {q.name} query failed: {q.exception()}")
@@ -350,10 +329,10 @@ def sustained_rates(
                 v.passed = max(v.passed or 0.0, rate)
             elif not step.get("input_ran_out"):
                 v.failed = min(v.failed or math.inf, rate)
-            s, d = step["scores"], step["dead-letters"]
+            s = step["scoring"]
             print(
-                f"  {v.name:<8} {rate:>7,.0f} events/s: p95 batch scores {s['p95_batch_ms']} ms, "
-                f"dead-letters {d['p95_batch_ms']} ms ({s['batches']} batches) -> "
+                f"  {v.name:<8} {rate:>7,.0f} events/s: p95 batch {s['p95_batch_ms']} ms "
+                f"({s['batches']} batches) -> "
                 f"{'kept up' if step['kept_up'] else 'not kept up'}"
                 f"{' (the backlog ran out)' if step.get('input_ran_out') else ''}",
                 file=sys.stderr,

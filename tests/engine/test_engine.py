@@ -275,7 +275,7 @@ def test_an_engine_killed_mid_run_resumes_from_its_checkpoints(
         "engine", run_id, "--model", "tiny", "--available-now", "--max-offsets", "5000",
     ]  # fmt: skip
     engine = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL)
-    commits = engine_settings.checkpoint_dir / run_id / "scores" / "commits"
+    commits = engine_settings.checkpoint_dir / run_id / "scoring" / "commits"
     try:
         deadline = time.monotonic() + 300
         while not (commits.exists() and any(commits.iterdir())):

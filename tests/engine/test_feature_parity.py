@@ -1,7 +1,8 @@
-"""Training and scoring compute the same features: batch and streaming paths agree."""
+"""Training and scoring compute the same features: batch and streaming paths agree, bit for bit."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import os
@@ -10,13 +11,11 @@ from typing import Any
 
 import pytest
 
-from engine.feature_frames import (
-    batch_features,
-    customer_events,
-    streaming_features,
-    watermarked,
-)
+from engine.bucket_fold import ModelStamp
+from engine.feature_frames import batch_features, customer_events
 from engine.features import FEATURES
+from engine.scoring import INPUT_STREAMS, scoring_rows
+from fraudlab import codec
 from fraudlab.records import Browsing, Customer, Transaction
 from fraudlab.schemas import spark_schema
 
@@ -78,16 +77,47 @@ def _records() -> tuple[list[Customer], list[Browsing], list[Transaction]]:
     return customers, browsing, transactions
 
 
-def _write(path: Path, records: list[Any], span_s: int = 1200) -> None:
-    """One file per ``span_s`` of event time, so each micro-batch (one file of each stream)
-    brings browsing and transactions of the same time span, in arrival order, and the stream
-    carries state across micro-batches."""
-    path.mkdir(parents=True)
+def _fingerprints() -> Any:
+    """A scorer whose "probability" changes with any feature of a row: the features compared
+    bit for bit (everything it uses is local, so that Spark's Python workers can unpickle it)."""
+    names = list(FEATURES)
+
+    def build() -> Any:
+        import json
+        import zlib
+
+        def fingerprint(row: dict[str, Any]) -> float:
+            return zlib.crc32(json.dumps([row[n] for n in names]).encode()) / 2**32
+
+        return lambda rows: [fingerprint(r) for r in rows]
+
+    return build
+
+
+def _write(path: Path, records: list[Any], cls: type, span_s: int = 1200) -> None:
+    """Kafka-like rows (value, topic, partition, offset, timestamp), one file per ``span_s`` of
+    event time, so that each micro-batch (one file) brings browsing, transactions and
+    customers of the same time span, in arrival order, and the stream carries state across
+    micro-batches."""
+    path.mkdir(parents=True, exist_ok=True)
     for i in range(5):
-        chunk = [r for r in records if T0 + i * span_s <= r.ts < T0 + (i + 1) * span_s]
-        file = path / f"part-{i}.json"
-        file.write_text("\n".join(json.dumps(dataclasses.asdict(r)) for r in chunk))
+        chunk = [
+            {
+                "value": base64.b64encode(codec.encode(r)).decode(),
+                "topic": f"fraudlab.parity.{cls.STREAM}",
+                "partition": 0,
+                "offset": n,
+                "timestamp": "2026-01-05T00:00:00Z",
+            }
+            for n, r in enumerate(records)
+            if T0 + i * span_s <= r.ts < T0 + (i + 1) * span_s
+        ]
+        file = path / f"part-{i}-{cls.STREAM}.json"
+        file.write_text("\n".join(json.dumps(c) for c in chunk))
         os.utime(file, (1_700_000_000 + i, 1_700_000_000 + i))  # the file source reads by mtime
+
+
+KAFKA_LIKE = "value binary, topic string, partition int, offset long, timestamp timestamp"
 
 
 def test_batch_and_streaming_features_agree(spark: Any, tmp_path: Path) -> None:
@@ -103,28 +133,18 @@ def test_batch_and_streaming_features_agree(spark: Any, tmp_path: Path) -> None:
     expected = {r["transaction_id"]: r.asDict() for r in batch.collect()}
     assert len(expected) == len(transactions)
 
-    _write(tmp_path / "b", browsing)
-    _write(tmp_path / "t", transactions)
-    _write(tmp_path / "c", customers)
-    b_stream = (
-        spark.readStream.schema(spark_schema(Browsing))
-        .option("maxFilesPerTrigger", 1)
-        .json(str(tmp_path / "b"))
+    for records, cls in ((browsing, Browsing), (transactions, Transaction), (customers, Customer)):
+        _write(tmp_path / "in", records, cls)
+    raw = (
+        spark.readStream.schema(KAFKA_LIKE)
+        .option("maxFilesPerTrigger", 3)
+        .json(str(tmp_path / "in"))
     )
-    t_stream = (
-        spark.readStream.schema(spark_schema(Transaction))
-        .option("maxFilesPerTrigger", 1)
-        .json(str(tmp_path / "t"))
-    )
-    c_stream = (
-        spark.readStream.schema(spark_schema(Customer))
-        .option("maxFilesPerTrigger", 1)
-        .json(str(tmp_path / "c"))
-    )
-    stream = streaming_features(watermarked(customer_events(b_stream, t_stream, c_stream)))
+    topics = {s: f"fraudlab.parity.{s}" for s in (*INPUT_STREAMS, "scores", "dead-letter")}
+    rows = scoring_rows(raw, topics, ModelStamp("fingerprint", "0" * 64, 2.0), _fingerprints(), 4)
     query = (
-        stream.writeStream.format("memory")
-        .queryName("parity_features")
+        rows.writeStream.format("memory")
+        .queryName("parity_scores")
         .option("checkpointLocation", str(tmp_path / "chk"))
         .outputMode("append")
         .trigger(availableNow=True)
@@ -132,17 +152,12 @@ def test_batch_and_streaming_features_agree(spark: Any, tmp_path: Path) -> None:
     )
     query.awaitTermination(180)
     assert query.exception() is None
-    out = spark.sql("select * from parity_features").collect()
-    assert {r["outcome"] for r in out} == {"scored"}
-    got = {r["transaction_id"]: r.asDict() for r in out}
-    assert got.keys() == expected.keys()
-    differences = {
-        (tid, name, got[tid][name], row[name])
-        for tid, row in expected.items()
-        for name in FEATURES
-        if got[tid][name] != pytest.approx(row[name])
-    }
-    assert not differences
+    out = spark.sql("select * from parity_scores").collect()
+    assert len(out) == len(transactions)
+    assert {r["topic"] for r in out} == {topics["scores"]}
+    got = {r["key"]: json.loads(r["value"])["probability"] for r in out}
+    fingerprint = _fingerprints()()
+    assert got == {tid: fingerprint([row])[0] for tid, row in expected.items()}
     # the features see what they should
     assert expected["t7"]["new_device"] == 1.0 and expected["t7"]["distance_km"] > 600
     assert expected["t5"]["failed_payment"] == 1.0
