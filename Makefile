@@ -17,9 +17,9 @@ SERVE_ARGS ?=
 # simulated minutes of the `history` scenario the default model is trained on
 MODEL_MINUTES ?= 180
 DEMO_SCENARIO ?= card-testing-burst
-# 30 simulated minutes at 6x: alerts within the first minute, the whole run in about 5 minutes
-DEMO_MINUTES ?= 30
-DEMO_SPEED ?= 6
+# 60 simulated minutes at 20x: alerts within the first minute, the whole run in about 3 minutes
+DEMO_MINUTES ?= 60
+DEMO_SPEED ?= 20
 DEMO_PORT ?= 5006
 
 # Test fixtures keep their brokers' data under this run's pytest folder, so that the clean-up
