@@ -62,6 +62,8 @@ def spark_conf(settings: Settings, app_name: str) -> dict[str, str]:
         "spark.executorEnv.PYTHONWARNINGS": "ignore::FutureWarning",
         "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J2}",
         "spark.executor.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J2}",
+        # workers forked from a daemon that has the scoring libraries imported already
+        "spark.python.daemon.module": "fraudlab.python_workers",
         "spark.pyspark.python": sys.executable,
         "spark.pyspark.driver.python": sys.executable,
     }
