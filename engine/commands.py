@@ -40,9 +40,7 @@ from fraudlab.runs import validate_run_id
 @click.option(
     "--max-offsets",
     type=click.IntRange(min=100),
-    default=20_000,
-    show_default=True,
-    help="Records per micro-batch at most.",
+    help="Records per micro-batch at most [default: 20,000 live, 200,000 available-now].",
 )
 @click.pass_context
 def engine_command(
@@ -52,7 +50,7 @@ def engine_command(
     available_now: bool,
     speed: float,
     until_producer_ends: bool,
-    max_offsets: int,
+    max_offsets: int | None,
 ) -> None:
     """Score RUN_ID with a saved model; report fraud every 10 s and top products every 30 s."""
     from engine.job import EngineOptions, run_engine
