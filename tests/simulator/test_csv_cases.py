@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 from archive.archiver import ArchiveOptions, archive_run
+from archive.reader import run_summary
 from archive.tables import UNDECODABLE
 from fraudlab.kafka_io import read_to_end
 from fraudlab.run_log import read_run_events
@@ -123,6 +124,8 @@ async def test_comma_in_name_quarantines_one_product_row_and_goes_on(
     assert (file, line, field, ts) == ("product.csv", 5, "", FIRST_TS)
     assert reason.startswith("10 fields where the header has 9")
     assert raw == "6044,Men,Black,Winter,2015,Casual,Boss Men Perfume, After Shave,1,99000"
+    summary = run_summary(con)
+    assert summary.quarantined == {"product.csv": 1} and summary.status == "complete"
 
 
 async def test_quoted_metadata_quarantines_the_negative_quantity_and_comma_coordinates(
