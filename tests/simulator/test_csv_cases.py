@@ -8,22 +8,28 @@ be read is in the run's quarantine table with its file, line, field and reason.
 
 from __future__ import annotations
 
+import csv
 import uuid
 from pathlib import Path
 
 import duckdb
 import orjson
 import pytest
+from simulated_runs import small_scenario
 
 from archive.archiver import ArchiveOptions, archive_run
 from archive.reader import run_summary
 from archive.tables import UNDECODABLE
 from fraudlab.kafka_io import read_to_end
+from fraudlab.records import field_names
 from fraudlab.run_log import read_run_events
+from fraudlab.schemas import table_name
 from fraudlab.settings import Settings
 from fraudlab.topics import topic_name
 from simulator.csv_batches import BatchRule
 from simulator.csv_producer import CsvRunOptions, produce_csv
+from simulator.export import DATASETS, export_csv
+from simulator.simulation import Simulation
 
 pytestmark = pytest.mark.kafka
 
@@ -165,3 +171,32 @@ async def test_the_same_first_ts_and_seed_give_the_same_messages(
         )
     assert len(runs[0]["browsing"]) == 60
     assert runs[0] == runs[1]
+
+
+def _file_rows(path: Path) -> list[tuple[tuple[str, str], ...]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = [{k: v for k, v in row.items() if k != "ts"} for row in csv.DictReader(handle)]
+    return sorted(tuple(sorted(row.items())) for row in rows)
+
+
+async def test_an_export_round_trips_through_produce_csv_and_the_archive(
+    settings: Settings, tmp_path: Path
+) -> None:
+    folder = tmp_path / "exported"
+    sim = Simulation(small_scenario(), seed=3, minutes=2)
+    written = export_csv(sim.messages(), folder)
+    assert written["transactions.csv"] > 10
+    options = CsvRunOptions(BatchRule(200, 500, 5), fast=True, first_ts=FIRST_TS)
+    run_id = f"round-trip-{uuid.uuid4().hex[:6]}"
+    await produce_csv(folder, run_id, settings.bootstrap_servers, 2, options)
+    archived = settings.model_copy(update={"archive_dir": tmp_path / "archive"})
+    result = await archive_run(archived, run_id, ArchiveOptions(wait_for=("producer",)))
+    con = duckdb.connect(str(result.path), read_only=True)
+    assert table_counts(con)["quarantine"] == table_counts(con)[UNDECODABLE] == 0
+    for name, cls in DATASETS.values():
+        columns = [c for c in field_names(cls) if c != "ts"]
+        stored = con.execute(f"SELECT {', '.join(columns)} FROM {table_name(cls)}").fetchall()
+        in_archive = sorted(tuple(sorted(zip(columns, row, strict=True))) for row in stored)
+        in_file = _file_rows(folder / name)
+        assert len(in_archive) == len(in_file) == written[name], name
+        assert in_archive == in_file, name
