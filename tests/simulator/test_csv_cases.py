@@ -9,6 +9,7 @@ be read is in the run's quarantine table with its file, line, field and reason.
 from __future__ import annotations
 
 import csv
+import time
 import uuid
 from pathlib import Path
 
@@ -200,3 +201,38 @@ async def test_an_export_round_trips_through_produce_csv_and_the_archive(
         in_file = _file_rows(folder / name)
         assert len(in_archive) == len(in_file) == written[name], name
         assert in_archive == in_file, name
+
+
+async def test_fast_without_first_ts_stamps_batches_when_they_are_sent(
+    settings: Settings, tmp_path: Path
+) -> None:
+    run_id = f"fast-now-{uuid.uuid4().hex[:6]}"
+    before = int(time.time())
+    options = CsvRunOptions(BatchRule(5, 5, 5), fast=True)
+    await produce_csv(CASES / "assignment-layout", run_id, settings.bootstrap_servers, 2, options)
+    after = int(time.time())
+    values = await read_to_end(settings.bootstrap_servers, topic_name(run_id, "browsing"))
+    stamps = sorted(orjson.loads(v)["ts"] for _, _, v in values)
+    assert len(stamps) == 60
+    # twelve batches back to back: none runs more than one interval ahead of the clock
+    assert before <= stamps[0] and stamps[-1] <= after + 4
+
+
+async def test_topics_can_be_named_for_an_existing_consumer(
+    settings: Settings, tmp_path: Path
+) -> None:
+    run_id = f"named-{uuid.uuid4().hex[:6]}"
+    named = f"browsing_behaviour_{run_id}"
+    options = CsvRunOptions(
+        BatchRule(200, 500, 5), "batch", first_ts=FIRST_TS, fast=True, topics={"browsing": named}
+    )
+    report = await produce_csv(
+        CASES / "assignment-layout", run_id, settings.bootstrap_servers, 2, options
+    )
+    assert report.delivered["browsing"] == 1  # one batch, one JSON array
+    ((_, _, value),) = await read_to_end(settings.bootstrap_servers, named)
+    rows = orjson.loads(value)
+    assert len(rows) == 60 and rows[0]["customer_id"] == "10000"
+    assert await read_to_end(settings.bootstrap_servers, topic_name(run_id, "browsing")) == []
+    transactions = await read_to_end(settings.bootstrap_servers, topic_name(run_id, "transactions"))
+    assert len(transactions) == 1

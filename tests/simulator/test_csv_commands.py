@@ -83,3 +83,19 @@ def test_user_mistakes_in_options_are_one_sentence() -> None:
         assert expected in one_sentence(result), options
     result = fraudlab("check-csv", str(CASES))
     assert "has no browsing_behaviour.csv or new_browsing_behaviour.csv" in one_sentence(result)
+
+
+def test_run_csv_mistakes_are_one_sentence_before_any_part_starts(tmp_path: Path) -> None:
+    folder = str(CASES / "assignment-layout")
+    cases = [
+        ([], "say what to run: a SCENARIO, or --csv DIR"),
+        (["baseline", "--csv", folder, "--fast"], "say what to run"),
+        (["--csv", folder, "--speed", "2"], "a CSV run is paced by its batch interval"),
+        (["--csv", folder, "--fast", "--minutes", "3"], "--minutes is for scenarios"),
+        (["baseline", "--fast", "--first-ts", "5"], "--first-ts is for --csv runs"),
+        (["--csv", str(tmp_path), "--fast"], "has no browsing_behaviour.csv"),
+    ]
+    for args, expected in cases:
+        result = fraudlab("run", *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert expected in one_sentence(result), args
