@@ -211,6 +211,7 @@ def _report_json(summary: RunSummary, quality: DetectionQuality) -> dict[str, An
 def _report_text(s: RunSummary, q: DetectionQuality) -> list[str]:
     counted = ", ".join(f"{k} {v}" for k, v in s.duplicates.items()) or "none"
     bad = ", ".join(f"{k} {v}" for k, v in s.undecodable.items()) or "none"
+    unread = ", ".join(f"{k} {v}" for k, v in s.quarantined.items()) or "none"
     lines = [
         f"run          {s.run_id}",
         f"scenario     {_text(s.scenario)} (seed {_text(s.seed)})",
@@ -224,6 +225,7 @@ def _report_text(s: RunSummary, q: DetectionQuality) -> list[str]:
         f"recall       {_figure(s.recall)}  ({q.true_positives} of {q.frauds} frauds flagged)",
         f"duplicates   {counted} (results the engine emitted twice, stored once)",
         f"undecodable  {bad}",
+        f"quarantined  {unread} (input rows that could not be read)",
         f"digest       {_text(s.digest)}",
         "",
     ]

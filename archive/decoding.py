@@ -2,7 +2,9 @@
 
 A batch of JSON values is parsed by Arrow's JSON reader against the record's Arrow schema, many
 values per call, so decoding never runs a Python loop per field. A value that is not a JSON object
-with every field of the record, of the right type, is set aside with the reason; the rest of its
+with every required field of the record, of the right type, is set aside with the reason (an
+optional field, one of fraudlab's extras the assignment's datasets lack, may be missing: it is
+null); the rest of its
 batch is still decoded. A value that is not UTF-8 is set aside too, before parsing: Arrow's
 reader copies such bytes into its strings unchecked, and DuckDB then refuses the whole batch.
 Bad values are found by halving the batch, so a few of them cost a few extra parses, and a value
@@ -31,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
-from fraudlab.records import Record
+from fraudlab.records import Record, required_fields
 from fraudlab.schemas import arrow_schema
 
 __all__ = ["decode_values"]
@@ -146,12 +148,12 @@ def _parse(
     _parse(values, idx[half:], schema, tables, good, bad)
 
 
-def _null_rows(table: pa.Table) -> dict[int, str]:
-    """Rows with a missing or null field (the contract has no optional fields), and which."""
+def _null_rows(table: pa.Table, required: tuple[str, ...]) -> dict[int, str]:
+    """Rows where a required field is missing or null, and which (optional fields stay null)."""
     found: dict[int, str] = {}
     for name, column in zip(table.column_names, table.columns, strict=True):
         col = column.combine_chunks()
-        if col.null_count:
+        if col.null_count and name in required:
             for i in pc.indices_nonzero(col.is_null()).to_pylist():
                 found.setdefault(i, f"field {name} is missing or null")
         if pa.types.is_list(col.type):
@@ -221,7 +223,7 @@ def decode_values(
     table = pa.concat_tables(tables) if tables else parsed.empty_table()
     good = [idx[p] for p in good_pos]
     bad.extend((idx[p], why) for p, why in bad_pos)
-    rejected = _null_rows(table)
+    rejected = _null_rows(table, required_fields(cls))
     if binary:
         table, not_base64 = _decode_binary(table, binary)
         for row, why in not_base64.items():

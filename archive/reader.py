@@ -20,6 +20,8 @@ from archive.files import ArchiveCorrupt, RunIsLive, reading, run_ids
 from archive.quality import detection_quality
 from archive.tables import RUN_COLUMNS, UNDECODABLE, record_tables
 from fraudlab.errors import FraudlabError
+from fraudlab.records import Quarantined
+from fraudlab.schemas import table_name
 
 __all__ = ["RunListing", "RunSummary", "list_runs", "run_summary", "verify_digest"]
 
@@ -68,6 +70,8 @@ class RunSummary:
     duplicates: dict[str, int] = field(default_factory=dict)
     undecodable: dict[str, int] = field(default_factory=dict)
     parts: dict[str, Any] = field(default_factory=dict)
+    # input rows a producer could not read, per input file (see the quarantine table)
+    quarantined: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as plain JSON-ready values."""
@@ -91,11 +95,23 @@ def run_summary(con: duckdb.DuckDBPyConnection) -> RunSummary:
     if not found:
         raise ArchiveCorrupt("the archive has an empty run table: it was never written to.")
     run = dict(zip(names, found[0], strict=True))
-    rows = {s.name: _count(con, f"SELECT count(*) FROM {s.name}") for s in record_tables()}
+    # an archive written before a stream existed lacks its table: it holds none of its rows
+    present = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    rows = {
+        s.name: _count(con, f"SELECT count(*) FROM {s.name}") if s.name in present else 0
+        for s in record_tables()
+    }
     per_stream = con.execute(
         "SELECT stream, messages, duplicates, undecodable FROM stream_counts ORDER BY stream"
     ).fetchall()
     quality = detection_quality(con)
+    quarantined = (
+        con.execute(
+            f"SELECT file, count(*) FROM {table_name(Quarantined)} GROUP BY file ORDER BY file"
+        ).fetchall()
+        if table_name(Quarantined) in present
+        else []
+    )
     return RunSummary(
         run_id=run["run_id"],
         scenario=run["scenario"],
@@ -122,6 +138,7 @@ def run_summary(con: duckdb.DuckDBPyConnection) -> RunSummary:
         duplicates={s: d for s, _, d, _ in per_stream if d},
         undecodable={s: u for s, _, _, u in per_stream if u},
         parts=orjson.loads(run["parts"]) if run["parts"] else {},
+        quarantined={file: n for file, n in quarantined},
     )
 
 

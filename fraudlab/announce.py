@@ -8,6 +8,7 @@ into the run's metadata and the views read them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -19,6 +20,11 @@ from fraudlab.publisher import Publisher
 from fraudlab.records import RunEvent, message_key
 from fraudlab.topics import topic_name
 from fraudlab.version import code_version
+
+# Wall seconds an early end may take to reach the broker before the part gives up on it.
+END_TIMEOUT_S = 5.0
+# Wall seconds between a producer's progress run-events (what `fraudlab run` and the views show).
+PROGRESS_EVERY_S = 2.0
 
 
 def run_event(run_id: str, part: str, event: str, details: dict[str, Any]) -> RunEvent:
@@ -48,3 +54,18 @@ async def _announce_now(bootstrap: str, partitions: int, event: RunEvent) -> Non
 def announce_now(bootstrap: str, partitions: int, event: RunEvent) -> None:
     """Publish one run event and wait until the broker has it."""
     asyncio.run(_announce_now(bootstrap, partitions, event))
+
+
+async def announce_end(publisher: Publisher, run_id: str, part: str, ending: str) -> None:
+    """Say that ``part`` stopped early (``interrupted`` or ``failed``), if the broker still
+    listens: a best effort, so that the run's other parts and its archive see it ended instead
+    of waiting for it."""
+    with contextlib.suppress(Exception):
+        await asyncio.shield(
+            asyncio.wait_for(_flush_end(publisher, run_id, part, ending), timeout=END_TIMEOUT_S)
+        )
+
+
+async def _flush_end(publisher: Publisher, run_id: str, part: str, ending: str) -> None:
+    await announce(publisher, run_event(run_id, part, ending, {}))
+    await publisher.flush()

@@ -6,13 +6,17 @@ StructType, the Arrow schema and the DuckDB table are derived from these classes
 
 Input records follow the assignment's datasets (the assignment's columns first and in order,
 fraudlab's extra columns after them); every streamed record carries ``ts``, an integer Unix
-timestamp, and every other input field travels as a string. Result records (scores, reports,
-dead letters) are typed.
+timestamp, and every other input field travels as a string. A field typed ``str | None`` is one
+of fraudlab's extras that the assignment's datasets lack (a customer's home, a product's price,
+a browsing row's customer and item): a record without it is whole, and the field is null in
+Spark, Arrow and DuckDB. Result records (scores, reports, dead letters) are typed.
 
 >>> [f.name for f in fields_of(Truth)]
 ['transaction_id', 'is_fraud', 'pattern', 'ts']
 >>> record_for_stream("transactions") is Transaction
 True
+>>> [f.name for f in fields_of(Product) if f.optional]
+['price']
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass
-from typing import Any, ClassVar, cast, get_type_hints
+from types import NoneType, UnionType
+from typing import Any, ClassVar, cast, get_args, get_type_hints
 
 # Browsing event types and their levels, as the assignment defines them.
 L1_EVENTS = frozenset({"AP", "ATC", "CO"})
@@ -47,7 +52,7 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class Customer(Record):
-    """A customer of the shop, with a home in Indonesia."""
+    """A customer of the shop; fraudlab's customers also have a home in Indonesia."""
 
     STREAM = "customer"
     KEY = ("customer_id",)
@@ -61,10 +66,10 @@ class Customer(Record):
     gender: str
     birthdate: str
     first_join_date: str
-    home_location: str
-    home_city: str
-    home_location_lat: str
-    home_location_long: str
+    home_location: str | None
+    home_city: str | None
+    home_location_lat: str | None
+    home_location_long: str | None
     ts: int
 
 
@@ -85,7 +90,7 @@ class Category(Record):
 
 @dataclass(frozen=True, slots=True)
 class Product(Record):
-    """A product in the assignment's columns, plus its list price."""
+    """A product in the assignment's columns, plus its list price where fraudlab knows it."""
 
     STREAM = "product"
     KEY = ("id",)
@@ -99,7 +104,7 @@ class Product(Record):
     usage: str
     productDisplayName: str
     category_id: str
-    price: str
+    price: str | None
     ts: int
 
 
@@ -121,7 +126,11 @@ class CustomerSession(Record):
 
 @dataclass(frozen=True, slots=True)
 class Browsing(Record):
-    """One browsing event of a session; item events name a product and a quantity."""
+    """One browsing event of a session: the assignment's five columns, then fraudlab's extras.
+
+    customer_id comes through customer_session (a producer fills it in where it can); item
+    events of fraudlab's simulator also name a product and a quantity.
+    """
 
     STREAM = "browsing"
     KEY = ("customer_id",)
@@ -132,16 +141,17 @@ class Browsing(Record):
     event_time: str
     traffic_source: str
     device_type: str
-    customer_id: str
-    product_id: str
-    quantity: str
-    event_id: str
+    customer_id: str | None
+    product_id: str | None
+    quantity: str | None
+    event_id: str | None
     ts: int
 
 
 @dataclass(frozen=True, slots=True)
 class Transaction(Record):
-    """A checkout; product_metadata is a JSON list of {product_id, quantity, item_price}."""
+    """A checkout; product_metadata is a list of {product_id, quantity, item_price}, in JSON or
+    the assignment's Python-literal form (read by :mod:`fraudlab.product_metadata`)."""
 
     STREAM = "transactions"
     KEY = ("customer_id",)
@@ -281,6 +291,25 @@ class DeadLetter(Record):
     ts: int
 
 
+@dataclass(frozen=True, slots=True)
+class Quarantined(Record):
+    """A row of an input file that could not be read, kept with its raw text and why.
+
+    ``file`` is the file's name, ``line`` the line the row starts on (the header is line 1),
+    ``field`` the column at fault ("" when the row as a whole is: a wrong field count, say).
+    """
+
+    STREAM = "quarantine"
+    KEY = ("file", "line")
+
+    file: str
+    line: int
+    field: str
+    reason: str
+    raw: str
+    ts: int
+
+
 # ---- run bookkeeping -----------------------------------------------------------------------
 
 
@@ -306,9 +335,11 @@ class RunEvent(Record):
 STATIC_RECORDS: tuple[type[Record], ...] = (Customer, Category, Product, CustomerSession)
 EVENT_RECORDS: tuple[type[Record], ...] = (Browsing, Transaction, Truth, Fault)
 RESULT_RECORDS: tuple[type[Record], ...] = (Score, FraudAlerts, TopProduct, DeadLetter)
+# rows a producer could not read; not replayed, since they never were records
+INPUT_PROBLEM_RECORDS: tuple[type[Record], ...] = (Quarantined,)
 RUN_RECORDS: tuple[type[Record], ...] = (RunEvent,)
 STREAM_RECORDS: tuple[type[Record], ...] = (
-    STATIC_RECORDS + EVENT_RECORDS + RESULT_RECORDS + RUN_RECORDS
+    STATIC_RECORDS + EVENT_RECORDS + RESULT_RECORDS + RUN_RECORDS + INPUT_PROBLEM_RECORDS
 )
 NESTED_RECORDS: tuple[type[Record], ...] = (AlertedTransaction,)
 
@@ -326,10 +357,12 @@ def record_for_stream(stream: str) -> type[Record]:
 
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
-    """One field of a record: its name and Python type (str, int, float, bytes or a tuple)."""
+    """One field of a record: its name, Python type (str, int, float, bytes or a tuple), and
+    whether a record may lack it (typed ``X | None`` in the record class)."""
 
     name: str
     type: Any
+    optional: bool = False
 
 
 def fields_of(cls: type[Record]) -> tuple[FieldSpec, ...]:
@@ -341,7 +374,19 @@ def fields_of(cls: type[Record]) -> tuple[FieldSpec, ...]:
 @functools.cache
 def _fields_of(cls: type) -> tuple[FieldSpec, ...]:
     hints = get_type_hints(cls)
-    return tuple(FieldSpec(f.name, hints[f.name]) for f in dataclasses.fields(cls))
+    return tuple(_field_spec(f.name, hints[f.name]) for f in dataclasses.fields(cls))
+
+
+def _field_spec(name: str, hint: Any) -> FieldSpec:
+    if isinstance(hint, UnionType):
+        (inner,) = (arg for arg in get_args(hint) if arg is not NoneType)
+        return FieldSpec(name, inner, optional=True)
+    return FieldSpec(name, hint)
+
+
+def required_fields(cls: type[Record]) -> tuple[str, ...]:
+    """The fields every record of the class has (all but the optional ones), in contract order."""
+    return tuple(f.name for f in fields_of(cls) if not f.optional)
 
 
 def field_names(cls: type[Record]) -> tuple[str, ...]:

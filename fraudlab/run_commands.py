@@ -1,6 +1,7 @@
 """``fraudlab run`` and ``fraudlab replay``: a run end to end with one command.
 
-``run`` simulates a scenario; ``replay`` republishes a finished run's events from its archive.
+``run`` simulates a scenario, or streams an assignment-layout CSV folder (``--csv DIR``);
+``replay`` republishes a finished run's events from its archive.
 Either way the engine scores them and the archiver records everything (see
 :mod:`fraudlab.run_supervisor`).
 """
@@ -11,6 +12,7 @@ import asyncio
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 
@@ -90,7 +92,11 @@ def supervise(
     supervisor = RunSupervisor(
         settings,
         run_id,
-        part("producer", source_args, "producer" if source_args[0] == "produce" else "replay"),
+        part(
+            "producer",
+            source_args,
+            "producer" if source_args[0] in ("produce", "produce-csv") else "replay",
+        ),
         part("engine", ["engine", run_id, *engine_args]),
         part("archiver", ["archive", run_id, "--until-end"]),
         show,
@@ -132,8 +138,62 @@ def _report_command(ctx: click.Context) -> click.Command:
     return found
 
 
+def csv_source(
+    data_dir: Path, run_id: str, seed: int, first_ts: int | None, fast: bool
+) -> list[str]:
+    """The produce-csv command line of a CSV run.
+
+    >>> csv_source(Path("cases/a"), "r1", 0, 1800000000, True)
+    ['produce-csv', 'cases/a', '--run-id', 'r1', '--seed', '0', '--first-ts', '1800000000', \
+'--fast']
+    """
+    source = ["produce-csv", str(data_dir), "--run-id", run_id, "--seed", str(seed)]
+    if first_ts is not None:
+        source += ["--first-ts", str(first_ts)]
+    return [*source, "--fast"] if fast else source
+
+
+def _csv_run(
+    ctx: click.Context,
+    data_dir: Path,
+    seed: int | None,
+    first_ts: int | None,
+    speed: float | None,
+    fast: bool,
+    model_name: str,
+    run_id: str | None,
+) -> None:
+    """``run --csv DIR``: the folder streamed by produce-csv, scored and archived."""
+    from fraudlab.runs import validate_run_id
+    from simulator.csv_dataset import locate_dataset
+
+    if speed is not None:
+        raise UsageError(
+            "a CSV run is paced by its batch interval (one batch every 5 s): leave out --speed, "
+            "or send batches back to back with --fast."
+        )
+    settings = settings_from(ctx)
+    # every header is read, and the folder refused in one sentence, before any part starts
+    locate_dataset(data_dir, zone=settings.csv_time_zone)
+    seed = seed or 0
+    run_id = validate_run_id(run_id) if run_id else new_run_id("csv", seed)
+    source = csv_source(data_dir, run_id, seed, first_ts, fast)
+    supervise(ctx, settings, run_id, source, engine_flags(model_name, None if fast else 1.0))
+
+
 @click.command("run")
-@click.argument("scenario")
+@click.argument("scenario", required=False)
+@click.option(
+    "--csv",
+    "csv_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Stream this assignment-layout CSV folder instead of simulating a scenario.",
+)
+@click.option(
+    "--first-ts",
+    type=click.IntRange(min=0),
+    help="With --csv: ts of the first batch, for a reproducible run [default: the wall clock].",
+)
 @click.option("--seed", type=click.IntRange(min=0), help="Seed [default: the scenario's].")
 @click.option(
     "--minutes",
@@ -153,7 +213,9 @@ def _report_command(ctx: click.Context) -> click.Command:
 @click.pass_context
 def run_command(
     ctx: click.Context,
-    scenario: str,
+    scenario: str | None,
+    csv_dir: Path | None,
+    first_ts: int | None,
     seed: int | None,
     minutes: float | None,
     speed: float | None,
@@ -163,9 +225,22 @@ def run_command(
 ) -> None:
     """Run SCENARIO end to end: produce it, score it, archive it, and print its report.
 
+    With --csv DIR instead of SCENARIO, the folder's datasets are streamed as the assignment
+    says (see produce-csv); labels in its fraud_transaction.csv give precision and recall.
     Ctrl-C stops every part cleanly; the archive is then marked interrupted.
     """
     from simulator.scenario import load_scenario
+
+    if (scenario is None) == (csv_dir is None):
+        raise UsageError("say what to run: a SCENARIO, or --csv DIR for a folder of CSV files.")
+    if csv_dir is not None:
+        if minutes is not None:
+            raise UsageError("--minutes is for scenarios: a CSV run streams its whole folder.")
+        _csv_run(ctx, csv_dir, seed, first_ts, speed, fast, model_name, run_id)
+        return
+    assert scenario is not None
+    if first_ts is not None:
+        raise UsageError("--first-ts is for --csv runs: a scenario run starts at its own start.")
 
     pace = pace_flags(speed, fast)
     settings = settings_from(ctx)

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     scenarios_dir: Path = Field(REPO_ROOT / "scenarios")
     viz_address: str = Field("127.0.0.1")
     viz_port: int = Field(5006, ge=1, le=65535)
+    # the zone of naive local times in assignment CSV files (the assignment's shop is in Jakarta)
+    csv_time_zone: str = Field("Asia/Jakarta", description="time zone of naive CSV times")
 
     @field_validator("bootstrap_servers")
     @classmethod
@@ -67,6 +69,14 @@ class Settings(BaseSettings):
             host, sep, port = server.strip().rpartition(":")
             if not sep or not host or not port.isdigit():
                 raise ValueError(f"{server!r} is not host:port")
+        return value
+
+    @field_validator("csv_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from fraudlab.field_values import time_zone
+
+        time_zone(value)
         return value
 
     @classmethod

@@ -152,6 +152,19 @@ def register(group: click.Group) -> None:
     @_seed
     @_minutes
     @_start_option
+    @click.option(
+        "--form",
+        type=click.Choice(["assignment", "fraudlab"]),
+        default="assignment",
+        show_default=True,
+        help="Values as the assignment writes them (naive local times with milliseconds, "
+        "Fail, Python-literal product_metadata), or as fraudlab streams them (ISO UTC, JSON).",
+    )
+    @click.option(
+        "--time-zone",
+        "csv_time_zone",
+        help="Zone of the naive local times [default: setting csv_time_zone, Asia/Jakarta].",
+    )
     @click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
     @click.pass_context
     def export(
@@ -160,9 +173,15 @@ def register(group: click.Group) -> None:
         seed: int | None,
         minutes: float | None,
         start_text: str | None,
+        form: str,
+        csv_time_zone: str | None,
         out_dir: Path,
     ) -> None:
-        """Write SCENARIO's run as the assignment's CSV datasets into DIR."""
+        """Write SCENARIO's run as the assignment's CSV datasets into DIR.
+
+        The assignment's columns come first in each file, fraudlab's extra columns after them.
+        """
+        settings = settings_from(ctx, {"csv_time_zone": "--time-zone"}, csv_time_zone=csv_time_zone)
         scenario = _scenario(ctx, scenario_name)
         sim = Simulation(
             scenario, scenario.seed if seed is None else seed, _start(start_text), minutes
@@ -171,6 +190,8 @@ def register(group: click.Group) -> None:
             _messages(sim, f"exporting {scenario.name}"),
             out_dir,
             dedupe=scenario.faults.duplicates > 0,
+            form="fraudlab" if form == "fraudlab" else "assignment",
+            zone=settings.csv_time_zone,
         )
         for name, rows in counts.items():
             click.echo(f"{out_dir / name}: {rows:,} rows")

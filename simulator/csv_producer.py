@@ -1,73 +1,138 @@
-"""Streaming assignment-layout CSV files to Kafka: ``fraudlab produce-csv``.
+"""Streaming assignment-layout CSV files to Kafka as a run: ``fraudlab produce-csv``.
 
-The batching rule is :mod:`simulator.csv_batches`; this module reads the files, paces one
-batch per interval against the wall clock (or sends them back to back with ``fast``), and
-publishes rows as JSON with every field as its original string and an integer ``ts``. With
+The batching rule is :mod:`simulator.csv_batches` and the reading of rows is
+:mod:`simulator.csv_rows`; this module publishes a dataset folder as one run, with the lifecycle
+of every producer: it announces the run (``started``, with what it streams), sends the static
+datasets (customers, categories, products, sessions) whole before the first event, paces one
+batch per interval against the wall clock (or sends them back to back with ``fast``), reports
+``progress``, and ends with ``finished`` and the counts (or ``interrupted``/``failed``).
+
+Rows travel as JSON with every field as its original string and an integer ``ts``; with
 ``message_format="batch"`` each batch is one JSON array per topic, as the assignment's consumers
-read it. The static datasets (customers, categories, products, sessions) travel with the run,
-and fraud_transaction.csv, when present, becomes the run's truth.
+read it. fraud_transaction.csv, when present, becomes the run's truth. A row that cannot be read
+goes to the run's ``quarantine`` stream with its file, line, field, reason and raw text, and the
+stream goes on; a folder that cannot be streamed at all is refused before anything is sent.
 """
 
 from __future__ import annotations
 
-import csv
+import asyncio
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 
-from fraudlab.errors import UsageError
+from fraudlab import codec
+from fraudlab.announce import PROGRESS_EVERY_S, announce, announce_end, run_event
+from fraudlab.field_values import DEFAULT_TIME_ZONE
 from fraudlab.kafka_io import create_topics
 from fraudlab.publisher import Publisher
-from fraudlab.records import Category, Customer, CustomerSession, Product, Record
+from fraudlab.records import Quarantined, RunEvent, message_key, record_for_stream
 from fraudlab.topics import topic_name
 from simulator.csv_batches import BatchRule, CsvBatch, Row, plan_batches
+from simulator.csv_dataset import STATIC_STREAMS, CsvDataset, locate_dataset
+from simulator.csv_rows import Problem
 from simulator.pacing import Pacer, wall_epoch, wall_seconds
 from simulator.producer import ProduceReport
 
+__all__ = ["ASSIGNMENT_RULE", "CSV_STREAMS", "CsvRunOptions", "produce_csv"]
+
 MessageFormat = Literal["record", "batch"]
 ASSIGNMENT_RULE = BatchRule()
-REQUIRED = ("browsing_behaviour.csv", "transactions.csv")
-STATIC_FILES: dict[str, type[Record]] = {
-    "customer.csv": Customer,
-    "category.csv": Category,
-    "product.csv": Product,
-    "customer_session.csv": CustomerSession,
-}
+# Streams a CSV run writes.
+CSV_STREAMS = (
+    *STATIC_STREAMS,
+    "browsing",
+    "transactions",
+    "truth",
+    Quarantined.STREAM,
+    RunEvent.STREAM,
+)
 
 
-def _rows(stack: ExitStack, path: Path) -> Iterator[dict[str, str]]:
-    handle = stack.enter_context(path.open(newline="", encoding="utf-8"))
-    reader = csv.DictReader(handle)
-    if not reader.fieldnames:
-        raise UsageError(f"{path} has no header row.")
-    return reader
+@dataclass(frozen=True)
+class CsvRunOptions:
+    """How a dataset folder is streamed.
+
+    ``first_ts`` fixes the ts of the first batch (a reproducible run); without it a paced run
+    starts at the wall clock, and a ``fast`` one stamps each batch with the moment it is sent.
+    ``topics`` names the topics of some streams (stream -> topic) instead of the run's own.
+    """
+
+    rule: BatchRule = ASSIGNMENT_RULE
+    message_format: MessageFormat = "record"
+    seed: int = 0
+    first_ts: int | None = None
+    fast: bool = False
+    time_zone: str = DEFAULT_TIME_ZONE
+    encoding: str = "utf-8"
+    topics: Mapping[str, str] = field(default_factory=dict)
 
 
-def check_dataset(data_dir: Path) -> None:
-    """A UsageError naming the first required file that is missing or lacks a needed column."""
-    if not data_dir.is_dir():
-        raise UsageError(f"{data_dir} is not a folder of assignment CSV files.")
-    needed = {
-        "browsing_behaviour.csv": ("session_id", "event_time"),
-        "transactions.csv": ("created_at", "transaction_id"),
+def csv_run_details(dataset: CsvDataset, options: CsvRunOptions, first_ts: int) -> dict[str, Any]:
+    """The producer's part of a CSV run's metadata."""
+    return {
+        "source": "csv",
+        "scenario": f"csv:{dataset.folder.name}",
+        "data_dir": str(dataset.folder.resolve()),
+        "files": {stream: path.name for stream, path in dataset.files.items()},
+        "seed": options.seed,
+        "first_ts": first_ts,
+        "speed": "fast" if options.fast else 1.0,
+        "batch_rows": [options.rule.min_rows, options.rule.max_rows],
+        "interval_s": options.rule.interval_s,
+        "message_format": options.message_format,
+        "time_zone": dataset.zone,
+        "encoding": dataset.encoding,
+        "topics": dict(options.topics),
     }
-    for name in REQUIRED:
-        path = data_dir / name
-        if not path.is_file():
-            raise UsageError(f"{path} is missing: produce-csv needs {' and '.join(REQUIRED)}.")
-        with path.open(newline="", encoding="utf-8") as handle:
-            header = next(csv.reader(handle), [])
-        for column in needed[name]:
-            if column not in header:
-                raise UsageError(f"{path}: the header lacks the column {column!r}.")
 
 
-def _key(row: Row, column: str) -> bytes:
-    return str(row.get(column, "")).encode()
+class _Sender:
+    """Publishes rows, quarantined rows and run-events of one CSV run."""
+
+    def __init__(self, publisher: Publisher, run_id: str, topics: dict[str, str]) -> None:
+        self.publisher = publisher
+        self.run_id = run_id
+        self.topics = topics
+        self.quarantined = 0
+
+    async def rows(
+        self, stream: str, rows: list[Row], message_format: MessageFormat, batch: int = 0
+    ) -> None:
+        if not rows:
+            return
+        topic = self.topics[stream]
+        if message_format == "batch":
+            await self.publisher.send(topic, f"batch-{batch}".encode(), orjson.dumps(rows), None)
+            return
+        key_column = record_for_stream(stream).KEY[0]
+        for row in rows:
+            key = str(row.get(key_column, "")).encode()
+            await self.publisher.send(topic, key, orjson.dumps(row), None)
+
+    async def problems(self, problems: list[Problem], ts: int) -> None:
+        for p in problems:
+            record = Quarantined(p.file, p.line, p.field, p.reason, p.raw, ts)
+            await self.publisher.send(
+                self.topics[Quarantined.STREAM], message_key(record), codec.encode(record), None
+            )
+        self.quarantined += len(problems)
+        problems.clear()
+
+    def sent(self) -> int:
+        run_events = self.topics[RunEvent.STREAM]
+        return sum(n for t, n in self.publisher.sent.items() if t != run_events)
+
+    def delivered(self) -> dict[str, int]:
+        by_topic = {topic: stream for stream, topic in self.topics.items()}
+        counts = {by_topic[t]: n for t, n in self.publisher.delivered.items()}
+        counts.pop(RunEvent.STREAM, None)
+        return dict(sorted(counts.items()))
 
 
 async def produce_csv(
@@ -75,114 +140,149 @@ async def produce_csv(
     run_id: str,
     bootstrap: str,
     partitions: int,
+    options: CsvRunOptions = CsvRunOptions(),
     *,
-    rule: BatchRule = ASSIGNMENT_RULE,
-    message_format: MessageFormat = "record",
-    seed: int = 0,
-    first_ts: int | None = None,
-    fast: bool = False,
     progress: Callable[[CsvBatch], None] | None = None,
 ) -> ProduceReport:
     """Stream the dataset in ``data_dir`` to the run's topics, one batch per interval."""
-    check_dataset(data_dir)
-    start_ts = int(wall_epoch()) if first_ts is None else first_ts
-    streams = ["browsing", "transactions", "truth", *(r.STREAM for r in STATIC_FILES.values())]
-    topics = {s: topic_name(run_id, s) for s in streams}
+    dataset = locate_dataset(data_dir, encoding=options.encoding, zone=options.time_zone)
+    start_ts = int(wall_epoch()) if options.first_ts is None else options.first_ts
+    stamp_now = options.fast and options.first_ts is None
+    topics = {s: topic_name(run_id, s) for s in CSV_STREAMS} | dict(options.topics)
     await create_topics(bootstrap, topics.values(), partitions)
     publisher = Publisher(bootstrap)
     await publisher.start()
+    sender = _Sender(publisher, run_id, topics)
     started = wall_seconds()
+    ending = "failed"
     try:
+        await announce(
+            publisher,
+            run_event(run_id, "producer", "started", csv_run_details(dataset, options, start_ts)),
+        )
         with ExitStack() as stack:
-            sessions: dict[str, str] = {}
-            for name, record in STATIC_FILES.items():
-                path = data_dir / name
-                if not path.is_file():
-                    continue
-                for row in _rows(stack, path):
-                    if record is CustomerSession:
-                        sessions[row["session_id"]] = row["customer_id"]
-                    await _publish_rows(
-                        publisher,
-                        topics[record.STREAM],
-                        [{**row, "ts": start_ts}],
-                        record.KEY[0],
-                        "record",
-                    )
-            truth = _fraud_labels(data_dir / "fraud_transaction.csv")
-            pacer = Pacer(None if fast else 1.0)
+            problems: list[Problem] = []
+            sessions = await _send_static(sender, dataset, stack, problems, start_ts)
+            # static data is complete in Kafka before the first event: an engine that sees an
+            # event can read customers and products whole
+            await publisher.flush()
+            truth = _fraud_labels(dataset, stack, problems)
+            await sender.problems(problems, start_ts)
+            pacer = Pacer(None if options.fast else 1.0)
             batches = plan_batches(
-                _rows(stack, data_dir / "browsing_behaviour.csv"),
-                _rows(stack, data_dir / "transactions.csv"),
+                dataset.rows(stack, "browsing", problems.append),
+                dataset.rows(stack, "transactions", problems.append),
                 sessions,
-                rule,
+                options.rule,
                 start_ts,
-                random.Random(f"{seed}:csv-batches"),
+                random.Random(f"{options.seed}:csv-batches"),
+                zone=dataset.zone,
+                now=(lambda: int(wall_epoch())) if stamp_now else None,
             )
+            reported_at = 0.0
             for batch in batches:
-                await pacer.wait_until(batch.number * rule.interval_s)
-                await _publish_rows(
-                    publisher,
-                    topics["browsing"],
-                    batch.browsing,
-                    "customer_id",
-                    message_format,
-                    batch.number,
-                )
-                await _publish_rows(
-                    publisher,
-                    topics["transactions"],
-                    batch.transactions,
-                    "customer_id",
-                    message_format,
-                    batch.number,
-                )
-                if truth is not None:
-                    labels: list[Row] = [
-                        {
-                            "transaction_id": str(tx["transaction_id"]),
-                            "is_fraud": truth.get(str(tx["transaction_id"]), ("0", ""))[0],
-                            "pattern": truth.get(str(tx["transaction_id"]), ("0", ""))[1],
-                            "ts": tx["ts"],
-                        }
-                        for tx in batch.transactions
-                    ]
-                    await _publish_rows(
-                        publisher, topics["truth"], labels, "transaction_id", "record"
-                    )
+                await pacer.wait_until(batch.number * options.rule.interval_s)
+                await _send_batch(sender, batch, truth, options.message_format)
+                await sender.problems(problems, batch.ts)
                 await publisher.submit_open()
                 if progress is not None:
                     progress(batch)
+                if pacer.elapsed() - reported_at >= PROGRESS_EVERY_S:
+                    reported_at = pacer.elapsed()
+                    await announce(publisher, _progress_event(sender, batch, options.rule))
         await publisher.flush()
+        delivered = sender.delivered()
+        ending = "finished"
+        await announce(
+            publisher,
+            run_event(
+                run_id,
+                "producer",
+                "finished",
+                {"delivered": delivered, "quarantined": sender.quarantined},
+            ),
+        )
+        await publisher.flush()
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        ending = "interrupted"
+        raise
     finally:
+        if ending != "finished":
+            await announce_end(publisher, run_id, "producer", ending)
         await publisher.close()
-    delivered = {t.rsplit(".", 1)[1]: n for t, n in sorted(publisher.delivered.items())}
-    return ProduceReport(run_id, delivered, 0.0, wall_seconds() - started)
+    return ProduceReport(
+        run_id, delivered, 0.0, wall_seconds() - started, quarantined=sender.quarantined
+    )
 
 
-async def _publish_rows(
-    publisher: Publisher,
-    topic: str,
-    rows: list[Row],
-    key_column: str,
+async def _send_static(
+    sender: _Sender,
+    dataset: CsvDataset,
+    stack: ExitStack,
+    problems: list[Problem],
+    ts: int,
+) -> dict[str, str]:
+    """Send the static datasets; session_id -> customer_id of customer_session.csv."""
+    sessions: dict[str, str] = {}
+    for stream in STATIC_STREAMS:
+        for row in dataset.rows(stack, stream, problems.append):
+            if stream == "customer_session":
+                sessions[row["session_id"]] = row["customer_id"]
+            await sender.rows(stream, [{**row, "ts": ts}], "record")
+        await sender.problems(problems, ts)
+    return sessions
+
+
+async def _send_batch(
+    sender: _Sender,
+    batch: CsvBatch,
+    truth: dict[str, tuple[str, str]] | None,
     message_format: MessageFormat,
-    batch_number: int = 0,
 ) -> None:
-    if not rows:
-        return
-    if message_format == "batch":
-        await publisher.send(topic, f"batch-{batch_number}".encode(), orjson.dumps(rows), None)
-        return
-    for row in rows:
-        await publisher.send(topic, _key(row, key_column), orjson.dumps(row), None)
+    await sender.rows("browsing", batch.browsing, message_format, batch.number)
+    await sender.rows("transactions", batch.transactions, message_format, batch.number)
+    if truth is not None:
+        labels: list[Row] = []
+        for tx in batch.transactions:
+            is_fraud, pattern = truth.get(str(tx["transaction_id"]), ("0", ""))
+            labels.append(
+                {
+                    "transaction_id": str(tx["transaction_id"]),
+                    "is_fraud": is_fraud,
+                    "pattern": pattern,
+                    "ts": tx["ts"],
+                }
+            )
+        await sender.rows("truth", labels, "record")
 
 
-def _fraud_labels(path: Path) -> dict[str, tuple[str, str]] | None:
-    """transaction_id -> (is_fraud, pattern) from fraud_transaction.csv, if the dataset has it."""
-    if not path.is_file():
+def _progress_event(sender: _Sender, batch: CsvBatch, rule: BatchRule) -> RunEvent:
+    """Where the producer stands: batches sent, the event time reached, messages sent."""
+    return run_event(
+        sender.run_id,
+        "producer",
+        "progress",
+        {
+            "batches": batch.number + 1,
+            "simulated_s": (batch.number + 1) * rule.interval_s,
+            "event_time": batch.ts,
+            "sent": sender.sent(),
+            "quarantined": sender.quarantined,
+        },
+    )
+
+
+def _fraud_labels(
+    dataset: CsvDataset, stack: ExitStack, problems: list[Problem]
+) -> dict[str, tuple[str, str]] | None:
+    """transaction_id -> (is_fraud, pattern) from fraud_transaction.csv, if the dataset has it.
+
+    The assignment's file lists the frauds (is_fraud may be left out: 1); fraudlab's export
+    also names each fraud's pattern.
+    """
+    if "truth" not in dataset.files:
         return None
-    with path.open(newline="", encoding="utf-8") as handle:
-        return {
-            row["transaction_id"]: (row.get("is_fraud", "1"), row.get("pattern", ""))
-            for row in csv.DictReader(handle)
-        }
+    return {
+        row["transaction_id"]: (row.get("is_fraud") or "1", row.get("pattern", ""))
+        for row in dataset.rows(stack, "truth", problems.append)
+    }

@@ -6,6 +6,7 @@ acknowledged. A broker that is down, or stops acknowledging, ends the command in
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -13,9 +14,10 @@ import click
 from rich.progress import TaskID
 
 from fraudlab.cli_context import run_async, settings_from
-from fraudlab.errors import UsageError
+from fraudlab.errors import FraudlabError, UsageError
 from fraudlab.progress import progress_bar, stderr
 from fraudlab.runs import new_run_id, validate_run_id
+from simulator.csv_dataset import CheckReport, locate_dataset
 from simulator.producer import ProduceReport, produce_run, run_details
 
 
@@ -31,6 +33,11 @@ def _print_report(report: ProduceReport, paced: bool) -> None:
     for stream, count in report.delivered.items():
         click.echo(f"  {stream:<18} {count:>10,}")
     click.echo(f"  {'total':<18} {report.total:>10,}")
+    if report.quarantined:
+        click.echo(
+            f"{report.quarantined:,} row{'s' if report.quarantined != 1 else ''} could not be "
+            "read and went to quarantine (see `fraudlab check-csv`)"
+        )
     speed = f"{report.speed:,.1f}x" if report.simulated_s else "-"
     click.echo(
         f"run {report.run_id}: {report.total:,} messages delivered in "
@@ -109,6 +116,75 @@ def produce_command(
     _print_report(report, pace is not None)
 
 
+_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+
+
+def _topic_names(pairs: tuple[str, ...]) -> dict[str, str]:
+    """--topic STREAM=NAME pairs as stream -> topic; a UsageError names a bad pair."""
+    from simulator.csv_producer import CSV_STREAMS
+
+    named: dict[str, str] = {}
+    for pair in pairs:
+        stream, sep, name = pair.partition("=")
+        if not sep or stream not in CSV_STREAMS or stream == "run-events":
+            streams = ", ".join(s for s in CSV_STREAMS if s != "run-events")
+            raise UsageError(f"--topic {pair!r}: say STREAM=NAME with STREAM one of {streams}.")
+        if not _TOPIC_NAME.fullmatch(name) or name in (".", ".."):
+            raise UsageError(
+                f"--topic {pair!r}: a topic name is 1-249 letters, digits, '.', '_' or '-'."
+            )
+        named[stream] = name
+    return named
+
+
+def _print_problems(report: CheckReport) -> None:
+    for problem in report.problems:
+        click.echo(str(problem))
+    rows = sum(report.rows.values())
+    files = ", ".join(f"{name} {count:,}" for name, count in report.rows.items())
+    click.echo(f"{rows:,} rows can be read ({files})")
+
+
+_encoding = click.option(
+    "--encoding",
+    default="utf-8",
+    show_default=True,
+    help="Text encoding of the files (UTF-8 may start with a byte-order mark).",
+)
+_time_zone = click.option(
+    "--time-zone",
+    "csv_time_zone",
+    help="Time zone of naive times in the files [default: setting csv_time_zone, Asia/Jakarta].",
+)
+
+
+@click.command("check-csv")
+@click.argument("data_dir", type=click.Path(file_okay=False, path_type=Path))
+@_encoding
+@_time_zone
+@click.pass_context
+def check_csv_command(
+    ctx: click.Context, data_dir: Path, encoding: str, csv_time_zone: str | None
+) -> None:
+    """List the rows of an assignment-layout dataset folder that cannot be read, sending nothing.
+
+    Each problem is one line, FILE:LINE: FIELD: REASON; the exit code is 1 if there is any.
+    """
+    from simulator.csv_dataset import check_dataset_rows, locate_dataset
+
+    settings = settings_from(ctx, {"csv_time_zone": "--time-zone"}, csv_time_zone=csv_time_zone)
+    dataset = locate_dataset(data_dir, encoding=encoding, zone=settings.csv_time_zone)
+    report = check_dataset_rows(dataset)
+    _print_problems(report)
+    if report.problems:
+        count = len(report.problems)
+        rows = f"{count:,} rows cannot be read" if count > 1 else "1 row cannot be read"
+        raise FraudlabError(
+            f"{data_dir}: {rows}; produce-csv would quarantine {'them' if count > 1 else 'it'} "
+            "and stream the rest."
+        )
+
+
 @click.command("produce-csv")
 @click.argument("data_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--run-id", help="Run id [default: csv and the time it starts].")
@@ -135,7 +211,31 @@ def produce_command(
     show_default=True,
     help="Seed of the random batch sizes.",
 )
-@click.option("--fast", is_flag=True, help="Send batches back to back instead of every interval.")
+@click.option(
+    "--first-ts",
+    type=click.IntRange(min=0),
+    help="ts of the first batch, Unix seconds: the same folder, seed and first ts give the "
+    "same messages [default: the wall clock].",
+)
+@click.option(
+    "--fast",
+    is_flag=True,
+    help="Send batches back to back instead of every interval; without --first-ts each batch's "
+    "ts is the moment it is sent.",
+)
+@click.option(
+    "--topic",
+    "topic_pairs",
+    multiple=True,
+    metavar="STREAM=NAME",
+    help="Publish a stream to the topic NAME (e.g. browsing=browsing_behaviour) instead of the "
+    "run's own; fraudlab's engine and archiver read the run's own topics. Repeatable.",
+)
+@_encoding
+@_time_zone
+@click.option(
+    "--check", is_flag=True, help="Only list the rows that cannot be read (as check-csv)."
+)
 @click.pass_context
 def produce_csv_command(
     ctx: click.Context,
@@ -146,19 +246,45 @@ def produce_csv_command(
     interval: int,
     message_format: str,
     seed: int,
+    first_ts: int | None,
     fast: bool,
+    topic_pairs: tuple[str, ...],
+    encoding: str,
+    csv_time_zone: str | None,
+    check: bool,
 ) -> None:
-    """Stream an assignment-layout dataset folder (DATA_DIR) to Kafka as the assignment says."""
-    from simulator.csv_batches import BatchRule, CsvBatch
-    from simulator.csv_producer import check_dataset, produce_csv
+    """Stream an assignment-layout dataset folder (DATA_DIR) to Kafka as the assignment says.
 
+    Rows that cannot be read go to the run's quarantine stream, each with its file, line, field
+    and reason; the rest streams on.
+    """
+    from simulator.csv_batches import BatchRule, CsvBatch
+    from simulator.csv_producer import CsvRunOptions, produce_csv
+
+    if check:
+        ctx.invoke(
+            check_csv_command, data_dir=data_dir, encoding=encoding, csv_time_zone=csv_time_zone
+        )
+        return
     try:
         rule = BatchRule(min_rows, max_rows, interval)
     except ValueError as exc:
         raise UsageError(f"{exc}.") from None
-    check_dataset(data_dir)
-    settings = settings_from(ctx)
+    topics = _topic_names(topic_pairs)
+    settings = settings_from(ctx, {"csv_time_zone": "--time-zone"}, csv_time_zone=csv_time_zone)
+    # every header is read before anything is sent
+    locate_dataset(data_dir, encoding=encoding, zone=settings.csv_time_zone)
     run_id = validate_run_id(run_id) if run_id else new_run_id("csv", seed)
+    options = CsvRunOptions(
+        rule,
+        "batch" if message_format == "batch" else "record",
+        seed,
+        first_ts,
+        fast,
+        settings.csv_time_zone,
+        encoding,
+        topics,
+    )
     counts: Counter[str] = Counter()
 
     def progress(batch: CsvBatch) -> None:
@@ -170,16 +296,14 @@ def produce_csv_command(
             f"({counts['browsing']:,} / {counts['transactions']:,} so far)"
         )
 
+    stderr.print(f"producing {data_dir} as run {run_id} to {settings.bootstrap_servers}")
     report = run_async(
         produce_csv(
             data_dir,
             run_id,
             settings.bootstrap_servers,
             settings.topic_partitions,
-            rule=rule,
-            message_format="batch" if message_format == "batch" else "record",
-            seed=seed,
-            fast=fast,
+            options,
             progress=progress,
         )
     )
@@ -190,3 +314,4 @@ def register(group: click.Group) -> None:
     """Add the producer commands to the CLI."""
     group.add_command(produce_command)
     group.add_command(produce_csv_command)
+    group.add_command(check_csv_command)

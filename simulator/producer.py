@@ -10,13 +10,12 @@ count only what the broker acknowledged.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from fraudlab.announce import announce, run_event
+from fraudlab.announce import PROGRESS_EVERY_S, announce, announce_end, run_event
 from fraudlab.kafka_io import DEFAULT_TUNING, ProducerTuning, create_topics
 from fraudlab.publisher import Publisher
 from fraudlab.records import RunEvent
@@ -39,10 +38,6 @@ PRODUCED_STREAMS = (
 # Simulated seconds per step: small enough for smooth pacing, large enough to batch well.
 PACED_STEP_S = 1.0
 FAST_STEP_S = 60.0
-# Wall seconds between the producer's progress run-events (what `fraudlab run` and the views show).
-PROGRESS_EVERY_S = 2.0
-# Wall seconds an early end may take to reach the broker before the producer gives up on it.
-END_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +49,7 @@ class ProduceReport:
     simulated_s: float
     wall_s: float
     speed: float = 0.0  # simulated seconds per wall second while events were paced out
+    quarantined: int = 0  # input rows that could not be read (CSV runs)
 
     @property
     def total(self) -> int:
@@ -129,7 +125,7 @@ async def produce_run(
         raise
     finally:
         if ending != "finished":
-            await _announce_end(publisher, run_id, ending)
+            await announce_end(publisher, run_id, "producer", ending)
         await publisher.close()
     return ProduceReport(
         run_id,
@@ -161,20 +157,6 @@ def _progress_event(
             "speed_reached": round(pacer.achieved_speed(until), 3),
         },
     )
-
-
-async def _announce_end(publisher: Publisher, run_id: str, ending: str) -> None:
-    """Say that the producer stopped early, if the broker still listens (a best effort: the
-    run's other parts and its archive then see it ended instead of waiting for it)."""
-    with contextlib.suppress(Exception):
-        await asyncio.shield(
-            asyncio.wait_for(_flush_end(publisher, run_id, ending), timeout=END_TIMEOUT_S)
-        )
-
-
-async def _flush_end(publisher: Publisher, run_id: str, ending: str) -> None:
-    await announce(publisher, run_event(run_id, "producer", ending, {}))
-    await publisher.flush()
 
 
 async def _deliver(

@@ -27,6 +27,7 @@ from fraudlab.records import (
     Fault,
     FraudAlerts,
     Product,
+    Quarantined,
     Record,
     RunEvent,
     Score,
@@ -142,6 +143,10 @@ def make_sample_run(run_id: str, seed: int = 7, transactions: int = 240) -> Samp
                 START,
             )
         )
+    # a product row its file could not be read as: set aside by the producer, kept by the archive
+    run.add(
+        Quarantined("product.csv", 31, "", "10 fields where the header has 9", "p30,Men,...", START)
+    )
     alerted: list[AlertedTransaction] = []
     for i in range(transactions):
         ts = START + 2 * i

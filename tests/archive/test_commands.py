@@ -47,7 +47,10 @@ def test_report_shows_the_summary_and_a_row_per_pattern(archive_dir: Path) -> No
     out = result.stdout
     assert "status       complete (final)" in out
     assert "recall       0.500  (2 of 4 frauds flagged)" in out
-    rows = {line.split()[0]: line.split() for line in out.splitlines()[14:]}
+    assert "quarantined  none (input rows that could not be read)" in out
+    lines = out.splitlines()
+    table = lines[next(i for i, line in enumerate(lines) if line.startswith("PATTERN")) :]
+    rows = {line.split()[0]: line.split() for line in table}
     assert rows["account_takeover"] == [
         "account_takeover",
         "2",
@@ -122,7 +125,7 @@ def test_export_writes_a_parquet_file_per_table(archive_dir: Path, tmp_path: Pat
         "export-run", RUN_ID, str(tmp_path / "out"), "--archive-dir", str(archive_dir)
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"exported run {RUN_ID}: 17 Parquet files in ")
+    assert result.stdout.startswith(f"exported run {RUN_ID}: 18 Parquet files in ")
     assert (tmp_path / "out" / "transactions.parquet").stat().st_size > 0
 
 

@@ -135,3 +135,28 @@ def test_the_verdict_on_each_value_does_not_depend_on_its_batch() -> None:
     assert good_parts == good
     assert bad_parts == bad
     assert len(bad) == 12
+
+
+def test_records_in_the_assignment_s_own_columns_are_whole_with_nulls() -> None:
+    from fraudlab.records import Browsing, Customer, Product
+
+    customer = (
+        b'{"customer_id":"10000","first_name":"Ana","last_name":"Putri","username":"u",'
+        b'"email":"u@example.invalid","gender":"M","birthdate":"1990-01-01",'
+        b'"first_join_date":"2022-03-01","ts":5}'
+    )
+    table, good, bad = decode_values(Customer, [customer])
+    assert (good, bad) == ([0], [])
+    assert table.to_pylist()[0]["home_location_lat"] is None
+    product = (
+        b'{"id":"28999","gender":"Men","baseColour":"Navy Blue","season":"Fall","year":"2011",'
+        b'"usage":"Casual","productDisplayName":"Shirt","category_id":"1","ts":5}'
+    )
+    assert decode_values(Product, [product])[1:] == ([0], [])
+    browsing = (
+        b'{"session_id":"s1","event_type":"HP","event_time":"2024-05-09 10:00:01.210",'
+        b'"traffic_source":"MOBILE","device_type":"Android","ts":5}'
+    )
+    table, good, bad = decode_values(Browsing, [browsing, browsing.replace(b'"s1"', b"null")])
+    assert good == [0] and bad == [(1, "field session_id is missing or null")]
+    assert table.to_pylist()[0]["customer_id"] is None

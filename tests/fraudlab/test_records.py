@@ -9,10 +9,15 @@ from fraudlab.records import (
     STREAM_RECORDS,
     STREAMS,
     Browsing,
+    Category,
+    Customer,
+    CustomerSession,
     DeadLetter,
+    Product,
     Transaction,
     assignment_columns,
     field_names,
+    fields_of,
     message_key,
     record_for_stream,
 )
@@ -34,9 +39,25 @@ def test_streams_are_unique_and_resolvable() -> None:
 
 def test_input_records_carry_strings_but_ts() -> None:
     for cls in (Browsing, Transaction):
-        for name in field_names(cls):
-            expected = int if name == "ts" else str
-            assert cls.__annotations__[name] in (expected.__name__, expected)
+        for f in fields_of(cls):
+            assert f.type is (int if f.name == "ts" else str)
+
+
+def test_only_fraudlab_s_extras_are_optional_and_the_assignment_s_columns_are_not() -> None:
+    optional = {
+        cls.__name__: [f.name for f in fields_of(cls) if f.optional]
+        for cls in (Customer, Category, Product, CustomerSession, Browsing, Transaction)
+    }
+    assert optional == {
+        "Customer": ["home_location", "home_city", "home_location_lat", "home_location_long"],
+        "Category": [],
+        "Product": ["price"],
+        "CustomerSession": [],
+        "Browsing": ["customer_id", "product_id", "quantity", "event_id"],
+        "Transaction": [],
+    }
+    for cls in (Customer, Product, Browsing):
+        assert not set(assignment_columns(cls)) & set(optional[cls.__name__])
 
 
 def test_assignment_columns_come_first_in_the_assignments_order() -> None:

@@ -88,3 +88,29 @@ def test_rows_are_read_lazily() -> None:
 def test_bad_rules_are_refused(lo: int, hi: int, interval: int) -> None:
     with pytest.raises(ValueError):
         BatchRule(lo, hi, interval)
+
+
+def test_given_a_clock_each_batch_is_stamped_when_it_is_planned_never_backwards() -> None:
+    rule = BatchRule(min_rows=10, max_rows=10, interval_s=5)
+    readings = iter([5000, 4990, 5001, 5001])
+    batches = plan_batches(
+        browsing_rows(40), iter([]), {}, rule, 1000, random.Random(1), now=lambda: next(readings)
+    )
+    assert [b.ts for b in batches] == [5000, 5000, 5001, 5001]
+
+
+def test_naive_times_are_local_to_the_dataset_s_zone() -> None:
+    rule = BatchRule(min_rows=10, max_rows=10, interval_s=5)
+
+    def batches(zone: str) -> list[list[str]]:
+        # browsing at 10:00:00-10:00:19 UTC; the transaction is written naive
+        tx = {"created_at": "2026-01-05 17:00:05", "transaction_id": "t0", "customer_id": "c"}
+        planned = plan_batches(
+            browsing_rows(20), iter([tx]), {}, rule, 0, random.Random(1), zone=zone
+        )
+        return [[str(t["transaction_id"]) for t in b.transactions] for b in planned]
+
+    # 17:00:05 in Jakarta is 10:00:05 UTC: the first batch's span
+    assert batches("Asia/Jakarta") == [["t0"], []]
+    # read as UTC it is after every browsing row: a last batch of its own, never dropped
+    assert batches("UTC") == [[], [], ["t0"]]

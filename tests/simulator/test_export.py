@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 from simulated_runs import SCENARIOS, small_scenario
 
+from fraudlab.field_values import event_time
+from fraudlab.product_metadata import parse_items
 from fraudlab.records import (
     Browsing,
     Category,
@@ -123,3 +126,27 @@ def test_faults_stay_out_of_the_files(tmp_path: Path) -> None:
 def test_the_history_scenario_is_long_enough_for_training() -> None:
     history = load_scenario("history", SCENARIOS)
     assert history.minutes >= 1440 and history.world.customers >= 5000
+
+
+def test_values_are_written_as_the_assignment_writes_them(baseline_export: Path) -> None:
+    naive_ms = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}")
+    browsing = _rows(baseline_export / "browsing_behaviour.csv")
+    transactions = _rows(baseline_export / "transactions.csv")
+    assert browsing and transactions
+    assert all(naive_ms.fullmatch(r["event_time"]) for r in browsing)
+    assert all(naive_ms.fullmatch(r["created_at"]) for r in transactions)
+    # the default start, 2026-01-05T00:00Z, is 07:00 in Jakarta
+    assert browsing[0]["event_time"].startswith("2026-01-05 07:00")
+    assert {t["payment_status"] for t in transactions} == {"Success", "Fail"}
+    for t in transactions:
+        assert t["product_metadata"].startswith("[{'product_id': ")
+        assert isinstance(parse_items(t["product_metadata"]), tuple)
+        # the file's ts is the event time the time column writes, to the second
+        assert int(t["ts"]) == int(event_time(t["created_at"]))
+
+
+def test_the_fraudlab_form_keeps_the_streamed_values(tmp_path: Path) -> None:
+    sim = Simulation(small_scenario(), seed=1, minutes=1)
+    export_csv(sim.messages(), tmp_path, form="fraudlab")
+    (first, *_) = _rows(tmp_path / "transactions.csv")
+    assert first["created_at"].endswith("Z") and first["product_metadata"].startswith('[{"')

@@ -16,7 +16,7 @@ from fraudlab.net import free_port
 from fraudlab.topics import topic_name
 from simulator.clock import DEFAULT_START
 from simulator.csv_batches import BatchRule
-from simulator.csv_producer import produce_csv
+from simulator.csv_producer import CsvRunOptions, produce_csv
 from simulator.export import export_csv
 from simulator.producer import PRODUCED_STREAMS, produce_run, run_details
 from simulator.scenario import load_scenario
@@ -84,10 +84,7 @@ async def test_produce_csv_follows_the_assignment_rule(bootstrap: str, tmp_path:
         run_id,
         bootstrap,
         2,
-        rule=BatchRule(200, 500, 5),
-        message_format="batch",
-        seed=1,
-        first_ts=1_800_000_000,
+        CsvRunOptions(BatchRule(200, 500, 5), "batch", seed=1, first_ts=1_800_000_000),
     )
     batches = await _consume_all(bootstrap, topic_name(run_id, "browsing"))
     arrays = sorted((orjson.loads(m.value) for m in batches), key=lambda rows: rows[0]["ts"])  # type: ignore[attr-defined]

@@ -1,0 +1,60 @@
+"""One reader of product_metadata for every form the datasets write it in."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from fraudlab.product_metadata import Item, parse_items, read_items
+
+CASES = Path(__file__).resolve().parents[1] / "simulator" / "data" / "cases" / "csv"
+
+
+def metadata_of(case: str) -> list[str]:
+    with (CASES / case / "transactions.csv").open(newline="", encoding="utf-8") as handle:
+        return [row["product_metadata"] for row in csv.DictReader(handle)]
+
+
+def test_single_and_double_quoted_forms_give_the_same_items() -> None:
+    single = metadata_of("assignment-layout")
+    double = metadata_of("bom-session")  # the same transactions, written as JSON
+    assert len(single) == len(double) == 4
+    assert [read_items(s) for s in single] == [read_items(d) for d in double]
+    assert read_items(single[1]) == (Item("58296", 2, 278120.0),)
+
+
+def test_the_quoted_metadata_case_reads_two_items_and_refuses_a_negative_quantity() -> None:
+    first, two_items, negative, _ = metadata_of("quoted-metadata")
+    assert read_items(first) == (Item("28999", 1, 184929.0),)
+    assert read_items(two_items) == (Item("58296", 4, 145843.0), Item("53921", 1, 332825.0))
+    assert parse_items(negative) == "item 1: quantity -2 is negative"
+    with pytest.raises(ValueError, match="quantity -2 is negative"):
+        read_items(negative)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("[{'product_id': 1, 'quantity': 'one', 'item_price': 5}]", "is not a whole number"),
+        ("[{'product_id': 1, 'quantity': 1.5, 'item_price': 5}]", "is not a whole number"),
+        ("[{'product_id': 1, 'quantity': 1, 'item_price': '5,5'}]", "is not a number"),
+        ("[{'product_id': 1, 'quantity': 1, 'item_price': -5}]", "item_price -5 is negative"),
+        ("[{'product_id': True, 'quantity': 1, 'item_price': 5}]", "is not an id"),
+        ("{'product_id': 1, 'quantity': 1, 'item_price': 5}", "is not a list of items"),
+        ("[1, 2]", "item 1 is not a"),
+        ("[{'product_id': 1, 'quantity': 1, 'item_price': 5}", "neither JSON nor a Python"),
+        ("(lambda: 1)()", "neither JSON nor a Python"),
+        ("", "neither JSON nor a Python"),
+    ],
+)
+def test_unreadable_metadata_has_a_reason(text: str, reason: str) -> None:
+    found = parse_items(text)
+    assert isinstance(found, str) and reason in found, found
+
+
+def test_numbers_may_be_strings_or_numbers_and_ids_keep_their_text() -> None:
+    assert parse_items('[{"product_id": 7, "quantity": "2.0", "item_price": 1.5e3}]') == (
+        Item("7", 2, 1500.0),
+    )
