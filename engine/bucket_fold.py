@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 
 from engine.feature_frames import CUSTOMER, INVALID, SOURCE_COLUMNS, fold_events
-from engine.features import CustomerState
+from engine.features import CustomerState, line_items_json
 
 SCORED, LATE, DUPLICATE = "scored", "late", "duplicate"
 # (topic, key, value) of a Kafka sink row
@@ -90,7 +90,7 @@ def _score(row: dict[str, Any], probability: float, model: ModelStamp, topic: st
         "total_amount": row["total_amount"],
         "shipment_location_lat": row["shipment_lat"],
         "shipment_location_long": row["shipment_long"],
-        "product_metadata": row["product_metadata"] or "[]",
+        "product_metadata": line_items_json(row["product_metadata"]),
     }
     return (topic, str(row["transaction_id"]), _compact(score).decode())
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from fraudlab.product_metadata import parse_items
 from fraudlab.records import L1_EVENTS, L2_EVENTS
 
 DAY_S = 86_400
@@ -296,15 +297,25 @@ def _float(text: str | None) -> float:
 
 
 def _items(metadata: str) -> list[tuple[float, float]]:
-    """(quantity, item price) of each line of product_metadata; [] when it is not a JSON list."""
-    try:
-        lines = orjson.loads(metadata)
-    except orjson.JSONDecodeError:
-        return []
-    if not isinstance(lines, list):
-        return []
-    return [
-        (_float(str(line.get("quantity", 0))), _float(str(line.get("item_price", 0))))
-        for line in lines
-        if isinstance(line, dict)
-    ]
+    """(quantity, item price) of each line of product_metadata; [] when it cannot be read."""
+    items = parse_items(metadata) if metadata else ()
+    return [] if isinstance(items, str) else [(i.quantity, i.item_price) for i in items]
+
+
+def line_items_json(metadata: str | None) -> str:
+    """product_metadata as the JSON list the reports read (``[]`` when it cannot be read): the
+    one parser's reading of it, so that the features and the top-products report see the same
+    items whatever form the record wrote them in.
+
+    >>> line_items_json("[{'product_id': 28999, 'quantity': 2, 'item_price': 1000}]")
+    '[{"product_id":"28999","quantity":2,"item_price":1000.0}]'
+    """
+    items = parse_items(metadata) if metadata else ()
+    if isinstance(items, str):
+        return "[]"
+    return orjson.dumps(
+        [
+            {"product_id": i.product_id, "quantity": i.quantity, "item_price": i.item_price}
+            for i in items
+        ]
+    ).decode()
