@@ -30,7 +30,14 @@ from engine.bucket_fold import ModelStamp
 from engine.checkpoints import record_state_buckets
 from engine.reports import fraud_alerts, product_quantities, top_products
 from engine.run_end import producer_ending, progress_reached, wait_for_producer
-from engine.scoring import ScorerFactory, kafka_rows, model_scorer, parse_scores, scoring_rows
+from engine.scoring import (
+    ScorerFactory,
+    kafka_rows,
+    model_scorer,
+    parse_scores,
+    scoring_rows,
+    start_python_workers,
+)
 from engine.sources import kafka_batch, kafka_stream
 from fraudlab.announce import announce_now, run_event
 from fraudlab.broker import require_broker
@@ -233,7 +240,9 @@ def run_engine(
         [topics["browsing"], topics["transactions"]],
         max_offsets,
     ).unionByName(kafka_stream(spark, bootstrap, [topics["customer"]]))
-    rows = scoring_rows(raw, topics, stamp, scorer or model_scorer(model), buckets)
+    score = scorer or model_scorer(model)
+    start_python_workers(spark, score)
+    rows = scoring_rows(raw, topics, stamp, score, buckets)
     queries = [_sink(rows, "scoring", checkpoints, bootstrap, every)]
     if not options.available_now:
         queries.extend(_report_queries(spark, settings, options, topics, products, checkpoints))

@@ -26,7 +26,7 @@ from fraudlab.records import Record, Score, field_names
 
 if TYPE_CHECKING:
     import pandas as pd
-    from pyspark.sql import Column, DataFrame
+    from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.streaming.state import GroupState
 
     from models.registry import SavedModel
@@ -89,6 +89,23 @@ def constant_scorer(probability: float) -> ScorerFactory:
         return lambda rows: [probability] * len(rows)
 
     return build
+
+
+def start_python_workers(spark: SparkSession, scorer: ScorerFactory) -> None:
+    """Start Spark's Python workers, each with the scorer loaded, before the first micro-batch.
+
+    A worker forks from the daemon (:mod:`fraudlab.python_workers`) at the first Python task
+    and stays for the next ones, so a tiny job on every task slot moves the start of the
+    workers and the reading of the booster out of the first micro-batch, which also folds in
+    every customer profile there is.
+    """
+    slots = spark.sparkContext.defaultParallelism
+
+    def load(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        scorer()
+        yield from frames
+
+    spark.range(slots, numPartitions=slots).mapInPandas(load, "id long").collect()
 
 
 def scoring_rows(

@@ -8,7 +8,7 @@ the default model (``models/default``; when it is missing, a small one is traine
    engine's live queries, built from its own functions (the one scoring query on the engine's
    10 s trigger, fraud-alerts on 10 s, top-products on 30 s), then read it with the scoring
    query's ``maxOffsetsPerTrigger`` = rate x the trigger: every trigger brings what a live run
-   at that rate would bring. At each rate they run 2 warm-up and 6 measured micro-batches,
+   at that rate would bring. At each rate they run 1 warm-up and 5 measured micro-batches,
    continuing from the previous rate's checkpoints (the per-customer state grows as in a live
    run). A rate is kept up with when the 95th percentile of the measured batch durations is
    under 0.8 x the trigger (each batch then ends before the next trigger: the processing rate
@@ -223,7 +223,7 @@ def measure(spark: SparkSession, settings: Settings, args: argparse.Namespace) -
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument(
-        "--backlog-minutes", type=float, default=600.0, help="simulated minutes of the backlog run"
+        "--backlog-minutes", type=float, default=1200.0, help="simulated minutes of the backlog run"
     )
     parser.add_argument("--skip-latency", action="store_true", help="the sustained rates only")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
