@@ -10,7 +10,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine.scoring import parse_scores
+from engine.scoring import INPUT_STREAMS, parse_scores
 from engine.sources import kafka_batch
 from fraudlab.kafka_io import end_offsets
 from fraudlab.records import DeadLetter
@@ -21,9 +21,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
     from pyspark.sql.streaming import StreamingQuery
 
-__all__ = ["EngineReport", "count_results", "query_progress"]
-
-INPUT_STREAMS = ("browsing", "transactions", "customer")
+__all__ = ["INPUT_STREAMS", "EngineReport", "count_results", "query_progress"]
 
 
 @dataclass
