@@ -265,20 +265,3 @@ def batch_features(events: DataFrame, partitions: int | None = None) -> DataFram
     n = partitions or events.sparkSession.sparkContext.defaultParallelism
     ordered = events.repartition(n, "customer_id").sortWithinPartitions("customer_id", "ts", "seq")
     return ordered.mapInPandas(_fold_partition, features_schema())
-
-
-LATENESS = "2 minutes"  # the assignment's limit: data later than this is dropped
-
-
-def watermarked(events: DataFrame, lateness: str = LATENESS) -> DataFrame:
-    """``events`` with ``event_timestamp`` (from ts) and the event-time watermark on it.
-
-    Customer records carry no event time here: a profile is static data (a sign-up's record
-    may be read long before its events), and must not move the watermark.
-    """
-    from pyspark.sql import functions as F
-
-    event_time = F.when(F.col("kind") != CUSTOMER, F.timestamp_seconds("ts"))
-    return events.withColumn("event_timestamp", event_time).withWatermark(
-        "event_timestamp", lateness
-    )

@@ -31,6 +31,7 @@ from engine.checkpoints import record_state_buckets
 from engine.reports import fraud_alerts, product_quantities, top_products
 from engine.run_end import producer_ending, progress_reached, wait_for_producer
 from engine.scoring import (
+    LATENESS,
     ScorerFactory,
     kafka_rows,
     model_scorer,
@@ -60,7 +61,6 @@ RESULT_STREAMS = ("scores", "fraud-alerts", "top-products", "dead-letter")
 # a small machine (state store, per-customer fold, Kafka commit) that a shorter trigger pays
 # more often.
 ALERTS_TRIGGER_S, TOP_TRIGGER_S, SCORES_TRIGGER_S = 10.0, 30.0, 10.0
-LATENESS = "2 minutes"
 PROGRESS_EVERY_S = 10.0
 # Browsing and transaction records per micro-batch at most. Live, a micro-batch holds what
 # arrived during one trigger; available-now, a backlog is cut into micro-batches, and larger
