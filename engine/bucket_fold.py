@@ -8,33 +8,50 @@ and encoded again; the others stay the strings they were. Each customer's events
 :func:`engine.feature_frames.fold_events`, the code training uses, and every transaction of the
 bucket is then scored in one vectorised call. Pure: fed with lists in unit tests.
 
+A record waits in the bucket's state until the run's frontier (:mod:`engine.frontier`) has
+passed its event time, and is then folded in (time, seq) order: a transaction's features hold
+everything its customer did before it and nothing after, wherever micro-batches were cut.
+
 Every input row comes out once: a transaction as a score, a browsing event or profile folded in
 silently, and anything else as a dead letter with its reason (a value that could not be parsed,
-a record behind the watermark, a second delivery of the same record), so that
-produced = scored + folded in + dropped as late + duplicates + dead-lettered, each term counted.
+a record behind the watermark or behind the frontier, a second delivery of the same record), so
+that produced = scored + folded in + dropped as late + duplicates + dead-lettered, each term
+counted once the run is closed out.
 
->>> states = {}
+>>> state = BucketState()
 >>> events = [_event("c1", 0, 100, "e1"), _event("c1", 0, 90, "e1")]
->>> rows = fold_bucket(states, events, watermark_ms=0, score=lambda rows: [0.0] * len(rows),
+>>> rows = fold_bucket(state, events, watermark_ms=0, score=lambda rows: [0.0] * len(rows),
+...                    model=ModelStamp("m", "d" * 64, 0.5), topics=TOPICS)
+>>> sorted(state.pending)  # held: the frontier has not passed them yet
+['c1']
+>>> rows = fold_bucket(state, [_close_out()], watermark_ms=0, score=lambda rows: [],
 ...                    model=ModelStamp("m", "d" * 64, 0.5), topics=TOPICS)
 >>> [(r[0], orjson.loads(base64.b64decode(orjson.loads(r[2])["raw"]))["ts"]) for r in rows]
 [('fraudlab.r.dead-letter', 100)]
->>> sorted(states)
-['c1']
+>>> sorted(state.customers), state.pending
+(['c1'], {})
 """
 
 from __future__ import annotations
 
 import base64
-from collections import defaultdict
-from collections.abc import Callable, Iterable, MutableMapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from engine.feature_frames import CUSTOMER, INVALID, SOURCE_COLUMNS, fold_events
+from engine.feature_frames import CUSTOMER, FRONTIER, INVALID, SOURCE_COLUMNS, fold_events
 from engine.features import CustomerState, line_items_json
+from engine.frontier import (
+    CLOSED,
+    close_out_report,
+    decode_report,
+    frontier,
+    merge,
+    partition_key,
+    report,
+)
 
 SCORED, LATE, DUPLICATE = "scored", "late", "duplicate"
 # (topic, key, value) of a Kafka sink row
@@ -95,47 +112,130 @@ def _score(row: dict[str, Any], probability: float, model: ModelStamp, topic: st
     return (topic, str(row["transaction_id"]), _compact(score).decode())
 
 
+@dataclass
+class BucketState:
+    """What one state bucket keeps between micro-batches.
+
+    ``customers``: customer id -> the JSON of its :class:`~engine.features.CustomerState` (only
+    the customers a micro-batch touches are decoded); ``pending``: customer id -> its events not
+    yet folded in, held until the frontier passes them; ``known``: the greatest event time each
+    input partition is known to have delivered (:mod:`engine.frontier`); ``at``: the frontier
+    the bucket last folded up to (None before the first).
+    """
+
+    customers: dict[str, str] = field(default_factory=dict)
+    pending: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    known: dict[str, int] = field(default_factory=dict)
+    at: int | None = None
+
+    def to_columns(self) -> tuple[str, str, str]:
+        """The state as Spark keeps it: three JSON strings."""
+        return (
+            orjson.dumps(self.customers).decode(),
+            orjson.dumps(self.pending).decode(),
+            orjson.dumps({"known": self.known, "at": self.at}).decode(),
+        )
+
+    @classmethod
+    def from_columns(cls, columns: tuple[str, str, str] | None) -> BucketState:
+        if columns is None:
+            return cls()
+        customers, pending, position = (orjson.loads(c) for c in columns)
+        return cls(customers, pending, position["known"], position["at"])
+
+
 def fold_bucket(
-    states: MutableMapping[str, str],
+    state: BucketState,
     events: Iterable[dict[str, Any]],
     watermark_ms: int,
     score: Scorer,
     model: ModelStamp,
     topics: dict[str, str],
+    partitions: Iterable[str] = (),
 ) -> list[SinkRow]:
-    """Fold one micro-batch of a bucket's rows into ``states`` (updated in place).
+    """Fold one micro-batch of a bucket's rows into ``state`` (updated in place).
 
     ``events`` are rows in :data:`engine.feature_frames.EVENT_COLUMNS` (plus ``raw`` and
-    ``reason`` for values that could not be parsed); ``score`` maps feature rows to fraud
-    probabilities. Returns the Kafka sink rows: scores and dead letters, customers in id order.
+    ``reason`` for values that could not be parsed, and for frontier reports, kind
+    :data:`~engine.feature_frames.FRONTIER`); ``score`` maps feature rows to fraud
+    probabilities; ``partitions`` names the run's input partitions (``topic:partition``).
+
+    A record is held until the frontier (:func:`engine.frontier.frontier`) passes its event
+    time, then folded in (time, seq) order, so a transaction's features hold everything its
+    customer did before it and nothing after, however the stream was cut. Returns the Kafka
+    sink rows: scores, dead letters, and a frontier report when this bucket's records moved a
+    partition's greatest delivered time.
     """
-    by_customer: dict[str, list[dict[str, Any]]] = defaultdict(list)
     out: list[SinkRow] = []
+    arrived: list[dict[str, Any]] = []
+    learned: dict[str, int] = {}
+    delivered: dict[str, int] = {}
     for e in events:
-        if e["kind"] == INVALID:
+        kind = e["kind"]
+        if kind == FRONTIER:
+            learned = merge(learned, decode_report(e["raw"]))
+        elif kind == INVALID:
             out.append(
                 _dead_letter(e["raw"] or b"", e["reason"], e, e["ts"], topics["dead-letter"])
             )
         else:
-            by_customer[e["customer_id"]].append(e)
-    features: list[dict[str, Any]] = []
-    for customer in sorted(by_customer):
-        stored = states.get(customer)
-        state = CustomerState.from_json(stored) if stored else CustomerState()
-        on_time = []
-        for e in by_customer[customer]:
+            arrived.append(e)
+            if kind != CUSTOMER:
+                key = partition_key(e["topic"], e["partition"])
+                delivered[key] = max(int(e["ts"]), delivered.get(key, int(e["ts"])))
+    before = state.known
+    advanced = {k: ts for k, ts in delivered.items() if ts > before.get(k, -CLOSED)}
+    state.known = merge(merge(before, learned), delivered)
+    if advanced and "frontier" in topics:
+        out.append((topics["frontier"], "report", report(advanced).decode()))
+
+    touched: dict[str, CustomerState] = {}
+
+    def customer_state(customer: str) -> CustomerState:
+        if customer not in touched:
+            stored = state.customers.get(customer)
+            touched[customer] = CustomerState.from_json(stored) if stored else CustomerState()
+        return touched[customer]
+
+    for e in sorted(arrived, key=lambda e: str(e["customer_id"])):
+        customer = e["customer_id"]
+        if e["kind"] != CUSTOMER:
             behind_s = (watermark_ms - int(e["ts"]) * 1000) / 1000
-            if e["kind"] != CUSTOMER and behind_s > 0:
+            if behind_s > 0:
                 note = f"{behind_s:.0f} s behind the watermark"
                 out.append(_skipped(e, LATE, note, topics["dead-letter"]))
+                continue
+            if state.at is not None and int(e["ts"]) < state.at:
+                if customer_state(customer).already_seen(e["event_id"] or ""):
+                    note = "a second delivery of the same record"
+                    out.append(_skipped(e, DUPLICATE, note, topics["dead-letter"]))
+                else:
+                    note = f"{state.at - int(e['ts'])} s behind the frontier"
+                    out.append(_skipped(e, LATE, note, topics["dead-letter"]))
+                continue
+        state.pending.setdefault(customer, []).append(e)
+
+    now = frontier(state.known, partitions)
+    features: list[dict[str, Any]] = []
+    if now is not None:
+        for customer in sorted(state.pending):
+            held = state.pending[customer]
+            due = [e for e in held if int(e["ts"]) < now]
+            if not due:
+                continue
+            rows, duplicates = fold_events(customer_state(customer), due)
+            features.extend(rows)
+            for e in duplicates:
+                note = "a second delivery of the same record"
+                out.append(_skipped(e, DUPLICATE, note, topics["dead-letter"]))
+            rest = [e for e in held if int(e["ts"]) >= now]
+            if rest:
+                state.pending[customer] = rest
             else:
-                on_time.append(e)
-        rows, duplicates = fold_events(state, on_time)
-        features.extend(rows)
-        for e in duplicates:
-            note = "a second delivery of the same record"
-            out.append(_skipped(e, DUPLICATE, note, topics["dead-letter"]))
-        states[customer] = state.to_json()
+                del state.pending[customer]
+        state.at = now if state.at is None else max(state.at, now)
+    for customer, customer_state_ in touched.items():
+        state.customers[customer] = customer_state_.to_json()
     if features:
         probabilities = score(features)
         out.extend(
@@ -146,6 +246,11 @@ def fold_bucket(
 
 
 TOPICS = {"dead-letter": "fraudlab.r.dead-letter", "scores": "fraudlab.r.scores"}
+
+
+def _close_out() -> dict[str, Any]:
+    """The close-out report as the fold reads it (for examples)."""
+    return {"kind": FRONTIER, "raw": close_out_report(), "ts": 0}
 
 
 def _event(customer: str, kind: int, ts: int, event_id: str) -> dict[str, Any]:

@@ -23,6 +23,8 @@ from pathlib import Path
 from fraudlab.errors import UsageError
 
 RECORD_FILE = "engine.json"
+# what a bucket's state holds (engine.bucket_fold.BucketState); another layout cannot be resumed
+STATE_FORMAT = "customers+pending+frontier"
 
 
 def record_state_buckets(checkpoints: Path, run_id: str, buckets: int) -> None:
@@ -32,13 +34,21 @@ def record_state_buckets(checkpoints: Path, run_id: str, buckets: int) -> None:
         recorded = json.loads(path.read_text())["state_buckets"]
     except FileNotFoundError:
         checkpoints.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"state_buckets": buckets}) + "\n")
+        record = {"state_buckets": buckets, "state_format": STATE_FORMAT}
+        path.write_text(json.dumps(record) + "\n")
         return
     except (json.JSONDecodeError, KeyError, TypeError):
         raise UsageError(
             f"{path} is unreadable: remove {checkpoints} to score run {run_id} again "
             "from the start."
         ) from None
+    layout = json.loads(path.read_text()).get("state_format")
+    if layout != STATE_FORMAT:
+        raise UsageError(
+            f"run {run_id}'s engine checkpoints were written by an engine that kept another "
+            f"state ({layout or 'customers only'}): remove {checkpoints} to score it again "
+            "from the start."
+        )
     if recorded != buckets:
         raise UsageError(
             f"run {run_id}'s engine checkpoints were written with {recorded} state buckets, "

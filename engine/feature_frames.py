@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 CUSTOMER, BROWSING, TRANSACTION = 2, 0, 1
 # a Kafka value that could not be parsed: it becomes a dead letter, never an event
 INVALID = 3
+# a frontier report read back from the engine's own topic (engine.frontier): never an event
+FRONTIER = 4
 STREAM_KINDS = {"browsing": BROWSING, "transactions": TRANSACTION, "customer": CUSTOMER}
 # within one second: the profile first, then browsing, then the transaction it led to
 SEQ = {CUSTOMER: -1, BROWSING: 0, TRANSACTION: 1}

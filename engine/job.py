@@ -29,7 +29,8 @@ from engine.accounting import INPUT_STREAMS, EngineReport, count_results, query_
 from engine.bucket_fold import ModelStamp
 from engine.checkpoints import record_state_buckets
 from engine.reports import fraud_alerts, product_quantities, top_products
-from engine.run_end import producer_ending, progress_reached, wait_for_producer
+from engine.frontier import frontier_topic, partition_key
+from engine.run_end import close_out, producer_ending, progress_reached, wait_for_producer
 from engine.scoring import (
     LATENESS,
     ScorerFactory,
@@ -67,6 +68,8 @@ PROGRESS_EVERY_S = 10.0
 # ones cost less per record: the fixed cost of a micro-batch (planning, state commit, offsets)
 # is about a second on two cores.
 LIVE_MAX_OFFSETS, AVAILABLE_NOW_MAX_OFFSETS = 20_000, 200_000
+# available-now: how often the scoring query looks for more input once it has caught up
+AVAILABLE_NOW_TRIGGER_S = 0.5
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -185,12 +188,14 @@ def run_engine(
     """
     started = time.monotonic()
     model = load_model(settings.models_dir, options.model_name)
-    topics = _topics(options.run_id)
+    topics = {**_topics(options.run_id), "frontier": frontier_topic(options.run_id)}
     _check_run(settings, options.run_id, topics, options.wait_for_events_s, should_stop)
     bootstrap = settings.bootstrap_servers
     asyncio.run(
         create_topics(bootstrap, [topics[s] for s in RESULT_STREAMS], settings.topic_partitions)
     )
+    # one partition: every bucket reads every report
+    asyncio.run(create_topics(bootstrap, [topics["frontier"]], 1))
     stamp = ModelStamp(model.name, model.digest, model.threshold)
     checkpoints = settings.checkpoint_dir / options.run_id
     buckets = settings.engine_state_buckets
@@ -229,27 +234,33 @@ def run_engine(
         )
         return EngineReport(options.run_id, wall_s=time.monotonic() - started)
     products = _products(spark, bootstrap, topics["product"])
-    every = (
-        {"availableNow": True}
-        if options.available_now
-        else {"processingTime": f"{max(SCORES_TRIGGER_S / options.speed, 0.5):.3f} seconds"}
+    # available-now runs with short processing-time triggers until it has read everything there
+    # was, so that the frontier reports of one micro-batch reach the next, then closes out
+    every = {
+        "processingTime": (
+            f"{AVAILABLE_NOW_TRIGGER_S:.3f} seconds"
+            if options.available_now
+            else f"{max(SCORES_TRIGGER_S / options.speed, 0.5):.3f} seconds"
+        )
+    }
+    inputs = [topics["browsing"], topics["transactions"]]
+    raw = kafka_stream(spark, bootstrap, inputs, max_offsets).unionByName(
+        kafka_stream(spark, bootstrap, [topics["customer"]])
     )
-    raw = kafka_stream(
-        spark,
-        bootstrap,
-        [topics["browsing"], topics["transactions"]],
-        max_offsets,
-    ).unionByName(kafka_stream(spark, bootstrap, [topics["customer"]]))
+    reports = kafka_stream(spark, bootstrap, [topics["frontier"]])
+    partitions = sorted(partition_key(t, p) for t, p in asyncio.run(end_offsets(bootstrap, inputs)))
     score = scorer or model_scorer(model)
     start_python_workers(spark, score)
-    rows = scoring_rows(raw, topics, stamp, score, buckets)
+    rows = scoring_rows(raw, topics, stamp, score, buckets, reports, partitions)
     queries = [_sink(rows, "scoring", checkpoints, bootstrap, every)]
     if not options.available_now:
         queries.extend(_report_queries(spark, settings, options, topics, products, checkpoints))
     status = "finished"
     last_published = 0.0
-    follow = options.until_producer_ends and not options.available_now
-    targets: dict[tuple[str, int], int] | None = None
+    follow = options.until_producer_ends or options.available_now
+    # available-now: what is there now is the whole run; live: what the producer left
+    targets = asyncio.run(end_offsets(bootstrap, inputs)) if options.available_now else None
+    closed: dict[tuple[str, int], int] | None = None
     try:
         while any(q.isActive for q in queries):
             for q in queries:
@@ -273,15 +284,15 @@ def run_engine(
                 status = "interrupted"
                 break
             if follow:
+                scoring = queries[0].lastProgress
                 if targets is None and producer_ending(bootstrap, options.run_id) is not None:
-                    targets = asyncio.run(
-                        end_offsets(bootstrap, [topics["browsing"], topics["transactions"]])
-                    )
-                if targets is not None and all(
-                    progress_reached(q.lastProgress, targets) for q in queries[:1]
-                ):
+                    targets = asyncio.run(end_offsets(bootstrap, inputs))
+                if closed is None and targets is not None and progress_reached(scoring, targets):
+                    # every input record read: nothing more can arrive before the frontier
+                    closed = close_out(bootstrap, options.run_id)
+                if closed is not None and progress_reached(scoring, closed):
                     break
-            time.sleep(2.0)
+            time.sleep(0.5 if options.available_now else 2.0)
         for q in queries:
             if q.exception() is not None:
                 raise FraudlabError(

@@ -23,9 +23,17 @@ from typing import Any
 
 import orjson
 
+from engine.frontier import close_out_report, frontier_topic
+from fraudlab.kafka_io import make_producer, start_or_report
 from fraudlab.run_log import part_ending, read_run_events
 
-__all__ = ["consumed_up_to", "producer_ending", "progress_reached", "wait_for_producer"]
+__all__ = [
+    "close_out",
+    "consumed_up_to",
+    "producer_ending",
+    "progress_reached",
+    "wait_for_producer",
+]
 
 POLL_S = 1.0
 
@@ -79,3 +87,21 @@ def progress_reached(
 ) -> bool:
     """Whether a query's last progress (``query.lastProgress``) reached every target offset."""
     return consumed_up_to((last_progress or {}).get("sources") or (), targets)
+
+
+def close_out(bootstrap: str, run_id: str) -> dict[tuple[str, int], int]:
+    """Write the report that closes the run's frontier (every input record has been read, so
+    nothing stays held); the offsets the scoring query has read it at, as targets."""
+
+    async def send() -> dict[tuple[str, int], int]:
+        producer = make_producer(bootstrap)
+        await start_or_report(producer, bootstrap)
+        try:
+            sent = await producer.send_and_wait(
+                frontier_topic(run_id), close_out_report(), key=b"close-out"
+            )
+        finally:
+            await producer.stop()
+        return {(sent.topic, sent.partition): sent.offset + 1}
+
+    return asyncio.run(send())

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from engine.bucket_fold import ModelStamp, Scorer, fold_bucket
-from engine.feature_frames import CUSTOMER, INVALID, event_columns, frame_records
+from engine.bucket_fold import BucketState, ModelStamp, Scorer, fold_bucket
+from engine.feature_frames import CUSTOMER, FRONTIER, INVALID, event_columns, frame_records
 from engine.parsing import classify
 from fraudlab.records import Record, Score, field_names
 
@@ -114,10 +114,17 @@ def scoring_rows(
     model: ModelStamp,
     scorer: ScorerFactory,
     buckets: int,
+    reports: DataFrame | None = None,
+    partitions: list[str] | None = None,
     lateness: str = LATENESS,
 ) -> DataFrame:
-    """Kafka sink rows (topic, key, value) of scores and dead letters, from the Kafka rows of a
-    run's input topics (a streaming frame: the fold keeps per-bucket state)."""
+    """Kafka sink rows (topic, key, value) of scores, dead letters and frontier reports, from
+    the Kafka rows of a run's input topics (a streaming frame: the fold keeps per-bucket state).
+
+    ``reports`` are the Kafka rows of the run's frontier topic (:mod:`engine.frontier`), each
+    read into every bucket; ``partitions`` names the run's input partitions
+    (``topic:partition``) that the frontier waits for.
+    """
     from pyspark.sql import functions as F
     from pyspark.sql.streaming.state import GroupStateTimeout
     from pyspark.sql.types import StringType, StructField, StructType
@@ -135,17 +142,21 @@ def scoring_rows(
         .withWatermark("event_timestamp", lateness)
         .withColumn("bucket", state_bucket(buckets))
     )
+    if reports is not None:
+        watermarked = watermarked.unionByName(_report_rows(reports, watermarked, buckets))
     payload = [c for c in watermarked.columns if c not in ("bucket", "event_timestamp")]
+    expected = list(partitions or ())
 
     def fold(
         key: tuple[int], frames: Iterator[pd.DataFrame], state: GroupState
     ) -> Iterator[pd.DataFrame]:
         import pandas as pd
 
-        states: dict[str, str] = orjson.loads(state.get[0]) if state.exists else {}
+        bucket = BucketState.from_columns(state.get if state.exists else None)
         rows = [r for frame in frames for r in frame_records(frame[payload])]
-        out = fold_bucket(states, rows, int(state.getCurrentWatermarkMs()), scorer(), model, topics)
-        state.update((orjson.dumps(states).decode(),))
+        watermark_ms = int(state.getCurrentWatermarkMs())
+        out = fold_bucket(bucket, rows, watermark_ms, scorer(), model, topics, expected)
+        state.update(bucket.to_columns())
         yield pd.DataFrame(out, columns=["topic", "key", "value"], dtype=object)
 
     return watermarked.groupBy("bucket").applyInPandasWithState(
@@ -153,9 +164,36 @@ def scoring_rows(
         outputStructType=StructType(
             [StructField(c, StringType()) for c in ("topic", "key", "value")]
         ),
-        stateStructType=StructType([StructField("customers", StringType())]),
+        stateStructType=StructType(
+            [StructField(c, StringType()) for c in ("customers", "pending", "frontier")]
+        ),
         outputMode="append",
         timeoutConf=GroupStateTimeout.NoTimeout,
+    )
+
+
+def _report_rows(reports: DataFrame, like: DataFrame, buckets: int) -> DataFrame:
+    """Every frontier report once for each state bucket, in the columns of ``like``."""
+    from pyspark.sql import functions as F
+
+    fixed = {
+        "kind": F.lit(FRONTIER),
+        "ts": F.lit(0).cast("long"),
+        "seq": F.lit(0),
+        "raw": F.col("value"),
+        "topic": F.col("topic").cast("string"),
+        "partition": F.col("partition").cast("int"),
+        "offset": F.col("offset").cast("long"),
+        "bucket": F.col("bucket"),
+    }
+    every_bucket = reports.select(
+        "*", F.explode(F.sequence(F.lit(0), F.lit(buckets - 1))).alias("bucket")
+    )
+    return every_bucket.select(
+        *[
+            (fixed[f.name] if f.name in fixed else F.lit(None)).cast(f.dataType).alias(f.name)
+            for f in like.schema.fields
+        ]
     )
 
 

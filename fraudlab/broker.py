@@ -282,6 +282,8 @@ class LocalBroker:
 
     def _format(self, java: str, classpath: str, props: Path) -> None:
         cluster_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
+        # as Kafka's own Uuid: an id starting with "-" would be read as an option
+        cluster_id = "A" + cluster_id[1:] if cluster_id.startswith("-") else cluster_id
         tools_log4j = self.data_dir / "tools-log4j2.properties"
         tools_log4j.write_text(_TOOLS_LOG4J2)
         result = subprocess.run(

@@ -1,4 +1,5 @@
-"""The fold of one state bucket, fed with lists: late, duplicate, unreadable and scored rows."""
+"""The fold of one state bucket, fed with lists: the frontier hold, late, duplicate, unreadable
+and scored rows."""
 
 from __future__ import annotations
 
@@ -7,11 +8,21 @@ from typing import Any
 
 import orjson
 
-from engine.bucket_fold import ModelStamp, fold_bucket
-from engine.feature_frames import BROWSING, CUSTOMER, EVENT_COLUMNS, INVALID, TRANSACTION
+from engine.bucket_fold import BucketState, ModelStamp, fold_bucket
+from engine.feature_frames import (
+    BROWSING,
+    CUSTOMER,
+    EVENT_COLUMNS,
+    FRONTIER,
+    INVALID,
+    TRANSACTION,
+    fold_events,
+)
 from engine.features import CustomerState
+from engine.frontier import close_out_report, report
 
-TOPICS = {"dead-letter": "r.dead-letter", "scores": "r.scores"}
+TOPICS = {"dead-letter": "r.dead-letter", "scores": "r.scores", "frontier": "r.frontier"}
+PARTITIONS = ["r.browsing:0", "r.transactions:0"]
 MODEL = ModelStamp("m", "d" * 64, 0.5)
 T0 = 1_767_600_000
 
@@ -41,36 +52,77 @@ def _pay(customer: str, ts: int, tx: str, offset: int, metadata: str) -> dict[st
     )  # fmt: skip
 
 
-def _fold(states: dict[str, str], rows: list[dict[str, Any]], watermark_s: int = 0) -> list[Any]:
-    scored: list[list[dict[str, Any]]] = []
+def _report(partitions: dict[str, int] | None = None) -> dict[str, Any]:
+    """A frontier report read back into the bucket (the close-out without ``partitions``)."""
+    value = report(partitions) if partitions else close_out_report()
+    return _row(FRONTIER, None, 0, 0, raw=value, topic="r.frontier")
 
+
+def _fold(state: BucketState, rows: list[dict[str, Any]], watermark_s: int = 0) -> list[Any]:
     def score(features: list[dict[str, Any]]) -> list[float]:
-        scored.append(features)
         return [0.9 if f["n_items"] > 1 else 0.1 for f in features]
 
-    out = fold_bucket(states, rows, watermark_s * 1000, score, MODEL, TOPICS)
+    out = fold_bucket(state, rows, watermark_s * 1000, score, MODEL, TOPICS, PARTITIONS)
     return [(topic, key, orjson.loads(value)) for topic, key, value in out]
 
 
-def test_a_transaction_is_scored_with_the_events_of_its_customer_before_it() -> None:
-    states: dict[str, str] = {}
+def _of(out: list[Any], topic: str) -> list[Any]:
+    return [(key, value) for t, key, value in out if t == topic]
+
+
+def test_a_transaction_is_held_until_the_frontier_passes_it_then_scored_with_what_came_before() -> (
+    None
+):
+    state = BucketState()
     metadata = "[{'product_id': 7, 'quantity': 2, 'item_price': 50}]"  # the assignment's form
-    out = _fold(
-        states,
-        [_pay("c1", T0 + 60, "t1", 0, metadata), _browse("c1", T0, "e1", 0)],
-    )
-    assert len(out) == 1
-    topic, key, score = out[0]
-    assert (topic, key, score["transaction_id"]) == ("r.scores", "t1", "t1")
-    assert (score["probability"], score["prediction"]) == (0.9, 1)  # two items: one parser
+    before, tx = _browse("c1", T0, "e1", 0), _pay("c1", T0 + 60, "t1", 0, metadata)
+    after = _browse("c1", T0 + 120, "e2", 1)  # the same session, after the payment
+    out = _fold(state, [tx, after, before])
+    # the transactions partition has delivered up to the payment itself, no further
+    assert _of(out, "r.scores") == []
+    assert _of(out, "r.frontier") == [
+        ("report", {"partitions": {"r.browsing:0": T0 + 120, "r.transactions:0": T0 + 60}})
+    ]
+    assert sorted(state.pending) == ["c1"]
+    # another bucket's report: the transactions partition is past it
+    out = _fold(state, [_report({"r.transactions:0": T0 + 300})])
+    ((key, score),) = _of(out, "r.scores")
+    assert _of(out, "r.frontier") == []  # what it learned from others is not reported again
+    assert (key, score["probability"], score["prediction"]) == ("t1", 0.9, 1)  # two items
     assert orjson.loads(score["product_metadata"]) == [
         {"product_id": "7", "quantity": 2, "item_price": 50.0}
     ]
-    assert CustomerState.from_json(states["c1"]).purchases == 1
+    expected, _ = fold_events(CustomerState(), [before, tx])
+    assert CustomerState.from_json(state.customers["c1"]).purchases == 1
+    assert [e["event_id"] for e in state.pending["c1"]] == ["e2"]  # at the frontier: held
+    assert expected[0]["n_items"] == 2
+
+
+def test_the_same_events_give_the_same_scores_however_the_micro_batches_are_cut() -> None:
+    events = [
+        _browse("c1", T0, "e1", 0),
+        _pay("c1", T0 + 10, "t1", 0, "[]"),
+        _browse("c1", T0 + 20, "e2", 1),
+        _browse("c2", T0 + 25, "e3", 2),
+        _pay("c1", T0 + 30, "t2", 1, "[{'product_id': 1, 'quantity': 3, 'item_price': 5}]"),
+        _browse("c1", T0 + 31, "e4", 3),
+        _pay("c2", T0 + 40, "t3", 2, "[]"),
+    ]
+    results = []
+    for cuts in ([7], [1, 6], [2, 2, 3], [1] * 7):
+        state, out, start = BucketState(), [], 0
+        for size in cuts:
+            out += _fold(state, events[start : start + size])
+            start += size
+        out += _fold(state, [_report()])  # the close-out: nothing stays held
+        results.append(sorted((k, v["probability"]) for k, v in _of(out, "r.scores")))
+        assert state.pending == {}
+    assert results[0] == [("t1", 0.1), ("t2", 0.9), ("t3", 0.1)]
+    assert all(r == results[0] for r in results)
 
 
 def test_late_duplicate_and_unreadable_rows_become_dead_letters_with_their_reason() -> None:
-    states: dict[str, str] = {}
+    state = BucketState()
     bad = _row(INVALID, None, T0, 9, raw=b"{nope", reason="not JSON")
     rows = [
         _browse("c1", T0 + 500, "e1", 1),
@@ -78,33 +130,49 @@ def test_late_duplicate_and_unreadable_rows_become_dead_letters_with_their_reaso
         _browse("c2", T0 + 100, "e2", 3),  # 280 s behind a watermark at T0 + 380
         bad,
     ]
-    out = _fold(states, rows, watermark_s=T0 + 380)
-    letters = sorted((key, value["reason"]) for topic, key, value in out)
-    assert [t for t, _, _ in out] == ["r.dead-letter"] * 3
+    out = _fold(state, rows, watermark_s=T0 + 380)
+    out += _fold(state, [_report({"r.transactions:0": T0 + 600, "r.browsing:0": T0 + 600})])
+    letters = sorted((key, value["reason"]) for key, value in _of(out, "r.dead-letter"))
     assert letters == [
         ("r.browsing|0|2", "duplicate: a second delivery of the same record"),
         ("r.browsing|0|3", "late: 280 s behind the watermark"),
         ("r.customer|0|9", "not JSON"),
     ]
-    raw = {key: base64.b64decode(value["raw"]) for _, key, value in out}
+    raw = {key: base64.b64decode(value["raw"]) for key, value in _of(out, "r.dead-letter")}
     assert raw["r.customer|0|9"] == b"{nope"
     assert orjson.loads(raw["r.browsing|0|3"])["event_id"] == "e2"
-    assert sorted(states) == ["c1", "c2"]
+    assert sorted(state.customers) == ["c1"]
 
 
-def test_only_the_customers_a_micro_batch_touches_are_decoded_and_written_again() -> None:
-    states: dict[str, str] = {"c9": '{"kept": "as it was, never decoded"}'}
+def test_a_record_behind_the_frontier_is_late_and_a_repeat_of_one_folded_in_a_duplicate() -> None:
+    state = BucketState()
+    _fold(state, [_browse("c1", T0, "e1", 0), _pay("c1", T0 + 10, "t1", 0, "[]")])
+    scored = _fold(state, [_report({"r.browsing:0": T0 + 100, "r.transactions:0": T0 + 100})])
+    assert [k for k, _ in _of(scored, "r.scores")] == ["t1"]
+    assert state.at == T0 + 100
+    out = _fold(state, [_browse("c1", T0 + 5, "e9", 7), _browse("c1", T0, "e1", 8)])
+    assert sorted((k, v["reason"]) for k, v in _of(out, "r.dead-letter")) == [
+        ("r.browsing|0|7", "late: 95 s behind the frontier"),
+        ("r.browsing|0|8", "duplicate: a second delivery of the same record"),
+    ]
+
+
+def test_profiles_wait_for_the_frontier_like_events_and_never_report_a_partition() -> None:
+    state = BucketState(customers={"c9": '{"kept": "as it was, never decoded"}'})
     profile = _row(
         CUSTOMER, "c1", T0, 0, gender="F", birth_day=8000, join_day=19000, home_lat=-6.2,
         home_long=106.8,
     )  # fmt: skip
-    assert _fold(states, [profile]) == []
-    assert states["c9"] == '{"kept": "as it was, never decoded"}'
-    assert CustomerState.from_json(states["c1"]).profile is not None
+    assert _fold(state, [profile]) == []
+    assert "c1" in state.pending
+    assert _fold(state, [_report()]) == []
+    assert state.customers["c9"] == '{"kept": "as it was, never decoded"}'
+    assert CustomerState.from_json(state.customers["c1"]).profile is not None
 
 
 def test_an_empty_micro_batch_changes_nothing() -> None:
-    states = {"c1": CustomerState().to_json()}
-    before = dict(states)
-    assert _fold(states, []) == []
-    assert states == before
+    state = BucketState(customers={"c1": CustomerState().to_json()})
+    before = state.to_columns()
+    assert _fold(state, []) == []
+    assert state.to_columns() == before
+    assert BucketState.from_columns(before) == state
