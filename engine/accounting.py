@@ -34,6 +34,8 @@ class EngineReport:
     dropped_late: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    # folded in within the lateness limit, but after the frontier had passed them
+    after_frontier: int = 0
     fraud_alert_windows: int = 0
     top_product_rows: int = 0
     wall_s: float = 0.0
@@ -88,6 +90,12 @@ def count_results(
     report.dropped_late = by_kind.pop("late", 0)
     report.duplicates = by_kind.pop("duplicate", 0)
     report.dead_lettered = sum(by_kind.values())
+    if "frontier" in topics:
+        reports = kafka_batch(spark, bootstrap, [topics["frontier"]])
+        count = F.get_json_object(F.col("value").cast("string"), "$.after_frontier")
+        report.after_frontier = int(
+            reports.select(F.sum(count.cast("long")).alias("n")).first()["n"] or 0  # type: ignore[index]
+        )
     report.fraud_alert_windows = (
         kafka_batch(spark, bootstrap, [topics["fraud-alerts"]]).select("key").distinct().count()
     )

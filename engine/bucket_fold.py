@@ -14,9 +14,10 @@ everything its customer did before it and nothing after, wherever micro-batches 
 
 Every input row comes out once: a transaction as a score, a browsing event or profile folded in
 silently, and anything else as a dead letter with its reason (a value that could not be parsed,
-a record behind the watermark or behind the frontier, a second delivery of the same record), so
-that produced = scored + folded in + dropped as late + duplicates + dead-lettered, each term
-counted once the run is closed out.
+a record behind the watermark, a second delivery of the same record), so that produced = scored
++ folded in + dropped as late + duplicates + dead-lettered, each term counted once the run is
+closed out. A record that arrives within the lateness limit but after the frontier passed it is
+folded in when it arrives, and counted in the bucket's frontier report as ``after_frontier``.
 
 >>> state = BucketState()
 >>> events = [_event("c1", 0, 100, "e1"), _event("c1", 0, 90, "e1")]
@@ -186,8 +187,6 @@ def fold_bucket(
     before = state.known
     advanced = {k: ts for k, ts in delivered.items() if ts > before.get(k, -CLOSED)}
     state.known = merge(merge(before, learned), delivered)
-    if advanced and "frontier" in topics:
-        out.append((topics["frontier"], "report", report(advanced).decode()))
 
     touched: dict[str, CustomerState] = {}
 
@@ -197,23 +196,20 @@ def fold_bucket(
             touched[customer] = CustomerState.from_json(stored) if stored else CustomerState()
         return touched[customer]
 
+    behind = 0
     for e in sorted(arrived, key=lambda e: str(e["customer_id"])):
-        customer = e["customer_id"]
         if e["kind"] != CUSTOMER:
             behind_s = (watermark_ms - int(e["ts"]) * 1000) / 1000
             if behind_s > 0:
                 note = f"{behind_s:.0f} s behind the watermark"
                 out.append(_skipped(e, LATE, note, topics["dead-letter"]))
                 continue
-            if state.at is not None and int(e["ts"]) < state.at:
-                if customer_state(customer).already_seen(e["event_id"] or ""):
-                    note = "a second delivery of the same record"
-                    out.append(_skipped(e, DUPLICATE, note, topics["dead-letter"]))
-                else:
-                    note = f"{state.at - int(e['ts'])} s behind the frontier"
-                    out.append(_skipped(e, LATE, note, topics["dead-letter"]))
-                continue
-        state.pending.setdefault(customer, []).append(e)
+            # within the lateness limit but after the frontier passed it: folded in now, after
+            # what its customer did later (a transaction before it was scored without it)
+            behind += state.at is not None and int(e["ts"]) < state.at
+        state.pending.setdefault(e["customer_id"], []).append(e)
+    if (advanced or behind) and "frontier" in topics:
+        out.append((topics["frontier"], "report", report(advanced, behind).decode()))
 
     now = frontier(state.known, partitions)
     features: list[dict[str, Any]] = []

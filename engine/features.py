@@ -134,10 +134,6 @@ class CustomerState:
         self.seen[record_id] = ts
         return True
 
-    def already_seen(self, record_id: str) -> bool:
-        """Whether ``record_id`` was folded in already (without recording it)."""
-        return bool(record_id) and record_id in self.seen
-
     def observe_profile(self, profile: Profile) -> None:
         """The customer's static data, as it stands (sign-ups arrive during a run)."""
         self.profile = profile

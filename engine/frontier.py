@@ -7,7 +7,7 @@ the replay all do), and Spark reads a partition as contiguous offset ranges. So 
 has delivered a record at time ``t``, every record of it before ``t`` has been delivered too.
 The frontier is the least, over the run's input partitions (browsing and transactions), of the
 greatest event time each has delivered: every record earlier than the frontier has been read.
-Transactions are held in the fold's state until the frontier passes them (:mod:`engine.bucket_fold`).
+Records are held in the fold's state until the frontier passes them (:mod:`engine.bucket_fold`).
 
 Each state bucket sees only its own customers' records, so what it learns of a partition is
 shared with the others through an engine-internal topic (:func:`frontier_topic`): a bucket
@@ -29,8 +29,8 @@ from collections.abc import Iterable, Mapping
 
 import orjson
 
-from fraudlab.topics import PREFIX
 from fraudlab.runs import validate_run_id
+from fraudlab.topics import PREFIX
 
 # the frontier once the run has been closed out: later than any event time
 CLOSED = 2**62
@@ -70,9 +70,13 @@ def frontier(known: Mapping[str, int], partitions: Iterable[str]) -> int | None:
     return min(t for t in times if t is not None)
 
 
-def report(advanced: Mapping[str, int]) -> bytes:
-    """The value of a frontier report: partitions whose greatest delivered time advanced."""
-    return orjson.dumps({"partitions": dict(sorted(advanced.items()))})
+def report(advanced: Mapping[str, int], after_frontier: int = 0) -> bytes:
+    """The value of a frontier report: partitions whose greatest delivered time advanced, and
+    how many records arrived after the frontier had passed them (within the lateness limit:
+    folded in, but after transactions they preceded were scored)."""
+    return orjson.dumps(
+        {"partitions": dict(sorted(advanced.items())), "after_frontier": int(after_frontier)}
+    )
 
 
 def close_out_report() -> bytes:

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 from engine.accounting import INPUT_STREAMS, EngineReport, count_results, query_progress
 from engine.bucket_fold import ModelStamp
 from engine.checkpoints import record_state_buckets
-from engine.reports import fraud_alerts, product_quantities, top_products
 from engine.frontier import frontier_topic, partition_key
+from engine.reports import fraud_alerts, product_quantities, top_products
 from engine.run_end import close_out, producer_ending, progress_reached, wait_for_producer
 from engine.scoring import (
     LATENESS,
@@ -324,6 +324,7 @@ def run_engine(
                         "scored": report.scored,
                         "dropped_late": report.dropped_late,
                         "duplicates": report.duplicates,
+                        "after_frontier": report.after_frontier,
                         "dead_lettered": report.dead_lettered,
                         "fraud_alert_windows": report.fraud_alert_windows,
                         "wall_s": round(report.wall_s, 1),

@@ -17,8 +17,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import orjson
-
 from engine.bucket_fold import BucketState, ModelStamp, Scorer, fold_bucket
 from engine.feature_frames import CUSTOMER, FRONTIER, INVALID, event_columns, frame_records
 from engine.parsing import classify

@@ -80,10 +80,6 @@ HORIZONS: dict[str, float] = {
     "card-testing-burst": 10.0,  # the first burst runs from minute 5 to 10
     "flash-sale": 11.0,  # the surge (four times the traffic) starts at minute 10
 }
-# Fixed here rather than taken from the settings: how the engine cuts micro-batches, and so which
-# records its watermark drops as late, depends on them.
-PARTITIONS = 2
-MAX_OFFSETS_PER_TRIGGER = 20_000
 MODEL_NAME = "regression"
 # the named scenario at full scale, as the tests' small model is trained
 MODEL_RECIPE: dict[str, Any] = {
@@ -281,6 +277,7 @@ def run_scenario(
     spark: SparkSession, settings: Settings, plan: RegressionPlan, model_name: str, step: Step
 ) -> tuple[ScenarioDigests, list[Message]]:
     """One scenario end to end on a run of its own; its digests and its messages."""
+    from engine.frontier import frontier_topic
     from engine.job import EngineOptions, run_engine
     from simulator.clock import DEFAULT_START
     from simulator.producer import produce_run, run_details
@@ -303,7 +300,7 @@ def run_scenario(
                 DEFAULT_START,
                 run_id,
                 bootstrap,
-                PARTITIONS,
+                settings.topic_partitions,
                 None,
                 details=details,
             )
@@ -313,7 +310,6 @@ def run_scenario(
             run_id,
             model_name,
             available_now=True,
-            max_offsets_per_trigger=MAX_OFFSETS_PER_TRIGGER,
             wait_for_events_s=60.0,
         )
         run_engine(spark, settings, options)
@@ -321,7 +317,7 @@ def run_scenario(
     finally:
         # a run of the suite is checked, never archived: leave nothing behind on the broker
         with contextlib.suppress(Exception):
-            asyncio.run(delete_topics(bootstrap, run_topics(run_id)))
+            asyncio.run(delete_topics(bootstrap, [*run_topics(run_id), frontier_topic(run_id)]))
     digests = ScenarioDigests(plan.name, plan.seed, plan.minutes, plan.customers, events, alerts)
     return digests, messages
 

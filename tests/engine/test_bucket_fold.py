@@ -81,7 +81,13 @@ def test_a_transaction_is_held_until_the_frontier_passes_it_then_scored_with_wha
     # the transactions partition has delivered up to the payment itself, no further
     assert _of(out, "r.scores") == []
     assert _of(out, "r.frontier") == [
-        ("report", {"partitions": {"r.browsing:0": T0 + 120, "r.transactions:0": T0 + 60}})
+        (
+            "report",
+            {
+                "partitions": {"r.browsing:0": T0 + 120, "r.transactions:0": T0 + 60},
+                "after_frontier": 0,
+            },
+        )
     ]
     assert sorted(state.pending) == ["c1"]
     # another bucket's report: the transactions partition is past it
@@ -144,17 +150,20 @@ def test_late_duplicate_and_unreadable_rows_become_dead_letters_with_their_reaso
     assert sorted(state.customers) == ["c1"]
 
 
-def test_a_record_behind_the_frontier_is_late_and_a_repeat_of_one_folded_in_a_duplicate() -> None:
+def test_a_record_behind_the_frontier_is_folded_in_counted_and_a_repeat_is_a_duplicate() -> None:
     state = BucketState()
     _fold(state, [_browse("c1", T0, "e1", 0), _pay("c1", T0 + 10, "t1", 0, "[]")])
     scored = _fold(state, [_report({"r.browsing:0": T0 + 100, "r.transactions:0": T0 + 100})])
     assert [k for k, _ in _of(scored, "r.scores")] == ["t1"]
     assert state.at == T0 + 100
+    # 95 s behind the frontier, within the 2-minute limit: folded in, and counted as such
     out = _fold(state, [_browse("c1", T0 + 5, "e9", 7), _browse("c1", T0, "e1", 8)])
-    assert sorted((k, v["reason"]) for k, v in _of(out, "r.dead-letter")) == [
-        ("r.browsing|0|7", "late: 95 s behind the frontier"),
-        ("r.browsing|0|8", "duplicate: a second delivery of the same record"),
+    assert _of(out, "r.frontier") == [("report", {"partitions": {}, "after_frontier": 2})]
+    assert [(k, v["reason"]) for k, v in _of(out, "r.dead-letter")] == [
+        ("r.browsing|0|8", "duplicate: a second delivery of the same record")
     ]
+    assert "e9" in CustomerState.from_json(state.customers["c1"]).seen
+    assert state.pending == {}
 
 
 def test_profiles_wait_for_the_frontier_like_events_and_never_report_a_partition() -> None:

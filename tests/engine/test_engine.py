@@ -20,6 +20,8 @@ from run_results import alert_set, archived_alert_set, read
 from engine.job import EngineOptions, run_engine
 from fraudlab.net import free_port
 from fraudlab.settings import Settings, settings_toml
+from models.history import simulated_history
+from models.training import feature_rows
 
 pytestmark = [pytest.mark.kafka, pytest.mark.spark, pytest.mark.slow]
 
@@ -135,14 +137,36 @@ def test_top_products_hold_twenty_non_fraud_products_at_most(
             assert r["product_name"], "product names come from the run's product records"
 
 
-def test_two_processings_of_the_same_run_give_the_same_alerts(
-    spark: Any, engine_settings: Settings, baseline_run: Any
+def _probabilities(bootstrap: str, run_id: str) -> dict[str, bytes]:
+    """Each transaction's probability, as the bytes of its JSON number."""
+    return {
+        s["transaction_id"]: orjson.dumps(s["probability"])
+        for s in read(bootstrap, run_id, "scores")
+    }
+
+
+def test_the_same_events_give_the_same_scores_however_micro_batches_are_cut(
+    spark: Any, engine_settings: Settings, baseline_run: Any, tiny_model: Any
 ) -> None:
     bootstrap = engine_settings.bootstrap_servers
-    run_id = "engine-baseline-b"  # the same scenario, seed and start: the same bytes
-    assert produce(bootstrap, run_id, "baseline", 7, MINUTES) == baseline_run["delivered"]
-    _process(spark, engine_settings, run_id)
-    assert alert_set(bootstrap, run_id) == alert_set(bootstrap, baseline_run["run_id"])
+    first = _probabilities(bootstrap, baseline_run["run_id"])  # 5,000 records a micro-batch
+    for run_id, max_offsets in (("engine-baseline-b", 1_000), ("engine-baseline-c", 50_000)):
+        # the same scenario, seed and start: the same bytes
+        assert produce(bootstrap, run_id, "baseline", 7, MINUTES) == baseline_run["delivered"]
+        options = EngineOptions(
+            run_id, "tiny", available_now=True, max_offsets_per_trigger=max_offsets
+        )
+        run_engine(spark, engine_settings, options)
+        assert _probabilities(bootstrap, run_id) == first, max_offsets
+        assert alert_set(bootstrap, run_id) == alert_set(bootstrap, baseline_run["run_id"])
+    # the batch path (training, evaluate) on the same events
+    history = simulated_history(spark, "baseline", engine_settings.scenarios_dir, 7, MINUTES)
+    rows = feature_rows(spark, history)
+    batch = tiny_model.scorer().probabilities(rows)
+    assert (
+        dict(zip(rows["transaction_id"], (orjson.dumps(float(p)) for p in batch), strict=True))
+        == first
+    )
 
 
 @pytest.mark.fault("late-and-dirty", "late-and-dirty", 5)
@@ -171,6 +195,9 @@ def test_late_and_dirty_every_record_is_accounted_for(
         if d["reason"].startswith("late")
     }
     assert not late_ids & dropped
+    # only a record out of order in its partition can arrive after the frontier passed it
+    disordered = [f for f in faults if f["fault"] in ("late", "out_of_order")]
+    assert report.after_frontier <= len(disordered)
 
 
 def _raw(letter: dict[str, Any]) -> str:

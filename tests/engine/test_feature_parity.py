@@ -14,6 +14,7 @@ import pytest
 from engine.bucket_fold import ModelStamp
 from engine.feature_frames import batch_features, customer_events
 from engine.features import FEATURES
+from engine.frontier import close_out_report
 from engine.scoring import INPUT_STREAMS, scoring_rows
 from fraudlab import codec
 from fraudlab.records import Browsing, Customer, Transaction
@@ -140,19 +141,29 @@ def test_batch_and_streaming_features_agree(spark: Any, tmp_path: Path) -> None:
         .option("maxFilesPerTrigger", 3)
         .json(str(tmp_path / "in"))
     )
-    topics = {s: f"fraudlab.parity.{s}" for s in (*INPUT_STREAMS, "scores", "dead-letter")}
-    rows = scoring_rows(raw, topics, ModelStamp("fingerprint", "0" * 64, 2.0), _fingerprints(), 4)
-    query = (
-        rows.writeStream.format("memory")
-        .queryName("parity_scores")
-        .option("checkpointLocation", str(tmp_path / "chk"))
-        .outputMode("append")
-        .trigger(availableNow=True)
-        .start()
-    )
-    query.awaitTermination(180)
-    assert query.exception() is None
-    out = spark.sql("select * from parity_scores").collect()
+    (tmp_path / "reports").mkdir()
+    reports = spark.readStream.schema(KAFKA_LIKE).json(str(tmp_path / "reports"))
+    names = (*INPUT_STREAMS, "scores", "dead-letter", "frontier")
+    topics = {s: f"fraudlab.parity.{s}" for s in names}
+    stamp = ModelStamp("fingerprint", "0" * 64, 2.0)
+    rows = scoring_rows(raw, topics, stamp, _fingerprints(), 4, reports, [])
+    out: list[Any] = []
+    for run in ("input", "close-out"):
+        if run == "close-out":  # as the engine ends a run: nothing stays held
+            close = {"value": base64.b64encode(close_out_report()).decode(), "topic": "r"}
+            (tmp_path / "reports" / "close-out.json").write_text(
+                json.dumps({**close, "partition": 0, "offset": 0})
+            )
+        query = (
+            rows.writeStream.foreachBatch(lambda batch, _: out.extend(batch.collect()))
+            .option("checkpointLocation", str(tmp_path / "chk"))
+            .outputMode("append")
+            .trigger(availableNow=True)
+            .start()
+        )
+        query.awaitTermination(180)
+        assert query.exception() is None
+    out = [r for r in out if r["topic"] != topics["frontier"]]
     assert len(out) == len(transactions)
     assert {r["topic"] for r in out} == {topics["scores"]}
     got = {r["key"]: json.loads(r["value"])["probability"] for r in out}
