@@ -42,7 +42,14 @@ from typing import Any
 
 import orjson
 
-from engine.feature_frames import CUSTOMER, FRONTIER, INVALID, SOURCE_COLUMNS, fold_events
+from engine.feature_frames import (
+    CUSTOMER,
+    EVENT_COLUMNS,
+    FRONTIER,
+    INVALID,
+    SOURCE_COLUMNS,
+    fold_events,
+)
 from engine.features import CustomerState, line_items_json
 from engine.frontier import (
     CLOSED,
@@ -130,10 +137,14 @@ class BucketState:
     at: int | None = None
 
     def to_columns(self) -> tuple[str, str, str]:
-        """The state as Spark keeps it: three JSON strings."""
+        """The state as Spark keeps it: three JSON strings (a held event as the list of its
+        :data:`~engine.feature_frames.EVENT_COLUMNS` values, without their names)."""
+        pending = {
+            c: [[e[k] for k in EVENT_COLUMNS] for e in held] for c, held in self.pending.items()
+        }
         return (
             orjson.dumps(self.customers).decode(),
-            orjson.dumps(self.pending).decode(),
+            orjson.dumps(pending).decode(),
             orjson.dumps({"known": self.known, "at": self.at}).decode(),
         )
 
@@ -142,7 +153,11 @@ class BucketState:
         if columns is None:
             return cls()
         customers, pending, position = (orjson.loads(c) for c in columns)
-        return cls(customers, pending, position["known"], position["at"])
+        held = {
+            c: [dict(zip(EVENT_COLUMNS, values, strict=True)) for values in events]
+            for c, events in pending.items()
+        }
+        return cls(customers, held, position["known"], position["at"])
 
 
 def fold_bucket(
