@@ -167,14 +167,16 @@ def fold_bucket(
     score: Scorer,
     model: ModelStamp,
     topics: dict[str, str],
-    partitions: Iterable[str] = (),
+    partitions: Iterable[str] | None = (),
 ) -> list[SinkRow]:
     """Fold one micro-batch of a bucket's rows into ``state`` (updated in place).
 
     ``events`` are rows in :data:`engine.feature_frames.EVENT_COLUMNS` (plus ``raw`` and
     ``reason`` for values that could not be parsed, and for frontier reports, kind
     :data:`~engine.feature_frames.FRONTIER`); ``score`` maps feature rows to fraud
-    probabilities; ``partitions`` names the run's input partitions (``topic:partition``).
+    probabilities; ``partitions`` names the run's input partitions (``topic:partition``), or is
+    None to fold every record in the micro-batch it arrives in, without the hold (the
+    benchmark's reference: scores then depend on where micro-batches are cut).
 
     A record is held until the frontier (:func:`engine.frontier.frontier`) passes its event
     time, then folded in (time, seq) order, so a transaction's features hold everything its
@@ -221,12 +223,12 @@ def fold_bucket(
                 continue
             # within the lateness limit but after the frontier passed it: folded in now, after
             # what its customer did later (a transaction before it was scored without it)
-            behind += state.at is not None and int(e["ts"]) < state.at
+            behind += partitions is not None and state.at is not None and int(e["ts"]) < state.at
         state.pending.setdefault(e["customer_id"], []).append(e)
-    if (advanced or behind) and "frontier" in topics:
+    if (advanced or behind) and partitions is not None and "frontier" in topics:
         out.append((topics["frontier"], "report", report(advanced, behind).decode()))
 
-    now = frontier(state.known, partitions)
+    now = CLOSED if partitions is None else frontier(state.known, partitions)
     features: list[dict[str, Any]] = []
     if now is not None:
         for customer in sorted(state.pending):

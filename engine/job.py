@@ -29,8 +29,15 @@ from engine.accounting import INPUT_STREAMS, EngineReport, count_results, query_
 from engine.bucket_fold import ModelStamp
 from engine.checkpoints import record_state_buckets
 from engine.frontier import frontier_topic, partition_key
+from engine.frontier import report as frontier_report
 from engine.reports import fraud_alerts, product_quantities, top_products
-from engine.run_end import close_out, producer_ending, progress_reached, wait_for_producer
+from engine.run_end import (
+    close_out,
+    producer_state,
+    progress_reached,
+    publish_report,
+    wait_for_producer,
+)
 from engine.scoring import (
     LATENESS,
     ScorerFactory,
@@ -87,6 +94,10 @@ class EngineOptions:
     wait_for_events_s: float = 600.0
     # stop by itself once the run's producer has ended and its input is read (see engine.run_end)
     until_producer_ends: bool = False
+    # hold records until the frontier passes them (engine.frontier); False scores each
+    # transaction in the micro-batch it arrives in, so that its features depend on the cuts
+    # (a reference for the benchmark)
+    hold: bool = True
 
 
 def _topics(run_id: str) -> dict[str, str]:
@@ -215,6 +226,7 @@ def run_engine(
             "lateness": LATENESS,
             "state_store": "rocksdb",
             "state_buckets": buckets,
+            "hold": options.hold,
         },
     }
     announce_now(
@@ -261,6 +273,7 @@ def run_engine(
     # available-now: what is there now is the whole run; live: what the producer left
     targets = asyncio.run(end_offsets(bootstrap, inputs)) if options.available_now else None
     closed: dict[tuple[str, int], int] | None = None
+    idle_at = 0  # the event time up to which the engine reported idle partitions complete
     try:
         while any(q.isActive for q in queries):
             for q in queries:
@@ -283,11 +296,28 @@ def run_engine(
             if should_stop is not None and should_stop():
                 status = "interrupted"
                 break
+            scoring = queries[0].lastProgress
+            ending, reached = (None, None)
+            live_hold = options.hold and closed is None and not options.available_now
+            if (follow and targets is None) or live_hold:
+                ending, reached = producer_state(bootstrap, options.run_id)
+            # caught up with a producer whose every record before `reached` is in Kafka: the
+            # partitions that went quiet are complete up to it, so nothing waits on them
+            if (
+                live_hold
+                and reached is not None
+                and reached > idle_at
+                and progress_reached(scoring, asyncio.run(end_offsets(bootstrap, inputs)))
+            ):
+                idle = frontier_report(dict.fromkeys(partitions or (), reached))
+                publish_report(bootstrap, options.run_id, idle)
+                idle_at = reached
             if follow:
-                scoring = queries[0].lastProgress
-                if targets is None and producer_ending(bootstrap, options.run_id) is not None:
+                if targets is None and ending is not None:
                     targets = asyncio.run(end_offsets(bootstrap, inputs))
                 if closed is None and targets is not None and progress_reached(scoring, targets):
+                    if not options.hold:
+                        break
                     # every input record read: nothing more can arrive before the frontier
                     closed = close_out(bootstrap, options.run_id)
                 if closed is not None and progress_reached(scoring, closed):

@@ -25,13 +25,15 @@ import orjson
 
 from engine.frontier import close_out_report, frontier_topic
 from fraudlab.kafka_io import make_producer, start_or_report
-from fraudlab.run_log import part_ending, read_run_events
+from fraudlab.run_log import latest_details, part_ending, read_run_events
 
 __all__ = [
     "close_out",
     "consumed_up_to",
     "producer_ending",
+    "producer_state",
     "progress_reached",
+    "publish_report",
     "wait_for_producer",
 ]
 
@@ -41,6 +43,14 @@ POLL_S = 1.0
 def producer_ending(bootstrap: str, run_id: str) -> str | None:
     """How the run's producer ended (finished, interrupted, failed), or None while it runs."""
     return part_ending(asyncio.run(read_run_events(bootstrap, run_id)), "producer")
+
+
+def producer_state(bootstrap: str, run_id: str) -> tuple[str | None, int | None]:
+    """How the run's producer ended (None while it runs), and the event time (s) its last
+    progress event says every earlier record is in Kafka before (None without one)."""
+    events = asyncio.run(read_run_events(bootstrap, run_id))
+    reached = latest_details(events, "producer", "progress").get("event_time")
+    return part_ending(events, "producer"), int(reached) if isinstance(reached, int) else None
 
 
 def wait_for_producer(
@@ -89,19 +99,23 @@ def progress_reached(
     return consumed_up_to((last_progress or {}).get("sources") or (), targets)
 
 
-def close_out(bootstrap: str, run_id: str) -> dict[tuple[str, int], int]:
-    """Write the report that closes the run's frontier (every input record has been read, so
-    nothing stays held); the offsets the scoring query has read it at, as targets."""
+def publish_report(bootstrap: str, run_id: str, value: bytes) -> dict[tuple[str, int], int]:
+    """Write a frontier report from the engine itself; the offsets the scoring query has read
+    it at, as targets."""
 
     async def send() -> dict[tuple[str, int], int]:
         producer = make_producer(bootstrap)
         await start_or_report(producer, bootstrap)
         try:
-            sent = await producer.send_and_wait(
-                frontier_topic(run_id), close_out_report(), key=b"close-out"
-            )
+            sent = await producer.send_and_wait(frontier_topic(run_id), value, key=b"engine")
         finally:
             await producer.stop()
         return {(sent.topic, sent.partition): sent.offset + 1}
 
     return asyncio.run(send())
+
+
+def close_out(bootstrap: str, run_id: str) -> dict[tuple[str, int], int]:
+    """Write the report that closes the run's frontier (every input record has been read, so
+    nothing stays held); the offsets the scoring query has read it at, as targets."""
+    return publish_report(bootstrap, run_id, close_out_report())

@@ -121,7 +121,8 @@ def scoring_rows(
 
     ``reports`` are the Kafka rows of the run's frontier topic (:mod:`engine.frontier`), each
     read into every bucket; ``partitions`` names the run's input partitions
-    (``topic:partition``) that the frontier waits for.
+    (``topic:partition``) that the frontier waits for, or is None for no hold at all (see
+    :func:`engine.bucket_fold.fold_bucket`).
     """
     from pyspark.sql import functions as F
     from pyspark.sql.streaming.state import GroupStateTimeout
@@ -143,7 +144,7 @@ def scoring_rows(
     if reports is not None:
         watermarked = watermarked.unionByName(_report_rows(reports, watermarked, buckets))
     payload = [c for c in watermarked.columns if c not in ("bucket", "event_timestamp")]
-    expected = list(partitions or ())
+    expected = None if partitions is None else list(partitions)
 
     def fold(
         key: tuple[int], frames: Iterator[pd.DataFrame], state: GroupState

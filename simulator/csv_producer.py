@@ -189,6 +189,9 @@ async def produce_csv(
                     progress(batch)
                 if pacer.elapsed() - reported_at >= PROGRESS_EVERY_S:
                     reported_at = pacer.elapsed()
+                    # a progress event's event_time promises that everything before it is in
+                    # Kafka: the engine's frontier moves on idle partitions by it
+                    await publisher.flush()
                     await announce(publisher, _progress_event(sender, batch, options.rule))
         await publisher.flush()
         delivered = sender.delivered()

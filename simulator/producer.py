@@ -97,6 +97,9 @@ async def produce_run(
                 progress(until, publisher.sent)
             if pacer.elapsed() - reported_at >= PROGRESS_EVERY_S:
                 reported_at = pacer.elapsed()
+                # a progress event's event_time promises that everything before it is in Kafka:
+                # the engine's frontier moves on idle partitions by it (engine.run_end)
+                await publisher.flush()
                 await announce(
                     publisher, _progress_event(run_id, start, until, simulation, publisher, pacer)
                 )

@@ -157,15 +157,17 @@ def latency_run(
     scenario_seed: tuple[str, int],
     speed: float,
     measure_s: float,
+    hold: bool = True,
 ) -> dict[str, Any]:
-    """Produce at ``speed`` with the engine live on a thread; the latency figures.
+    """Produce at ``speed`` with the engine live on a thread; the latency figures (``hold``:
+    the engine holds records until the frontier passes them, see :mod:`engine.frontier`).
 
     The measured transactions are those that reached Kafka during ``measure_s`` wall seconds
     starting SETTLE_S after the engine's first scoring micro-batch (which folds every customer
     profile) ended; the producer goes on for TAIL_SIM_S simulated seconds more, then stops.
     """
     bootstrap, partitions = settings.bootstrap_servers, settings.topic_partitions
-    run_id = f"bench-engine-live-{round(speed)}"
+    run_id = f"bench-engine-live-{round(speed)}{'' if hold else '-no-hold'}"
     timed = {s: topic_name(run_id, s) for s in ("transactions", "scores", "fraud-alerts")}
     asyncio.run(create_log_append_topics(bootstrap, list(timed.values()), partitions))
     topics = [topic_name(run_id, s) for s in PRODUCED_STREAMS]
@@ -178,7 +180,9 @@ def latency_run(
 
     def engine() -> None:
         try:
-            options = EngineOptions(run_id, model_name, speed=speed, until_producer_ends=True)
+            options = EngineOptions(
+                run_id, model_name, speed=speed, until_producer_ends=True, hold=hold
+            )
             outcome["report"] = run_engine(
                 spark, settings, options, watch, lambda: time.time() > stop_at["t"]
             )

@@ -23,10 +23,11 @@ import orjson
 
 from engine import job
 from engine.bucket_fold import ModelStamp
+from engine.frontier import frontier_topic, partition_key
 from engine.job import SCORES_TRIGGER_S, EngineOptions
 from engine.scoring import ScorerFactory, scoring_rows, start_python_workers
 from engine.sources import kafka_stream
-from fraudlab.kafka_io import create_topics
+from fraudlab.kafka_io import create_topics, end_offsets
 from fraudlab.settings import Settings
 from fraudlab.topics import topic_name
 from models.registry import SavedModel
@@ -51,6 +52,7 @@ class Variant:
     scorer: ScorerFactory  # the model's booster, or a constant
     model: SavedModel
     results_run: str  # the run id its result topics and checkpoints are named after
+    hold: bool = True  # records held until the frontier passes them (engine.frontier)
     passed: float | None = None
     failed: float | None = None
     input_ran_out: bool = False
@@ -108,6 +110,7 @@ def variant_topics(backlog_run: str, results_run: str) -> dict[str, str]:
     topics = job._topics(backlog_run)
     for stream in job.RESULT_STREAMS:
         topics[stream] = topic_name(results_run, stream)
+    topics["frontier"] = frontier_topic(results_run)
     return topics
 
 
@@ -130,7 +133,14 @@ def start_queries(
     )
     model = variant.model
     stamp = ModelStamp(model.name, model.digest, model.threshold)
-    rows = scoring_rows(raw, topics, stamp, variant.scorer, settings.engine_state_buckets)
+    reports, partitions = None, None
+    if variant.hold:
+        reports = kafka_stream(spark, bootstrap, [topics["frontier"]])
+        ends = asyncio.run(end_offsets(bootstrap, events))
+        partitions = sorted(partition_key(t, p) for t, p in ends)
+    rows = scoring_rows(
+        raw, topics, stamp, variant.scorer, settings.engine_state_buckets, reports, partitions
+    )
     return [
         job._sink(rows, "scoring", checkpoints, bootstrap, every),
         *job._report_queries(
@@ -312,6 +322,7 @@ def sustained_rates(
     for v in variants:
         results = [topic_name(v.results_run, s) for s in job.RESULT_STREAMS]
         asyncio.run(create_topics(bootstrap, results, settings.topic_partitions))
+        asyncio.run(create_topics(bootstrap, [frontier_topic(v.results_run)], 1))
     for v in variants:
         v.first_batch_s = first_batch(
             spark, settings, variant_topics(backlog_run, v.results_run), v, products

@@ -125,6 +125,17 @@ def _engine(f: Figures) -> Iterator[Row]:
             goal,
         )
     goals = f.get("goals", {})
+    if "no hold" in rates:
+        yield Row(
+            "engine",
+            "sustained events/s with the frontier hold",
+            rates.get("model"),
+            "events/s",
+            "the same engine without the hold",
+            rates.get("no hold"),
+            f.get("hold_vs_no_hold_ratio"),
+            goals.get("hold_vs_no_hold_ratio"),
+        )
     if rates.get("model") and goals.get("sustained_events_per_s"):
         yield Row(
             "engine",
@@ -162,6 +173,29 @@ def _engine(f: Figures) -> Iterator[Row]:
                 "window end + 2 min watermark (p50)",
                 floor,
                 _ratio(run["alert_latency_s"][q], floor),
+                None,
+                higher_is_better=False,
+            )
+    hold = f.get("hold_latency") or {}
+    free = hold.get("without_hold") or {}
+    with_hold = next(
+        (
+            r
+            for r in f.get("latency", [])
+            if r["target_events_per_s"] == hold.get("target_events_per_s")
+        ),
+        None,
+    )
+    if with_hold and free.get("score_latency_s"):
+        for q in ("p50", "p99"):
+            yield Row(
+                "engine",
+                f"produce-to-score {q} at {hold['target_events_per_s']:,} events/s, with the hold",
+                with_hold["score_latency_s"][q],
+                "s",
+                "the same without the hold",
+                free["score_latency_s"][q],
+                _ratio(with_hold["score_latency_s"][q], free["score_latency_s"][q]),
                 None,
                 higher_is_better=False,
             )

@@ -16,11 +16,17 @@ SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 
 def produce(
-    bootstrap: str, run_id: str, scenario: str, seed: int, minutes: float
+    bootstrap: str,
+    run_id: str,
+    scenario: str,
+    seed: int,
+    minutes: float,
+    speed: float | None = None,
 ) -> dict[str, int]:
-    """Publish a simulated run with --fast; the delivered counts per stream."""
+    """Publish a simulated run with --fast (or paced at ``speed``); the delivered counts per
+    stream."""
     loaded = load_scenario(scenario, SCENARIOS)
-    details = run_details(loaded.text, loaded.name, seed, DEFAULT_START, minutes, None)
+    details = run_details(loaded.text, loaded.name, seed, DEFAULT_START, minutes, speed)
     report = asyncio.run(
         produce_run(
             Simulation(loaded, seed, DEFAULT_START, minutes),
@@ -28,7 +34,7 @@ def produce(
             run_id,
             bootstrap,
             2,
-            None,
+            speed,
             details=details,
         )
     )

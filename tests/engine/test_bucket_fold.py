@@ -185,3 +185,11 @@ def test_an_empty_micro_batch_changes_nothing() -> None:
     assert _fold(state, []) == []
     assert state.to_columns() == before
     assert BucketState.from_columns(before) == state
+
+
+def test_without_the_hold_a_transaction_is_scored_in_the_micro_batch_it_arrives_in() -> None:
+    state = BucketState()
+    rows = [_browse("c1", T0, "e1", 0), _pay("c1", T0 + 60, "t1", 0, "[]")]
+    out = fold_bucket(state, rows, 0, lambda f: [0.5] * len(f), MODEL, TOPICS, None)
+    assert [(t, k) for t, k, _ in out] == [("r.scores", "t1")]  # no report, nothing held
+    assert state.pending == {}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -18,6 +20,7 @@ from run_helpers import produce, reasons
 from run_results import alert_set, archived_alert_set, read
 
 from engine.job import EngineOptions, run_engine
+from fraudlab.kafka_io import list_topics
 from fraudlab.net import free_port
 from fraudlab.settings import Settings, settings_toml
 from models.history import simulated_history
@@ -40,11 +43,11 @@ def engine_settings(
     )
 
 
-def _process(spark: Any, settings: Settings, run_id: str) -> Any:
+def _process(spark: Any, settings: Settings, run_id: str, max_offsets: int = 50_000) -> Any:
     return run_engine(
         spark,
         settings,
-        EngineOptions(run_id, "tiny", available_now=True, max_offsets_per_trigger=5_000),
+        EngineOptions(run_id, "tiny", available_now=True, max_offsets_per_trigger=max_offsets),
     )
 
 
@@ -149,16 +152,34 @@ def test_the_same_events_give_the_same_scores_however_micro_batches_are_cut(
     spark: Any, engine_settings: Settings, baseline_run: Any, tiny_model: Any
 ) -> None:
     bootstrap = engine_settings.bootstrap_servers
-    first = _probabilities(bootstrap, baseline_run["run_id"])  # 5,000 records a micro-batch
-    for run_id, max_offsets in (("engine-baseline-b", 1_000), ("engine-baseline-c", 50_000)):
-        # the same scenario, seed and start: the same bytes
-        assert produce(bootstrap, run_id, "baseline", 7, MINUTES) == baseline_run["delivered"]
-        options = EngineOptions(
-            run_id, "tiny", available_now=True, max_offsets_per_trigger=max_offsets
+    first = _probabilities(bootstrap, baseline_run["run_id"])  # 50,000 records a micro-batch
+    # the same scenario, seed and start: the same bytes, cut into micro-batches of 1,000
+    run_id = "engine-baseline-b"
+    assert produce(bootstrap, run_id, "baseline", 7, MINUTES) == baseline_run["delivered"]
+    _process(spark, engine_settings, run_id, max_offsets=1_000)
+    assert _probabilities(bootstrap, run_id) == first
+    assert alert_set(bootstrap, run_id) == alert_set(bootstrap, baseline_run["run_id"])
+    # and played at 10x to the live engine, cut by its processing-time triggers
+    run_id = "engine-baseline-paced"
+    delivered: dict[str, Any] = {}
+    producer = threading.Thread(
+        target=lambda: delivered.update(
+            produce(bootstrap, run_id, "baseline", 7, MINUTES, speed=10.0)
         )
+    )
+    producer.start()
+    try:
+        # the engine starts once the producer has created the run's topics
+        deadline = time.monotonic() + 60
+        while f"fraudlab.{run_id}.product" not in asyncio.run(list_topics(bootstrap)):
+            assert time.monotonic() < deadline, "the producer created no topic"
+            time.sleep(0.2)
+        options = EngineOptions(run_id, "tiny", speed=10.0, until_producer_ends=True)
         run_engine(spark, engine_settings, options)
-        assert _probabilities(bootstrap, run_id) == first, max_offsets
-        assert alert_set(bootstrap, run_id) == alert_set(bootstrap, baseline_run["run_id"])
+    finally:
+        producer.join(60)
+    assert delivered == baseline_run["delivered"]
+    assert _probabilities(bootstrap, run_id) == first
     # the batch path (training, evaluate) on the same events
     history = simulated_history(spark, "baseline", engine_settings.scenarios_dir, 7, MINUTES)
     rows = feature_rows(spark, history)
