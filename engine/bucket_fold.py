@@ -168,6 +168,7 @@ def fold_bucket(
     model: ModelStamp,
     topics: dict[str, str],
     partitions: Iterable[str] | None = (),
+    share: bool = True,
 ) -> list[SinkRow]:
     """Fold one micro-batch of a bucket's rows into ``state`` (updated in place).
 
@@ -176,7 +177,9 @@ def fold_bucket(
     :data:`~engine.feature_frames.FRONTIER`); ``score`` maps feature rows to fraud
     probabilities; ``partitions`` names the run's input partitions (``topic:partition``), or is
     None to fold every record in the micro-batch it arrives in, without the hold (the
-    benchmark's reference: scores then depend on where micro-batches are cut).
+    benchmark's reference: scores then depend on where micro-batches are cut). With ``share``
+    False, reports carry only the count of records that arrived after the frontier (a backlog
+    read available-now needs no report to move on: its close-out frees what is held).
 
     A record is held until the frontier (:func:`engine.frontier.frontier`) passes its event
     time, then folded in (time, seq) order, so a transaction's features hold everything its
@@ -225,8 +228,9 @@ def fold_bucket(
             # what its customer did later (a transaction before it was scored without it)
             behind += partitions is not None and state.at is not None and int(e["ts"]) < state.at
         state.pending.setdefault(e["customer_id"], []).append(e)
-    if (advanced or behind) and partitions is not None and "frontier" in topics:
-        out.append((topics["frontier"], "report", report(advanced, behind).decode()))
+    shared = advanced if share else {}
+    if (shared or behind) and partitions is not None and "frontier" in topics:
+        out.append((topics["frontier"], "report", report(shared, behind).decode()))
 
     now = CLOSED if partitions is None else frontier(state.known, partitions)
     features: list[dict[str, Any]] = []

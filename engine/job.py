@@ -76,7 +76,7 @@ PROGRESS_EVERY_S = 10.0
 # is about a second on two cores.
 LIVE_MAX_OFFSETS, AVAILABLE_NOW_MAX_OFFSETS = 20_000, 200_000
 # available-now: how often the scoring query looks for more input once it has caught up
-AVAILABLE_NOW_TRIGGER_S = 0.5
+AVAILABLE_NOW_TRIGGER_S = 1.0
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -263,7 +263,12 @@ def run_engine(
     partitions = sorted(partition_key(t, p) for t, p in asyncio.run(end_offsets(bootstrap, inputs)))
     score = scorer or model_scorer(model)
     start_python_workers(spark, score)
-    rows = scoring_rows(raw, topics, stamp, score, buckets, reports, partitions)
+    # available-now reads a backlog in large micro-batches: each bucket sees every partition
+    # move on, and the close-out frees the rest, so buckets share no progress (a report of the
+    # last micro-batch would cost one more)
+    rows = scoring_rows(
+        raw, topics, stamp, score, buckets, reports, partitions, share=not options.available_now
+    )
     queries = [_sink(rows, "scoring", checkpoints, bootstrap, every)]
     if not options.available_now:
         queries.extend(_report_queries(spark, settings, options, topics, products, checkpoints))
@@ -322,7 +327,7 @@ def run_engine(
                     closed = close_out(bootstrap, options.run_id)
                 if closed is not None and progress_reached(scoring, closed):
                     break
-            time.sleep(0.5 if options.available_now else 2.0)
+            time.sleep(0.25 if options.available_now else 2.0)
         for q in queries:
             if q.exception() is not None:
                 raise FraudlabError(

@@ -115,13 +115,15 @@ def scoring_rows(
     reports: DataFrame | None = None,
     partitions: list[str] | None = None,
     lateness: str = LATENESS,
+    share: bool = True,
 ) -> DataFrame:
     """Kafka sink rows (topic, key, value) of scores, dead letters and frontier reports, from
     the Kafka rows of a run's input topics (a streaming frame: the fold keeps per-bucket state).
 
     ``reports`` are the Kafka rows of the run's frontier topic (:mod:`engine.frontier`), each
     read into every bucket; ``partitions`` names the run's input partitions
-    (``topic:partition``) that the frontier waits for, or is None for no hold at all (see
+    (``topic:partition``) that the frontier waits for, or is None for no hold at all; ``share``:
+    whether buckets report their progress to the others (see
     :func:`engine.bucket_fold.fold_bucket`).
     """
     from pyspark.sql import functions as F
@@ -154,7 +156,7 @@ def scoring_rows(
         bucket = BucketState.from_columns(state.get if state.exists else None)
         rows = [r for frame in frames for r in frame_records(frame[payload])]
         watermark_ms = int(state.getCurrentWatermarkMs())
-        out = fold_bucket(bucket, rows, watermark_ms, scorer(), model, topics, expected)
+        out = fold_bucket(bucket, rows, watermark_ms, scorer(), model, topics, expected, share)
         state.update(bucket.to_columns())
         yield pd.DataFrame(out, columns=["topic", "key", "value"], dtype=object)
 

@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.spark, pytest.mark.slow]
 SCENARIO, SEED, MINUTES, SHARE = "baseline", 7, 4.0, 0.01
 # micro-batches of this many input records: the poison records, which take up offsets, cut the
 # run elsewhere than the clean run, and the frontier keeps the scores the same all the same
-MAX_OFFSETS = 2_000
+MAX_OFFSETS = 5_000
 # the reason the engine gives for each malformed kind (the start of it)
 REASONS = {
     "broken_json": "not JSON",
