@@ -1,19 +1,23 @@
 """The engine of one run: its streaming queries, how they are triggered, and what they report.
 
 Queries (each with its own checkpoint under ``<checkpoint_dir>/<run_id>/``):
-  scoring       every input record read and parsed once (:mod:`engine.scoring`) -> scores, and
-                dead letters (unparseable values, late records, duplicate deliveries)
+  scoring       every input record read and parsed once (:mod:`engine.scoring`) -> scores,
+                dead letters (unparseable values, late records, duplicate deliveries) and
+                frontier reports (:mod:`engine.frontier`, read back by the same query)
   fraud-alerts  live only: sliding 2-minute windows of potential fraud, every 10 s
   top-products  live only: the top 20 products of each 30 s window
 Live, the report queries read the scores topic with processing-time triggers of 10 s and 30 s
 divided by the run's speed. With ``available_now`` the scoring query processes everything
-present in micro-batches cut by offsets and stop; then both reports are computed over all the
-scores as batch frames, so every window, the last ones included, is closed. A restarted engine
-continues from its checkpoints.
+present at its start in micro-batches cut by offsets (on short processing-time triggers), then
+the engine closes the run's frontier out, so that nothing stays held, and stops; both reports
+are then computed over all the scores as batch frames, so every window, the last ones included,
+is closed. A restarted engine continues from its checkpoints.
 
 Next to a producer that is still running (``until_producer_ends``), available-now first waits for
-the producer's end; live stops once its queries have read what the producer left
-(:mod:`engine.run_end`). Either way the reports are then closed over all the scores.
+the producer's end; live stops once its queries have read what the producer left and the
+close-out (:mod:`engine.run_end`). Either way the reports are then closed over all the scores.
+Live, once the engine has read everything there is, the producer's last progress event moves the
+frontier on over partitions that went quiet.
 """
 
 from __future__ import annotations
