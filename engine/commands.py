@@ -103,7 +103,7 @@ def engine_command(
         f"run {run_id}: {produced:,} input records; {report.scored:,} transactions scored, "
         f"{report.dropped_late:,} records dropped as late, {report.duplicates:,} duplicates, "
         f"{report.dead_lettered:,} dead-lettered, {report.after_frontier:,} folded in after the "
-        "frontier; {report.fraud_alert_windows:,} fraud-alert "
+        f"frontier; {report.fraud_alert_windows:,} fraud-alert "
         f"windows, {report.top_product_rows:,} top-product rows "
         f"({report.wall_s:,.0f} s)"
     )
