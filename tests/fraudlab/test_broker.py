@@ -77,14 +77,16 @@ def test_up_on_a_port_held_by_another_program_says_so(tmp_path: Path) -> None:
 
 
 def test_kafka_tools_run_from_the_same_jars(kafka_broker: LocalBroker) -> None:
+    asyncio.run(create_topics(kafka_broker.bootstrap, ["seen.by.the.tools"], 1))
     result = fraudlab(
         "broker", "tool", "topics", "--bootstrap-server", kafka_broker.bootstrap, "--list"
     )
     assert result.returncode == 0, result.stderr
+    assert "seen.by.the.tools" in result.stdout.split()
 
 
 def test_server_properties_bind_loopback_only() -> None:
     props = server_properties(9092, 9093, Path("/data"))
     listeners = [line for line in props.splitlines() if "listeners=" in line]
-    assert all("0.0.0.0" not in line for line in listeners)
+    assert listeners and all("0.0.0.0" not in line for line in listeners)
     assert "process.roles=broker,controller" in props

@@ -57,6 +57,7 @@ def test_every_partition_holds_the_original_values_in_the_original_order(
     original = partitioned(dirty_run[1])
     again = _by_partition(replayed)
     assert set(again) == set(original)
+    assert sum(len(sent) for sent in original.values()) > 1000  # a run, not an empty one
     for where, sent in original.items():
         assert [m.value for m in again[where]] == [m.value for m in sent], where
         assert [m.offset for m in again[where]] == list(range(len(sent)))
@@ -116,6 +117,9 @@ def test_a_clean_run_gets_its_sending_times_to_the_millisecond(tmp_path: Path) -
         again = list(archived_messages(con, "clean"))
     exact = {"browsing", "transactions", "truth", "customer_session", "category", "product"}
     original = partitioned(messages)
+    checked = set()
     for where, m_again in _by_partition(again).items():
         if where[0] in exact:
             assert [m.at_ms for m in m_again] == [m.timestamp_ms for m in original[where]]
+            checked.add(where[0])
+    assert checked == exact

@@ -60,15 +60,19 @@ def test_browsing_template_is_byte_for_byte_the_codec(product: str) -> None:
 
 def test_every_event_message_decodes_to_its_record() -> None:
     messages = run(small_scenario(), minutes=3)
+    classes = {
+        "browsing": Browsing,
+        "transactions": Transaction,
+        "truth": Truth,
+        "customer_session": CustomerSession,
+    }
+    checked = Counter[str]()
     for m in messages:
-        cls = {
-            "browsing": Browsing,
-            "transactions": Transaction,
-            "truth": Truth,
-            "customer_session": CustomerSession,
-        }.get(m.stream)
+        cls = classes.get(m.stream)
         if cls is not None:
             assert encode(decode(cls, m.value)) == m.value
+            checked[m.stream] += 1
+    assert set(checked) == set(classes) and checked["browsing"] > 100, checked
 
 
 def test_events_carry_time_device_and_items() -> None:
