@@ -8,11 +8,12 @@ sink, keep one row per record KEY (the first in log order) and count the repeats
 
 Beside them the archive keeps its own bookkeeping:
 
-- ``undecodable``: messages whose value could not be decoded, in the dead-letter layout
-  (raw bytes, reason, source topic, partition and offset, Kafka timestamp in seconds);
+- ``undecodable``: records that could not be decoded, in the dead-letter layout (raw bytes,
+  reason, source topic, partition, offset and element, Kafka timestamp in seconds);
 - ``offsets``: the next offset to read of every topic partition, written in the same transaction
   as the rows it covers;
-- ``stream_counts``: per stream, messages consumed = rows stored + duplicates dropped + undecodable;
+- ``stream_counts``: per stream, messages consumed = rows stored + duplicates dropped + undecodable
+  (when no message holds a JSON array of records: such a message gives a row per element);
 - ``run``: one row of run metadata (see :mod:`archive.run_events`).
 
 >>> from fraudlab.records import Score, Truth
@@ -121,7 +122,7 @@ def record_tables() -> tuple[TableSpec, ...]:
 def digest_order(table: str) -> str:
     """An ORDER BY that puts a table's rows in one deterministic order (for the digest)."""
     if table == UNDECODABLE:
-        return "source_topic, source_partition, source_offset"
+        return "source_topic, source_partition, source_offset, source_element"
     if table == "offsets":
         return "topic, partition"
     if table == "stream_counts":

@@ -21,7 +21,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from archive.decoding import decode_values
+from archive.decoding import decode_values, split_arrays
 from archive.digest import content_digest
 from archive.files import ArchiveCorrupt, archive_error, archive_path
 from archive.run_events import Event, RunInfo, fold_run_events
@@ -83,7 +83,8 @@ class ConsumedBatch:
 
 @dataclass(frozen=True)
 class WriteReport:
-    """What one write stored: messages in = stored + duplicates + undecodable."""
+    """What one write stored: messages in = stored + duplicates + undecodable (a message
+    holding a JSON array of records counts once, and its elements each as a record)."""
 
     messages: int = 0
     stored: int = 0
@@ -111,21 +112,30 @@ class StoredState:
 
 
 def decode_topic(m: TopicMessages) -> tuple[TopicMessages, pa.Table, pa.Table]:
-    """A topic's messages as (messages, rows with partition and offset, undecodable rows)."""
-    table, good, bad = decode_values(record_for_stream(m.stream), m.values)
-    take = pa.array(good, pa.int64())
+    """A topic's messages as (messages, rows with partition and offset, undecodable rows).
+
+    A message holding a JSON array of records gives a row (or an undecodable row, with its
+    element) per element; an empty array is one undecodable row.
+    """
+    values, where, elements, empty = split_arrays(m.values)
+    table, good, bad = decode_values(record_for_stream(m.stream), values)
+    take = pa.array([where[i] for i in good], pa.int64())
     rows = table.append_column(
         pa.field("kafka_partition", pa.int32()), pa.array(m.partitions, pa.int32()).take(take)
     ).append_column("kafka_offset", pa.array(m.offsets, pa.int64()).take(take))
+    rejected_at = [(where[i], elements[i], why, values[i]) for i, why in bad]
+    rejected_at += [(i, element, why, m.values[i]) for i, element, why in empty]
+    rejected_at.sort(key=lambda r: (r[0], r[1]))
     rejected = pa.table(
         [
-            pa.array([m.values[i] or b"" for i, _ in bad], pa.binary()),
-            pa.array([why for _, why in bad], pa.string()),
-            pa.array([m.topic] * len(bad), pa.string()),
-            pa.array([m.partitions[i] for i, _ in bad], pa.int64()),
-            pa.array([m.offsets[i] for i, _ in bad], pa.int64()),
+            pa.array([raw or b"" for *_, raw in rejected_at], pa.binary()),
+            pa.array([why for _, _, why, _ in rejected_at], pa.string()),
+            pa.array([m.topic] * len(rejected_at), pa.string()),
+            pa.array([m.partitions[i] for i, *_ in rejected_at], pa.int64()),
+            pa.array([m.offsets[i] for i, *_ in rejected_at], pa.int64()),
+            pa.array([element for _, element, *_ in rejected_at], pa.int64()),
             # the Kafka timestamp, in the dead-letter record's seconds
-            pa.array([m.timestamps_ms[i] // 1000 for i, _ in bad], pa.int64()),
+            pa.array([m.timestamps_ms[i] // 1000 for i, *_ in rejected_at], pa.int64()),
         ],
         schema=_UNDECODABLE_SCHEMA,
     )

@@ -79,7 +79,7 @@ def count_results(
         kafka_batch(spark, bootstrap, [topics["dead-letter"]])
         .select(F.from_json(F.col("value").cast("string"), spark_schema(DeadLetter)).alias("d"))
         .select("d.*")
-        .dropDuplicates(["source_topic", "source_partition", "source_offset"])
+        .dropDuplicates(list(DeadLetter.KEY))
     )
     by_kind = {
         r["kind"]: r["n"]

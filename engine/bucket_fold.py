@@ -60,6 +60,7 @@ from engine.frontier import (
     partition_key,
     report,
 )
+from fraudlab.records import DeadLetter
 
 SCORED, LATE, DUPLICATE = "scored", "late", "duplicate"
 # (topic, key, value) of a Kafka sink row
@@ -89,9 +90,10 @@ def _dead_letter(raw: bytes, reason: str, e: dict[str, Any], ts: int, topic: str
         "source_topic": source[0],
         "source_partition": None if source[1] is None else int(source[1]),
         "source_offset": None if source[2] is None else int(source[2]),
+        "source_element": 0 if source[3] is None else int(source[3]),
         "ts": int(ts),
     }
-    key = "|".join("" if s is None else str(int(s) if i else s) for i, s in enumerate(source))
+    key = "|".join("" if letter[k] is None else str(letter[k]) for k in DeadLetter.KEY)
     return (topic, key, _compact(letter).decode())
 
 
@@ -286,4 +288,5 @@ def _event(customer: str, kind: int, ts: int, event_id: str) -> dict[str, Any]:
         "topic": "fraudlab.r.browsing",
         "partition": 0,
         "offset": ts,
+        "element": 0,
     }

@@ -24,7 +24,7 @@ from fraudlab.errors import UsageError
 
 RECORD_FILE = "engine.json"
 # what a bucket's state holds (engine.bucket_fold.BucketState); another layout cannot be resumed
-STATE_FORMAT = "customers+pending+frontier"
+STATE_FORMAT = "customers+pending+frontier+element"
 
 
 def record_state_buckets(checkpoints: Path, run_id: str, buckets: int) -> None:

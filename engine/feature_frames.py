@@ -59,11 +59,14 @@ EVENT_COLUMNS = (
     "topic",
     "partition",
     "offset",
+    "element",
 )
 BROWSING_COLUMNS = EVENT_COLUMNS[5:8]
 TRANSACTION_COLUMNS = EVENT_COLUMNS[8:18]
-# Where an event came from in Kafka: present when the frames were read from Kafka.
-SOURCE_COLUMNS = ("topic", "partition", "offset")
+# Where an event came from in Kafka (element: its place in a message holding a JSON array of
+# records, 0 otherwise): present when the frames were read from Kafka.
+SOURCE_COLUMNS = ("topic", "partition", "offset", "element")
+KAFKA_SOURCE_COLUMNS = SOURCE_COLUMNS[:3]
 # Identifying and reporting columns carried next to the features of each transaction.
 ID_COLUMNS = ("transaction_id", "session_id", "customer_id", "ts")
 # (amount and shipment location travel as the features total_amount, shipment_lat/long)
@@ -135,6 +138,7 @@ def event_columns() -> list[Column]:
         "topic": F.col("topic").cast("string"),
         "partition": F.col("partition").cast("int"),
         "offset": F.col("offset").cast("long"),
+        "element": F.col("element").cast("int"),
     }
     return [columns[c].alias(c) for c in EVENT_COLUMNS]
 
@@ -156,7 +160,7 @@ def customer_events(
     def values(frame: DataFrame, stream: str) -> DataFrame:
         source = [
             (F.col(c) if c in frame.columns else F.lit(None)).cast(kind).alias(c)
-            for c, kind in zip(SOURCE_COLUMNS, ("string", "int", "long"), strict=True)
+            for c, kind in zip(KAFKA_SOURCE_COLUMNS, ("string", "int", "long"), strict=True)
         ]
         payload = [c for c in frame.columns if c not in (*SOURCE_COLUMNS, "event_timestamp")]
         return frame.select(

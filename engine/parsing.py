@@ -4,10 +4,15 @@ Works on batch and streaming frames with Kafka's columns (value, topic, partitio
 timestamp). Each value is parsed once, into a VARIANT (Spark's binary JSON): the rules below and
 every field a later stage needs are read from that one parse, by path, without parsing again.
 
-A value is good when it is valid UTF-8 of at most :data:`MAX_VALUE_BYTES`, a JSON object,
-carries an integer ``ts`` and the fields its stream is keyed and joined by; anything else becomes
-a :class:`~fraudlab.records.DeadLetter` whose reason is the first rule it breaks, in the order of
-:func:`rejection_reason`. Nothing is dropped silently and a bad value never stops a query.
+A message holds one record, or a JSON array of records (the format most of the assignment's
+consumers write): each element of an array is a record of its own, with its position in the
+array as ``element`` (0 for a message of one record), and is classified on its own.
+
+A record is good when it is valid UTF-8 of at most :data:`MAX_VALUE_BYTES` (the limit applies per
+record, so to each element of an array), a JSON object, carries an integer ``ts`` and the fields
+its stream is keyed and joined by; anything else becomes a :class:`~fraudlab.records.DeadLetter`
+whose reason is the first rule it breaks, in the order of :func:`rejection_reason`. Nothing is
+dropped silently (an empty array is a dead letter too) and a bad value never stops a query.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "transactions": ("transaction_id", "customer_id", "session_id"),
 }
 KAFKA_COLUMNS = ("topic", "partition", "offset", "timestamp")
+# which record of its message a row is: 0 for a message of one record, i for an array's i-th
+ELEMENT = "element"
 # the largest ts written with at most 12 digits: seconds, never milliseconds
 MAX_TS = 10**12
 INTEGER_TYPES = ("TINYINT", "SMALLINT", "INT", "BIGINT")
@@ -46,7 +53,8 @@ def rejection_reason(stream: Column) -> Column:
     ts_type = F.expr("schema_of_variant(try_variant_get(v, '$.ts', 'variant'))")
     ts = field("ts", "bigint")
     reason = (
-        F.when(F.col("value").isNull(), F.lit("empty value"))
+        F.when(F.col("empty_array"), F.lit("empty JSON array"))
+        .when(F.col("value").isNull(), F.lit("empty value"))
         .when(
             F.length("value") > MAX_VALUE_BYTES,
             F.lit(f"oversized: more than {MAX_VALUE_BYTES} bytes"),
@@ -67,17 +75,35 @@ def rejection_reason(stream: Column) -> Column:
 
 
 def classify(raw: DataFrame, stream: Column) -> DataFrame:
-    """Kafka rows with ``stream`` (which stream each row belongs to), ``v`` (the value parsed
-    once) and ``reason`` (null for a good record)."""
+    """One row per record of the Kafka rows: ``value`` (the message, or the element's JSON for
+    an element of an array), the Kafka columns, ``element``, ``stream`` (which stream the row
+    belongs to), ``v`` (the record parsed once) and ``reason`` (null for a good record)."""
     from pyspark.sql import functions as F
 
     parsed = raw.select(
         "value",
         *KAFKA_COLUMNS,
         stream.alias("stream"),
-        F.expr("try_parse_json(cast(value as string))").alias("v"),
+        F.expr("try_parse_json(cast(value as string))").alias("message"),
     )
-    return parsed.withColumn("reason", rejection_reason(F.col("stream")))
+    array = F.expr("try_variant_get(message, '$', 'array<variant>')")
+    # a message of one record is read as an array of one; an empty array keeps one row
+    records = parsed.select(
+        "*",
+        array.isNotNull().alias("is_array"),
+        F.posexplode_outer(F.coalesce(array, F.array("message"))).alias(ELEMENT, "v"),
+    )
+    in_array = F.col("is_array") & F.col(ELEMENT).isNotNull()
+    value = F.when(in_array, F.expr("cast(to_json(v) as binary)")).otherwise(F.col("value"))
+    classified = records.select(
+        value.alias("value"),
+        *KAFKA_COLUMNS,
+        F.coalesce(F.col(ELEMENT), F.lit(0)).alias(ELEMENT),
+        "stream",
+        "v",
+        (F.col("is_array") & F.col(ELEMENT).isNull()).alias("empty_array"),
+    )
+    return classified.withColumn("reason", rejection_reason(F.col("stream"))).drop("empty_array")
 
 
 def dead_letter_columns() -> list[Column]:
@@ -90,6 +116,7 @@ def dead_letter_columns() -> list[Column]:
         F.col("topic").alias("source_topic"),
         F.col("partition").cast("long").alias("source_partition"),
         F.col("offset").alias("source_offset"),
+        F.col(ELEMENT).alias("source_element"),
         F.unix_timestamp("timestamp").alias("ts"),
     ]
 
@@ -108,7 +135,7 @@ def parse_records(raw: DataFrame, cls: type[Record]) -> tuple[DataFrame, DataFra
     ]
     good = (
         checked.where(F.col("reason").isNull())
-        .select(*columns, *KAFKA_COLUMNS)
+        .select(*columns, *KAFKA_COLUMNS, ELEMENT)
         .withColumn("event_timestamp", F.timestamp_seconds("ts"))
     )
     dead = checked.where(F.col("reason").isNotNull()).select(*dead_letter_columns())

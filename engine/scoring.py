@@ -62,7 +62,9 @@ def state_bucket(buckets: int) -> Column:
     when it has none), so that a customer's events always meet its state."""
     from pyspark.sql import functions as F
 
-    identity = F.coalesce(F.col("customer_id"), F.concat_ws("|", "topic", "partition", "offset"))
+    identity = F.coalesce(
+        F.col("customer_id"), F.concat_ws("|", "topic", "partition", "offset", "element")
+    )
     return F.pmod(F.xxhash64(identity), F.lit(buckets)).cast("int")
 
 
@@ -185,6 +187,7 @@ def _report_rows(reports: DataFrame, like: DataFrame, buckets: int) -> DataFrame
         "topic": F.col("topic").cast("string"),
         "partition": F.col("partition").cast("int"),
         "offset": F.col("offset").cast("long"),
+        "element": F.lit(0),
         "bucket": F.col("bucket"),
     }
     every_bucket = reports.select(

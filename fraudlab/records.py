@@ -278,16 +278,22 @@ class TopProduct(Record):
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter(Record):
-    """A record that could not be used, with why and where it came from."""
+    """A record that could not be used, with why and where it came from.
+
+    ``source_element`` tells records of one Kafka message apart: a message holds one record
+    (element 0) or a JSON array of records, each classified on its own (element i is the array's
+    i-th, from 0). ``raw`` is the message's bytes, or the element's JSON for an array's element.
+    """
 
     STREAM = "dead-letter"
-    KEY = ("source_topic", "source_partition", "source_offset")
+    KEY = ("source_topic", "source_partition", "source_offset", "source_element")
 
     raw: bytes
     reason: str
     source_topic: str
     source_partition: int
     source_offset: int
+    source_element: int
     ts: int
 
 

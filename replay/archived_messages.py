@@ -119,7 +119,9 @@ def _sequence_sql(cls: type[Record]) -> str:
         else ""
     )
     ctes = [
-        f"rows AS (SELECT *, {_event_ms(stream)} AS own_ms{copy} FROM {table} "
+        # rowid: the elements of a message holding a JSON array share its offset and were
+        # stored in their order
+        f"rows AS (SELECT *, rowid AS stored_at, {_event_ms(stream)} AS own_ms{copy} FROM {table} "
         "WHERE kafka_partition = $partition)"
     ]
     joins, ms, delay, fault = [], "r.own_ms", "0", "NULL::VARCHAR"
@@ -148,7 +150,7 @@ def _sequence_sql(cls: type[Record]) -> str:
     return (
         f"WITH {', '.join(ctes)} SELECT {', '.join(f'r.{n}' for n in field_names(cls))}, "
         f"r.kafka_offset, {sent} AS sent_ms, {fault} AS fault "
-        f"FROM rows AS r {' '.join(joins)} ORDER BY r.kafka_offset"
+        f"FROM rows AS r {' '.join(joins)} ORDER BY r.kafka_offset, r.stored_at"
     )
 
 
@@ -179,7 +181,8 @@ def _raw_values(
 ) -> Iterator[ArchivedMessage]:
     sql = (
         f"SELECT raw, source_offset, ts * 1000 FROM {UNDECODABLE} "
-        "WHERE source_topic = $topic AND source_partition = $partition ORDER BY source_offset"
+        "WHERE source_topic = $topic AND source_partition = $partition "
+        "ORDER BY source_offset, source_element"
     )
     params = {"topic": topic_name(run_id, cls.STREAM), "partition": partition}
     for raw, offset, sent_ms in _rows(con, sql, params):

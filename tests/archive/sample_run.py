@@ -44,7 +44,7 @@ UNDECODABLE_VALUES = (
     b"not json at all",
     b'{"transaction_id": "x"}',
     b"",
-    b'["a", "list"]',
+    b'"a string, not an object"',
     b'{"window_start": "soon", "window_end": 1, "count": 1, "transactions": []}',
 )
 
@@ -238,7 +238,13 @@ def make_sample_run(run_id: str, seed: int = 7, transactions: int = 240) -> Samp
         if i == transactions // 2:
             run.add(
                 DeadLetter(
-                    b"\x00\xffbroken", "unparseable JSON", topic_name(run_id, "browsing"), 0, 12, ts
+                    b"\x00\xffbroken",
+                    "unparseable JSON",
+                    topic_name(run_id, "browsing"),
+                    0,
+                    12,
+                    0,
+                    ts,
                 )
             )
     for i, value in enumerate(UNDECODABLE_VALUES):

@@ -108,7 +108,7 @@ def test_nested_items_must_be_complete() -> None:
 
 
 def test_bytes_that_are_not_base64_are_set_aside() -> None:
-    ok = codec.encode(DeadLetter(b"\x00\x01", "why", "topic", 0, 1, 2))
+    ok = codec.encode(DeadLetter(b"\x00\x01", "why", "topic", 0, 1, 0, 2))
     broken = ok.replace(b'"AAE="', b'"%%%"')
     table, good, bad = decode_values(DeadLetter, [broken, ok])
     assert table.column("raw").to_pylist() == [b"\x00\x01"]
@@ -160,3 +160,29 @@ def test_records_in_the_assignment_s_own_columns_are_whole_with_nulls() -> None:
     table, good, bad = decode_values(Browsing, [browsing, browsing.replace(b'"s1"', b"null")])
     assert good == [0] and bad == [(1, "field session_id is missing or null")]
     assert table.to_pylist()[0]["customer_id"] is None
+
+
+def test_a_json_array_of_records_is_stored_record_by_record() -> None:
+    # the assignment's consumers write one JSON array of records per message
+    from archive.writer import TopicMessages, decode_topic
+
+    values = _values_of(Truth)[:4]
+    array = b"[" + b", ".join(values[1:3]) + b', {"transaction_id": "x"}]'
+    m = TopicMessages(
+        "fraudlab.r.truth", "truth", [0, 0, 0, 1], [5, 6, 7, 2], [values[0], array, b"[]", None],
+        [1000, 2000, 3000, 4000],
+    )  # fmt: skip
+    _, rows, rejected = decode_topic(m)
+    ids = [codec.decode(Truth, v).transaction_id for v in values[:3]]
+    assert rows.column("transaction_id").to_pylist() == ids
+    assert rows.column("kafka_offset").to_pylist() == [5, 6, 6]
+    letters = [
+        (r["source_offset"], r["source_element"], r["reason"].split(":")[0])
+        for r in rejected.to_pylist()
+    ]
+    assert letters == [
+        (6, 2, "field is_fraud is missing or null"),
+        (7, 0, "empty JSON array"),
+        (2, 0, "empty value"),
+    ]
+    assert rejected.column("raw").to_pylist()[:2] == [b'{"transaction_id":"x"}', b"[]"]

@@ -31,7 +31,7 @@ def _row(kind: int, customer: str | None, ts: int, offset: int, **fields: Any) -
     row: dict[str, Any] = dict.fromkeys(EVENT_COLUMNS)
     topic = {BROWSING: "r.browsing", TRANSACTION: "r.transactions"}.get(kind, "r.customer")
     row.update(customer_id=customer, kind=kind, ts=ts, seq=0, topic=topic, partition=0)
-    row.update(offset=offset, raw=None, reason=None)
+    row.update(offset=offset, element=0, raw=None, reason=None)
     row.update(fields)
     return row
 
@@ -127,6 +127,18 @@ def test_the_same_events_give_the_same_scores_however_the_micro_batches_are_cut(
     assert all(r == results[0] for r in results)
 
 
+def test_records_of_one_message_become_dead_letters_of_their_own() -> None:
+    # a message holding a JSON array of three late records: one dead letter per element
+    state = BucketState()
+    rows = [_browse("c1", T0 + 500, "e0", 1)]
+    rows += [{**_browse("c2", T0 + 100, f"e{i}", 7), "element": i} for i in (1, 2, 3)]
+    out = _fold(state, rows, watermark_s=T0 + 380)
+    letters = sorted(key for key, _ in _of(out, "r.dead-letter"))
+    assert letters == ["r.browsing|0|7|1", "r.browsing|0|7|2", "r.browsing|0|7|3"]
+    elements = sorted(v["source_element"] for _, v in _of(out, "r.dead-letter"))
+    assert elements == [1, 2, 3]
+
+
 def test_late_duplicate_and_unreadable_rows_become_dead_letters_with_their_reason() -> None:
     state = BucketState()
     bad = _row(INVALID, None, T0, 9, raw=b"{nope", reason="not JSON")
@@ -140,13 +152,13 @@ def test_late_duplicate_and_unreadable_rows_become_dead_letters_with_their_reaso
     out += _fold(state, [_report({"r.transactions:0": T0 + 600, "r.browsing:0": T0 + 600})])
     letters = sorted((key, value["reason"]) for key, value in _of(out, "r.dead-letter"))
     assert letters == [
-        ("r.browsing|0|2", "duplicate: a second delivery of the same record"),
-        ("r.browsing|0|3", "late: 280 s behind the watermark"),
-        ("r.customer|0|9", "not JSON"),
+        ("r.browsing|0|2|0", "duplicate: a second delivery of the same record"),
+        ("r.browsing|0|3|0", "late: 280 s behind the watermark"),
+        ("r.customer|0|9|0", "not JSON"),
     ]
     raw = {key: base64.b64decode(value["raw"]) for key, value in _of(out, "r.dead-letter")}
-    assert raw["r.customer|0|9"] == b"{nope"
-    assert orjson.loads(raw["r.browsing|0|3"])["event_id"] == "e2"
+    assert raw["r.customer|0|9|0"] == b"{nope"
+    assert orjson.loads(raw["r.browsing|0|3|0"])["event_id"] == "e2"
     assert sorted(state.customers) == ["c1"]
 
 
@@ -160,7 +172,7 @@ def test_a_record_behind_the_frontier_is_folded_in_counted_and_a_repeat_is_a_dup
     out = _fold(state, [_browse("c1", T0 + 5, "e9", 7), _browse("c1", T0, "e1", 8)])
     assert _of(out, "r.frontier") == [("report", {"partitions": {}, "after_frontier": 2})]
     assert [(k, v["reason"]) for k, v in _of(out, "r.dead-letter")] == [
-        ("r.browsing|0|8", "duplicate: a second delivery of the same record")
+        ("r.browsing|0|8|0", "duplicate: a second delivery of the same record")
     ]
     assert "e9" in CustomerState.from_json(state.customers["c1"]).seen
     assert state.pending == {}

@@ -30,7 +30,7 @@ CASES = [
     (codec.encode(GOOD), None),
     (b'\xff\xfe{"ts": 1}', "invalid UTF-8"),
     (b'{"session_id": "s1", "ts": ', "not JSON"),
-    (b"[1, 2, 3]", "not a JSON object"),
+    (b"7", "not a JSON object"),
     (orjson.dumps({"session_id": "s1", "customer_id": "c1", "event_type": "VP"}), "missing ts"),
     (orjson.dumps({**codec.to_dict(GOOD), "ts": "soon"}), "ts is not an integer"),
     (orjson.dumps({**codec.to_dict(GOOD), "ts": 1.5}), "ts is not an integer"),
@@ -52,6 +52,7 @@ def test_each_bad_value_becomes_a_dead_letter_with_its_reason(spark: Any) -> Non
     assert Browsing(*(records[0][n] for n in field_names(Browsing))) == GOOD
     assert records[0]["event_timestamp"] == datetime(2026, 1, 5, 0, 0, 1)
     letters = sorted(dead.collect(), key=lambda r: r["source_offset"])
+    assert {r["source_element"] for r in letters} == {0}
     assert list(dead.columns) == list(field_names(DeadLetter))
     expected = [(i, reason) for i, (_, reason) in enumerate(CASES) if reason]
     assert [(r["source_offset"], r["reason"]) for r in letters] == expected
@@ -78,3 +79,29 @@ def test_transactions_need_their_ids(spark: Any) -> None:
     )
     _, dead = parse_records(_kafka_rows(spark, [codec.encode(tx)], "t"), Transaction)
     assert [r["reason"] for r in dead.collect()] == ["missing transaction_id"]
+
+
+def test_each_record_of_a_json_array_is_classified_on_its_own(spark: Any) -> None:
+    # the assignment's consumers write one JSON array of records per message
+    other = Browsing(*(codec.to_dict(GOOD) | {"event_id": "e2", "ts": 1767571205}).values())
+    oversized = {**codec.to_dict(GOOD), "pad": "x" * MAX_VALUE_BYTES}
+    array = orjson.dumps([codec.to_dict(GOOD), 7, codec.to_dict(other), oversized])
+    big_but_fine = orjson.dumps([codec.to_dict(GOOD)] * (MAX_VALUE_BYTES // 100))
+    raw = _kafka_rows(spark, [array, b"[]", b" [1, 2", big_but_fine], "fraudlab.r.browsing")
+    good, dead = parse_records(raw, Browsing)
+    records = sorted((r["offset"], r["element"], r["event_id"]) for r in good.collect())
+    assert records[:2] == [(0, 0, "e1"), (0, 2, "e2")]
+    # the size limit applies per record: a long array of small records is whole
+    assert [r[:2] for r in records[2:]] == [(3, i) for i in range(MAX_VALUE_BYTES // 100)]
+    letters = sorted(
+        (r["source_offset"], r["source_element"], r["reason"], r["raw"]) for r in dead.collect()
+    )
+    assert [r[:3] for r in letters] == [
+        (0, 1, "not a JSON object"),
+        (0, 3, f"oversized: more than {MAX_VALUE_BYTES} bytes"),
+        (1, 0, "empty JSON array"),
+        (2, 0, "not JSON"),
+    ]
+    # an element's dead letter keeps the element itself; an unreadable message stays whole
+    assert letters[0][3] == b"7" and orjson.loads(letters[1][3])["pad"] == oversized["pad"]
+    assert letters[2][3] == b"[]" and letters[3][3] == b" [1, 2"

@@ -78,12 +78,12 @@ def test_assignment_columns_come_first_in_the_assignments_order() -> None:
 
 
 def test_message_key_is_stable_and_joins_key_fields() -> None:
-    letter = DeadLetter(b"\xff{", "invalid UTF-8", "fraudlab.r.browsing", 1, 42, 5)
-    assert message_key(letter) == b"fraudlab.r.browsing|1|42"
+    letter = DeadLetter(b"\xff{", "invalid UTF-8", "fraudlab.r.browsing", 1, 42, 0, 5)
+    assert message_key(letter) == b"fraudlab.r.browsing|1|42|0"
 
 
 def test_bytes_survive_the_json_codec() -> None:
-    letter = DeadLetter(b"\xff\x00{not json", "invalid UTF-8", "t", 0, 7, 9)
+    letter = DeadLetter(b"\xff\x00{not json", "invalid UTF-8", "t", 0, 7, 0, 9)
     assert codec.decode(DeadLetter, codec.encode(letter)) == letter
 
 
