@@ -7,7 +7,6 @@ engine scores with.
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -123,29 +122,54 @@ def simulated_history(
 
 
 def csv_history(spark: SparkSession, data_dir: Path) -> History:
-    """The history in an exported, assignment-layout dataset folder."""
-    files = {
-        "browsing": "browsing_behaviour.csv",
-        "transactions": "transactions.csv",
-        "customer": "customer.csv",
-        "truth": "fraud_transaction.csv",
-    }
+    """The history in an assignment-layout dataset folder (the assignment's own or an export).
+
+    The folder is read as ``produce-csv`` reads it (:mod:`simulator.csv_dataset`): either file
+    names, a byte-order mark, quoted fields, every common time form (naive times in the
+    default dataset time zone). Browsing rows without customer_id get it from
+    customer_session.csv. fraud_transaction.csv may list only the frauds, as the assignment's
+    does: a transaction it does not name is labelled legitimate. ``ts`` is each row's own time.
+
+    Raises UsageError when a required file is missing or a row cannot be read (naming the
+    file, line and field of the first; ``fraudlab check-csv`` lists them all).
+    """
+    from contextlib import ExitStack
+
+    from fraudlab.field_values import event_time
+    from simulator.csv_dataset import locate_dataset
+    from simulator.csv_rows import Problem
+
+    dataset = locate_dataset(data_dir)
+    if "truth" not in dataset.files:
+        raise UsageError(f"{data_dir} has no fraud_transaction.csv: training needs the labels.")
+    problems: list[Problem] = []
     rows: dict[str, list[dict[str, Any]]] = {}
-    for stream, name in files.items():
-        path = data_dir / name
-        if not path.is_file():
-            raise UsageError(f"{path} is missing: --data needs {', '.join(files.values())}.")
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows[stream] = [_with_ts(stream, r) for r in csv.DictReader(handle)]
+    with ExitStack() as stack:
+        for stream in ("customer", "customer_session", "browsing", "transactions", "truth"):
+            rows[stream] = list(dataset.rows(stack, stream, problems.append))
+    if problems:
+        raise UsageError(
+            f"{len(problems)} row(s) of {data_dir} cannot be read (the first: {problems[0]}); "
+            f"fraudlab check-csv {data_dir} lists them all."
+        )
+    sessions = {r["session_id"]: r["customer_id"] for r in rows["customer_session"]}
+    for row in rows["browsing"]:
+        row["customer_id"] = row.get("customer_id") or sessions.get(row["session_id"], "")
+        row["ts"] = int(event_time(row["event_time"], dataset.zone))
+    for row in rows["transactions"]:
+        row["ts"] = int(event_time(row["created_at"], dataset.zone))
+    for row in rows["customer"]:
+        row["ts"] = 0
+    listed = {r["transaction_id"]: r for r in rows["truth"]}
+    rows["truth"] = [
+        {
+            "transaction_id": tx["transaction_id"],
+            "is_fraud": (listed[tx["transaction_id"]].get("is_fraud") or "1")
+            if tx["transaction_id"] in listed
+            else "0",
+            "pattern": listed.get(tx["transaction_id"], {}).get("pattern", ""),
+            "ts": tx["ts"],
+        }
+        for tx in rows["transactions"]
+    ]
     return History(*(_frame(spark, HISTORY_STREAMS[s], rows[s]) for s in HISTORY_STREAMS))
-
-
-def _with_ts(stream: str, row: dict[str, Any]) -> dict[str, Any]:
-    from simulator.csv_batches import parse_time
-
-    if row.get("ts"):
-        row["ts"] = int(row["ts"])
-    else:
-        when = row.get("event_time") or row.get("created_at")
-        row["ts"] = int(parse_time(when)) if when else 0
-    return row
