@@ -120,7 +120,7 @@ def event_columns() -> list[Column]:
         of(stream == "browsing", field("event_id"))
     )
     columns: dict[str, Column] = {
-        "customer_id": field("customer_id"),
+        "customer_id": F.col("customer_id"),
         "kind": kind.otherwise(F.lit(INVALID)),
         "ts": ts,
         "seq": F.when(is_customer, F.lit(SEQ[CUSTOMER]))

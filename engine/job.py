@@ -34,6 +34,7 @@ from engine.bucket_fold import ModelStamp
 from engine.checkpoints import record_state_buckets
 from engine.frontier import frontier_topic, partition_key
 from engine.frontier import report as frontier_report
+from engine.parsing import session_customers
 from engine.reports import fraud_alerts, product_quantities, top_products
 from engine.run_end import (
     close_out,
@@ -74,6 +75,8 @@ RESULT_STREAMS = ("scores", "fraud-alerts", "top-products", "dead-letter")
 # more often.
 ALERTS_TRIGGER_S, TOP_TRIGGER_S, SCORES_TRIGGER_S = 10.0, 30.0, 10.0
 PROGRESS_EVERY_S = 10.0
+# the longest the report queries wait for the first scoring micro-batch before they start
+REPORTS_WAIT_S = 60.0
 # Browsing and transaction records per micro-batch at most. Live, a micro-batch holds what
 # arrived during one trigger; available-now, a backlog is cut into micro-batches, and larger
 # ones cost less per record: the fixed cost of a micro-batch (planning, state commit, offsets)
@@ -105,7 +108,8 @@ class EngineOptions:
 
 
 def _topics(run_id: str) -> dict[str, str]:
-    return {s: topic_name(run_id, s) for s in (*INPUT_STREAMS, "product", *RESULT_STREAMS)}
+    streams = (*INPUT_STREAMS, "product", "customer_session", *RESULT_STREAMS)
+    return {s: topic_name(run_id, s) for s in streams}
 
 
 def _check_run(
@@ -150,6 +154,17 @@ def _products(spark: SparkSession, bootstrap: str, topic: str) -> DataFrame:
         F.from_json(F.col("value").cast("string"), spark_schema(Product)).alias("p")
     )
     return parsed.select("p.*").where(F.col("id").isNotNull()).dropDuplicates(["id"]).cache()
+
+
+def _session_customers(spark: SparkSession, bootstrap: str, topic: str) -> DataFrame | None:
+    """Which customer each session of the run belongs to, for browsing records without a
+    customer_id (:func:`engine.parsing.session_customers`), read once: static data is complete
+    once the first event is there. None when the run has no customer_session records."""
+    if topic not in asyncio.run(list_topics(bootstrap)):
+        return None
+    if not sum(asyncio.run(end_offsets(bootstrap, [topic])).values()):
+        return None
+    return session_customers(kafka_batch(spark, bootstrap, [topic])).cache()
 
 
 def _sink(
@@ -270,12 +285,23 @@ def run_engine(
     # available-now reads a backlog in large micro-batches: each bucket sees every partition
     # move on, and the close-out frees the rest, so buckets share no progress (a report of the
     # last micro-batch would cost one more)
+    sessions = _session_customers(spark, bootstrap, topics["customer_session"])
     rows = scoring_rows(
-        raw, topics, stamp, score, buckets, reports, partitions, share=not options.available_now
+        raw,
+        topics,
+        stamp,
+        score,
+        buckets,
+        reports,
+        partitions,
+        share=not options.available_now,
+        sessions=sessions,
     )
     queries = [_sink(rows, "scoring", checkpoints, bootstrap, every)]
-    if not options.available_now:
-        queries.extend(_report_queries(spark, settings, options, topics, products, checkpoints))
+    # live, the report queries start once the first scoring micro-batch (which folds in every
+    # customer profile) is done, rather than planning and reading beside it on the same cores;
+    # they read the scores from the start, so nothing is missed
+    reports_due: float | None = None if options.available_now else time.monotonic() + REPORTS_WAIT_S
     status = "finished"
     last_published = 0.0
     follow = options.until_producer_ends or options.available_now
@@ -306,6 +332,11 @@ def run_engine(
                 status = "interrupted"
                 break
             scoring = queries[0].lastProgress
+            if reports_due is not None and (scoring is not None or time.monotonic() > reports_due):
+                queries.extend(
+                    _report_queries(spark, settings, options, topics, products, checkpoints)
+                )
+                reports_due = None
             ending, reached = (None, None)
             live_hold = options.hold and closed is None and not options.available_now
             if (follow and targets is None) or live_hold:

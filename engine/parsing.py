@@ -33,6 +33,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 KAFKA_COLUMNS = ("topic", "partition", "offset", "timestamp")
 # which record of its message a row is: 0 for a message of one record, i for an array's i-th
 ELEMENT = "element"
+KAFKA_RECORD_COLUMNS = ("value", *KAFKA_COLUMNS, ELEMENT, "stream", "v", "empty_array")
 # the largest ts written with at most 12 digits: seconds, never milliseconds
 MAX_TS = 10**12
 INTEGER_TYPES = ("TINYINT", "SMALLINT", "INT", "BIGINT")
@@ -67,17 +68,37 @@ def rejection_reason(stream: Column) -> Column:
     )
     for name, required in REQUIRED.items():
         for column in required:
-            value = field(column)
+            # customer_id as resolved by classify (a browsing record may lack it)
+            value = F.col(column) if column == "customer_id" else field(column)
             reason = reason.when(
                 (stream == name) & (value.isNull() | (value == "")), F.lit(f"missing {column}")
             )
     return reason.otherwise(F.lit(None).cast("string"))
 
 
-def classify(raw: DataFrame, stream: Column) -> DataFrame:
+def session_customers(raw: DataFrame) -> DataFrame:
+    """Which customer each session belongs to: (``session_key``, ``session_customer``) from the
+    Kafka rows of a run's customer_session topic, one row per session."""
+    from pyspark.sql import functions as F
+
+    sessions = classify(raw, F.lit("customer_session"))
+    session, customer = field("session_id"), F.col("customer_id")
+    return (
+        sessions.where(F.col("reason").isNull() & (session != "") & (customer != ""))
+        .groupBy(session.alias("session_key"))
+        .agg(F.min(customer).alias("session_customer"))
+    )
+
+
+def classify(raw: DataFrame, stream: Column, sessions: DataFrame | None = None) -> DataFrame:
     """One row per record of the Kafka rows: ``value`` (the message, or the element's JSON for
     an element of an array), the Kafka columns, ``element``, ``stream`` (which stream the row
-    belongs to), ``v`` (the record parsed once) and ``reason`` (null for a good record)."""
+    belongs to), ``v`` (the record parsed once), ``customer_id`` and ``reason`` (null for a
+    good record).
+
+    A browsing record needs only the assignment's five columns: where it has no customer_id,
+    ``sessions`` (:func:`session_customers`, a small static frame) gives it its session's.
+    """
     from pyspark.sql import functions as F
 
     parsed = raw.select(
@@ -103,6 +124,14 @@ def classify(raw: DataFrame, stream: Column) -> DataFrame:
         "v",
         (F.col("is_array") & F.col(ELEMENT).isNull()).alias("empty_array"),
     )
+    customer = field("customer_id")
+    if sessions is not None:
+        lacking = (F.col("stream") == "browsing") & (customer.isNull() | (customer == ""))
+        classified = classified.withColumn(
+            "session_key", F.when(lacking, field("session_id"))
+        ).join(F.broadcast(sessions), "session_key", "left")
+        customer = F.when(lacking, F.col("session_customer")).otherwise(customer)
+    classified = classified.select(*KAFKA_RECORD_COLUMNS, customer.alias("customer_id"))
     return classified.withColumn("reason", rejection_reason(F.col("stream"))).drop("empty_array")
 
 
@@ -131,7 +160,10 @@ def parse_records(raw: DataFrame, cls: type[Record]) -> tuple[DataFrame, DataFra
 
     checked = classify(raw, F.lit(cls.STREAM))
     columns = [
-        field(f.name, "bigint" if f.type is int else "string").alias(f.name) for f in fields_of(cls)
+        F.col(f.name)
+        if f.name == "customer_id"
+        else field(f.name, "bigint" if f.type is int else "string").alias(f.name)
+        for f in fields_of(cls)
     ]
     good = (
         checked.where(F.col("reason").isNull())

@@ -118,6 +118,7 @@ def scoring_rows(
     partitions: list[str] | None = None,
     lateness: str = LATENESS,
     share: bool = True,
+    sessions: DataFrame | None = None,
 ) -> DataFrame:
     """Kafka sink rows (topic, key, value) of scores, dead letters and frontier reports, from
     the Kafka rows of a run's input topics (a streaming frame: the fold keeps per-bucket state).
@@ -126,13 +127,14 @@ def scoring_rows(
     read into every bucket; ``partitions`` names the run's input partitions
     (``topic:partition``) that the frontier waits for, or is None for no hold at all; ``share``:
     whether buckets report their progress to the others (see
-    :func:`engine.bucket_fold.fold_bucket`).
+    :func:`engine.bucket_fold.fold_bucket`); ``sessions``: which customer each session belongs
+    to (:func:`engine.parsing.session_customers`), for browsing records without a customer_id.
     """
     from pyspark.sql import functions as F
     from pyspark.sql.streaming.state import GroupStateTimeout
     from pyspark.sql.types import StringType, StructField, StructType
 
-    classified = classify(raw, stream_of(topics))
+    classified = classify(raw, stream_of(topics), sessions)
     events = classified.select(
         *event_columns(),
         F.when(F.col("reason").isNotNull(), F.col("value")).alias("raw"),

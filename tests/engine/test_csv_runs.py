@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import pytest
 from run_helpers import SCENARIOS
 from run_results import read
@@ -17,6 +18,7 @@ from archive.archiver import ArchiveOptions, archive_run
 from archive.quality import detection_quality
 from engine.job import EngineOptions, run_engine
 from fraudlab.settings import Settings
+from fraudlab.topics import topic_name
 from simulator.clock import DEFAULT_START
 from simulator.csv_batches import BatchRule
 from simulator.csv_producer import CsvRunOptions, MessageFormat, produce_csv
@@ -64,17 +66,57 @@ def _score(spark: Any, settings: Settings, folder: Path, run_id: str, fmt: Messa
     return scores, report, quality, undecodable
 
 
-def test_the_assignment_s_own_layout_is_scored_and_reported(
-    spark: Any, csv_settings: Settings
-) -> None:
-    folder = CASES / "assignment-layout"
-    scores, report, quality, undecodable = _score(
-        spark, csv_settings, folder, "csv-layout", "record"
-    )
+@pytest.fixture(scope="module")
+def layout_run(spark: Any, csv_settings: Settings) -> Any:
+    return _score(spark, csv_settings, CASES / "assignment-layout", "csv-layout", "record")
+
+
+def test_the_assignment_s_own_layout_is_scored_and_reported(layout_run: Any) -> None:
+    scores, report, quality, undecodable = layout_run
     # the right value: the 4 transactions are scored, and the report shows 1 fraud of 4
     assert len(scores) == report.scored == 4
     assert (quality.transactions, quality.frauds) == (4, 1)
     assert report.dead_lettered == report.dropped_late == undecodable == 0
+
+
+async def _as_a_peer_sends_it(bootstrap: str, run_id: str, peer_id: str) -> int:
+    """Copy a run's input topics to another run's, message for message, with browsing in the
+    assignment's own columns (no customer_id), as a peer's producer sends them; the browsing
+    records copied."""
+    from fraudlab.kafka_io import create_topics, make_producer, read_to_end
+
+    streams = ("customer", "product", "category", "customer_session", "transactions", "browsing")
+    await create_topics(bootstrap, [topic_name(peer_id, s) for s in streams], 2)
+    producer = make_producer(bootstrap)
+    await producer.start()
+    stripped = 0
+    try:
+        for stream in streams:
+            for partition, _, value in await read_to_end(bootstrap, topic_name(run_id, stream)):
+                if stream == "browsing":
+                    record = orjson.loads(value)
+                    stripped += record.pop("customer_id", None) is not None
+                    value = orjson.dumps(record)
+                await producer.send_and_wait(
+                    topic_name(peer_id, stream), value, partition=partition
+                )
+    finally:
+        await producer.stop()
+    return stripped
+
+
+def test_browsing_without_customer_ids_meets_its_customers_through_customer_session(
+    spark: Any, csv_settings: Settings, layout_run: Any
+) -> None:
+    bootstrap = csv_settings.bootstrap_servers
+    stripped = asyncio.run(_as_a_peer_sends_it(bootstrap, "csv-layout", "csv-layout-peer"))
+    assert stripped == 60
+    report = run_engine(spark, csv_settings, EngineOptions("csv-layout-peer", "tiny", True))
+    scores = {s["transaction_id"]: s["probability"] for s in read(
+        bootstrap, "csv-layout-peer", "scores"
+    )}  # fmt: skip
+    assert scores == layout_run[0]
+    assert report.dead_lettered == 0
 
 
 def test_a_batch_format_run_scores_as_the_record_format_run(

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 import pytest
+from pyspark.sql import functions as F
 
 from engine.parsing import MAX_VALUE_BYTES, parse_records
 from fraudlab import codec
@@ -105,3 +106,22 @@ def test_each_record_of_a_json_array_is_classified_on_its_own(spark: Any) -> Non
     # an element's dead letter keeps the element itself; an unreadable message stays whole
     assert letters[0][3] == b"7" and orjson.loads(letters[1][3])["pad"] == oversized["pad"]
     assert letters[2][3] == b"[]" and letters[3][3] == b" [1, 2"
+
+
+def test_a_browsing_record_without_customer_id_takes_its_session_s(spark: Any) -> None:
+    from engine.parsing import classify, session_customers
+
+    sessions = session_customers(
+        _kafka_rows(
+            spark,
+            [b'{"session_id": "s1", "customer_id": "c7", "ts": 1}', b'{"session_id": "s2"}'],
+            "fraudlab.r.customer_session",
+        )
+    )
+    assert sorted(tuple(r) for r in sessions.collect()) == [("s1", "c7")]
+    five = {k: v for k, v in codec.to_dict(GOOD).items() if k != "customer_id"}
+    values = [orjson.dumps(five), orjson.dumps({**five, "session_id": "s9"}), codec.encode(GOOD)]
+    rows = classify(_kafka_rows(spark, values, "b"), F.lit("browsing"), sessions).collect()
+    found = sorted((r["offset"], r["customer_id"], r["reason"]) for r in rows)
+    # a session customer_session does not name leaves the record without its customer
+    assert found == [(0, "c7", None), (1, None, "missing customer_id"), (2, "c1", None)]

@@ -44,5 +44,5 @@ def test_a_row_that_cannot_be_read_is_named_and_nothing_is_trained(
 def test_labels_are_required(spark: Any, tmp_path: Path) -> None:
     folder = shutil.copytree(CASES / "assignment-layout", tmp_path / "data")
     (folder / "fraud_transaction.csv").unlink()
-    with pytest.raises(UsageError, match="has no fraud_transaction.csv"):
+    with pytest.raises(UsageError, match=r"has no fraud_transaction\.csv"):
         csv_history(spark, folder)
