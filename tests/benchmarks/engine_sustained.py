@@ -121,9 +121,11 @@ def start_queries(
     variant: Variant,
     products: DataFrame,
     max_offsets: int,
+    with_reports: bool = True,
 ) -> list[StreamingQuery]:
     """The queries ``run_engine`` starts live at speed 1, the scoring ones reading at most
-    ``max_offsets`` input records per micro-batch."""
+    ``max_offsets`` input records per micro-batch; ``with_reports=False``: the scoring query
+    alone (run_engine starts the report queries once its first micro-batch is done)."""
     bootstrap = settings.bootstrap_servers
     checkpoints = settings.checkpoint_dir / variant.results_run
     every = {"processingTime": f"{SCORES_TRIGGER_S:.3f} seconds"}
@@ -141,8 +143,11 @@ def start_queries(
     rows = scoring_rows(
         raw, topics, stamp, variant.scorer, settings.engine_state_buckets, reports, partitions
     )
+    scoring = job._sink(rows, "scoring", checkpoints, bootstrap, every)
+    if not with_reports:
+        return [scoring]
     return [
-        job._sink(rows, "scoring", checkpoints, bootstrap, every),
+        scoring,
         *job._report_queries(
             spark,
             settings,
@@ -291,12 +296,19 @@ def first_batch(
     variant: Variant,
     products: DataFrame,
 ) -> float:
-    """Run the queries until the scoring query has committed its first micro-batch, which
-    folds in every customer profile there is; the seconds it took (not part of any step)."""
-    # as run_engine starts: the Python workers up, then the queries
+    """Run the scoring query until it has committed its first micro-batch, which folds in
+    every customer profile there is; the seconds it took (not part of any step)."""
+    # as run_engine starts: the Python workers up, then the scoring query (the report queries
+    # start after its first micro-batch)
     start_python_workers(spark, variant.scorer)
     queries = start_queries(
-        spark, settings, topics, variant, products, round(START_RATE * SCORES_TRIGGER_S)
+        spark,
+        settings,
+        topics,
+        variant,
+        products,
+        round(START_RATE * SCORES_TRIGGER_S),
+        with_reports=False,
     )
     started = time.monotonic()
     try:
