@@ -29,6 +29,7 @@ class EngineReport:
     """What the engine did, counted from the topics it wrote."""
 
     run_id: str
+    # messages per input stream (a message may hold a JSON array of records)
     produced: dict[str, int] = field(default_factory=dict)
     scored: int = 0
     dropped_late: int = 0

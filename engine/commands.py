@@ -100,7 +100,7 @@ def engine_command(
     report = run_engine(spark, settings, options, progress, lambda: stop["asked"])
     produced = sum(report.produced.values())
     click.echo(
-        f"run {run_id}: {produced:,} input records; {report.scored:,} transactions scored, "
+        f"run {run_id}: {produced:,} input messages; {report.scored:,} transactions scored, "
         f"{report.dropped_late:,} records dropped as late, {report.duplicates:,} duplicates, "
         f"{report.dead_lettered:,} dead-lettered, {report.after_frontier:,} folded in after the "
         f"frontier; {report.fraud_alert_windows:,} fraud-alert "
