@@ -32,19 +32,6 @@ CASES = Path(__file__).resolve().parents[1] / "simulator" / "data" / "cases" / "
 FIRST_TS = 1_800_000_000
 
 
-@pytest.fixture(scope="module")
-def csv_settings(
-    settings: Settings, tiny_model: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Settings:
-    return settings.model_copy(
-        update={
-            "models_dir": tiny_model.folder.parent,
-            "checkpoint_dir": tmp_path_factory.mktemp("checkpoints"),
-            "archive_dir": tmp_path_factory.mktemp("archive"),
-        }
-    )
-
-
 def _score(spark: Any, settings: Settings, folder: Path, run_id: str, fmt: MessageFormat) -> Any:
     """Produce ``folder`` (--fast, a fixed first ts) in ``fmt``, score it available-now and
     archive it; (scores by transaction, the engine's report, the archive's detection quality)."""
@@ -67,8 +54,8 @@ def _score(spark: Any, settings: Settings, folder: Path, run_id: str, fmt: Messa
 
 
 @pytest.fixture(scope="module")
-def layout_run(spark: Any, csv_settings: Settings) -> Any:
-    return _score(spark, csv_settings, CASES / "assignment-layout", "csv-layout", "record")
+def layout_run(spark: Any, engine_settings: Settings) -> Any:
+    return _score(spark, engine_settings, CASES / "assignment-layout", "csv-layout", "record")
 
 
 def test_the_assignment_s_own_layout_is_scored_and_reported(layout_run: Any) -> None:
@@ -106,12 +93,12 @@ async def _as_a_peer_sends_it(bootstrap: str, run_id: str, peer_id: str) -> int:
 
 
 def test_browsing_without_customer_ids_meets_its_customers_through_customer_session(
-    spark: Any, csv_settings: Settings, layout_run: Any
+    spark: Any, engine_settings: Settings, layout_run: Any
 ) -> None:
-    bootstrap = csv_settings.bootstrap_servers
+    bootstrap = engine_settings.bootstrap_servers
     stripped = asyncio.run(_as_a_peer_sends_it(bootstrap, "csv-layout", "csv-layout-peer"))
     assert stripped == 60
-    report = run_engine(spark, csv_settings, EngineOptions("csv-layout-peer", "tiny", True))
+    report = run_engine(spark, engine_settings, EngineOptions("csv-layout-peer", "tiny", True))
     scores = {s["transaction_id"]: s["probability"] for s in read(
         bootstrap, "csv-layout-peer", "scores"
     )}  # fmt: skip
@@ -120,13 +107,13 @@ def test_browsing_without_customer_ids_meets_its_customers_through_customer_sess
 
 
 def test_a_batch_format_run_scores_as_the_record_format_run(
-    spark: Any, csv_settings: Settings, tmp_path: Path
+    spark: Any, engine_settings: Settings, tmp_path: Path
 ) -> None:
     # fraudlab's own export, sent both ways: the same records give the same scores
     loaded = load_scenario("baseline", SCENARIOS)
     export_csv(Simulation(loaded, 5, DEFAULT_START, 3).messages(), tmp_path / "exported")
-    by_record = _score(spark, csv_settings, tmp_path / "exported", "csv-export-record", "record")
-    by_batch = _score(spark, csv_settings, tmp_path / "exported", "csv-export-batch", "batch")
+    by_record = _score(spark, engine_settings, tmp_path / "exported", "csv-export-record", "record")
+    by_batch = _score(spark, engine_settings, tmp_path / "exported", "csv-export-batch", "batch")
     assert len(by_record[0]) > 20
     assert by_batch[0] == by_record[0]
     assert by_batch[1].dead_lettered == by_record[1].dead_lettered == 0

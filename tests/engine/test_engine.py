@@ -31,18 +31,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.spark, pytest.mark.slow]
 MINUTES = 4.0
 
 
-@pytest.fixture(scope="module")
-def engine_settings(
-    settings: Settings, tiny_model: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Settings:
-    return settings.model_copy(
-        update={
-            "models_dir": tiny_model.folder.parent,
-            "checkpoint_dir": tmp_path_factory.mktemp("checkpoints"),
-        }
-    )
-
-
 def _process(spark: Any, settings: Settings, run_id: str, max_offsets: int = 50_000) -> Any:
     return run_engine(
         spark,

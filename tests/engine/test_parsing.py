@@ -120,7 +120,11 @@ def test_a_browsing_record_without_customer_id_takes_its_session_s(spark: Any) -
     )
     assert sorted(tuple(r) for r in sessions.collect()) == [("s1", "c7")]
     five = {k: v for k, v in codec.to_dict(GOOD).items() if k != "customer_id"}
-    values = [orjson.dumps(five), orjson.dumps({**five, "session_id": "s9"}), codec.encode(GOOD)]
+    values: list[bytes | None] = [
+        orjson.dumps(five),
+        orjson.dumps({**five, "session_id": "s9"}),
+        codec.encode(GOOD),
+    ]
     rows = classify(_kafka_rows(spark, values, "b"), F.lit("browsing"), sessions).collect()
     found = sorted((r["offset"], r["customer_id"], r["reason"]) for r in rows)
     # a session customer_session does not name leaves the record without its customer
