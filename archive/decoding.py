@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
-from fraudlab.records import Record, required_fields
+from fraudlab.records import EMPTY_ARRAY, Record, required_fields
 from fraudlab.schemas import arrow_schema
 
 __all__ = ["decode_values", "split_arrays"]
@@ -49,7 +49,6 @@ _MIN_BLOCK = 1 << 20
 _ROW_SUFFIX = re.compile(r" in row \d+$")
 # a line of the joined values that starts (after blanks) a JSON array
 _ARRAY_START = re.compile(rb"(?:^|\n)[ \t\r]*\[")
-EMPTY_ARRAY = "empty JSON array"
 
 
 _SCHEMAS: dict[type[Record], tuple[pa.Schema, pa.Schema, tuple[str, ...]]] = {}

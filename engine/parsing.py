@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fraudlab.records import Record, fields_of
+from fraudlab.records import EMPTY_ARRAY, Record, fields_of
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -54,7 +54,7 @@ def rejection_reason(stream: Column) -> Column:
     ts_type = F.expr("schema_of_variant(try_variant_get(v, '$.ts', 'variant'))")
     ts = field("ts", "bigint")
     reason = (
-        F.when(F.col("empty_array"), F.lit("empty JSON array"))
+        F.when(F.col("empty_array"), F.lit(EMPTY_ARRAY))
         .when(F.col("value").isNull(), F.lit("empty value"))
         .when(
             F.length("value") > MAX_VALUE_BYTES,

@@ -276,6 +276,10 @@ class TopProduct(Record):
     sales: float
 
 
+# the reason of a message holding an empty JSON array: no record, but nothing dropped silently
+EMPTY_ARRAY = "empty JSON array"
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter(Record):
     """A record that could not be used, with why and where it came from.
