@@ -10,7 +10,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine.scoring import INPUT_STREAMS, parse_scores
+from engine.scoring import INPUT_STREAMS
 from engine.sources import kafka_batch
 from fraudlab.kafka_io import end_offsets
 from fraudlab.records import DeadLetter
@@ -62,7 +62,11 @@ def query_progress(query: StreamingQuery) -> dict[str, Any]:
 def count_results(
     spark: SparkSession, settings: Settings, report: EngineReport, topics: dict[str, str]
 ) -> None:
-    """Fill the report's counts from the run's topics."""
+    """Fill the report's counts from the run's topics, in one Spark job over the five of them.
+
+    Scores count once per transaction, dead letters once per key (a replayed micro-batch writes
+    them again), fraud-alert windows and top-product rows once per Kafka key.
+    """
     from pyspark.sql import functions as F
 
     bootstrap = settings.bootstrap_servers
@@ -70,36 +74,40 @@ def count_results(
     for (topic, _), offset in ends.items():
         stream = topic.rsplit(".", 1)[1]
         report.produced[stream] = report.produced.get(stream, 0) + offset
-    report.scored = (
-        parse_scores(kafka_batch(spark, bootstrap, [topics["scores"]]))
-        .select("transaction_id")
-        .distinct()
-        .count()
-    )
-    letters = (
-        kafka_batch(spark, bootstrap, [topics["dead-letter"]])
-        .select(F.from_json(F.col("value").cast("string"), spark_schema(DeadLetter)).alias("d"))
-        .select("d.*")
-        .dropDuplicates(list(DeadLetter.KEY))
-    )
-    by_kind = {
-        r["kind"]: r["n"]
-        for r in letters.groupBy(F.split("reason", ":").getItem(0).alias("kind"))
-        .agg(F.count("*").alias("n"))
-        .collect()
-    }
-    report.dropped_late = by_kind.pop("late", 0)
-    report.duplicates = by_kind.pop("duplicate", 0)
-    report.dead_lettered = sum(by_kind.values())
-    if "frontier" in topics:
-        reports = kafka_batch(spark, bootstrap, [topics["frontier"]])
-        count = F.get_json_object(F.col("value").cast("string"), "$.after_frontier")
-        report.after_frontier = int(
-            reports.select(F.sum(count.cast("long")).alias("n")).first()["n"] or 0  # type: ignore[index]
-        )
-    report.fraud_alert_windows = (
-        kafka_batch(spark, bootstrap, [topics["fraud-alerts"]]).select("key").distinct().count()
-    )
-    report.top_product_rows = (
-        kafka_batch(spark, bootstrap, [topics["top-products"]]).select("key").distinct().count()
-    )
+    streams = ["scores", "dead-letter", "fraud-alerts", "top-products"]
+    streams += ["frontier"] if "frontier" in topics else []
+    rows = kafka_batch(spark, bootstrap, [topics[s] for s in streams])
+    value = F.col("value").cast("string")
+
+    def on(stream: str, column: Any) -> Any:
+        return F.when(F.col("topic") == topics[stream], column)
+
+    letter = F.from_json(value, spark_schema(DeadLetter))
+    letter_key = F.to_json(F.struct(*(letter[k] for k in DeadLetter.KEY)))
+    kind = F.coalesce(F.split(letter["reason"], ":").getItem(0), F.lit(""))
+
+    def letters(condition: Any) -> Any:
+        return F.count_distinct(on("dead-letter", F.when(condition, letter_key)))
+
+    counts = rows.select(
+        F.count_distinct(on("scores", F.get_json_object(value, "$.transaction_id"))).alias(
+            "scored"
+        ),
+        letters(kind == "late").alias("late"),
+        letters(kind == "duplicate").alias("duplicate"),
+        letters(~kind.isin("late", "duplicate")).alias("dead_lettered"),
+        F.sum(
+            on("frontier", F.get_json_object(value, "$.after_frontier").cast("long"))
+            if "frontier" in topics
+            else F.lit(0)
+        ).alias("after_frontier"),
+        F.count_distinct(on("fraud-alerts", F.col("key"))).alias("fraud_alert_windows"),
+        F.count_distinct(on("top-products", F.col("key"))).alias("top_product_rows"),
+    ).collect()[0]  # an aggregate without grouping: one row
+    report.scored = counts["scored"]
+    report.dropped_late = counts["late"]
+    report.duplicates = counts["duplicate"]
+    report.dead_lettered = counts["dead_lettered"]
+    report.after_frontier = int(counts["after_frontier"] or 0)
+    report.fraud_alert_windows = counts["fraud_alert_windows"]
+    report.top_product_rows = counts["top_product_rows"]

@@ -193,14 +193,18 @@ def _close_reports(
 ) -> None:
     """Both reports over every score of the run, as batch frames: every window closed."""
     all_scores = parse_scores(kafka_batch(spark, bootstrap, [topics["scores"]]))
-    all_scores = all_scores.dropDuplicates(["transaction_id"])
-    _write_batch(
-        kafka_rows(fraud_alerts(all_scores), FraudAlerts, topics["fraud-alerts"]), bootstrap
-    )
-    quantities = product_quantities(all_scores, products)
-    _write_batch(
-        kafka_rows(top_products(quantities), TopProduct, topics["top-products"]), bootstrap
-    )
+    # read and parsed once for both reports
+    all_scores = all_scores.dropDuplicates(["transaction_id"]).persist()
+    try:
+        _write_batch(
+            kafka_rows(fraud_alerts(all_scores), FraudAlerts, topics["fraud-alerts"]), bootstrap
+        )
+        quantities = product_quantities(all_scores, products)
+        _write_batch(
+            kafka_rows(top_products(quantities), TopProduct, topics["top-products"]), bootstrap
+        )
+    finally:
+        all_scores.unpersist()
 
 
 def run_engine(

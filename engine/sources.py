@@ -7,6 +7,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+# How long the broker may hold a fetch that found less than fetch.min.bytes. Spark's readers only
+# ask for offsets that are already there, yet with Kafka's default (500 ms) a task reading the
+# last records of a partition waited about half a second for more: every micro-batch, and every
+# batch read of a small topic (measured: a 10-record topic read in 0.70 s, 0.22 s with 20 ms).
+FETCH_MAX_WAIT_MS = 20
+
 
 def kafka_stream(
     spark: SparkSession, bootstrap: str, topics: list[str], max_offsets: int | None = None
@@ -23,6 +29,7 @@ def kafka_stream(
         .option("startingOffsets", "earliest")
         .option("failOnDataLoss", "false")
         .option("includeHeaders", "false")
+        .option("kafka.fetch.max.wait.ms", str(FETCH_MAX_WAIT_MS))
     )
     if max_offsets:
         reader = reader.option("maxOffsetsPerTrigger", str(max_offsets))
@@ -38,5 +45,6 @@ def kafka_batch(spark: SparkSession, bootstrap: str, topics: list[str]) -> DataF
         .option("startingOffsets", "earliest")
         .option("endingOffsets", "latest")
         .option("failOnDataLoss", "false")
+        .option("kafka.fetch.max.wait.ms", str(FETCH_MAX_WAIT_MS))
         .load()
     )
