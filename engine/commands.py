@@ -62,7 +62,10 @@ def engine_command(
     load_model(settings.models_dir, model_name)  # a missing model is reported before Spark starts
     steps = Steps()
     steps("starting Spark")
-    spark = build_spark_session(settings, f"fraudlab-engine-{run_id}")
+    # live, the first scores come sooner from a JVM that JITs with C1 alone; available-now
+    # reads a backlog, where the full JIT's peak rate counts
+    quick_start = settings.spark_live_quick_start and not available_now
+    spark = build_spark_session(settings, f"fraudlab-engine-{run_id}", quick_start)
     stop = {"asked": False}
 
     def ask_stop(_signum: int, _frame: FrameType | None) -> None:

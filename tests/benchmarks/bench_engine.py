@@ -2,7 +2,9 @@
 
 One script, one broker of its own (a local KRaft broker on a free port in a temporary folder,
 stopped at the end), one Spark session (the engine's settings, ``local[*]``, temporary folders),
-the default model (``models/default``; when it is missing, a small one is trained first):
+the default model (``models/default``; when it is missing, a small one is trained first). The
+session's JVM starts as a live ``fraudlab engine``'s does: the C1 JIT alone unless
+``spark_live_quick_start`` is off (see :mod:`fraudlab.spark`); the report names the JIT.
 
 1. sustained rate. A long run of the ``history`` scenario is produced with ``--fast``. The
    engine's live queries, built from its own functions (the one scoring query on the engine's
@@ -270,13 +272,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         from fraudlab.spark import build_spark_session
 
-        spark = build_spark_session(settings, "fraudlab-bench-engine")
+        # every figure here is of a live engine, whose JVM starts as `fraudlab engine` starts it
+        spark = build_spark_session(
+            settings, "fraudlab-bench-engine", quick_start=settings.spark_live_quick_start
+        )
         try:
             figures = measure(spark, settings, args)
         finally:
             spark.stop()
             broker.down()
     figures["cores"] = os.cpu_count()
+    figures["jit"] = "C1 alone" if base.spark_live_quick_start else "C1 and C2"
     loads = [step["load_average_1min"] for v in figures["sustained_steps"].values() for step in v]
     loads += [run["load_average_1min"] for run in figures["latency"]]
     figures["load_average_1min"] = round(sum(loads) / max(len(loads), 1), 2)
@@ -315,7 +321,7 @@ def _print(f: dict[str, Any]) -> None:
     print(
         f"\nengine on {f['cores']} cores (mean load average while measuring "
         f"{f['load_average_1min']}), {f['scenario']} scenario, model {f['model']['name']} "
-        f"({f['model']['kind']})"
+        f"({f['model']['kind']}), JIT: {f['jit']}"
     )
     print(f"sustained events/s: trigger {f['trigger_s']:g} s, p95 batch under {BUSY:g} of it")
     for name in rates:

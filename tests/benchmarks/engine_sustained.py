@@ -318,7 +318,7 @@ def first_batch(
                     raise RuntimeError(f"the {q.name} query failed: {q.exception()}")
             if time.monotonic() - started > FIRST_BATCH_LIMIT_S:
                 raise RuntimeError(f"no scoring micro-batch ended in {FIRST_BATCH_LIMIT_S:g} s")
-            time.sleep(0.5)
+            time.sleep(0.1)
     finally:
         for q in queries:
             q.stop()

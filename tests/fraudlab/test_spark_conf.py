@@ -1,0 +1,59 @@
+"""The Spark configuration: the JIT of a live engine's JVMs (C1 alone) and of every other one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from fraudlab.settings import Settings
+from fraudlab.spark import QUICK_START_JAVA_OPTIONS, spark_conf
+
+
+def _java_options(conf: dict[str, str]) -> list[list[str]]:
+    return [conf[f"spark.{side}.extraJavaOptions"].split() for side in ("driver", "executor")]
+
+
+def test_a_quick_start_session_jits_with_c1_alone_on_the_driver_and_the_executors() -> None:
+    quick = _java_options(spark_conf(Settings(), "t", quick_start=True))
+    full = _java_options(spark_conf(Settings(), "t"))
+    assert all(QUICK_START_JAVA_OPTIONS in options for options in quick)
+    assert not any(QUICK_START_JAVA_OPTIONS in options for options in full)
+    # the logging configuration is kept either way
+    assert all(any(o.startswith("-Dlog4j2.configurationFile=") for o in opts) for opts in full)
+    assert [o for o in quick[0] if o != QUICK_START_JAVA_OPTIONS] == full[0]
+
+
+class _Started(Exception):
+    """Raised by the stand-in for build_spark_session once it has seen its arguments."""
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "quick_start"),
+    [
+        (("--speed", "20"), {}, True),
+        (("--available-now",), {}, False),
+        (("--speed", "20"), {"FRAUDLAB_SPARK_LIVE_QUICK_START": "false"}, False),
+    ],
+)
+def test_the_engine_starts_quick_when_live_unless_the_settings_say_otherwise(
+    monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], env: dict[str, str], quick_start: bool
+) -> None:
+    import fraudlab.spark
+    import models.registry
+    from fraudlab.cli import app
+
+    seen: dict[str, Any] = {}
+
+    def build(settings: Settings, app_name: str = "", quick: bool = False) -> None:
+        seen.update(app_name=app_name, quick_start=quick)
+        raise _Started
+
+    monkeypatch.setattr(fraudlab.spark, "build_spark_session", build)
+    monkeypatch.setattr(models.registry, "load_model", lambda *_: None)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    result = CliRunner().invoke(app, ["engine", "r-1", *args])
+    assert isinstance(result.exception, _Started), result.output
+    assert seen == {"app_name": "fraudlab-engine-r-1", "quick_start": quick_start}
