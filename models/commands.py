@@ -20,7 +20,13 @@ from fraudlab.progress import Steps
     help="Scenario whose simulation is the training history.",
 )
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the training run.")
-@click.option("--minutes", type=click.FloatRange(min=1), help="Simulated minutes of history.")
+@click.option(
+    "--minutes",
+    type=click.FloatRange(min=1),
+    default=180.0,
+    show_default=True,
+    help="Simulated minutes of history (a day of the history scenario does not fit a 2 GB driver).",
+)
 @click.option(
     "--validation-seed",
     "validation_seeds",
@@ -35,7 +41,9 @@ from fraudlab.progress import Steps
 @click.option(
     "--validation-minutes",
     type=click.FloatRange(min=1),
-    help="Simulated minutes of each validation run [default: --minutes].",
+    default=120.0,
+    show_default=True,
+    help="Simulated minutes of each validation run (with --data too).",
 )
 @click.option(
     "--data",
@@ -56,10 +64,10 @@ def train_command(
     name: str,
     scenario: str,
     seed: int,
-    minutes: float | None,
+    minutes: float,
     validation_seeds: tuple[int, ...],
     validation_scenario: str | None,
-    validation_minutes: float | None,
+    validation_minutes: float,
     data_dir: Path | None,
     workers: int,
 ) -> None:
@@ -77,7 +85,7 @@ def train_command(
         name=name,
         scenario=scenario,
         seed=seed,
-        minutes=minutes,
+        minutes=None if data_dir is not None else minutes,  # the folder holds the history
         validation_seeds=validation_seeds or (seed + 1000,),
         validation_scenario=validation_scenario,
         validation_minutes=validation_minutes,
