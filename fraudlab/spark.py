@@ -25,8 +25,11 @@ LOG4J2 = Path(__file__).with_name("spark-log4j2.properties")
 # The JIT of a JVM that should answer soon rather than run long at its peak: C1 alone. On two
 # cores, the C2 compiler's work competes with the first micro-batch of a fresh engine (which
 # folds in every customer profile). Measured on two cores: that micro-batch's trigger took 6.4 s
-# with both tiers and 4.7 s with C1 alone, 3.0 s either way once warm; a `run history --minutes
-# 190 --fast` (1,044,324 events) took 95 s with both tiers and 111 s with C1 alone.
+# with both tiers and 4.7 s with C1 alone, 3.0 s either way once warm. But C1's code is slower:
+# the live engine sustained 8,000 events/s with C1 alone (not 9,510) against 16,000 with both
+# tiers (make bench), and a `run history --minutes 190 --fast` (1,044,324 events) took 111 s
+# against 95 s. So both tiers stay the default; `spark_live_quick_start` trades for the sooner
+# first scores where the rate is low (a demo on a laptop).
 QUICK_START_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
 
 

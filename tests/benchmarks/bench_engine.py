@@ -3,8 +3,8 @@
 One script, one broker of its own (a local KRaft broker on a free port in a temporary folder,
 stopped at the end), one Spark session (the engine's settings, ``local[*]``, temporary folders),
 the default model (``models/default``; when it is missing, a small one is trained first). The
-session's JVM starts as a live ``fraudlab engine``'s does: the C1 JIT alone unless
-``spark_live_quick_start`` is off (see :mod:`fraudlab.spark`); the report names the JIT.
+session's JVM starts as a live ``fraudlab engine``'s does: both JIT tiers, or C1 alone when
+``spark_live_quick_start`` is on (see :mod:`fraudlab.spark`); the report names the JIT.
 
 1. sustained rate. A long run of the ``history`` scenario is produced with ``--fast``. The
    engine's live queries, built from its own functions (the one scoring query on the engine's
