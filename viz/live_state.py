@@ -325,6 +325,28 @@ class LiveRun:
             return None
         return max(0, self.latest_truth_ts - self.latest_score_ts)
 
+    def speed(self) -> float | None:
+        """The run's speed (simulated seconds per wall-clock second) as its source announced
+        it; None for a run sent as fast as possible, or not yet announced."""
+        for name in SOURCE_PARTS:
+            part = self.info.parts.get(name)
+            speed = part.details.get("speed") if part is not None else None
+            if isinstance(speed, int | float) and not isinstance(speed, bool) and speed > 0:
+                return float(speed)
+        return None
+
+    def lag_headline(self) -> Headline:
+        """The engine's lag in wall-clock seconds, what a person watching waits, with the
+        event-time lag beside it: at 20x, 4 s behind on the clock is 80 s of event time."""
+        lag, speed = self.lag_seconds(), self.speed()
+        if lag is None or speed is None:
+            return Headline("engine lag", figure_text(lag, 0, " s"), "event time")
+        return Headline(
+            "engine lag",
+            figure_text(lag / speed, 1, " s"),
+            f"{lag:,} s of event time at {speed:g}x",
+        )
+
     def headline(self, now: float) -> list[Headline]:
         tp = self.true_positives
         precision = tp / self.flagged_with_truth if self.flagged_with_truth else None
@@ -333,7 +355,7 @@ class LiveRun:
             Headline("status", run_status(self.info, now), f"run {self.run_id}"),
             Headline("events/s", figure_text(self.events_per_second(), 0), "produced"),
             Headline("engine rows/s", figure_text(self.engine_rows_per_second(), 0)),
-            Headline("engine lag", figure_text(self.lag_seconds(), 0, " s"), "event time"),
+            self.lag_headline(),
             Headline("alerts", f"{self.flagged:,}", "transactions flagged so far"),
             Headline("precision", figure_text(precision), "against truth so far"),
             Headline("recall", figure_text(recall), "against truth so far"),

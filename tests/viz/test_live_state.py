@@ -208,3 +208,18 @@ def test_a_waiting_view_takes_the_first_run_that_starts() -> None:
     assert view.run_id == RUN
     assert view.picker.value == RUN
     assert list(view.timeline.data["window_end"]) == [120_000]
+
+
+def test_engine_lag_is_on_the_clock_with_its_event_time_beside_it() -> None:
+    # truth up to 125, scores up to 112: 13 s of event time behind
+    fast = _fold(LiveRun(RUN), RECORDS)
+    assert fast.lag_seconds() == 13
+    lag = fast.lag_headline()
+    assert (lag.value, lag.hint) == ("13 s", "event time"), "a run sent as fast as it goes"
+
+    paced = _fold(
+        LiveRun(RUN),
+        [RunEvent(RUN, "producer", "started", json.dumps({"speed": 20}), 1000), *RECORDS[1:]],
+    )
+    lag = paced.lag_headline()
+    assert (lag.value, lag.hint) == ("0.7 s", "13 s of event time at 20x")
