@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
     from pyspark.sql.streaming import StreamingQuery
 
-__all__ = ["INPUT_STREAMS", "EngineReport", "count_results", "query_progress"]
+__all__ = ["INPUT_STREAMS", "EngineReport", "count_results", "produced_messages", "query_progress"]
 
 
 @dataclass
@@ -59,6 +59,16 @@ def query_progress(query: StreamingQuery) -> dict[str, Any]:
     }
 
 
+def produced_messages(bootstrap: str, topics: dict[str, str]) -> dict[str, int]:
+    """Messages in each input stream's topic (a message may hold a JSON array of records)."""
+    produced: dict[str, int] = {}
+    ends = asyncio.run(end_offsets(bootstrap, [topics[s] for s in INPUT_STREAMS]))
+    for (topic, _), offset in ends.items():
+        stream = topic.rsplit(".", 1)[1]
+        produced[stream] = produced.get(stream, 0) + offset
+    return produced
+
+
 def count_results(
     spark: SparkSession, settings: Settings, report: EngineReport, topics: dict[str, str]
 ) -> None:
@@ -70,10 +80,7 @@ def count_results(
     from pyspark.sql import functions as F
 
     bootstrap = settings.bootstrap_servers
-    ends = asyncio.run(end_offsets(bootstrap, [topics[s] for s in INPUT_STREAMS]))
-    for (topic, _), offset in ends.items():
-        stream = topic.rsplit(".", 1)[1]
-        report.produced[stream] = report.produced.get(stream, 0) + offset
+    report.produced = produced_messages(bootstrap, topics)
     streams = ["scores", "dead-letter", "fraud-alerts", "top-products"]
     streams += ["frontier"] if "frontier" in topics else []
     rows = kafka_batch(spark, bootstrap, [topics[s] for s in streams])

@@ -60,19 +60,27 @@ def engine_command(
     validate_run_id(run_id)
     settings = settings_from(ctx)
     load_model(settings.models_dir, model_name)  # a missing model is reported before Spark starts
-    steps = Steps()
-    steps("starting Spark")
-    # live, the first scores come sooner from a JVM that JITs with C1 alone; available-now
-    # reads a backlog, where the full JIT's peak rate counts
-    quick_start = settings.spark_live_quick_start and not available_now
-    spark = build_spark_session(settings, f"fraudlab-engine-{run_id}", quick_start)
     stop = {"asked": False}
 
     def ask_stop(_signum: int, _frame: FrameType | None) -> None:
         stop["asked"] = True
 
+    # before Spark starts: a driver interrupted while its JVM is starting leaves that JVM
+    # running with nobody to stop it
     signal.signal(signal.SIGTERM, ask_stop)
     signal.signal(signal.SIGINT, ask_stop)
+    steps = Steps()
+    steps("starting Spark")
+    # live, the first scores come sooner from a JVM that JITs with C1 alone, if the settings
+    # trade the sustained rate for it; available-now reads a backlog, where the rate counts
+    quick_start = settings.spark_live_quick_start and not available_now
+    spark = build_spark_session(settings, f"fraudlab-engine-{run_id}", quick_start)
+    # pyspark's SparkContext puts its own SIGINT handler in place (cancel every job, raise
+    # KeyboardInterrupt in whatever py4j call runs): take it back, so that a Ctrl-C, or the
+    # parent-death signal of a run's part, stops the engine as a SIGTERM does, cleanly
+    signal.signal(signal.SIGINT, ask_stop)
+    if stop["asked"]:  # while Spark was starting: the JVM ends with this process
+        raise KeyboardInterrupt
     last = {"at": 0.0}
 
     def progress(status: dict[str, Any]) -> None:

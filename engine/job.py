@@ -29,7 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.accounting import INPUT_STREAMS, EngineReport, count_results, query_progress
+from engine.accounting import (
+    INPUT_STREAMS,
+    EngineReport,
+    count_results,
+    produced_messages,
+    query_progress,
+)
 from engine.bucket_fold import ModelStamp
 from engine.checkpoints import record_state_buckets
 from engine.frontier import frontier_topic, partition_key
@@ -257,17 +263,26 @@ def run_engine(
         settings.topic_partitions,
         run_event(options.run_id, "engine", "started", details),
     )
-    if (
-        options.available_now
-        and options.until_producer_ends
-        and wait_for_producer(bootstrap, options.run_id, should_stop) is None
-    ):
+
+    def stopped_before_scoring() -> EngineReport:
         announce_now(
             bootstrap,
             settings.topic_partitions,
             run_event(options.run_id, "engine", "interrupted", {"scored": 0}),
         )
-        return EngineReport(options.run_id, wall_s=time.monotonic() - started)
+        report = EngineReport(options.run_id, wall_s=time.monotonic() - started)
+        report.produced = produced_messages(bootstrap, topics)
+        return report
+
+    def stop_asked() -> bool:
+        return should_stop is not None and should_stop()
+
+    if (
+        options.available_now
+        and options.until_producer_ends
+        and wait_for_producer(bootstrap, options.run_id, should_stop) is None
+    ):
+        return stopped_before_scoring()
     products = _products(spark, bootstrap, topics["product"])
     # available-now runs with short processing-time triggers until it has read everything there
     # was, so that the frontier reports of one micro-batch reach the next, then closes out
@@ -285,7 +300,11 @@ def run_engine(
     reports = kafka_stream(spark, bootstrap, [topics["frontier"]])
     partitions = sorted(partition_key(t, p) for t, p in asyncio.run(end_offsets(bootstrap, inputs)))
     score = scorer or model_scorer(model)
+    if stop_asked():  # each step of the start takes seconds: a stop asked meanwhile is heard
+        return stopped_before_scoring()
     start_python_workers(spark, score)
+    if stop_asked():
+        return stopped_before_scoring()
     # available-now reads a backlog in large micro-batches: each bucket sees every partition
     # move on, and the close-out frees the rest, so buckets share no progress (a report of the
     # last micro-batch would cost one more)
@@ -379,7 +398,8 @@ def run_engine(
         for q in queries:
             if q.isActive:
                 q.stop()
-        if status == "finished" or status == "interrupted":
+        scored_any = any(p.get("numInputRows") for p in queries[0].recentProgress)
+        if status == "finished" or (status == "interrupted" and scored_any):
             # close every window, the run's last ones included
             _close_reports(spark, bootstrap, topics, products)
         report = EngineReport(options.run_id)

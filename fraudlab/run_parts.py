@@ -4,6 +4,14 @@ Each part is a ``fraudlab`` command of its own, started in a session of its own 
 reaches the parent alone, which stops the parts in order), with its output in a log file under
 ``<logs_dir>/<run_id>/``. A part that fails has said why in its last ``fraudlab: ...`` line.
 
+Parts end with their supervisor, and take what they started with them:
+
+- On Linux a part is armed with a parent-death signal: when the supervisor dies, even by
+  SIGKILL, the part gets SIGINT, its Ctrl-C, and ends its work cleanly.
+- Once a part has exited, whatever is left in its process group (Spark's JVM and its Python
+  workers) gets SIGTERM, then SIGKILL (:meth:`PartProcess.reap`). A JVM whose Python driver was
+  interrupted while Spark was starting never hears that its driver is gone.
+
 >>> last_sentence(["starting Spark", "fraudlab: no saved model named 'x' in models/."], 1)
 "no saved model named 'x' in models/."
 >>> last_sentence(["Traceback (most recent call last):", "  ..."], -9)
@@ -12,17 +20,50 @@ reaches the parent alone, which stops the parts in order), with its output in a 
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["PartProcess", "fraudlab_argv", "last_sentence"]
+import psutil
+
+__all__ = ["PartProcess", "fraudlab_argv", "group_members", "last_sentence"]
 
 PREFIX = "fraudlab: "
+REAP_GRACE_S = 10.0  # what a JVM gets to end by itself after SIGTERM, before SIGKILL
+PR_SET_PDEATHSIG = 1  # prctl(2), Linux
+
+
+def group_members(pgid: int) -> list[psutil.Process]:
+    """The live processes (zombies left out) of process group ``pgid``."""
+    members = []
+    for process in psutil.process_iter(["status"]):
+        try:
+            if process.info["status"] == psutil.STATUS_ZOMBIE or os.getpgid(process.pid) != pgid:
+                continue
+        except (ProcessLookupError, psutil.Error):
+            continue
+        members.append(process)
+    return members
+
+
+def _stop_with_parent(parent: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that arms SIGINT as the child's parent-death signal (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork
+
+    def arm() -> None:
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGINT))
+        if os.getppid() != parent:  # the supervisor died before the signal was armed
+            os._exit(130)
+
+    return arm
 
 
 def fraudlab_argv(settings_file: Path, *args: str) -> list[str]:
@@ -65,6 +106,7 @@ class PartProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "120"},
+                preexec_fn=_stop_with_parent(os.getpid()),
             )
 
     @property
@@ -110,6 +152,24 @@ class PartProcess:
             self.kill()
             code = self.wait(10.0)
         return code
+
+    def reap(self, grace_s: float = REAP_GRACE_S) -> list[int]:
+        """Once the part has exited, end what it left in its process group: SIGTERM, and
+        SIGKILL for what is still there after ``grace_s``. The pids found left behind."""
+        if self.process is None or self.process.poll() is None:
+            return []
+        left = [p.pid for p in group_members(self.process.pid)]
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if not group_members(self.process.pid):
+                break
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + grace_s
+            while group_members(self.process.pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        return left
 
     def failure(self) -> str:
         """Why the part ended badly, from its log."""

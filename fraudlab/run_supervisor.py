@@ -64,7 +64,17 @@ class RunSupervisor:
         self.watcher = RunWatcher(settings.bootstrap_servers, run_id)
 
     def run(self) -> RunOutcome:
-        """Run every part to its end; a Ctrl-C stops them all and ends as ``interrupted``."""
+        """Run every part to its end; a Ctrl-C stops them all and ends as ``interrupted``.
+
+        However it ends, nothing a part started outlives the run (:meth:`PartProcess.reap`).
+        """
+        try:
+            return self._run()
+        finally:
+            for part in (self.source, self.engine, self.archiver):
+                part.reap()
+
+    def _run(self) -> RunOutcome:
         try:
             self.source.start()
             self._wait_for_source()

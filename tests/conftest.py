@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import itertools
 import os
 import uuid
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from process_tree import MARKER, describe, left_after, new_marker
 
 from fraudlab.broker import LocalBroker
 from fraudlab.kafka_io import create_topics
@@ -95,10 +97,17 @@ def spark(base_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> 
         base_settings.model_copy(update={"spark_master": "local[2]", "spark_ui": False}),
         app_name="fraudlab-tests",
     )
+    gateway = session.sparkContext._gateway
     try:
         yield session
     finally:
         session.stop()
+        # the JVM ends when its standard input does, as when this process exits: it is then
+        # not counted among the processes the suite left behind
+        jvm = getattr(gateway, "proc", None)
+        if jvm is not None and jvm.stdin is not None:
+            jvm.stdin.close()
+            jvm.wait(60)
 
 
 @pytest.fixture
@@ -138,6 +147,33 @@ def pytest_configure(config: pytest.Config) -> None:
         "fault(name, scenario, seed): a fault-injection test; a failure names the fault, the "
         "scenario and the seed, so that it can be replayed",
     )
+    # every process the suite starts carries it, and whatever those start in turn
+    os.environ[MARKER] = new_marker("tests")
+
+
+LEFT_AFTER_S = 30.0  # what the last processes get to end after the fixtures have stopped them
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a process the suite started (brokers, JVMs, parts of a run, browsers,
+    Python workers, orphans included) is still running once every fixture has ended; it is
+    then killed."""
+    left = left_after(os.environ[MARKER], LEFT_AFTER_S)
+    if not left:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    text = (
+        f"{len(left)} process(es) started by the tests were still running "
+        f"{LEFT_AFTER_S:g} s after the last test (killed now):\n{describe(left)}"
+    )
+    if reporter is not None:
+        reporter.write_sep("=", "processes left behind", red=True)
+        reporter.write_line(text)
+    for process in left:
+        with contextlib.suppress(Exception):
+            process.kill()
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.hookimpl(wrapper=True)

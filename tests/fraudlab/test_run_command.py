@@ -6,7 +6,7 @@ points at the session's broker and the tests' tiny model.
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import json
 import os
 import signal
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from process_tree import describe, kill_marked, left_after, marked, marked_env, new_marker
 
 from fraudlab.run_log import read_run_events
 from fraudlab.settings import Settings, settings_toml
@@ -45,9 +46,21 @@ def _fraudlab(settings_file: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "fraudlab", "--settings", str(settings_file), *args]
 
 
-def _run(settings_file: Path, *args: str, timeout: float = 420) -> subprocess.CompletedProcess[str]:
+def _run(
+    settings_file: Path, *args: str, timeout: float = 420, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        _fraudlab(settings_file, *args), capture_output=True, text=True, timeout=timeout
+        _fraudlab(settings_file, *args), capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+def _start(settings_file: Path, marker: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        _fraudlab(settings_file, *args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=marked_env(marker),
     )
 
 
@@ -58,8 +71,6 @@ def _listing(settings_file: Path, run_id: str) -> dict[str, Any]:
 
 
 def _wait_for(bootstrap: str, run_id: str, part: str, event: str, timeout_s: float) -> None:
-    import asyncio
-
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         events = asyncio.run(read_run_events(bootstrap, run_id))
@@ -69,38 +80,28 @@ def _wait_for(bootstrap: str, run_id: str, part: str, event: str, timeout_s: flo
     raise AssertionError(f"no {part} {event} on run {run_id} in {timeout_s:.0f} s")
 
 
-def _parts_of(run_id: str) -> dict[int, str]:
-    """The fraudlab processes whose command line names ``run_id``: pid -> command line."""
-    found = {}
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            args = cmdline.read_bytes().split(b"\0")
-        except OSError:
-            continue
-        line = " ".join(a.decode(errors="replace") for a in args)
-        if "-m fraudlab" in line and run_id in line:
-            found[int(cmdline.parent.name)] = line
-    return found
+def _nothing_left(marker: str, timeout_s: float = 15.0) -> None:
+    """Every process the command started (its parts, Spark's JVM and Python workers) has
+    ended within ``timeout_s`` of the command's end."""
+    left = left_after(marker, timeout_s)
+    assert not left, f"still running after the command ended:\n{describe(left)}"
 
 
-def _no_part_left(run_id: str) -> bool:
-    return not _parts_of(run_id)
-
-
-def _kill_everything(run: subprocess.Popen[str], run_id: str) -> None:
-    """After a failed test: the command and every part it started."""
-    run.kill()
-    for pid in _parts_of(run_id):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
+def _engine_driver(marker: str) -> int:
+    """The pid of the engine part (its Python driver)."""
+    for process in marked(marker):
+        if " engine " in " ".join(process.cmdline()) and "java" not in process.name():
+            return process.pid
+    raise AssertionError(f"no engine among:\n{describe(marked(marker))}")
 
 
 def test_fast_run_ends_complete_and_a_paced_replay_gives_the_same_alerts(
     run_settings: Path,
 ) -> None:
+    marker = new_marker("run-fast")
     done = _run(
         run_settings, "run", "baseline", "--seed", "7", "--minutes", "3", "--fast",
-        "--model", "tiny", "--run-id", "run-fast",
+        "--model", "tiny", "--run-id", "run-fast", env=marked_env(marker),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "run run-fast: complete" in done.stdout
@@ -108,7 +109,7 @@ def test_fast_run_ends_complete_and_a_paced_replay_gives_the_same_alerts(
     listing = _listing(run_settings, "run-fast")
     assert listing["status"] == "complete"
     assert listing["events"] > 0 and listing["scenario"] == "baseline"
-    assert _no_part_left("run-fast")
+    _nothing_left(marker, timeout_s=0)
 
     # played again from its archive at 20x, through the same model and the live engine: the
     # same alerts, however the live micro-batches cut it, in a run of its own
@@ -146,54 +147,83 @@ def test_paced_run_scores_live_and_ends_complete(run_settings: Path, settings: S
 def test_ctrl_c_stops_every_part_and_marks_the_run_interrupted(
     run_settings: Path, settings: Settings
 ) -> None:
-    run = subprocess.Popen(
-        _fraudlab(
-            run_settings, "run", "baseline", "--seed", "5", "--minutes", "30",
-            "--speed", "4", "--model", "tiny", "--run-id", "run-ctrl-c",
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    marker = new_marker("run-ctrl-c")
+    run = _start(
+        run_settings, marker, "run", "baseline", "--seed", "5", "--minutes", "30",
+        "--speed", "4", "--model", "tiny", "--run-id", "run-ctrl-c",
     )  # fmt: skip
     try:
+        # the engine is still starting Spark
         _wait_for(settings.bootstrap_servers, "run-ctrl-c", "producer", "progress", 120)
         run.send_signal(signal.SIGINT)
         out, err = run.communicate(timeout=360)
+        # nothing outlives the command: not even a JVM whose driver was interrupted while
+        # Spark was starting
+        _nothing_left(marker, timeout_s=0)
     finally:
-        _kill_everything(run, "run-ctrl-c")
+        run.kill()
+        kill_marked(marker)
     assert run.returncode == 130, err[-3000:]
     assert "run run-ctrl-c: interrupted" in out
     assert "Traceback" not in err
     assert _listing(run_settings, "run-ctrl-c")["status"] == "interrupted"
-    assert _no_part_left("run-ctrl-c")
+
+
+@pytest.mark.fault("run-command-killed", "baseline", 5)
+def test_a_killed_run_command_takes_its_parts_and_everything_they_started_with_it(
+    run_settings: Path, settings: Settings
+) -> None:
+    marker = new_marker("run-orphaned")
+    run = _start(
+        run_settings, marker, "run", "baseline", "--seed", "5", "--minutes", "30",
+        "--speed", "4", "--model", "tiny", "--run-id", "run-orphaned",
+    )  # fmt: skip
+    try:
+        _wait_for(settings.bootstrap_servers, "run-orphaned", "engine", "started", 180)
+        running = marked(marker)
+        assert any(p.name() == "java" for p in running), describe(running)
+        run.kill()
+        run.wait(10)
+        killed_at = time.monotonic()
+        # each part hears of it (its parent-death signal), stops as after a Ctrl-C, and takes
+        # what it started with it
+        _nothing_left(marker, timeout_s=60)
+        ended_s = time.monotonic() - killed_at
+    finally:
+        run.kill()
+        kill_marked(marker)
+    print(f"every process of the run ended {ended_s:.1f} s after the run command was killed")
+    assert _listing(run_settings, "run-orphaned")["status"] == "interrupted"
+    endings = {
+        e.part: e.event
+        for e in asyncio.run(read_run_events(settings.bootstrap_servers, "run-orphaned"))
+        if e.event in ("finished", "interrupted", "failed")
+    }
+    # the archiver closed the archive as interrupted (above); the others said so themselves
+    assert (endings.get("producer"), endings.get("engine")) == ("interrupted", "interrupted")
 
 
 def test_a_part_that_dies_is_named_and_stops_the_others(
     run_settings: Path, settings: Settings
 ) -> None:
-    run = subprocess.Popen(
-        _fraudlab(
-            run_settings, "run", "baseline", "--seed", "5", "--minutes", "30",
-            "--speed", "4", "--model", "tiny", "--run-id", "run-killed",
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    marker = new_marker("run-engine-killed")
+    run = _start(
+        run_settings, marker, "run", "baseline", "--seed", "5", "--minutes", "30",
+        "--speed", "4", "--model", "tiny", "--run-id", "run-engine-killed",
     )  # fmt: skip
     try:
-        _wait_for(settings.bootstrap_servers, "run-killed", "producer", "progress", 120)
-        parts = _parts_of("run-killed")
-        engine = [pid for pid, line in parts.items() if " engine run-killed" in line]
-        assert engine, parts
-        os.kill(engine[0], signal.SIGKILL)
+        _wait_for(settings.bootstrap_servers, "run-engine-killed", "producer", "progress", 120)
+        # the engine's driver alone: its JVM is left without it
+        os.kill(_engine_driver(marker), signal.SIGKILL)
         _, err = run.communicate(timeout=360)
+        _nothing_left(marker, timeout_s=0)
     finally:
-        _kill_everything(run, "run-killed")
+        run.kill()
+        kill_marked(marker)
     assert run.returncode == 1
     lines = err.strip().splitlines()
     assert lines[-1] == (
-        "fraudlab: run run-killed failed: the engine failed: it was killed (signal 9)."
+        "fraudlab: run run-engine-killed failed: the engine failed: it was killed (signal 9)."
     ), err[-3000:]
     assert "Traceback" not in err
-    assert _listing(run_settings, "run-killed")["status"] == "failed"
-    assert _no_part_left("run-killed")
+    assert _listing(run_settings, "run-engine-killed")["status"] == "failed"
