@@ -2,8 +2,10 @@
 
 One DuckDB file per run, ``<archive_dir>/<run_id>.duckdb``. While a run is archived its archiver
 holds the file (DuckDB allows one writing process); everyone else opens finished files
-read-only, any number at a time. DuckDB's lock, I/O and format errors become one sentence that
-says what happened to which run and what to do.
+read-only, any number at a time, for the queries at hand only (the views too), so that an
+archiver resuming a run finds its file free, or free within :data:`LOCK_WAIT_S`. DuckDB's lock,
+I/O and format errors become one sentence that says what happened to which run and what to do;
+a lock held by another process names that process (pid and command).
 
 >>> archive_path(Path("/data"), "r1")
 PosixPath('/data/r1.duckdb')
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +29,8 @@ __all__ = [
     "RunIsLive",
     "archive_error",
     "archive_path",
+    "connect_for_writing",
+    "lock_holder",
     "open_read_only",
     "reading",
     "run_ids",
@@ -33,6 +38,9 @@ __all__ = [
 
 SUFFIX = ".duckdb"
 _LOCK_PID = re.compile(r"\(PID (\d+)\)")
+# how long opening a run's file for writing waits for readers to let go of it: readers hold it
+# for the milliseconds of their queries
+LOCK_WAIT_S = 5.0
 
 
 class RunIsLive(FraudlabError):
@@ -59,15 +67,48 @@ def run_ids(archive_dir: Path) -> list[str]:
     )
 
 
+def _is_lock_conflict(exc: Exception) -> bool:
+    lowered = str(exc).lower()
+    return "conflicting lock" in lowered or "different configuration" in lowered
+
+
+def lock_holder(pid: int) -> str:
+    """``pid N: its command line`` (shortened), or ``pid N`` when it cannot be read."""
+    import psutil
+
+    try:
+        command = " ".join(" ".join(arg.split()) for arg in psutil.Process(pid).cmdline())
+    except psutil.Error:
+        return f"pid {pid}"
+    command = re.sub(r"^\S*python[\d.]*\s+-m\s+", "", command)  # `python -m fraudlab` reads so
+    command = re.sub(r"^\S*/fraudlab\b", "fraudlab", command)
+    return f"pid {pid}: {command[:120]}" if command else f"pid {pid}"
+
+
+def connect_for_writing(path: Path) -> duckdb.DuckDBPyConnection:
+    """Open ``path`` read-write, waiting up to :data:`LOCK_WAIT_S` for readers to let go."""
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.Error as exc:
+            if not _is_lock_conflict(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.1)
+
+
 def archive_error(exc: Exception, run_id: str, path: Path, *, writing: bool) -> FraudlabError:
     """One sentence for a DuckDB or OS error met opening or writing a run's file."""
     text = str(exc)
     lowered = text.lower()
-    if "conflicting lock" in lowered or "different configuration" in lowered:
+    if _is_lock_conflict(exc):
         pid = _LOCK_PID.search(text)
-        who = f" (pid {pid.group(1)})" if pid else ""
+        who = f" ({lock_holder(int(pid.group(1)))})" if pid else ""
         if writing:
-            return RunIsLive(f"run {run_id} is already being archived by another process{who}.")
+            return RunIsLive(
+                f"run {run_id}'s archive is held by another process{who}: stop it, or wait for "
+                "it to end, and archive again."
+            )
         return RunIsLive(
             f"run {run_id} is still being archived{who}: its archive opens once the run has "
             "ended; follow it live from Kafka meanwhile."

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from archive.decoding import decode_values, split_arrays
 from archive.digest import content_digest
-from archive.files import ArchiveCorrupt, archive_error, archive_path
+from archive.files import ArchiveCorrupt, archive_error, archive_path, connect_for_writing
 from archive.run_events import Event, RunInfo, fold_run_events
 from archive.tables import UNDECODABLE, all_ddl, is_deduplicated, record_tables
 from fraudlab.errors import FraudlabError
@@ -174,7 +174,7 @@ class ArchiveWriter:
         path = archive_path(archive_dir, run_id)
         try:
             archive_dir.mkdir(parents=True, exist_ok=True)
-            con = duckdb.connect(str(path))
+            con = connect_for_writing(path)
         except (duckdb.Error, OSError) as exc:
             raise archive_error(exc, run_id, path, writing=True) from None
         writer = cls(con, path, run_id)

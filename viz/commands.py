@@ -39,7 +39,7 @@ def serve_command(
     bootstrap_servers: str | None,
 ) -> None:
     """Serve /live, /replay and /compare, and an index of runs at /, until Ctrl-C."""
-    from viz.server import make_server, urls
+    from viz.server import allowed_origins, make_server, urls
 
     settings = settings_from(
         ctx,
@@ -58,6 +58,11 @@ def serve_command(
     )
     for url in urls(settings.viz_address, settings.viz_port):
         click.echo(f"  {url}")
+    origins = allowed_origins(settings.viz_address, settings.viz_port, allow_origins)
+    click.echo(
+        f"pages may be opened through {', '.join(origins)}; "
+        f"through any other name, add --allow-origin NAME:{settings.viz_port}"
+    )
     click.echo("Ctrl-C stops the server.", nl=True)
     try:
         server.io_loop.start()

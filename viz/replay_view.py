@@ -7,6 +7,8 @@ stands at the end.
 
 Each redraw asks DuckDB for what had happened by the clock and sends the browser only those
 aggregates; moving forward, the timeline receives just the new report windows by ``stream``.
+A page holds no connection between redraws: each opens the run's file read-only for its queries
+and closes it (a few milliseconds), so the file stays free for an archiver resuming that run.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from bokeh.models import ColumnDataSource
 from bokeh.models.widgets import Button, Div, Select, Slider
 
 from archive.aggregates import Columns, frauds_by_location, top_product_sales
-from archive.files import open_read_only
+from archive.files import reading
 from fraudlab.errors import FraudlabError
 from viz import charts, context
 from viz.archive_queries import (
@@ -89,10 +91,9 @@ def replay_frame(
 
 @dataclass(frozen=True)
 class OpenedRun:
-    """A run opened for replay: its read-only connection, span, clock and first frame."""
+    """A run opened for replay: its span, clock and first frame."""
 
     run_id: str
-    con: duckdb.DuckDBPyConnection
     span: RunSpan
     clock: Playback
     frame: ReplayFrame
@@ -110,17 +111,13 @@ def _position(at: str | None, span: RunSpan) -> float:
 def open_run(run_id: str, at: str | None = None, speed: str | None = None) -> OpenedRun:
     """Open ``run_id`` (checked against the archive) at ``at`` (seconds in, or ``end``) and
     ``speed``; a run that cannot be replayed is a one-sentence FraudlabError."""
-    con = open_read_only(context.settings().archive_dir, run_id)
-    try:
+    with reading(context.settings().archive_dir, run_id) as con:
         span = run_span(con)
         if span is None:
             raise FraudlabError(f"run {run_id} has no events to replay.")
         chosen = parse_speed(speed) if speed else None
         clock = Playback(span.start, span.end, speed=chosen or 10.0).seek(_position(at, span))
-        return OpenedRun(run_id, con, span, clock, replay_frame(con, clock.clock))
-    except BaseException:
-        con.close()
-        raise
+        return OpenedRun(run_id, span, clock, replay_frame(con, clock.clock))
 
 
 def _when(ts: float) -> str:
@@ -143,7 +140,6 @@ class ReplayView:
     def __init__(self, doc: Document, choices: list[RunChoice]) -> None:
         self.doc = doc
         self.choices = choices
-        self.con: duckdb.DuckDBPyConnection | None = None
         self.run_id: str | None = None
         self.span: RunSpan | None = None
         self.clock: Playback | None = None
@@ -221,12 +217,7 @@ class ReplayView:
     def show(self, opened: OpenedRun) -> None:
         """Show a run that :func:`open_run` opened."""
         self.close()
-        self.run_id, self.con, self.span, self.clock = (
-            opened.run_id,
-            opened.con,
-            opened.span,
-            opened.clock,
-        )
+        self.run_id, self.span, self.clock = opened.run_id, opened.span, opened.clock
         span = opened.span
         self.speed.value = speed_label(opened.clock.speed)
         self.position.update(start=0, end=span.seconds, value=opened.clock.position - span.start)
@@ -238,9 +229,7 @@ class ReplayView:
 
     def close(self) -> None:
         self._stop_ticking()
-        if self.con is not None:
-            self.con.close()
-        self.con, self.run_id, self.span, self.clock = None, None, None, None
+        self.run_id, self.span, self.clock = None, None, None
 
     def say(self, text: str) -> None:
         self.message.text = f"<p>{html.escape(text)}</p>"
@@ -249,11 +238,22 @@ class ReplayView:
 
     def redraw(self) -> None:
         """Bring every chart to the clock (moving forward, the timeline gets only new reports)."""
-        if self.con is None or self.clock is None:
+        if self.run_id is None or self.clock is None:
             return
         until = self.clock.clock
         forward = self.drawn_at is not None and until >= self.drawn_at
-        self.draw(replay_frame(self.con, until, since=self.drawn_at if forward else None))
+        try:
+            with reading(context.settings().archive_dir, self.run_id) as con:
+                frame = replay_frame(con, until, since=self.drawn_at if forward else None)
+        except (FraudlabError, duckdb.Error) as exc:
+            # being archived again, say: the page keeps what it shows and says why it stopped
+            if self.clock.playing:
+                self.clock = self.clock.paused()
+                self._stop_ticking()
+                self._show_position()
+            self.say(str(exc))
+            return
+        self.draw(frame)
 
     def draw(self, frame: ReplayFrame) -> None:
         """Put a frame's aggregates into the charts' sources."""

@@ -1,27 +1,44 @@
 """One Bokeh server for the three directory apps and the index page.
 
 Bound to loopback unless told otherwise; browsers may open its websockets only from the origins
-listed (the address it serves on, and the loopback names when it serves on loopback), so a page
-of another site cannot drive a session. Bokeh serves its own JavaScript: nothing comes from a CDN.
+listed, so a page of another site cannot drive a session. Those are the names a browser can reach
+the server by: the loopback names when it serves on loopback; on every address (``0.0.0.0`` or
+``::``) the machine's host names and the addresses of its interfaces; on one address, that address
+and the host names that resolve to it. Any other name (a proxy, an alias) is an
+``--allow-origin``. Bokeh serves its own JavaScript: nothing comes from a CDN.
+
+Bokeh's allow-list takes ``host:port`` entries only, so IPv6 addresses are left out (their
+pages are reached by name).
 
 >>> allowed_origins("127.0.0.1", 5006)
 ['127.0.0.1:5006', 'localhost:5006']
->>> allowed_origins("10.0.0.5", 80, ["lab.example:443"])
+>>> allowed_origins("10.0.0.5", 80, ["lab.example:443"], names=())
 ['10.0.0.5:80', 'lab.example:443']
+>>> allowed_origins("0.0.0.0", 80, names=("lab", "10.0.0.5", "fe80::1"))
+['10.0.0.5:80', '127.0.0.1:80', 'lab:80', 'localhost:80']
 """
 
 from __future__ import annotations
 
 import errno
 import ipaddress
-from collections.abc import Sequence
+import socket
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from fraudlab.errors import FraudlabError, UsageError
 from fraudlab.settings import Settings
 
-__all__ = ["APPS", "VIZ_DIR", "allowed_origins", "applications", "make_server", "urls"]
+__all__ = [
+    "APPS",
+    "VIZ_DIR",
+    "allowed_origins",
+    "applications",
+    "machine_names",
+    "make_server",
+    "urls",
+]
 
 VIZ_DIR = Path(__file__).resolve().parent
 APPS = ("live", "replay", "compare")
@@ -36,16 +53,60 @@ def _is_loopback(address: str) -> bool:
         return False
 
 
-def allowed_origins(address: str, port: int, extra: Sequence[str] = ()) -> list[str]:
-    """The ``host:port`` origins whose pages may open the server's websockets."""
-    hosts = {address, "localhost", "127.0.0.1"} if _is_loopback(address) else {address}
-    return sorted({f"{h}:{port}" for h in hosts} | set(extra))
+LOOPBACK_NAMES = ("localhost", "127.0.0.1")
+WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def _netloc(host: str, port: int) -> str:
+    """``host:port`` as a browser's Origin header has it (IPv6 addresses in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def machine_names() -> list[str]:
+    """The names and addresses this machine can be reached by: its host name, fully
+    qualified name, and the address of every interface (IPv6 link-local ones left out)."""
+    import psutil
+
+    names = {socket.gethostname(), socket.getfqdn()}
+    for addresses in psutil.net_if_addrs().values():
+        for a in addresses:
+            if a.family in (socket.AF_INET, socket.AF_INET6) and "%" not in a.address:
+                names.add(a.address)
+    return sorted(n for n in names if n)
+
+
+def _resolves_to(name: str, address: str) -> bool:
+    try:
+        return any(info[4][0] == address for info in socket.getaddrinfo(name, None))
+    except OSError:
+        return False
+
+
+def allowed_origins(
+    address: str, port: int, extra: Sequence[str] = (), names: Iterable[str] | None = None
+) -> list[str]:
+    """The ``host:port`` origins whose pages may open the server's websockets, when it serves
+    on ``address`` (see the module's text); ``names`` stands for :func:`machine_names`."""
+    if _is_loopback(address):
+        hosts = {address, *LOOPBACK_NAMES}
+    elif address in WILDCARDS:
+        hosts = {*(machine_names() if names is None else names), *LOOPBACK_NAMES} - {""}
+    else:
+        found = machine_names() if names is None else names
+        hosts = {address, *(n for n in found if _resolves_to(n, address))}
+    return sorted({f"{h}:{port}" for h in hosts if ":" not in h} | set(extra))
 
 
 def urls(address: str, port: int) -> list[str]:
     """The pages the server serves."""
-    host = "localhost" if address in ("127.0.0.1", "localhost") else address
-    return [f"http://{host}:{port}/", *(f"http://{host}:{port}/{app}" for app in APPS)]
+    if address in ("127.0.0.1", "localhost"):
+        host = "localhost"
+    elif address in WILDCARDS:
+        host = socket.gethostname() or "localhost"
+    else:
+        host = address
+    base = f"http://{_netloc(host, port)}"
+    return [f"{base}/", *(f"{base}/{app}" for app in APPS)]
 
 
 def applications() -> dict[str, Any]:

@@ -12,6 +12,7 @@ import duckdb
 import pytest
 from hand_made_run import RUN_ID, write_hand_made_run
 
+import archive.files
 from archive.aggregates import (
     fraud_alert_counts,
     frauds_by_location,
@@ -22,6 +23,7 @@ from archive.export import export_run, exported_tables
 from archive.files import ArchiveCorrupt, RunIsLive, open_read_only, reading
 from archive.quality import detection_quality
 from archive.reader import list_runs, run_summary, verify_digest
+from archive.writer import ArchiveWriter
 from fraudlab.errors import UsageError
 
 
@@ -216,7 +218,7 @@ def test_export_writes_parquet_that_duckdb_reads(archive_dir: Path, tmp_path: Pa
 
 
 def test_a_file_held_by_its_archiver_is_listed_as_running_and_refused_to_readers(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     holder = subprocess.Popen(
         [
@@ -236,10 +238,19 @@ def test_a_file_held_by_its_archiver_is_listed_as_running_and_refused_to_readers
         assert [(r.run_id, r.status) for r in list_runs(tmp_path)] == [("live-run", "running")]
         with pytest.raises(
             RunIsLive,
+            # the holder named: its pid and command
             match=rf"^run live-run is still being archived \(pid "
-            rf"{holder.pid}\): its archive opens once",
+            rf"{holder.pid}: \S*python\S* -c import sys; .*\): its archive opens once",
         ):
             open_read_only(tmp_path, "live-run")
+        # a second writer waits a little for readers to let go, then names the holder
+        monkeypatch.setattr(archive.files, "LOCK_WAIT_S", 0.5)
+        with pytest.raises(
+            RunIsLive,
+            match=rf"^run live-run's archive is held by another process \(pid {holder.pid}: "
+            r"\S*python\S* -c import sys; .*\): stop it",
+        ):
+            ArchiveWriter.open(tmp_path, "live-run")
     finally:
         holder.communicate("", timeout=30)
     assert [(r.run_id, r.status) for r in list_runs(tmp_path)] == [("live-run", "crashed")]

@@ -27,7 +27,10 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 class ServedViews:
     """A ``fraudlab serve`` process on a free loopback port."""
 
-    def __init__(self, archive_dir: Path, bootstrap: str, log: Path) -> None:
+    def __init__(
+        self, archive_dir: Path, bootstrap: str, log: Path, address: str | None = None
+    ) -> None:
+        """``address``: what ``fraudlab serve --address`` binds (default its own, loopback)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -38,7 +41,13 @@ class ServedViews:
         fraudlab = Path(sys.executable).with_name("fraudlab")
         self.log = log
         self.process = subprocess.Popen(
-            [str(fraudlab), "serve", "--port", str(self.port)],
+            [
+                str(fraudlab),
+                "serve",
+                "--port",
+                str(self.port),
+                *(["--address", address] if address else []),
+            ],
             env=env,
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,

@@ -51,9 +51,30 @@ def test_a_bad_port_names_the_flag(tmp_path: Path) -> None:
 
 def test_loopback_serving_allows_only_loopback_origins() -> None:
     assert allowed_origins("127.0.0.1", 5006) == ["127.0.0.1:5006", "localhost:5006"]
-    assert allowed_origins("0.0.0.0", 8080) == ["0.0.0.0:8080"]
     assert urls("127.0.0.1", 5006)[1:] == [
         "http://localhost:5006/live",
         "http://localhost:5006/replay",
         "http://localhost:5006/compare",
     ]
+
+
+def test_serving_on_every_address_allows_the_machine_s_names_and_addresses() -> None:
+    import psutil
+
+    origins = allowed_origins("0.0.0.0", 8080, ["proxy.example:443"])
+    assert f"{socket.gethostname()}:8080" in origins
+    assert {"localhost:8080", "127.0.0.1:8080", "proxy.example:443"} <= set(origins)
+    interfaces = {
+        a.address
+        for found in psutil.net_if_addrs().values()
+        for a in found
+        if a.family == socket.AF_INET
+    }
+    assert {f"{a}:8080" for a in interfaces} <= set(origins)
+    assert "0.0.0.0:8080" not in origins  # no browser's page has that origin
+    assert urls("0.0.0.0", 8080)[0] == f"http://{socket.gethostname()}:8080/"
+
+
+def test_serving_on_one_address_allows_it_and_the_names_that_resolve_to_it() -> None:
+    assert allowed_origins("192.0.2.7", 80, names=["lab", "192.0.2.7"]) == ["192.0.2.7:80"]
+    assert allowed_origins("192.0.2.7", 80, names=["localhost"]) == ["192.0.2.7:80"]

@@ -4,7 +4,9 @@ free of errors, play moves the replay forward, and pages of other origins are re
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -128,3 +130,64 @@ def test_the_index_refuses_a_foreign_origin(served_views: Any) -> None:
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 403
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
+def test_the_views_work_through_either_loopback_name(
+    browser: Any, served_views: Any, host: str
+) -> None:
+    _open(browser, f"http://{host}:{served_views.port}/replay?run=run-a&at=60")
+    assert column_length(browser, "fraud_timeline_source", "window_end") > 0
+    assert severe_console_entries(browser) == []
+
+
+def test_served_on_every_address_the_views_work_through_the_machine_s_names(
+    browser: Any, view_archive: Path, tmp_path: Path
+) -> None:
+    """``--address 0.0.0.0``: a page opened through the host name or an interface address gets
+    its websocket (before, only the origin 0.0.0.0 was allowed, and such pages stayed blank)."""
+    from served_views import ServedViews
+
+    from viz.server import machine_names
+
+    addresses = [n for n in machine_names() if re.fullmatch(r"[0-9.]+", n) and n != "127.0.0.1"]
+    hosts = [socket.gethostname(), *addresses[:1]]
+    served = ServedViews(view_archive, "127.0.0.1:9", tmp_path / "serve.log", address="0.0.0.0")
+    try:
+        for host in hosts:
+            _open(browser, f"http://{host}:{served.port}/replay?run=run-a&at=60")
+            assert column_length(browser, "fraud_timeline_source", "window_end") > 0, host
+            assert severe_console_entries(browser) == [], host
+    finally:
+        served.stop()
+
+
+def test_an_open_replay_page_leaves_the_run_s_file_free_for_its_archiver(
+    browser: Any, fresh_run_folder: Path, tmp_path: Path
+) -> None:
+    """A page playing a run holds its file only for the milliseconds of each redraw: an
+    archiver resuming that run opens it for writing, and the page then says the run is being
+    archived (naming the archiver's process) instead of failing."""
+    from served_views import ServedViews
+
+    from archive.writer import ArchiveWriter
+
+    served = ServedViews(fresh_run_folder, "127.0.0.1:9", tmp_path / "serve.log")
+    try:
+        _open(browser, f"{served.url}/replay?run=run-a&at=0&speed=1x")
+        button(browser, "play").click()
+        assert wait_for(lambda: buttons(browser, "pause"), timeout=10)
+        writer = ArchiveWriter.open(fresh_run_folder, "run-a")  # as `fraudlab archive` resuming
+        try:
+            said = wait_for(
+                lambda: "still being archived" in model_text(browser, "replay_message"),
+                timeout=30,
+            )
+            assert said, model_text(browser, "replay_message")
+            assert f"pid {os.getpid()}" in model_text(browser, "replay_message")
+            assert wait_for(lambda: buttons(browser, "play"), timeout=10), "play did not pause"
+        finally:
+            writer.close()
+        assert severe_console_entries(browser) == []
+    finally:
+        served.stop()
