@@ -1,14 +1,21 @@
-"""The local Apache Kafka broker: one KRaft node (broker and controller) in one Java process.
+"""The local Apache Kafka broker: one KRaft node (broker and controller) in one Java process,
+or a cluster of such nodes on loopback.
 
 The jars come from Maven Central through ``jvm/pom.xml`` (``make jvm``). A broker owns its data
 folder: the properties, the log4j2 config, the pid file, the server log and the Kafka logs all
-live there, so ``up`` again on the same folder keeps every topic.
+live there, so ``up`` again on the same folder keeps every topic. A cluster
+(:class:`LocalCluster`, ``fraudlab broker up --brokers 3``) keeps one such folder per node under
+its own, and its layout (ports, controller quorum, cluster id) in ``cluster.json``: every node is
+both broker and controller, topics are replicated on up to three nodes
+(``default.replication.factor``) and a write needs two of them in sync
+(``min.insync.replicas``), so the cluster keeps taking writes with one node down.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import secrets
 import shutil
@@ -60,17 +67,39 @@ rootLogger.appenderRef.err.ref = err
 """
 
 
-def server_properties(port: int, controller_port: int, log_dir: Path, partitions: int = 1) -> str:
-    """The properties of a single-node KRaft broker listening on loopback only.
+@dataclass(frozen=True)
+class Quorum:
+    """A node's place in a cluster: its id, the controller quorum, and what topics need."""
+
+    node_id: int
+    voters: str  # controller.quorum.voters: "1@127.0.0.1:p1,2@127.0.0.1:p2,..."
+    replication: int  # default.replication.factor, and that of the internal topics
+    min_insync: int  # min.insync.replicas
+
+
+def server_properties(
+    port: int,
+    controller_port: int,
+    log_dir: Path,
+    partitions: int = 1,
+    quorum: Quorum | None = None,
+) -> str:
+    """The properties of a KRaft node (broker and controller) listening on loopback only: a
+    single-node broker, or with ``quorum`` one node of a cluster.
 
     >>> 'listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093' in server_properties(
     ...     9092, 9093, Path('/tmp/k'))
     True
+    >>> props = server_properties(9094, 9095, Path('/tmp/k'), quorum=Quorum(2, "1@h:1,2@h:2", 3, 2))
+    >>> 'node.id=2' in props and 'min.insync.replicas=2' in props
+    True
     """
+    quorum = quorum or Quorum(1, f"1@{HOST}:{controller_port}", 1, 1)
+    replication, min_insync = str(quorum.replication), str(quorum.min_insync)
     props = {
         "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.voters": f"1@{HOST}:{controller_port}",
+        "node.id": str(quorum.node_id),
+        "controller.quorum.voters": quorum.voters,
         "listeners": f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
         "advertised.listeners": f"PLAINTEXT://{HOST}:{port}",
         "controller.listener.names": "CONTROLLER",
@@ -78,12 +107,14 @@ def server_properties(port: int, controller_port: int, log_dir: Path, partitions
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
         "log.dirs": str(log_dir),
         "num.partitions": str(partitions),
-        "offsets.topic.replication.factor": "1",
+        "default.replication.factor": replication,
+        "min.insync.replicas": min_insync,
+        "offsets.topic.replication.factor": replication,
         "offsets.topic.num.partitions": "4",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        "transaction.state.log.replication.factor": replication,
+        "transaction.state.log.min.isr": min_insync,
+        "share.coordinator.state.topic.replication.factor": replication,
+        "share.coordinator.state.topic.min.isr": min_insync,
         "group.initial.rebalance.delay.ms": "0",
         "auto.create.topics.enable": "true",
         "delete.topic.enable": "true",
@@ -168,28 +199,49 @@ class BrokerStatus:
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie (ended, not yet reaped by whoever started it) does not."""
+    import psutil
+
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    # a zombie child of ours counts as gone
+    # a zombie child of ours is reaped here; another process's zombie counts as gone too
     try:
         done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
+        if done != 0:
+            return False
     except ChildProcessError:
-        return True
+        pass
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 class LocalBroker:
-    """A single-node KRaft broker whose state lives in ``data_dir``."""
+    """A single-node KRaft broker whose state lives in ``data_dir``; with ``quorum``, one node
+    of a :class:`LocalCluster` (its controller port and cluster id then fixed by the cluster)."""
 
-    def __init__(self, data_dir: Path, port: int, lib_dir: Path, heap: str = "512m") -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        lib_dir: Path,
+        heap: str = "512m",
+        quorum: Quorum | None = None,
+        controller_port: int | None = None,
+        cluster_id: str | None = None,
+    ) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port
         self.lib_dir = lib_dir
         self.heap = heap
+        self.quorum = quorum
+        self.controller_port = controller_port
+        self.cluster_id = cluster_id
 
     @property
     def bootstrap(self) -> str:
@@ -224,6 +276,12 @@ class LocalBroker:
     def up(self, timeout_s: float = 90.0) -> float:
         """Start the broker and return once it answers; the seconds it took."""
         started = time.monotonic()
+        proc = self.start()
+        self.wait_ready(proc, started + timeout_s)
+        return time.monotonic() - started
+
+    def start(self) -> subprocess.Popen[bytes]:
+        """Start the broker's process (formatting its storage the first time); not waiting."""
         java = java_executable()
         classpath = kafka_classpath(self.lib_dir)
         running = self._running_pid()
@@ -238,9 +296,13 @@ class LocalBroker:
                 f"port {self.port} is already in use by {what}: choose another with --port."
             )
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        controller_port = free_port()
+        controller_port = self.controller_port or free_port()
         props = self.data_dir / "server.properties"
-        props.write_text(server_properties(self.port, controller_port, self.data_dir / "logs"))
+        props.write_text(
+            server_properties(
+                self.port, controller_port, self.data_dir / "logs", quorum=self.quorum
+            )
+        )
         log4j = self.data_dir / "log4j2.properties"
         log4j.write_text(_LOG4J2.format(log=self.server_log, level="INFO"))
         if not (self.data_dir / "logs" / "meta.properties").exists():
@@ -264,7 +326,11 @@ class LocalBroker:
         out.close()
         self._pid_file.write_text(f"{proc.pid}\n")
         self._port_file.write_text(f"{self.port}\n")
-        deadline = started + timeout_s
+        return proc
+
+    def wait_ready(self, proc: subprocess.Popen[bytes], deadline: float) -> None:
+        """Return once the started broker answers; stop it and raise when it exits or does
+        not answer by ``deadline`` (a monotonic time)."""
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 self._pid_file.unlink(missing_ok=True)
@@ -273,17 +339,13 @@ class LocalBroker:
                     f"see {self.server_log}."
                 )
             if broker_answers(self.bootstrap, timeout_s=1.0):
-                return time.monotonic() - started
+                return
             time.sleep(0.2)
         self.down()
-        raise FraudlabError(
-            f"the broker did not answer within {timeout_s:.0f} s: see {self.server_log}."
-        )
+        raise FraudlabError(f"the broker did not answer in time: see {self.server_log}.")
 
     def _format(self, java: str, classpath: str, props: Path) -> None:
-        cluster_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
-        # as Kafka's own Uuid: an id starting with "-" would be read as an option
-        cluster_id = "A" + cluster_id[1:] if cluster_id.startswith("-") else cluster_id
+        cluster_id = self.cluster_id or new_cluster_id()
         tools_log4j = self.data_dir / "tools-log4j2.properties"
         tools_log4j.write_text(_TOOLS_LOG4J2)
         result = subprocess.run(
@@ -326,6 +388,142 @@ class LocalBroker:
             time.sleep(0.1)
         self._pid_file.unlink(missing_ok=True)
         return True
+
+
+def new_cluster_id() -> str:
+    """A random KRaft cluster id, as Kafka's own Uuid: 16 bytes, URL-safe base64, never
+    starting with "-" (the storage tool would read it as an option)."""
+    cluster_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
+    return "A" + cluster_id[1:] if cluster_id.startswith("-") else cluster_id
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """What ``fraudlab broker status`` reports of a cluster: each node's status."""
+
+    nodes: list[BrokerStatus]
+    data_dir: Path
+
+    @property
+    def running(self) -> bool:
+        return any(n.running for n in self.nodes)
+
+    @property
+    def answers(self) -> bool:
+        return any(n.answers for n in self.nodes)
+
+    def describe(self) -> str:
+        if not self.running:
+            return f"no broker of the cluster in {self.data_dir} is running"
+        lines = [f"cluster of {len(self.nodes)} brokers, data in {self.data_dir}:"]
+        for i, node in enumerate(self.nodes, start=1):
+            state = ("ready" if node.answers else "not answering") if node.running else "stopped"
+            where = f"{HOST}:{node.port}" if node.port else "-"
+            pid = f" (pid {node.pid})" if node.pid else ""
+            lines.append(f"  node {i}: {state} at {where}{pid}")
+        return "\n".join(lines)
+
+
+class LocalCluster:
+    """A KRaft cluster of ``brokers`` nodes on loopback, each both broker and controller, on
+    ports ``port``, ``port + 1``, ...; its state lives in ``data_dir`` (see the module)."""
+
+    LAYOUT = "cluster.json"
+
+    def __init__(
+        self, data_dir: Path, port: int, lib_dir: Path, heap: str = "512m", brokers: int = 3
+    ) -> None:
+        self.data_dir = data_dir.resolve()
+        self.port = port
+        self.lib_dir = lib_dir
+        self.heap = heap
+        self.brokers = brokers
+
+    @classmethod
+    def found_in(cls, data_dir: Path) -> bool:
+        """Whether ``data_dir`` holds a cluster (rather than a single broker, or nothing)."""
+        return (data_dir / cls.LAYOUT).is_file()
+
+    def _layout(self) -> dict[str, object]:
+        path = self.data_dir / self.LAYOUT
+        if path.is_file():
+            layout: dict[str, object] = json.loads(path.read_text())
+            return layout
+        if (self.data_dir / "broker.pid").exists() or (self.data_dir / "logs").exists():
+            raise UsageError(
+                f"{self.data_dir} holds a single broker's data: give the cluster another "
+                "--data-dir."
+            )
+        ports = [self.port + i for i in range(self.brokers)]
+        busy = [p for p in ports if port_in_use(p)]
+        if busy:
+            raise FraudlabError(
+                f"port {busy[0]} is already in use: choose other ports with --port (the cluster "
+                f"takes {self.brokers} in a row)."
+            )
+        layout = {
+            "brokers": self.brokers,
+            "ports": ports,
+            "controller_ports": [free_port() for _ in range(self.brokers)],
+            "cluster_id": new_cluster_id(),
+        }
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(layout, indent=2) + "\n")
+        return layout
+
+    def nodes(self) -> list[LocalBroker]:
+        """The cluster's nodes, in node-id order."""
+        layout = self._layout()
+        ports = [int(p) for p in layout["ports"]]  # type: ignore[attr-defined]
+        controllers = [int(p) for p in layout["controller_ports"]]  # type: ignore[attr-defined]
+        count = len(ports)
+        voters = ",".join(f"{i}@{HOST}:{c}" for i, c in enumerate(controllers, start=1))
+        return [
+            LocalBroker(
+                self.data_dir / f"node-{i}",
+                ports[i - 1],
+                self.lib_dir,
+                self.heap,
+                quorum=Quorum(i, voters, min(3, count), min(2, count)),
+                controller_port=controllers[i - 1],
+                cluster_id=str(layout["cluster_id"]),
+            )
+            for i in range(1, count + 1)
+        ]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.bootstrap for node in self.nodes())
+
+    def up(self, timeout_s: float = 120.0) -> float:
+        """Start every node that is not running, and return once each answers."""
+        started = time.monotonic()
+        procs = [(node, node.start()) for node in self.nodes() if node.status().pid is None]
+        if not procs:
+            raise FraudlabError(
+                f"the cluster in {self.data_dir} already runs: `fraudlab broker down` stops it."
+            )
+        try:
+            # a quorum needs most of its voters: the nodes start together, then are waited for
+            for node, proc in procs:
+                node.wait_ready(proc, started + timeout_s)
+        except FraudlabError:
+            self.down()
+            raise
+        return time.monotonic() - started
+
+    def down(self, timeout_s: float = 30.0) -> bool:
+        """Stop every node, all at once (one by one, the last ones would wait for a quorum
+        that is gone); False if none ran."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        nodes = self.nodes()
+        with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+            stopped = list(pool.map(lambda node: node.down(timeout_s), nodes))
+        return any(stopped)
+
+    def status(self) -> ClusterStatus:
+        return ClusterStatus([node.status() for node in self.nodes()], self.data_dir)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

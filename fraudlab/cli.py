@@ -49,7 +49,7 @@ def app(ctx: click.Context, settings_path: Path | None) -> None:
 
 @app.group("broker")
 def broker_group() -> None:
-    """Run a local single-node Kafka broker (KRaft) from the jars in jvm/lib."""
+    """Run a local Kafka broker, or a cluster of them, (KRaft) from the jars in jvm/lib."""
 
 
 def _broker_options(fn: click.decorators.FC) -> click.decorators.FC:
@@ -63,33 +63,48 @@ def _broker_options(fn: click.decorators.FC) -> click.decorators.FC:
 
 
 def _local_broker(
-    ctx: click.Context, port: int | None, data_dir: Path | None
-) -> local_broker.LocalBroker:
+    ctx: click.Context, port: int | None, data_dir: Path | None, brokers: int = 1
+) -> local_broker.LocalBroker | local_broker.LocalCluster:
+    """The folder's broker, or its cluster (when it holds one, or ``brokers`` > 1)."""
     s = settings_from(
         ctx,
         {"broker_port": "--port", "broker_data_dir": "--data-dir"},
         broker_port=port,
         broker_data_dir=data_dir,
     )
+    if brokers > 1 or local_broker.LocalCluster.found_in(s.broker_data_dir):
+        return local_broker.LocalCluster(
+            s.broker_data_dir, s.broker_port, s.jvm_lib_dir, s.broker_heap, brokers
+        )
     return local_broker.LocalBroker(s.broker_data_dir, s.broker_port, s.jvm_lib_dir, s.broker_heap)
 
 
 @broker_group.command("up")
+@click.option(
+    "--brokers",
+    type=click.IntRange(1, 5),
+    default=1,
+    show_default=True,
+    help="Nodes: more than one makes a KRaft cluster on consecutive ports from --port, topics "
+    "replicated on up to 3 of them with 2 in sync.",
+)
 @_broker_options
-def broker_up(ctx: click.Context, port: int | None, data_dir: Path | None) -> None:
-    """Start the broker; return once it answers metadata requests."""
-    broker = _local_broker(ctx, port, data_dir)
+def broker_up(ctx: click.Context, brokers: int, port: int | None, data_dir: Path | None) -> None:
+    """Start the broker (or cluster); return once it answers metadata requests."""
+    broker = _local_broker(ctx, port, data_dir, brokers)
     seconds = broker.up()
-    click.echo(f"broker ready at {broker.bootstrap} in {seconds:.1f} s (data in {broker.data_dir})")
+    what = "cluster" if isinstance(broker, local_broker.LocalCluster) else "broker"
+    click.echo(f"{what} ready at {broker.bootstrap} in {seconds:.1f} s (data in {broker.data_dir})")
 
 
 @broker_group.command("down")
 @_broker_options
 def broker_down(ctx: click.Context, port: int | None, data_dir: Path | None) -> None:
-    """Stop the broker and wait until its port is free."""
+    """Stop the broker (or every node of the cluster) and wait until its ports are free."""
     broker = _local_broker(ctx, port, data_dir)
     stopped = broker.down()
-    click.echo("broker stopped" if stopped else f"no broker was running from {broker.data_dir}")
+    what = "cluster" if isinstance(broker, local_broker.LocalCluster) else "broker"
+    click.echo(f"{what} stopped" if stopped else f"no broker was running from {broker.data_dir}")
 
 
 @broker_group.command("status")

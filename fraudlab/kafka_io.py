@@ -90,16 +90,43 @@ async def start_or_report(
         ) from None
 
 
+async def default_replication(admin: AIOKafkaAdminClient) -> int:
+    """The cluster's ``default.replication.factor``, as its controller (or first broker) has
+    it: 1 on a single broker, 3 on a cluster of ``fraudlab broker up --brokers 3``; 1 when it
+    cannot be read. (aiokafka's CreateTopics needs the factor itself: it cannot ask for the
+    cluster's default.)"""
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    try:
+        cluster = await admin.describe_cluster()
+        ids = [b["node_id"] for b in cluster["brokers"]]
+        node = cluster.get("controller_id") if cluster.get("controller_id") in ids else ids[0]
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.BROKER, str(node))]
+        )
+        for response in responses:
+            for resource in response.resources:
+                for entry in resource[4]:
+                    if entry[0] == "default.replication.factor":
+                        return max(1, int(entry[1]))
+    except (KafkaError, IndexError, KeyError, TypeError, ValueError):
+        pass
+    return 1
+
+
 async def create_topics(
-    bootstrap: str, topics: Iterable[str], partitions: int, replication: int = 1
+    bootstrap: str, topics: Iterable[str], partitions: int, replication: int | None = None
 ) -> list[str]:
-    """Create the topics that do not exist yet; the names it created."""
+    """Create the topics that do not exist yet, with ``replication`` replicas (None: the
+    cluster's default, :func:`default_replication`); the names it created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await start_or_report(admin, bootstrap)
     try:
         existing = set(await admin.list_topics())
         wanted = [t for t in topics if t not in existing]
         if wanted:
+            if replication is None:
+                replication = await default_replication(admin)
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
                     [
