@@ -147,12 +147,12 @@ def test_the_same_events_give_the_same_scores_however_micro_batches_are_cut(
     _process(spark, engine_settings, run_id, max_offsets=1_000)
     assert _probabilities(bootstrap, run_id) == first
     assert alert_set(bootstrap, run_id) == alert_set(bootstrap, baseline_run["run_id"])
-    # and played at 10x to the live engine, cut by its processing-time triggers
+    # and played at 20x to the live engine, cut by its processing-time triggers (0.5 s)
     run_id = "engine-baseline-paced"
     delivered: dict[str, Any] = {}
     producer = threading.Thread(
         target=lambda: delivered.update(
-            produce(bootstrap, run_id, "baseline", 7, MINUTES, speed=10.0)
+            produce(bootstrap, run_id, "baseline", 7, MINUTES, speed=20.0)
         )
     )
     producer.start()
@@ -162,7 +162,7 @@ def test_the_same_events_give_the_same_scores_however_micro_batches_are_cut(
         while f"fraudlab.{run_id}.product" not in asyncio.run(list_topics(bootstrap)):
             assert time.monotonic() < deadline, "the producer created no topic"
             time.sleep(0.2)
-        options = EngineOptions(run_id, "tiny", speed=10.0, until_producer_ends=True)
+        options = EngineOptions(run_id, "tiny", speed=20.0, until_producer_ends=True)
         run_engine(spark, engine_settings, options)
     finally:
         producer.join(60)

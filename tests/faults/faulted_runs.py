@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from run_results import topic_values
 
+from fraudlab.settings import Settings
 from fraudlab.topics import topic_name
 from simulator.faults import MALFORMED_KINDS, malformed_value
 from simulator.messages import Message
@@ -69,3 +73,107 @@ class Poisoned:
 def topic_messages(bootstrap: str, run_id: str, stream: str) -> Counter[tuple[Any, bytes]]:
     """Every (key, value) of a run's stream as it is in Kafka, counted."""
     return Counter(asyncio.run(topic_values(bootstrap, topic_name(run_id, stream))))
+
+
+@dataclass
+class PacedRun:
+    """A small scenario produced paced on a thread of its own, with a fault injected once the
+    producer has reached a simulated time: what the broker-fault tests share."""
+
+    bootstrap: str
+    run_id: str
+    scenario_name: str
+    seed: int
+    minutes: float
+    speed: float
+    report: Any = None
+    error: BaseException | None = None
+    reached_s: float = 0.0
+
+    @property
+    def expected(self) -> Counter[tuple[str, bytes, bytes]]:
+        """Every simulated message as (stream, key, value), counted."""
+        scenario = small_scenario(self.scenario_name)
+        return Counter(
+            (m.stream, m.key, m.value)
+            for m in Simulation(scenario, self.seed, None, self.minutes).messages()
+        )
+
+    def _produce(self) -> None:
+        from simulator.clock import DEFAULT_START
+        from simulator.producer import produce_run, run_details
+
+        scenario = small_scenario(self.scenario_name)
+        details = run_details(
+            scenario.text, self.scenario_name, self.seed, DEFAULT_START, self.minutes, self.speed
+        )
+        try:
+            self.report = asyncio.run(
+                produce_run(
+                    Simulation(scenario, self.seed, DEFAULT_START, self.minutes),
+                    DEFAULT_START,
+                    self.run_id,
+                    self.bootstrap,
+                    2,
+                    self.speed,
+                    details=details,
+                    progress=lambda sim_s, _sent: setattr(self, "reached_s", sim_s),
+                )
+            )
+        except BaseException as exc:  # told by the test
+            self.error = exc
+
+    def run_with(self, fault_at_s: float, fault: Callable[[], None]) -> float:
+        """Produce the run, calling ``fault`` once the producer has reached ``fault_at_s``
+        simulated seconds (it must still be producing then, and afterwards); return when the
+        producer has ended well, with the simulated time the fault came at."""
+        producer = threading.Thread(target=self._produce, name="producer")
+        producer.start()
+        deadline = time.monotonic() + 120
+        while self.reached_s < fault_at_s and producer.is_alive():
+            assert time.monotonic() < deadline, "the producer did not get going in 120 s"
+            time.sleep(0.1)
+        assert producer.is_alive(), f"the producer ended before the fault: {self.error!r}"
+        at = self.reached_s
+        fault()
+        assert producer.is_alive(), "the run must still be produced after the fault"
+        producer.join(timeout=300)
+        assert not producer.is_alive(), "the producer did not finish within 300 s of the fault"
+        assert self.error is None, f"the producer failed across the fault: {self.error!r}"
+        assert at < self.minutes * 60
+        return at
+
+    def check_topics(self) -> None:
+        """Every simulated message is in the run's topics once, byte for byte, and counted as
+        delivered."""
+        expected = self.expected
+        for stream in sorted({s for s, _, _ in expected}):
+            want = Counter({(k, v): n for (s, k, v), n in expected.items() if s == stream})
+            got = topic_messages(self.bootstrap, self.run_id, stream)
+            assert got == want, (
+                f"{stream}: {sum((got - want).values())} messages repeated or foreign, "
+                f"{sum((want - got).values())} missing"
+            )
+            assert self.report.delivered[stream] == sum(want.values())
+
+    def check_archive(self, settings: Settings, archive_dir: Path) -> None:
+        """The run's archive holds one row per simulated event and nothing undecodable."""
+        import duckdb
+
+        from archive.archiver import ArchiveOptions, Mode, archive_run
+
+        own = settings.model_copy(
+            update={"bootstrap_servers": self.bootstrap, "archive_dir": archive_dir}
+        )
+        result = asyncio.run(archive_run(own, self.run_id, ArchiveOptions(mode=Mode.SNAPSHOT)))
+        expected = self.expected
+        con = duckdb.connect(str(result.path), read_only=True)
+        try:
+            for stream, key in zip(EVENT_STREAMS, ("event_id", "transaction_id"), strict=True):
+                simulated = sum(n for (s, _, _), n in expected.items() if s == stream)
+                sql = f"SELECT count(*), count(DISTINCT {key}) FROM {stream}"
+                rows, distinct = con.execute(sql).fetchone()  # type: ignore[misc]
+                assert rows == distinct == simulated, f"{stream}: {rows} rows, {distinct} distinct"
+            assert con.execute("SELECT count(*) FROM undecodable").fetchone() == (0,)
+        finally:
+            con.close()

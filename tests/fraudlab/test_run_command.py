@@ -100,7 +100,7 @@ def test_fast_run_ends_complete_and_a_paced_replay_gives_the_same_alerts(
 ) -> None:
     marker = new_marker("run-fast")
     done = _run(
-        run_settings, "run", "baseline", "--seed", "7", "--minutes", "3", "--fast",
+        run_settings, "run", "baseline", "--seed", "7", "--minutes", "2", "--fast",
         "--model", "tiny", "--run-id", "run-fast", env=marked_env(marker),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -125,11 +125,11 @@ def test_fast_run_ends_complete_and_a_paced_replay_gives_the_same_alerts(
 
 
 def test_paced_run_scores_live_and_ends_complete(run_settings: Path, settings: Settings) -> None:
-    """At speed 12 the engine runs its processing-time triggers (10 s / 12 for alerts) and stops
+    """At speed 16 the engine runs its processing-time triggers (10 s / 16 for alerts) and stops
     by itself once the producer has ended and every transaction is scored."""
     done = _run(
         run_settings, "run", "card-testing-burst", "--seed", "3", "--minutes", "4",
-        "--speed", "12", "--model", "tiny", "--run-id", "run-live",
+        "--speed", "16", "--model", "tiny", "--run-id", "run-live",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     listing = _listing(run_settings, "run-live")
@@ -141,7 +141,7 @@ def test_paced_run_scores_live_and_ends_complete(run_settings: Path, settings: S
     assert summary["rows"]["scores"] == summary["transactions"]
     engine = summary["engine_settings"]
     engine = json.loads(engine) if isinstance(engine, str) else engine
-    assert engine["available_now"] is False and engine["speed"] == 12
+    assert engine["available_now"] is False and engine["speed"] == 16
 
 
 def test_ctrl_c_stops_every_part_and_marks_the_run_interrupted(
