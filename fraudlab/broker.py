@@ -1,21 +1,15 @@
-"""The local Apache Kafka broker: one KRaft node (broker and controller) in one Java process,
-or a cluster of such nodes on loopback.
+"""The local Apache Kafka broker: one KRaft node (broker and controller) in one Java process.
 
 The jars come from Maven Central through ``jvm/pom.xml`` (``make jvm``). A broker owns its data
 folder: the properties, the log4j2 config, the pid file, the server log and the Kafka logs all
-live there, so ``up`` again on the same folder keeps every topic. A cluster
-(:class:`LocalCluster`, ``fraudlab broker up --brokers 3``) keeps one such folder per node under
-its own, and its layout (ports, controller quorum, cluster id) in ``cluster.json``: every node is
-both broker and controller, topics are replicated on up to three nodes
-(``default.replication.factor``) and a write needs two of them in sync
-(``min.insync.replicas``), so the cluster keeps taking writes with one node down.
+live there, so ``up`` again on the same folder keeps every topic. A node of a cluster
+(:mod:`fraudlab.cluster`) is such a broker with its place in the quorum (:class:`Quorum`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import os
 import secrets
 import shutil
@@ -395,135 +389,6 @@ def new_cluster_id() -> str:
     starting with "-" (the storage tool would read it as an option)."""
     cluster_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
     return "A" + cluster_id[1:] if cluster_id.startswith("-") else cluster_id
-
-
-@dataclass(frozen=True)
-class ClusterStatus:
-    """What ``fraudlab broker status`` reports of a cluster: each node's status."""
-
-    nodes: list[BrokerStatus]
-    data_dir: Path
-
-    @property
-    def running(self) -> bool:
-        return any(n.running for n in self.nodes)
-
-    @property
-    def answers(self) -> bool:
-        return any(n.answers for n in self.nodes)
-
-    def describe(self) -> str:
-        if not self.running:
-            return f"no broker of the cluster in {self.data_dir} is running"
-        lines = [f"cluster of {len(self.nodes)} brokers, data in {self.data_dir}:"]
-        for i, node in enumerate(self.nodes, start=1):
-            state = ("ready" if node.answers else "not answering") if node.running else "stopped"
-            where = f"{HOST}:{node.port}" if node.port else "-"
-            pid = f" (pid {node.pid})" if node.pid else ""
-            lines.append(f"  node {i}: {state} at {where}{pid}")
-        return "\n".join(lines)
-
-
-class LocalCluster:
-    """A KRaft cluster of ``brokers`` nodes on loopback, each both broker and controller, on
-    ports ``port``, ``port + 1``, ...; its state lives in ``data_dir`` (see the module)."""
-
-    LAYOUT = "cluster.json"
-
-    def __init__(
-        self, data_dir: Path, port: int, lib_dir: Path, heap: str = "512m", brokers: int = 3
-    ) -> None:
-        self.data_dir = data_dir.resolve()
-        self.port = port
-        self.lib_dir = lib_dir
-        self.heap = heap
-        self.brokers = brokers
-
-    @classmethod
-    def found_in(cls, data_dir: Path) -> bool:
-        """Whether ``data_dir`` holds a cluster (rather than a single broker, or nothing)."""
-        return (data_dir / cls.LAYOUT).is_file()
-
-    def _layout(self) -> dict[str, object]:
-        path = self.data_dir / self.LAYOUT
-        if path.is_file():
-            layout: dict[str, object] = json.loads(path.read_text())
-            return layout
-        if (self.data_dir / "broker.pid").exists() or (self.data_dir / "logs").exists():
-            raise UsageError(
-                f"{self.data_dir} holds a single broker's data: give the cluster another "
-                "--data-dir."
-            )
-        ports = [self.port + i for i in range(self.brokers)]
-        busy = [p for p in ports if port_in_use(p)]
-        if busy:
-            raise FraudlabError(
-                f"port {busy[0]} is already in use: choose other ports with --port (the cluster "
-                f"takes {self.brokers} in a row)."
-            )
-        layout = {
-            "brokers": self.brokers,
-            "ports": ports,
-            "controller_ports": [free_port() for _ in range(self.brokers)],
-            "cluster_id": new_cluster_id(),
-        }
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(layout, indent=2) + "\n")
-        return layout
-
-    def nodes(self) -> list[LocalBroker]:
-        """The cluster's nodes, in node-id order."""
-        layout = self._layout()
-        ports = [int(p) for p in layout["ports"]]  # type: ignore[attr-defined]
-        controllers = [int(p) for p in layout["controller_ports"]]  # type: ignore[attr-defined]
-        count = len(ports)
-        voters = ",".join(f"{i}@{HOST}:{c}" for i, c in enumerate(controllers, start=1))
-        return [
-            LocalBroker(
-                self.data_dir / f"node-{i}",
-                ports[i - 1],
-                self.lib_dir,
-                self.heap,
-                quorum=Quorum(i, voters, min(3, count), min(2, count)),
-                controller_port=controllers[i - 1],
-                cluster_id=str(layout["cluster_id"]),
-            )
-            for i in range(1, count + 1)
-        ]
-
-    @property
-    def bootstrap(self) -> str:
-        return ",".join(node.bootstrap for node in self.nodes())
-
-    def up(self, timeout_s: float = 120.0) -> float:
-        """Start every node that is not running, and return once each answers."""
-        started = time.monotonic()
-        procs = [(node, node.start()) for node in self.nodes() if node.status().pid is None]
-        if not procs:
-            raise FraudlabError(
-                f"the cluster in {self.data_dir} already runs: `fraudlab broker down` stops it."
-            )
-        try:
-            # a quorum needs most of its voters: the nodes start together, then are waited for
-            for node, proc in procs:
-                node.wait_ready(proc, started + timeout_s)
-        except FraudlabError:
-            self.down()
-            raise
-        return time.monotonic() - started
-
-    def down(self, timeout_s: float = 30.0) -> bool:
-        """Stop every node, all at once (one by one, the last ones would wait for a quorum
-        that is gone); False if none ran."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        nodes = self.nodes()
-        with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-            stopped = list(pool.map(lambda node: node.down(timeout_s), nodes))
-        return any(stopped)
-
-    def status(self) -> ClusterStatus:
-        return ClusterStatus([node.status() for node in self.nodes()], self.data_dir)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

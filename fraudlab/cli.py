@@ -15,6 +15,7 @@ import click
 
 from fraudlab import broker as local_broker
 from fraudlab.cli_context import CliState, settings_from
+from fraudlab.cluster import LocalCluster
 from fraudlab.errors import FraudlabError
 
 # Modules whose `register(group)` adds commands, package by package.
@@ -64,7 +65,7 @@ def _broker_options(fn: click.decorators.FC) -> click.decorators.FC:
 
 def _local_broker(
     ctx: click.Context, port: int | None, data_dir: Path | None, brokers: int = 1
-) -> local_broker.LocalBroker | local_broker.LocalCluster:
+) -> local_broker.LocalBroker | LocalCluster:
     """The folder's broker, or its cluster (when it holds one, or ``brokers`` > 1)."""
     s = settings_from(
         ctx,
@@ -72,10 +73,8 @@ def _local_broker(
         broker_port=port,
         broker_data_dir=data_dir,
     )
-    if brokers > 1 or local_broker.LocalCluster.found_in(s.broker_data_dir):
-        return local_broker.LocalCluster(
-            s.broker_data_dir, s.broker_port, s.jvm_lib_dir, s.broker_heap, brokers
-        )
+    if brokers > 1 or LocalCluster.found_in(s.broker_data_dir):
+        return LocalCluster(s.broker_data_dir, s.broker_port, s.jvm_lib_dir, s.broker_heap, brokers)
     return local_broker.LocalBroker(s.broker_data_dir, s.broker_port, s.jvm_lib_dir, s.broker_heap)
 
 
@@ -93,7 +92,7 @@ def broker_up(ctx: click.Context, brokers: int, port: int | None, data_dir: Path
     """Start the broker (or cluster); return once it answers metadata requests."""
     broker = _local_broker(ctx, port, data_dir, brokers)
     seconds = broker.up()
-    what = "cluster" if isinstance(broker, local_broker.LocalCluster) else "broker"
+    what = "cluster" if isinstance(broker, LocalCluster) else "broker"
     click.echo(f"{what} ready at {broker.bootstrap} in {seconds:.1f} s (data in {broker.data_dir})")
 
 
@@ -103,7 +102,7 @@ def broker_down(ctx: click.Context, port: int | None, data_dir: Path | None) -> 
     """Stop the broker (or every node of the cluster) and wait until its ports are free."""
     broker = _local_broker(ctx, port, data_dir)
     stopped = broker.down()
-    what = "cluster" if isinstance(broker, local_broker.LocalCluster) else "broker"
+    what = "cluster" if isinstance(broker, LocalCluster) else "broker"
     click.echo(f"{what} stopped" if stopped else f"no broker was running from {broker.data_dir}")
 
 

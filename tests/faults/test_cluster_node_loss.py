@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from faulted_runs import PacedRun
 
-from fraudlab.broker import LocalCluster
+from fraudlab.cluster import LocalCluster
 from fraudlab.net import free_port, port_in_use
 from fraudlab.settings import Settings
 from fraudlab.topics import topic_name
