@@ -26,7 +26,6 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.accounting import (
@@ -41,7 +40,13 @@ from engine.checkpoints import record_state_buckets
 from engine.frontier import frontier_topic, partition_key
 from engine.frontier import report as frontier_report
 from engine.parsing import session_customers
-from engine.reports import fraud_alerts, product_quantities, top_products
+from engine.report_queries import (
+    ALERTS_TRIGGER_S,
+    close_reports,
+    read_products,
+    report_queries,
+    sink_query,
+)
 from engine.run_end import (
     close_out,
     producer_state,
@@ -52,9 +57,7 @@ from engine.run_end import (
 from engine.scoring import (
     LATENESS,
     ScorerFactory,
-    kafka_rows,
     model_scorer,
-    parse_scores,
     scoring_rows,
     start_python_workers,
 )
@@ -63,23 +66,21 @@ from fraudlab.announce import announce_now, run_event
 from fraudlab.broker import require_broker
 from fraudlab.errors import FraudlabError, UsageError
 from fraudlab.kafka_io import create_topics, end_offsets, list_topics
-from fraudlab.records import FraudAlerts, Product, Score, TopProduct
-from fraudlab.schemas import spark_schema
+from fraudlab.records import Score
 from fraudlab.settings import Settings
 from fraudlab.topics import topic_name
 from models.registry import load_model
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-    from pyspark.sql.streaming import StreamingQuery
 
 RESULT_STREAMS = ("scores", "fraud-alerts", "top-products", "dead-letter")
-# Live triggers at speed 1 (divided by the speed of a faster run). Scores are computed on the
-# fraud report's period: a fresher score would not bring an alert earlier (a window is reported
-# once the watermark passes its end), and every micro-batch has a fixed cost of a few seconds on
-# a small machine (state store, per-customer fold, Kafka commit) that a shorter trigger pays
+# The scoring query's live trigger at speed 1 (divided by the speed of a faster run): the fraud
+# report's period (engine.report_queries). A fresher score would not bring an alert earlier (a
+# window is reported once the watermark passes its end), and every micro-batch has a fixed cost
+# on a small machine (state store, per-customer fold, Kafka commit) that a shorter trigger pays
 # more often.
-ALERTS_TRIGGER_S, TOP_TRIGGER_S, SCORES_TRIGGER_S = 10.0, 30.0, 10.0
+SCORES_TRIGGER_S = ALERTS_TRIGGER_S
 PROGRESS_EVERY_S = 10.0
 # the longest the report queries wait for the first scoring micro-batch before they start
 REPORTS_WAIT_S = 60.0
@@ -152,16 +153,6 @@ def _check_run(
         time.sleep(1.0)
 
 
-def _products(spark: SparkSession, bootstrap: str, topic: str) -> DataFrame:
-    from pyspark.sql import functions as F
-
-    raw = kafka_batch(spark, bootstrap, [topic])
-    parsed = raw.select(
-        F.from_json(F.col("value").cast("string"), spark_schema(Product)).alias("p")
-    )
-    return parsed.select("p.*").where(F.col("id").isNotNull()).dropDuplicates(["id"]).cache()
-
-
 def _session_customers(spark: SparkSession, bootstrap: str, topic: str) -> DataFrame | None:
     """Which customer each session of the run belongs to, for browsing records without a
     customer_id (:func:`engine.parsing.session_customers`), read once: static data is complete
@@ -171,46 +162,6 @@ def _session_customers(spark: SparkSession, bootstrap: str, topic: str) -> DataF
     if not sum(asyncio.run(end_offsets(bootstrap, [topic])).values()):
         return None
     return session_customers(kafka_batch(spark, bootstrap, [topic])).cache()
-
-
-def _sink(
-    frame: DataFrame, name: str, checkpoints: Path, bootstrap: str, trigger: dict[str, Any]
-) -> StreamingQuery:
-    return (
-        frame.writeStream.format("kafka")
-        .queryName(name)
-        .option("kafka.bootstrap.servers", bootstrap)
-        .option("kafka.acks", "all")
-        .option("checkpointLocation", str(checkpoints / name))
-        .outputMode("append")
-        .trigger(**trigger)
-        .start()
-    )
-
-
-def _write_batch(frame: DataFrame, bootstrap: str) -> None:
-    frame.write.format("kafka").option("kafka.bootstrap.servers", bootstrap).option(
-        "kafka.acks", "all"
-    ).save()
-
-
-def _close_reports(
-    spark: SparkSession, bootstrap: str, topics: dict[str, str], products: DataFrame
-) -> None:
-    """Both reports over every score of the run, as batch frames: every window closed."""
-    all_scores = parse_scores(kafka_batch(spark, bootstrap, [topics["scores"]]))
-    # read and parsed once for both reports
-    all_scores = all_scores.dropDuplicates(["transaction_id"]).persist()
-    try:
-        _write_batch(
-            kafka_rows(fraud_alerts(all_scores), FraudAlerts, topics["fraud-alerts"]), bootstrap
-        )
-        quantities = product_quantities(all_scores, products)
-        _write_batch(
-            kafka_rows(top_products(quantities), TopProduct, topics["top-products"]), bootstrap
-        )
-    finally:
-        all_scores.unpersist()
 
 
 def run_engine(
@@ -283,7 +234,7 @@ def run_engine(
         and wait_for_producer(bootstrap, options.run_id, should_stop) is None
     ):
         return stopped_before_scoring()
-    products = _products(spark, bootstrap, topics["product"])
+    products = read_products(spark, bootstrap, topics["product"])
     # available-now runs with short processing-time triggers until it has read everything there
     # was, so that the frontier reports of one micro-batch reach the next, then closes out
     every = {
@@ -320,7 +271,7 @@ def run_engine(
         share=not options.available_now,
         sessions=sessions,
     )
-    queries = [_sink(rows, "scoring", checkpoints, bootstrap, every)]
+    queries = [sink_query(rows, "scoring", checkpoints, bootstrap, every)]
     # live, the report queries start once the first scoring micro-batch (which folds in every
     # customer profile) is done, rather than planning and reading beside it on the same cores;
     # they read the scores from the start, so nothing is missed
@@ -357,7 +308,7 @@ def run_engine(
             scoring = queries[0].lastProgress
             if reports_due is not None and (scoring is not None or time.monotonic() > reports_due):
                 queries.extend(
-                    _report_queries(spark, settings, options, topics, products, checkpoints)
+                    report_queries(spark, bootstrap, options.speed, topics, products, checkpoints)
                 )
                 reports_due = None
             ending, reached = (None, None)
@@ -401,7 +352,7 @@ def run_engine(
         scored_any = any(p.get("numInputRows") for p in queries[0].recentProgress)
         if status == "finished" or (status == "interrupted" and scored_any):
             # close every window, the run's last ones included
-            _close_reports(spark, bootstrap, topics, products)
+            close_reports(spark, bootstrap, topics, products)
         report = EngineReport(options.run_id)
         try:
             count_results(spark, settings, report, topics)
@@ -426,41 +377,6 @@ def run_engine(
                 ),
             )
     return report
-
-
-def _report_queries(
-    spark: SparkSession,
-    settings: Settings,
-    options: EngineOptions,
-    topics: dict[str, str],
-    products: DataFrame,
-    checkpoints: Path,
-) -> list[StreamingQuery]:
-    bootstrap = settings.bootstrap_servers
-    scored = parse_scores(kafka_stream(spark, bootstrap, [topics["scores"]])).withWatermark(
-        "event_timestamp", LATENESS
-    )
-    alerts = _sink(
-        kafka_rows(fraud_alerts(scored), FraudAlerts, topics["fraud-alerts"]),
-        "fraud-alerts",
-        checkpoints,
-        bootstrap,
-        {"processingTime": f"{ALERTS_TRIGGER_S / options.speed:.3f} seconds"},
-    )
-
-    def write_top(batch: DataFrame, _batch_id: int) -> None:
-        _write_batch(kafka_rows(top_products(batch), TopProduct, topics["top-products"]), bootstrap)
-
-    top = (
-        product_quantities(scored, products)
-        .writeStream.queryName("top-products")
-        .option("checkpointLocation", str(checkpoints / "top-products"))
-        .outputMode("append")
-        .trigger(processingTime=f"{TOP_TRIGGER_S / options.speed:.3f} seconds")
-        .foreachBatch(write_top)
-        .start()
-    )
-    return [alerts, top]
 
 
 __all__ = ["EngineOptions", "EngineReport", "Score", "run_engine"]

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from engine import job
+from engine import job, report_queries
 from engine.bucket_fold import ModelStamp
 from engine.frontier import frontier_topic, partition_key
-from engine.job import SCORES_TRIGGER_S, EngineOptions
+from engine.job import SCORES_TRIGGER_S
 from engine.scoring import ScorerFactory, scoring_rows, start_python_workers
 from engine.sources import kafka_stream
 from fraudlab.kafka_io import create_topics, end_offsets
@@ -143,19 +143,12 @@ def start_queries(
     rows = scoring_rows(
         raw, topics, stamp, variant.scorer, settings.engine_state_buckets, reports, partitions
     )
-    scoring = job._sink(rows, "scoring", checkpoints, bootstrap, every)
+    scoring = report_queries.sink_query(rows, "scoring", checkpoints, bootstrap, every)
     if not with_reports:
         return [scoring]
     return [
         scoring,
-        *job._report_queries(
-            spark,
-            settings,
-            EngineOptions(variant.results_run, speed=1.0),
-            topics,
-            products,
-            checkpoints,
-        ),
+        *report_queries.report_queries(spark, bootstrap, 1.0, topics, products, checkpoints),
     ]
 
 
@@ -330,7 +323,7 @@ def sustained_rates(
 ) -> None:
     """Search each variant's highest sustained rate, the variants' steps taken in turn."""
     bootstrap = settings.bootstrap_servers
-    products = job._products(spark, bootstrap, job._topics(backlog_run)["product"])
+    products = report_queries.read_products(spark, bootstrap, job._topics(backlog_run)["product"])
     for v in variants:
         results = [topic_name(v.results_run, s) for s in job.RESULT_STREAMS]
         asyncio.run(create_topics(bootstrap, results, settings.topic_partitions))

@@ -1,0 +1,124 @@
+"""The run's reports as Spark queries: live, the fraud-alerts and top-products queries over the
+scores topic; at the end, both over every score as batch jobs, so that every window closes.
+
+The windows themselves (10 s fraud alerts over the last 2 minutes, 30 s top products) are
+defined in :mod:`engine.reports`; this module reads, triggers and writes them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.reports import fraud_alerts, product_quantities, top_products
+from engine.scoring import LATENESS, kafka_rows, parse_scores
+from engine.sources import kafka_batch, kafka_stream
+from fraudlab.records import FraudAlerts, Product, TopProduct
+from fraudlab.schemas import spark_schema
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+
+# Live triggers at speed 1, divided by the speed of a faster run: seconds between fraud-alert
+# reports, and between top-products reports.
+ALERTS_TRIGGER_S, TOP_TRIGGER_S = 10.0, 30.0
+
+__all__ = [
+    "ALERTS_TRIGGER_S",
+    "TOP_TRIGGER_S",
+    "close_reports",
+    "read_products",
+    "report_queries",
+    "sink_query",
+    "write_batch",
+]
+
+
+def read_products(spark: SparkSession, bootstrap: str, topic: str) -> DataFrame:
+    """The run's products (one row per id), read once and cached: top products name them."""
+    from pyspark.sql import functions as F
+
+    raw = kafka_batch(spark, bootstrap, [topic])
+    parsed = raw.select(
+        F.from_json(F.col("value").cast("string"), spark_schema(Product)).alias("p")
+    )
+    return parsed.select("p.*").where(F.col("id").isNotNull()).dropDuplicates(["id"]).cache()
+
+
+def sink_query(
+    frame: DataFrame, name: str, checkpoints: Path, bootstrap: str, trigger: dict[str, Any]
+) -> StreamingQuery:
+    """Start query ``name`` writing ``frame``'s Kafka rows (topic, key, value), acks=all."""
+    return (
+        frame.writeStream.format("kafka")
+        .queryName(name)
+        .option("kafka.bootstrap.servers", bootstrap)
+        .option("kafka.acks", "all")
+        .option("checkpointLocation", str(checkpoints / name))
+        .outputMode("append")
+        .trigger(**trigger)
+        .start()
+    )
+
+
+def write_batch(frame: DataFrame, bootstrap: str) -> None:
+    """Write a batch frame's Kafka rows (topic, key, value), acks=all."""
+    frame.write.format("kafka").option("kafka.bootstrap.servers", bootstrap).option(
+        "kafka.acks", "all"
+    ).save()
+
+
+def close_reports(
+    spark: SparkSession, bootstrap: str, topics: dict[str, str], products: DataFrame
+) -> None:
+    """Both reports over every score of the run, as batch frames: every window closed."""
+    all_scores = parse_scores(kafka_batch(spark, bootstrap, [topics["scores"]]))
+    # read and parsed once for both reports
+    all_scores = all_scores.dropDuplicates(["transaction_id"]).persist()
+    try:
+        write_batch(
+            kafka_rows(fraud_alerts(all_scores), FraudAlerts, topics["fraud-alerts"]), bootstrap
+        )
+        quantities = product_quantities(all_scores, products)
+        write_batch(
+            kafka_rows(top_products(quantities), TopProduct, topics["top-products"]), bootstrap
+        )
+    finally:
+        all_scores.unpersist()
+
+
+def report_queries(
+    spark: SparkSession,
+    bootstrap: str,
+    speed: float,
+    topics: dict[str, str],
+    products: DataFrame,
+    checkpoints: Path,
+) -> list[StreamingQuery]:
+    """The live fraud-alerts (every 10 s / ``speed``) and top-products (every 30 s / ``speed``)
+    queries, event-time windows over the scores topic read from its start."""
+    scored = parse_scores(kafka_stream(spark, bootstrap, [topics["scores"]])).withWatermark(
+        "event_timestamp", LATENESS
+    )
+    alerts = sink_query(
+        kafka_rows(fraud_alerts(scored), FraudAlerts, topics["fraud-alerts"]),
+        "fraud-alerts",
+        checkpoints,
+        bootstrap,
+        {"processingTime": f"{ALERTS_TRIGGER_S / speed:.3f} seconds"},
+    )
+
+    def write_top(batch: DataFrame, _batch_id: int) -> None:
+        write_batch(kafka_rows(top_products(batch), TopProduct, topics["top-products"]), bootstrap)
+
+    top = (
+        product_quantities(scored, products)
+        .writeStream.queryName("top-products")
+        .option("checkpointLocation", str(checkpoints / "top-products"))
+        .outputMode("append")
+        .trigger(processingTime=f"{TOP_TRIGGER_S / speed:.3f} seconds")
+        .foreachBatch(write_top)
+        .start()
+    )
+    return [alerts, top]
