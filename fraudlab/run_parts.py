@@ -153,12 +153,11 @@ class PartProcess:
             code = self.wait(10.0)
         return code
 
-    def reap(self, grace_s: float = REAP_GRACE_S) -> list[int]:
+    def reap(self, grace_s: float = REAP_GRACE_S) -> None:
         """Once the part has exited, end what it left in its process group: SIGTERM, and
-        SIGKILL for what is still there after ``grace_s``. The pids found left behind."""
+        SIGKILL for what is still there after ``grace_s``."""
         if self.process is None or self.process.poll() is None:
-            return []
-        left = [p.pid for p in group_members(self.process.pid)]
+            return
         for sig in (signal.SIGTERM, signal.SIGKILL):
             if not group_members(self.process.pid):
                 break
@@ -169,7 +168,6 @@ class PartProcess:
             deadline = time.monotonic() + grace_s
             while group_members(self.process.pid) and time.monotonic() < deadline:
                 time.sleep(0.2)
-        return left
 
     def failure(self) -> str:
         """Why the part ended badly, from its log."""
