@@ -36,9 +36,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from archive.files import archive_path
 from archive.run_events import DEFAULT_WAIT_FOR
-from archive.writer import ArchiveWriter, ConsumedBatch, WriteReport, peek_state
+from archive.writer import ArchiveWriter, ConsumedBatch, WriteReport, peek_state, reopen
 from fraudlab.errors import UsageError
-from fraudlab.kafka_io import existing_partitions, make_consumer, start_or_report
+from fraudlab.kafka_io import end_offsets, existing_partitions, make_consumer, start_or_report
 from fraudlab.settings import Settings
 from fraudlab.topics import parse_topic, run_topics
 
@@ -223,14 +223,23 @@ class _Session:
         await self.flush(wait=True)
         await self.assign(await self.run_topics_now())
 
+    async def _goes_on(self, archived: dict[tuple[str, int], int]) -> bool:
+        """True when the run's topics hold more than its final archive (which drained them
+        before it closed): the run went on, resumed."""
+        ends = await end_offsets(self.bootstrap, run_topics(self.run_id))
+        return any(end > archived.get(where, 0) for where, end in ends.items())
+
     async def run(self) -> ArchiveResult:
         opts = self.options
         path = archive_path(self.settings.archive_dir, self.run_id)
         state = await asyncio.to_thread(peek_state, path, self.run_id)
         if state is not None and state.final:
-            return ArchiveResult(
-                self.run_id, path, state.status, True, state.digest, WriteReport(), True
-            )
+            if state.status == "complete" or not await self._goes_on(state.offsets):
+                return ArchiveResult(
+                    self.run_id, path, state.status, True, state.digest, WriteReport(), True
+                )
+            # a run that ended interrupted (or failed) and was resumed: its archive goes on
+            await asyncio.to_thread(reopen, path)
         self.consumer = make_consumer(self.bootstrap, **FETCH_OPTIONS)
         try:
             await start_or_report(self.consumer, self.bootstrap)
@@ -271,6 +280,12 @@ class _Session:
         while not self.stop.is_set():
             if self.targets is not None and await self.reached(self.targets):
                 await self.flush(wait=True)
+                assert self.writer is not None
+                if opts.mode is Mode.UNTIL_END and not self.writer.run_info.over(opts.wait_for):
+                    # the end it waited for was not one: a part started again since (a resumed
+                    # run whose archive held the earlier endings)
+                    self.targets = None
+                    continue
                 break
             await self.poll()
             if self.pending is not None and self.pending.done():

@@ -116,7 +116,8 @@ def archive_command(
     --until-end: wait for that end, archive up to the end offsets of that moment, close.
     --follow: keep tailing (new topics too) until Ctrl-C.
     Ctrl-C or SIGTERM writes the current batch and closes the file as interrupted (exit 130).
-    A finished file is read-only and left as it is.
+    A finished file is read-only and left as it is, unless it ended interrupted or failed and
+    the run was resumed since (`fraudlab run --resume`): then it goes on.
     """
     from archive.archiver import ArchiveOptions, Mode, archive_run
     from fraudlab.runs import validate_run_id

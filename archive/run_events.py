@@ -12,7 +12,9 @@ the engine (or ``engine_settings`` from any part).
 
 The run is over when every part the archiver waits for (by default the producer and the engine)
 has ended. Its outcome is ``failed`` if a part failed, else ``interrupted`` if a part was
-interrupted, else ``complete``.
+interrupted, else ``complete``. A producer that starts again after it ended resumes the run
+(``fraudlab run --resume``): the other parts' earlier endings then no longer count, and the run
+is over once each has ended again.
 
 >>> info = fold_run_events("r1", [
 ...     Event("producer", "started", '{"scenario": "baseline", "seed": 7}', 100),
@@ -23,6 +25,16 @@ interrupted, else ``complete``.
 ('baseline', 7, 'gbt', 100)
 >>> info.over(("producer", "engine")), info.over(("producer",)), info.outcome()
 (False, True, 'complete')
+
+Resumed after both parts were interrupted, the run is not over until the engine ends again:
+
+>>> log = [("producer", "started"), ("engine", "started"), ("producer", "interrupted"),
+...        ("engine", "interrupted"), ("producer", "started"), ("producer", "finished")]
+>>> resumed = fold_run_events(
+...     "r1", [Event(part, event, "{}", 100 + i, (0, i)) for i, (part, event) in enumerate(log)]
+... )
+>>> resumed.over(("producer", "engine")), resumed.parts["engine"].event
+(False, 'resuming')
 """
 
 from __future__ import annotations
@@ -43,6 +55,8 @@ __all__ = [
 ]
 
 TERMINAL_EVENTS = ("finished", "interrupted", "failed")
+# The state of a part that had ended when the run was resumed, until it starts again.
+RESUMING = "resuming"
 DEFAULT_WAIT_FOR = ("producer", "engine")
 
 
@@ -159,6 +173,11 @@ def fold_run_events(run_id: str, events: Iterable[Event]) -> RunInfo:
         before = parts[e.part].details if e.part in parts else {}
         if e.event == "started":
             started.append(e.ts)
+            if e.part == "producer" and e.part in parts and parts[e.part].ended:
+                # resumed: every part that had ended is expected to run again
+                for name, state in parts.items():
+                    if state.ended:
+                        parts[name] = PartState(RESUMING, state.ts, state.details)
         parts[e.part] = PartState(e.event, e.ts, {**before, **details})
     return RunInfo(
         run_id=run_id,

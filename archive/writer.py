@@ -104,11 +104,13 @@ class WriteReport:
 
 @dataclass(frozen=True)
 class StoredState:
-    """The run row's status, whether the archive is final, and its digest."""
+    """The run row's status, whether the archive is final, its digest, and the offset it
+    stands at in each (topic, partition)."""
 
     status: str
     final: bool
     digest: str | None
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 def decode_topic(m: TopicMessages) -> tuple[TopicMessages, pa.Table, pa.Table]:
@@ -152,11 +154,16 @@ def peek_state(path: Path, run_id: str) -> StoredState | None:
         raise archive_error(exc, run_id, path, writing=True) from None
     try:
         rows = con.execute("SELECT status, final, digest FROM run").fetchall()
+        stored = con.execute("SELECT topic, partition, next_offset FROM offsets").fetchall()
     except duckdb.CatalogException:
-        rows = []
+        rows, stored = [], []
     finally:
         con.close()
-    return StoredState(*rows[0]) if rows else None
+    offsets = {(topic, partition): offset for topic, partition, offset in stored}
+    if not rows:
+        return None
+    status, final, digest = rows[0]
+    return StoredState(status, final, digest, offsets)
 
 
 class ArchiveWriter:
@@ -398,3 +405,10 @@ class ArchiveWriter:
         # closing after a failed write: the committed state is what the file keeps
         with contextlib.suppress(duckdb.Error):
             self._con.close()
+
+
+def reopen(path: Path) -> None:
+    """Make a final archive writable again, for a run that goes on after it ended interrupted
+    or failed (``fraudlab run --resume``); the next session's writer marks it running."""
+    mode = path.stat().st_mode
+    os.chmod(path, mode | stat.S_IWUSR)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -56,16 +57,32 @@ def announce_now(bootstrap: str, partitions: int, event: RunEvent) -> None:
     asyncio.run(_announce_now(bootstrap, partitions, event))
 
 
-async def announce_end(publisher: Publisher, run_id: str, part: str, ending: str) -> None:
-    """Say that ``part`` stopped early (``interrupted`` or ``failed``), if the broker still
-    listens: a best effort, so that the run's other parts and its archive see it ended instead
-    of waiting for it."""
+async def announce_end(
+    publisher: Publisher,
+    run_id: str,
+    part: str,
+    ending: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Say that ``part`` stopped early (``interrupted`` or ``failed``), with ``details``, if the
+    broker still listens: a best effort, so that the run's other parts and its archive see it
+    ended instead of waiting for it. A publisher that gave up on the broker is not used: a
+    fresh one tries for :data:`END_TIMEOUT_S`."""
+    event = run_event(run_id, part, ending, details or {})
     with contextlib.suppress(Exception):
-        await asyncio.shield(
-            asyncio.wait_for(_flush_end(publisher, run_id, part, ending), timeout=END_TIMEOUT_S)
-        )
+        await asyncio.shield(asyncio.wait_for(_flush_end(publisher, event), timeout=END_TIMEOUT_S))
 
 
-async def _flush_end(publisher: Publisher, run_id: str, part: str, ending: str) -> None:
-    await announce(publisher, run_event(run_id, part, ending, {}))
-    await publisher.flush()
+async def _flush_end(publisher: Publisher, event: RunEvent) -> None:
+    if not publisher.failed:
+        await announce(publisher, event)
+        await publisher.flush()
+        return
+    fresh = Publisher(
+        publisher.bootstrap, replace(publisher.tuning, delivery_timeout_s=END_TIMEOUT_S)
+    )
+    await fresh.start()
+    try:
+        await announce(fresh, event)
+    finally:
+        await fresh.close()

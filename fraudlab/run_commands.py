@@ -24,7 +24,7 @@ from fraudlab.run_log import latest_details, read_run_events
 from fraudlab.run_parts import PartProcess, fraudlab_argv
 from fraudlab.run_status import RunFigures
 from fraudlab.run_supervisor import RunOutcome, RunSupervisor
-from fraudlab.runs import new_run_id
+from fraudlab.runs import new_run_id, validate_run_id
 from fraudlab.settings import Settings, settings_toml
 
 __all__ = ["register", "supervise"]
@@ -119,6 +119,59 @@ def supervise(
     return outcome
 
 
+def _resumed(
+    settings: Settings,
+    run_id: str,
+    speed: float | None,
+    fast: bool,
+    model_name: str | None,
+    replay: bool,
+) -> tuple[list[str], list[str]]:
+    """The source and engine arguments that continue ``run_id``, stopped part way: its source
+    with ``--resume``, at its announced pace unless ``speed`` or ``fast`` say otherwise, and
+    the engine on the model it started with (or ``model_name``), from its checkpoints. A
+    UsageError, in one sentence, for a run that cannot be continued so."""
+    from fraudlab.resume import resume_point
+
+    if fast and speed is not None:
+        raise UsageError("--speed and --fast exclude each other: choose one.")
+    point = asyncio.run(resume_point(settings.bootstrap_servers, run_id, ()))
+    details = point.details
+    source_of = details.get("replay_of")
+    if replay and source_of is None:
+        raise UsageError(
+            f"run {run_id} is not a replay: continue it with `fraudlab run --resume {run_id}`."
+        )
+    if not replay and source_of is not None:
+        raise UsageError(
+            f"run {run_id} is a replay of run {source_of}: continue it with "
+            f"`fraudlab replay --resume {run_id}`."
+        )
+    if not replay and not isinstance(details.get("scenario_text"), str):
+        raise UsageError(
+            f"run {run_id} was not produced from a scenario ({details.get('scenario')}): only "
+            "scenario runs and replays can be resumed."
+        )
+    announced = details.get("speed")
+    pace = (
+        None
+        if fast
+        else speed
+        if speed is not None
+        else float(announced)
+        if isinstance(announced, int | float)
+        else None
+    )
+    flags = ["--fast"] if pace is None else ["--speed", f"{pace:g}"]
+    if replay:
+        source = ["republish", str(source_of), "--run-id", run_id, "--resume", *flags]
+    else:
+        source = ["produce", "--resume", run_id, *flags]
+    events = asyncio.run(read_run_events(settings.bootstrap_servers, run_id))
+    model = model_name or latest_details(events, "engine", "started").get("model_name")
+    return source, engine_flags(str(model or "default"), pace)
+
+
 def _speed_reached(settings: Settings, run_id: str) -> str:
     """The pace the run's events went out at, as the source reported it (or nothing)."""
     try:
@@ -208,8 +261,15 @@ def _csv_run(
 @click.option(
     "--fast", is_flag=True, help="As fast as it goes; the engine then runs available-now."
 )
-@click.option("--model", "model_name", default="default", show_default=True, help="Saved model.")
+@click.option("--model", "model_name", help="Saved model [default: default].")
 @click.option("--run-id", help="Run id [default: scenario, seed and the time it starts].")
+@click.option(
+    "--resume",
+    "resume_run",
+    metavar="RUN",
+    help="Continue run RUN, stopped part way: its producer from what its topics hold, its "
+    "engine from its checkpoints, its archive from its file.",
+)
 @click.pass_context
 def run_command(
     ctx: click.Context,
@@ -220,17 +280,40 @@ def run_command(
     minutes: float | None,
     speed: float | None,
     fast: bool,
-    model_name: str,
+    model_name: str | None,
     run_id: str | None,
+    resume_run: str | None,
 ) -> None:
     """Run SCENARIO end to end: produce it, score it, archive it, and print its report.
 
     With --csv DIR instead of SCENARIO, the folder's datasets are streamed as the assignment
     says (see produce-csv); labels in its fraud_transaction.csv give precision and recall.
-    Ctrl-C stops every part cleanly; the archive is then marked interrupted.
+    Ctrl-C stops every part cleanly; the archive is then marked interrupted, and --resume RUN
+    continues it.
     """
     from simulator.scenario import load_scenario
 
+    if resume_run is not None:
+        given = [
+            name
+            for name, value in (
+                ("SCENARIO", scenario),
+                ("--csv", csv_dir),
+                ("--first-ts", first_ts),
+                ("--seed", seed),
+                ("--minutes", minutes),
+                ("--run-id", run_id),
+            )
+            if value is not None
+        ]
+        if given:
+            raise UsageError(f"--resume continues a run as it started: drop {', '.join(given)}.")
+        settings = settings_from(ctx)
+        run_id = validate_run_id(resume_run)
+        source, engine = _resumed(settings, run_id, speed, fast, model_name, replay=False)
+        supervise(ctx, settings, run_id, source, engine)
+        return
+    model_name = model_name or "default"
     if (scenario is None) == (csv_dir is None):
         raise UsageError("say what to run: a SCENARIO, or --csv DIR for a folder of CSV files.")
     if csv_dir is not None:
@@ -254,7 +337,7 @@ def run_command(
 
 
 @click.command("replay")
-@click.argument("source_run_id", metavar="RUN")
+@click.argument("source_run_id", metavar="RUN", required=False)
 @click.option(
     "--speed",
     type=click.FloatRange(min=0, min_open=True),
@@ -265,24 +348,43 @@ def run_command(
 )
 @click.option("--model", "model_name", help="Saved model [default: the one that scored RUN].")
 @click.option("--run-id", help="The replay's run id [default: replay of RUN's scenario and seed].")
+@click.option(
+    "--resume",
+    "resume_run",
+    metavar="REPLAY",
+    help="Continue replay REPLAY, stopped part way, from what its topics hold.",
+)
 @click.pass_context
 def replay_command(
     ctx: click.Context,
-    source_run_id: str,
+    source_run_id: str | None,
     speed: float | None,
     fast: bool,
     model_name: str | None,
     run_id: str | None,
+    resume_run: str | None,
 ) -> None:
     """Play a finished run again as a new run: its events, its pacing scaled, scored again.
 
     With another --model this is how a new model is tried on a past run's traffic; `fraudlab
-    compare RUN NEW_RUN` then holds the two side by side.
+    compare RUN NEW_RUN` then holds the two side by side. A replay stopped part way continues
+    with --resume REPLAY (no RUN).
     """
     from archive.files import reading
     from archive.reader import run_summary
-    from fraudlab.runs import validate_run_id
 
+    if resume_run is not None:
+        if source_run_id is not None or run_id is not None:
+            raise UsageError("--resume continues a replay as it started: drop RUN and --run-id.")
+        settings = settings_from(ctx)
+        run_id = validate_run_id(resume_run)
+        source, engine = _resumed(settings, run_id, speed, fast, model_name, replay=True)
+        supervise(ctx, settings, run_id, source, engine)
+        return
+    if source_run_id is None:
+        raise UsageError(
+            "say which archived run to replay (see `fraudlab runs`), or --resume REPLAY."
+        )
     pace = pace_flags(speed, fast)
     settings = settings_from(ctx)
     with reading(settings.archive_dir, validate_run_id(source_run_id)) as con:

@@ -43,9 +43,20 @@ def _decode(value: bytes) -> RunEvent:
 
 
 def part_ending(events: Sequence[RunEvent], part: str) -> str | None:
-    """How ``part`` ended (finished, interrupted, failed), or None while it has not."""
-    endings = [e.event for e in events if e.part == part and e.event in ENDINGS]
-    return endings[-1] if endings else None
+    """How ``part`` ended (finished, interrupted, failed), or None while it has not: a part
+    that started again after an ending (a resumed producer, a restarted engine) has not.
+
+    >>> again = [RunEvent("r1", "producer", e, "{}", 100) for e in ("interrupted", "started")]
+    >>> part_ending(again, "producer") is None
+    True
+    """
+    ending = None
+    for e in events:
+        if e.part == part and e.event in ENDINGS:
+            ending = e.event
+        elif e.part == part and e.event == "started":
+            ending = None
+    return ending
 
 
 def latest_details(events: Sequence[RunEvent], part: str, event: str) -> dict[str, Any]:

@@ -59,6 +59,10 @@ def _stop_with_parent(parent: int) -> Callable[[], None] | None:
     prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork
 
     def arm() -> None:
+        # a supervisor started in the background of a script (or under nohup) has SIGINT
+        # ignored, and a child would inherit that: it would hear neither a stop nor its
+        # parent's death. Python installs its KeyboardInterrupt only where SIGINT is not ignored.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         prctl(PR_SET_PDEATHSIG, int(signal.SIGINT))
         if os.getppid() != parent:  # the supervisor died before the signal was armed
             os._exit(130)

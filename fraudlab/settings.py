@@ -25,6 +25,9 @@ from fraudlab.errors import UsageError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SETTINGS_FILE = Path("fraudlab.toml")
+# Wall seconds a producer keeps trying to get a message acknowledged before it gives up: Kafka's
+# own producer default (``delivery.timeout.ms`` = 120,000).
+DELIVERY_TIMEOUT_S = 120.0
 
 
 class Settings(BaseSettings):
@@ -53,6 +56,13 @@ class Settings(BaseSettings):
     )
     spark_ui: bool = Field(False, description="serve the Spark UI on 4040")
     jvm_lib_dir: Path = Field(REPO_ROOT / "jvm" / "lib", description="jars resolved by Maven")
+    delivery_timeout_s: float = Field(
+        DELIVERY_TIMEOUT_S,
+        gt=0,
+        le=3600,
+        description="wall seconds a producer waits for the broker to acknowledge before it "
+        "gives up (Kafka's delivery.timeout.ms)",
+    )
     broker_port: int = Field(9092, ge=1, le=65535)
     broker_data_dir: Path = Field(REPO_ROOT / "var" / "kafka")
     broker_heap: str = Field("512m", pattern=r"^\d+[kmg]$")

@@ -5,6 +5,7 @@ Heavy imports (DuckDB, matplotlib) happen inside the command, so ``fraudlab --he
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from pathlib import Path
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from fraudlab.settings import Settings
     from replay.compare import Comparison, PairComparison, RunFigures
 
 
@@ -190,6 +192,12 @@ def compare_command(
     type=click.FloatRange(min=0, min_open=True),
     help="Only the first MINUTES of the run [default: all of it].",
 )
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue replay --run-id, stopped part way, from what its topics hold (its own "
+    "minutes; its speed unless --speed or --fast).",
+)
 @click.pass_context
 def republish_command(
     ctx: click.Context,
@@ -198,6 +206,7 @@ def republish_command(
     speed: float | None,
     fast: bool,
     minutes: float | None,
+    resume: bool,
 ) -> None:
     """Publish archived RUN's input again, as run --run-id, for an engine and an archiver.
 
@@ -209,12 +218,15 @@ def republish_command(
     from rich.progress import TaskID
 
     from archive.files import reading
-    from fraudlab.progress import progress_bar, stderr
+    from fraudlab.kafka_io import producer_tuning
+    from fraudlab.progress import BrokerWaitStatus, progress_bar, stderr
     from fraudlab.runs import validate_run_id
     from replay.republish import republish_run
     from replay.source import replay_source
 
-    if fast == (speed is not None):
+    if fast and speed is not None:
+        raise UsageError("--speed and --fast exclude each other: choose one.")
+    if not resume and not fast and speed is None:
         raise UsageError("say how fast to replay the run: --speed K (1 = real time) or --fast.")
     validate_run_id(source_run_id)
     validate_run_id(run_id)
@@ -222,7 +234,16 @@ def republish_command(
     with reading(settings.archive_dir, source_run_id) as con:
         horizon_s = replay_source(con, source_run_id, settings.topic_partitions).horizon_s
     until_s = minutes * 60 if minutes else None
-    stderr.print(f"replaying run {source_run_id} as run {run_id} to {settings.bootstrap_servers}")
+    if resume:
+        if minutes is not None:
+            raise UsageError("--resume continues a replay as it was announced: drop --minutes.")
+        speed, until_s = _announced_pace(settings, run_id, speed, fast, horizon_s)
+    elif fast:
+        speed = None
+    stderr.print(
+        f"{'resuming the replay' if resume else 'replaying'} of run {source_run_id} as run "
+        f"{run_id} to {settings.bootstrap_servers}"
+    )
     with progress_bar(f"run {run_id}", min(horizon_s, until_s or horizon_s)) as bar:
 
         def progress(sim_s: float, sent: Counter[str]) -> None:
@@ -241,6 +262,9 @@ def republish_command(
                 details={},
                 progress=progress,
                 until_s=until_s,
+                tuning=producer_tuning(settings),
+                on_wait=BrokerWaitStatus(bar),
+                resume=resume,
             )
         )
     for stream, count in report.delivered.items():
@@ -250,6 +274,30 @@ def republish_command(
         f"run {run_id} (replay of {source_run_id}): {report.total:,} messages delivered in "
         f"{report.wall_s:,.1f} s (speed reached {report.speed:,.1f}x{'' if speed else ', --fast'})"
     )
+
+
+def _announced_pace(
+    settings: Settings, run_id: str, speed: float | None, fast: bool, horizon_s: float
+) -> tuple[float | None, float | None]:
+    """(speed, until_s) of replay ``run_id`` as it announced them, the speed unless given
+    (``fast``: None); a UsageError when it never announced itself."""
+    from fraudlab.run_log import latest_details, read_run_events
+
+    details = latest_details(
+        asyncio.run(read_run_events(settings.bootstrap_servers, run_id)), "producer", "started"
+    )
+    if not details:
+        raise UsageError(
+            f"run {run_id} never started at {settings.bootstrap_servers}: nothing to resume."
+        )
+    announced = details.get("speed")
+    if fast:
+        speed = None
+    elif speed is None:
+        speed = float(announced) if isinstance(announced, int | float) else None
+    minutes = details.get("minutes")
+    until_s = float(minutes) * 60 if isinstance(minutes, int | float) else None
+    return speed, until_s if until_s is not None and until_s < horizon_s - 1e-6 else None
 
 
 def register(group: click.Group) -> None:

@@ -21,11 +21,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from archive.files import reading
-from fraudlab.announce import announce, run_event
+from fraudlab.announce import announce, announce_end, run_event
 from fraudlab.errors import BrokerUnavailable, UsageError
 from fraudlab.kafka_io import DEFAULT_TUNING, ProducerTuning, create_topics, end_offsets
-from fraudlab.publisher import Publisher
+from fraudlab.publisher import Publisher, WaitReport
 from fraudlab.records import RunEvent
+from fraudlab.resume import ResumePoint, resume_point
 from fraudlab.settings import Settings
 from fraudlab.topics import topic_name
 from replay.archived_messages import (
@@ -105,9 +106,23 @@ async def _fresh_topics(settings: Settings, source_run_id: str, run_id: str) -> 
     return topics
 
 
+async def _resumed_topics(
+    settings: Settings, source_run_id: str, run_id: str
+) -> tuple[dict[str, str], ResumePoint]:
+    """The topics of replay ``run_id``, stopped part way, and where it stands; a UsageError
+    when ``run_id`` is not a replay of ``source_run_id`` or has nothing left to send."""
+    point = await resume_point(settings.bootstrap_servers, run_id, REPLAYED_STREAMS)
+    if point.details.get("replay_of") != source_run_id:
+        raise UsageError(f"run {run_id} is not a replay of run {source_run_id}: nothing to resume.")
+    return {s: topic_name(run_id, s) for s in (*REPLAYED_STREAMS, RunEvent.STREAM)}, point
+
+
 def _delivered(publisher: Publisher, topics: dict[str, str]) -> dict[str, int]:
+    """What the new run's topics hold by the publisher's count (sent and acknowledged, or found
+    there by a resume), by stream."""
     by_topic = {t: s for s, t in topics.items() if s != RunEvent.STREAM}
-    return {by_topic[t]: n for t, n in sorted(publisher.delivered.items()) if t in by_topic}
+    counts = publisher.delivered + publisher.skipped
+    return {by_topic[t]: n for t, n in sorted(counts.items()) if t in by_topic}
 
 
 class _Sender:
@@ -182,14 +197,19 @@ async def _send_paced(
         if until_s is not None and sim_s >= until_s:
             break
         while sim_s >= next_step:
-            if paced:  # a step is reported once it is over on the wall clock too
+            # a step is reported once it is over on the wall clock too
+            if paced and not publisher.resuming:
                 await schedule.wait_until(next_step)
             if progress is not None:
                 progress(next_step, publisher.sent)
             next_step += step
-        if paced:
+        # a resumed replay sends what the topics hold at once, and paces on from where it ends
+        resuming = publisher.resuming
+        if paced and not resuming:
             await schedule.wait_until(sim_s)
         await sender.send(pending)
+        if resuming and not publisher.resuming:
+            pacer.restart_at(sim_s)
         last_s = sim_s
         pending = next(messages, None)
     return last_s
@@ -208,7 +228,7 @@ async def _replay(
     pacer = Pacer(speed)
     last_s = await _send_paced(sender, pending, messages, pacer, until_s, progress)
     span_s = max(last_s, source.horizon_s if until_s is None else until_s)
-    if speed is not None:
+    if speed is not None and not sender.publisher.resuming:
         await sender.publisher.submit_open()
         await pacer.wait_until(span_s)
     # the pace is how fast messages went out; waiting for the last acks is not part of it
@@ -229,21 +249,38 @@ async def republish_run(
     progress: ProgressFn | None = None,
     until_s: float | None = None,
     tuning: ProducerTuning = DEFAULT_TUNING,
+    on_wait: WaitReport | None = None,
+    resume: bool = False,
 ) -> RepublishReport:
     """Publish the input of archived run ``source_run_id`` as run ``new_run_id``.
 
     ``speed`` k plays the original sending times k times faster than real time (None: as fast
     as possible); ``until_s`` stops after that many simulated seconds; ``details`` join the
-    replay's ``started`` run-event.
+    replay's ``started`` run-event; ``on_wait`` hears the broker's outages (see
+    :class:`fraudlab.publisher.Publisher`). ``resume``: ``new_run_id`` is this replay stopped
+    part way; what its topics hold is skipped, and pacing starts where they end. Raises
+    BrokerUnavailable when the broker acknowledges nothing for the delivery timeout (the replay
+    is then announced ``interrupted``, if the broker takes that).
     """
     with reading(settings.archive_dir, source_run_id) as con:
         source = replay_source(con, source_run_id, settings.topic_partitions)
-        topics = await _fresh_topics(settings, source_run_id, new_run_id)
-        publisher = Publisher(settings.bootstrap_servers, tuning)
+        point: ResumePoint | None = None
+        if resume:
+            topics, point = await _resumed_topics(settings, source_run_id, new_run_id)
+        else:
+            topics = await _fresh_topics(settings, source_run_id, new_run_id)
+        publisher = Publisher(
+            settings.bootstrap_servers,
+            tuning,
+            skip=dict(point.held) if point else {},
+            on_wait=on_wait,
+        )
         await publisher.start()
         started_wall = wall_seconds()
         sender = _Sender(publisher, topics, source.start_ms)
         started = {**replay_details(source, speed, until_s), **details}
+        if point is not None:
+            started["resumed_from"] = point.held_total
         try:
             await announce(publisher, run_event(new_run_id, "producer", "started", started))
             # at once: whoever waits for the replay to show itself can start reading
@@ -259,8 +296,15 @@ async def republish_run(
         except (asyncio.CancelledError, KeyboardInterrupt):
             await _announce_end(publisher, topics, new_run_id, "interrupted", sender.raw)
             raise
-        except BrokerUnavailable:
-            raise  # nobody would hear a "failed"
+        except BrokerUnavailable as exc:
+            held = {"delivered": _delivered(publisher, topics), "raw": sender.raw}
+            await announce_end(
+                publisher, new_run_id, "producer", "interrupted", {**held, "reason": str(exc)}
+            )
+            raise BrokerUnavailable(
+                f"{exc} Replay {new_run_id} stopped; `--resume` continues it once the broker "
+                "is back."
+            ) from None
         except Exception as exc:
             await _announce_end(publisher, topics, new_run_id, "failed", sender.raw, str(exc))
             raise

@@ -28,9 +28,10 @@ import orjson
 
 from fraudlab import codec
 from fraudlab.announce import PROGRESS_EVERY_S, announce, announce_end, run_event
+from fraudlab.errors import BrokerUnavailable
 from fraudlab.field_values import DEFAULT_TIME_ZONE
-from fraudlab.kafka_io import create_topics
-from fraudlab.publisher import Publisher
+from fraudlab.kafka_io import DEFAULT_TUNING, ProducerTuning, create_topics
+from fraudlab.publisher import Publisher, WaitReport
 from fraudlab.records import Quarantined, RunEvent, message_key, record_for_stream
 from fraudlab.topics import topic_name
 from simulator.csv_batches import BatchRule, CsvBatch, Row, plan_batches
@@ -143,18 +144,25 @@ async def produce_csv(
     options: CsvRunOptions = CsvRunOptions(),
     *,
     progress: Callable[[CsvBatch], None] | None = None,
+    tuning: ProducerTuning = DEFAULT_TUNING,
+    on_wait: WaitReport | None = None,
 ) -> ProduceReport:
-    """Stream the dataset in ``data_dir`` to the run's topics, one batch per interval."""
+    """Stream the dataset in ``data_dir`` to the run's topics, one batch per interval.
+
+    ``on_wait`` hears the broker's outages (see :class:`fraudlab.publisher.Publisher`); past the
+    delivery timeout, BrokerUnavailable, and the run is announced ``interrupted`` with what
+    was acknowledged, if the broker takes that."""
     dataset = locate_dataset(data_dir, encoding=options.encoding, zone=options.time_zone)
     start_ts = int(wall_epoch()) if options.first_ts is None else options.first_ts
     stamp_now = options.fast and options.first_ts is None
     topics = {s: topic_name(run_id, s) for s in CSV_STREAMS} | dict(options.topics)
     await create_topics(bootstrap, topics.values(), partitions)
-    publisher = Publisher(bootstrap)
+    publisher = Publisher(bootstrap, tuning, on_wait=on_wait)
     await publisher.start()
     sender = _Sender(publisher, run_id, topics)
     started = wall_seconds()
     ending = "failed"
+    end_details: dict[str, Any] = {}
     try:
         await announce(
             publisher,
@@ -209,9 +217,17 @@ async def produce_csv(
     except (asyncio.CancelledError, KeyboardInterrupt):
         ending = "interrupted"
         raise
+    except BrokerUnavailable as exc:
+        ending = "interrupted"
+        end_details = {"delivered": sender.delivered(), "reason": str(exc)}
+        raise BrokerUnavailable(
+            f"{exc} Run {run_id} stopped: a CSV run cannot be resumed (its batches are cut at "
+            "random and may be stamped with the moment they are sent); produce it again under "
+            "a new run id."
+        ) from None
     finally:
         if ending != "finished":
-            await announce_end(publisher, run_id, "producer", ending)
+            await announce_end(publisher, run_id, "producer", ending, end_details)
         await publisher.close()
     return ProduceReport(
         run_id, delivered, 0.0, wall_seconds() - started, quarantined=sender.quarantined

@@ -52,6 +52,19 @@ class Pacer:
         if delay > 0:
             await asyncio.sleep(delay)
 
+    def restart_at(self, sim_seconds: float) -> None:
+        """Make simulated second ``sim_seconds`` due now (a resumed run paces on from where
+        its topics end, not from its start).
+
+        >>> clock = iter([100.0, 150.0, 150.0]).__next__
+        >>> pacer = Pacer(speed=10.0, clock=clock)
+        >>> pacer.restart_at(300.0)  # at wall 150: simulated 300 s is due now
+        >>> pacer.delay_until(320.0)
+        2.0
+        """
+        if self.speed is not None:
+            self._started = self._clock() - sim_seconds / self.speed
+
     def elapsed(self) -> float:
         """Wall seconds since the pacer started."""
         return self._clock() - self._started

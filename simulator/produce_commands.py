@@ -15,9 +15,12 @@ from rich.progress import TaskID
 
 from fraudlab.cli_context import run_async, settings_from
 from fraudlab.errors import FraudlabError, UsageError
-from fraudlab.progress import progress_bar, stderr
+from fraudlab.kafka_io import producer_tuning
+from fraudlab.progress import BrokerWaitStatus, progress_bar, stderr
 from fraudlab.runs import new_run_id, validate_run_id
+from fraudlab.settings import Settings
 from simulator.csv_dataset import CheckReport, locate_dataset
+from simulator.produce_plan import ProducePlan, resumed_run
 from simulator.producer import ProduceReport, produce_run, run_details
 
 
@@ -33,6 +36,8 @@ def _print_report(report: ProduceReport, paced: bool) -> None:
     for stream, count in report.delivered.items():
         click.echo(f"  {stream:<18} {count:>10,}")
     click.echo(f"  {'total':<18} {report.total:>10,}")
+    if report.resumed:
+        click.echo(f"{report.resumed:,} of them were in the run's topics already (resumed)")
     if report.quarantined:
         click.echo(
             f"{report.quarantined:,} row{'s' if report.quarantined != 1 else ''} could not be "
@@ -46,7 +51,7 @@ def _print_report(report: ProduceReport, paced: bool) -> None:
 
 
 @click.command("produce")
-@click.argument("scenario")
+@click.argument("scenario", required=False)
 @click.option("--seed", type=click.IntRange(min=0), help="Seed [default: the scenario's].")
 @click.option(
     "--minutes",
@@ -61,24 +66,62 @@ def _print_report(report: ProduceReport, paced: bool) -> None:
     help="Pace: simulated seconds per wall second (1 = real time).",
 )
 @click.option("--fast", is_flag=True, help="As fast as the broker takes it.")
+@click.option(
+    "--resume",
+    "resume_run",
+    metavar="RUN",
+    help="Continue run RUN, stopped part way, from what its topics hold (its own scenario, "
+    "seed and start; its speed unless --speed or --fast).",
+)
 @click.pass_context
 def produce_command(
     ctx: click.Context,
-    scenario: str,
+    scenario: str | None,
     seed: int | None,
     minutes: float | None,
     start_text: str | None,
     run_id: str | None,
     speed: float | None,
     fast: bool,
+    resume_run: str | None,
 ) -> None:
-    """Simulate SCENARIO and publish it to Kafka as run RUN_ID."""
+    """Simulate SCENARIO and publish it to Kafka as run RUN_ID (or continue one: --resume)."""
     from simulator.clock import DEFAULT_START, parse_start
     from simulator.scenario import load_scenario
     from simulator.simulation import Simulation
 
-    pace = _speed(speed, fast)
     settings = settings_from(ctx)
+    if resume_run is not None:
+        given = [
+            f
+            for f, v in (
+                ("SCENARIO", scenario),
+                ("--seed", seed),
+                ("--minutes", minutes),
+                ("--start", start_text),
+                ("--run-id", run_id),
+            )
+            if v is not None
+        ]
+        if given:
+            raise UsageError(
+                f"--resume continues a run as it was announced: drop {', '.join(given)}."
+            )
+        if fast and speed is not None:
+            raise UsageError("--speed and --fast exclude each other: choose one.")
+        plan = resumed_run(settings, validate_run_id(resume_run), speed, fast)
+        assert plan.resume is not None
+        stderr.print(
+            f"resuming run {plan.run_id} ({plan.name}, seed {plan.simulation.seed}): "
+            f"{plan.resume.held_total:,} messages are in its topics already"
+        )
+        _produce(settings, plan)
+        return
+    if scenario is None:
+        raise UsageError(
+            "say which scenario to produce (see `fraudlab scenarios`), or --resume RUN."
+        )
+    pace = _speed(speed, fast)
     loaded = load_scenario(scenario, settings.scenarios_dir)
     seed = loaded.seed if seed is None else seed
     try:
@@ -92,7 +135,13 @@ def produce_command(
         f"producing {loaded.name} (seed {seed}, {simulation.minutes:g} min) as run "
         f"{run_id} to {settings.bootstrap_servers}"
     )
-    with progress_bar(f"run {run_id}", simulation.horizon_s) as bar:
+    _produce(settings, ProducePlan(run_id, loaded.name, simulation, pace, details))
+
+
+def _produce(settings: Settings, plan: ProducePlan) -> None:
+    """Produce ``plan`` with a live bar (and the broker's waits in it); print the counts."""
+    simulation = plan.simulation
+    with progress_bar(f"run {plan.run_id}", simulation.horizon_s) as bar:
 
         def progress(sim_s: float, sent: Counter[str]) -> None:
             bar.update(
@@ -104,16 +153,19 @@ def produce_command(
         report = run_async(
             produce_run(
                 simulation,
-                start,
-                run_id,
+                simulation.start,
+                plan.run_id,
                 settings.bootstrap_servers,
                 settings.topic_partitions,
-                pace,
-                details=details,
+                plan.speed,
+                details=plan.details,
+                tuning=producer_tuning(settings),
                 progress=progress,
+                on_wait=BrokerWaitStatus(bar),
+                resume=plan.resume,
             )
         )
-    _print_report(report, pace is not None)
+    _print_report(report, plan.speed is not None)
 
 
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
@@ -305,6 +357,8 @@ def produce_csv_command(
             settings.topic_partitions,
             options,
             progress=progress,
+            tuning=producer_tuning(settings),
+            on_wait=BrokerWaitStatus(),
         )
     )
     _print_report(report, not fast)

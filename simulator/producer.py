@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fraudlab.announce import PROGRESS_EVERY_S, announce, announce_end, run_event
+from fraudlab.errors import BrokerUnavailable, FraudlabError
 from fraudlab.kafka_io import DEFAULT_TUNING, ProducerTuning, create_topics
-from fraudlab.publisher import Publisher
+from fraudlab.publisher import Publisher, WaitReport
 from fraudlab.records import RunEvent
+from fraudlab.resume import ResumePoint
 from fraudlab.topics import topic_name
 from simulator.pacing import Pacer, wall_seconds
 from simulator.simulation import Message, Simulation
@@ -50,6 +52,7 @@ class ProduceReport:
     wall_s: float
     speed: float = 0.0  # simulated seconds per wall second while events were paced out
     quarantined: int = 0  # input rows that could not be read (CSV runs)
+    resumed: int = 0  # of ``delivered``, messages a resumed run found in its topics already
 
     @property
     def total(self) -> int:
@@ -70,14 +73,27 @@ async def produce_run(
     details: dict[str, object],
     tuning: ProducerTuning = DEFAULT_TUNING,
     progress: ProgressFn | None = None,
+    on_wait: WaitReport | None = None,
+    resume: ResumePoint | None = None,
 ) -> ProduceReport:
-    """Publish ``simulation`` to the run's topics at ``speed`` (None: as fast as possible)."""
+    """Publish ``simulation`` to the run's topics at ``speed`` (None: as fast as possible).
+
+    ``on_wait`` hears how long the broker has not acknowledged (see
+    :class:`fraudlab.publisher.Publisher`). ``resume``: the run was produced part way before;
+    the messages its topics hold are skipped, and pacing starts where they end. Raises
+    BrokerUnavailable when the broker acknowledges nothing for the delivery timeout; the run is
+    then announced ``interrupted`` with what was acknowledged, if the broker takes that."""
     topics = {s: topic_name(run_id, s) for s in PRODUCED_STREAMS}
     await create_topics(bootstrap, topics.values(), partitions)
-    publisher = Publisher(bootstrap, tuning)
+    publisher = Publisher(
+        bootstrap, tuning, skip=dict(resume.held) if resume else {}, on_wait=on_wait
+    )
     await publisher.start()
     started_wall = wall_seconds()
     ending = "failed"
+    end_details: dict[str, object] = {}
+    if resume is not None:
+        details = {**details, "resumed_from": resume.held_total}
     try:
         await announce(publisher, run_event(run_id, "producer", "started", details))
         start_ms = int(start.timestamp() * 1000)
@@ -106,7 +122,13 @@ async def produce_run(
         # messages held back past the horizon (late deliveries) still go out, in order
         await _deliver(publisher, topics, simulation.advance(float("inf")), start_ms, pacer, until)
         await publisher.flush()
-        delivered = dict(publisher.delivered)
+        if publisher.resuming:
+            extra = sum(n for n in publisher.skip.values() if n > 0)
+            raise FraudlabError(
+                f"run {run_id}'s topics hold {extra:,} messages more than its scenario produces: "
+                "they were not all produced by it, so it cannot be resumed."
+            )
+        delivered = dict(publisher.delivered + publisher.skipped)
         delivered.pop(topics["run-events"], None)
         speed_reached = pacer.achieved_speed(simulation.horizon_s)
         ending = "finished"
@@ -125,10 +147,17 @@ async def produce_run(
         await publisher.flush()
     except (asyncio.CancelledError, KeyboardInterrupt):
         ending = "interrupted"
+        end_details = {"delivered": _held(publisher, topics)}
         raise
+    except BrokerUnavailable as exc:
+        ending = "interrupted"
+        end_details = {"delivered": _held(publisher, topics), "reason": str(exc)}
+        raise BrokerUnavailable(
+            f"{exc} Run {run_id} stopped; `--resume {run_id}` continues it once the broker is back."
+        ) from None
     finally:
         if ending != "finished":
-            await announce_end(publisher, run_id, "producer", ending)
+            await announce_end(publisher, run_id, "producer", ending, end_details)
         await publisher.close()
     return ProduceReport(
         run_id,
@@ -136,7 +165,16 @@ async def produce_run(
         simulation.horizon_s,
         wall_seconds() - started_wall,
         speed_reached,
+        resumed=sum(n for t, n in publisher.skipped.items() if t != topics["run-events"]),
     )
+
+
+def _held(publisher: Publisher, topics: dict[str, str]) -> dict[str, int]:
+    """What the run's topics hold by the publisher's count: acknowledged now, or found there by
+    a resume, by stream."""
+    by_topic = {t: s for s, t in topics.items() if s != "run-events"}
+    counts = publisher.delivered + publisher.skipped
+    return {by_topic[t]: n for t, n in sorted(counts.items()) if t in by_topic}
 
 
 def _progress_event(
@@ -172,13 +210,20 @@ async def _deliver(
 ) -> None:
     paced = pacer.speed is not None
     for message in batch:
+        if paced and publisher.resuming:
+            # what the topics hold goes by at once; pacing starts where they end
+            await _send(publisher, topics, message, start_ms)
+            if not publisher.resuming:
+                pacer.restart_at(message.deliver_at)
+            continue
         if paced:
             await pacer.wait_until(message.deliver_at)
         await _send(publisher, topics, message, start_ms)
     if paced:
         # partial batches go out every step, or a slow run would sit on them until they fill
         await publisher.submit_open()
-        await pacer.wait_until(until)
+        if not publisher.resuming:
+            await pacer.wait_until(until)
 
 
 async def _send(

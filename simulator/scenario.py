@@ -71,6 +71,7 @@ class Scenario(BaseModel):
     faults: FaultConfig = FaultConfig()
     _path: Path | None = PrivateAttr(None)
     _text: str = PrivateAttr("")
+    _as_read: dict[str, Any] | None = PrivateAttr(None)
 
     @property
     def path(self) -> Path | None:
@@ -79,8 +80,13 @@ class Scenario(BaseModel):
 
     @property
     def text(self) -> str:
-        """The scenario file's text, as read."""
-        return self._text
+        """The scenario file's text, as read; for a scenario changed since (``model_copy``, as
+        the regression suite and the tests scale worlds down), its resolved TOML
+        (:func:`scenario_toml`): a run announces the scenario it simulates, and a resumed run
+        is simulated from that text."""
+        if self._text and self._as_read == self.model_dump():
+            return self._text
+        return scenario_toml(self)
 
 
 def _shown(path: Path) -> str:
@@ -137,6 +143,7 @@ def parse_scenario(text: str, path: Path) -> Scenario:
         raise UsageError(f"{where}: {_field_error(exc.errors()[0])}.") from None
     scenario._path = path
     scenario._text = text
+    scenario._as_read = scenario.model_dump()
     return scenario
 
 

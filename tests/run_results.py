@@ -29,6 +29,32 @@ async def topic_values(bootstrap: str, topic: str) -> list[tuple[bytes | None, b
     return got
 
 
+async def partition_logs(bootstrap: str, topic: str) -> dict[int, list[tuple[bytes, bytes]]]:
+    """Each partition's (key, value) messages of ``topic``, in offset order (keyless ones
+    have the key b"")."""
+    logs: dict[int, list[tuple[bytes, bytes]]] = {}
+    for partition, _offset, key, value in await read_with_keys(bootstrap, topic):
+        logs.setdefault(partition, []).append((key, value))
+    return logs
+
+
+async def read_with_keys(bootstrap: str, topic: str) -> list[tuple[int, int, bytes, bytes]]:
+    """(partition, offset, key, value) of every message of ``topic``, by partition and offset."""
+    total = sum((await end_offsets(bootstrap, [topic])).values())
+    consumer = make_consumer(bootstrap, topic)
+    await start_or_report(consumer, bootstrap)
+    got: list[tuple[int, int, bytes, bytes]] = []
+    try:
+        while len(got) < total:
+            batch = await consumer.getmany(timeout_ms=5000)
+            assert batch, f"{topic}: {len(got)} of {total} within 5 s"
+            for tp, messages in batch.items():
+                got.extend((tp.partition, m.offset, m.key or b"", m.value) for m in messages)
+    finally:
+        await consumer.stop()
+    return sorted(got)
+
+
 RESULTS = ("scores", "fraud-alerts", "top-products", "dead-letter")
 
 

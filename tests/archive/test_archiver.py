@@ -20,6 +20,7 @@ from archive.tables import UNDECODABLE, is_deduplicated, record_tables
 from fraudlab.announce import announce, run_event
 from fraudlab.kafka_io import end_offsets
 from fraudlab.publisher import Publisher
+from fraudlab.records import RunEvent
 from fraudlab.settings import Settings
 from fraudlab.topics import run_topics, topic_name
 from simulator.clock import DEFAULT_START
@@ -199,6 +200,42 @@ async def test_a_snapshot_of_a_run_in_progress_is_partial_and_resumes(
     assert (second.status, second.final, second.written.messages) == ("complete", True, 2)
     reference = archive_settings.model_copy(update={"archive_dir": tmp_path / "reference"})
     assert (await archive_run(reference, run_id)).digest == second.digest
+
+
+async def test_a_final_interrupted_archive_goes_on_when_its_run_is_resumed(
+    bootstrap: str, archive_settings: Settings, run_id: str, tmp_path: Path
+) -> None:
+    run = make_sample_run(run_id, transactions=60)
+    before, ends = without_end(run)
+    half = len(before) // 2
+    await produce(bootstrap, run_id, before[:half])
+    # the run stops: both parts say so, and the archive closes for good as interrupted
+    stopped = [run_event(run_id, part, "interrupted", {}) for part in ("producer", "engine")]
+    await _announce_all(bootstrap, stopped)
+    first = await archive_run(archive_settings, run_id, ArchiveOptions(mode=Mode.UNTIL_END))
+    assert (first.status, first.final) == ("interrupted", True)
+    again = await archive_run(archive_settings, run_id)
+    assert again.already_final  # nothing new: left as it is
+    # resumed: the parts start again, send the rest and finish
+    restarted = [run_event(run_id, part, "started", {}) for part in ("producer", "engine")]
+    await _announce_all(bootstrap, restarted)
+    await publish(bootstrap, run_id, [*before[half:], *ends])
+    resumed = await archive_run(archive_settings, run_id, ArchiveOptions(mode=Mode.UNTIL_END))
+    assert (resumed.status, resumed.final, resumed.already_final) == ("complete", True, False)
+    con = duckdb.connect(str(resumed.path), read_only=True)
+    # every message of the run consumed once, across the two sessions
+    counts = dict(con.execute("SELECT stream, messages FROM stream_counts").fetchall())
+    con.close()
+    for stream in ("browsing", "transactions", "customer"):
+        assert counts[stream] == sum(m.stream == stream for m in run.messages), stream
+
+
+async def _announce_all(bootstrap: str, events: list[RunEvent]) -> None:
+    publisher = Publisher(bootstrap)
+    await publisher.start()
+    for event in events:
+        await announce(publisher, event)
+    await publisher.close()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])

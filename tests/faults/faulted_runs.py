@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from run_results import topic_values
+from run_results import partition_logs, topic_values
 
+from fraudlab.kafka_io import DEFAULT_TUNING, ProducerTuning
+from fraudlab.publisher import partition_for
 from fraudlab.settings import Settings
 from fraudlab.topics import topic_name
 from simulator.faults import MALFORMED_KINDS, malformed_value
@@ -86,9 +88,12 @@ class PacedRun:
     seed: int
     minutes: float
     speed: float
+    tuning: ProducerTuning = DEFAULT_TUNING
     report: Any = None
     error: BaseException | None = None
     reached_s: float = 0.0
+    # what the producer's publisher said while it waited for the broker (seconds; None: back)
+    waits: list[float | None] = field(default_factory=list)
 
     @property
     def expected(self) -> Counter[tuple[str, bytes, bytes]]:
@@ -117,7 +122,9 @@ class PacedRun:
                     2,
                     self.speed,
                     details=details,
+                    tuning=self.tuning,
                     progress=lambda sim_s, _sent: setattr(self, "reached_s", sim_s),
+                    on_wait=lambda wait: self.waits.append(None if wait is None else wait.seconds),
                 )
             )
         except BaseException as exc:  # told by the test
@@ -127,6 +134,12 @@ class PacedRun:
         """Produce the run, calling ``fault`` once the producer has reached ``fault_at_s``
         simulated seconds (it must still be producing then, and afterwards); return when the
         producer has ended well, with the simulated time the fault came at."""
+        at = self.run_until(fault_at_s, fault)
+        assert self.error is None, f"the producer failed across the fault: {self.error!r}"
+        return at
+
+    def run_until(self, fault_at_s: float, fault: Callable[[], None]) -> float:
+        """As :meth:`run_with`, but the producer may end in an error (kept in ``error``)."""
         producer = threading.Thread(target=self._produce, name="producer")
         producer.start()
         deadline = time.monotonic() + 120
@@ -139,9 +152,28 @@ class PacedRun:
         assert producer.is_alive(), "the run must still be produced after the fault"
         producer.join(timeout=300)
         assert not producer.is_alive(), "the producer did not finish within 300 s of the fault"
-        assert self.error is None, f"the producer failed across the fault: {self.error!r}"
         assert at < self.minutes * 60
         return at
+
+    def check_logs(self) -> None:
+        """Every partition of every stream holds the simulated messages of that partition,
+        byte for byte and in the order they were simulated: nothing lost, repeated or moved."""
+        scenario = small_scenario(self.scenario_name)
+        expected: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
+        for m in Simulation(scenario, self.seed, None, self.minutes).messages():
+            where = (m.stream, partition_for(m.key, 2))
+            expected.setdefault(where, []).append((m.key, m.value))
+        for stream in sorted({s for s, _ in expected}):
+            topic = topic_name(self.run_id, stream)
+            got = asyncio.run(partition_logs(self.bootstrap, topic))
+            for partition in (0, 1):
+                want = expected.get((stream, partition), [])
+                have = got.get(partition, [])
+                differ = (i for i, (a, b) in enumerate(zip(have, want, strict=False)) if a != b)
+                assert have == want, (
+                    f"{stream} partition {partition}: {len(have)} messages against {len(want)}"
+                    f" simulated; the first difference at offset {next(differ, None)}"
+                )
 
     def check_topics(self) -> None:
         """Every simulated message is in the run's topics once, byte for byte, and counted as

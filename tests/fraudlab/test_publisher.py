@@ -55,3 +55,27 @@ async def test_a_given_partition_takes_the_message_in_turn_with_keyed_ones(
         home: [(key, b"1"), (None, b"2"), (key, b"3")],
         1 - home: [(key, b"4")],
     }
+
+
+async def test_a_resumed_publisher_skips_what_each_partition_holds_and_sends_the_rest(
+    bootstrap: str, topic_factory: Callable[..., str]
+) -> None:
+    topic = topic_factory(partitions=2)
+    key = b"c42"
+    home = partition_for(key, 2)
+    # the partition of `key` holds its first two messages already; the other holds none
+    publisher = Publisher(bootstrap, skip={(topic, home): 2})
+    await publisher.start()
+    try:
+        assert publisher.resuming
+        for value in (b"1", b"2", b"3", b"4"):
+            await publisher.send(topic, key, value, None)
+        await publisher.send(topic, key, b"x", None, partition=1 - home)
+        assert not publisher.resuming
+    finally:
+        await publisher.close()
+    assert (publisher.skipped[topic], publisher.delivered[topic]) == (2, 3)
+    assert await _logs(bootstrap, topic, 3) == {
+        home: [(key, b"3"), (key, b"4")],
+        1 - home: [(key, b"x")],
+    }

@@ -28,6 +28,7 @@ from archive.archiver import ArchiveOptions, Mode, archive_run
 from archive.files import reading
 from archive.reader import run_summary
 from archive.tables import record_tables
+from fraudlab.errors import UsageError
 from fraudlab.kafka_io import create_topics
 from fraudlab.publisher import Publisher
 from fraudlab.records import RunEvent
@@ -95,6 +96,44 @@ async def test_a_fast_replay_holds_every_partition_as_the_original_did(
         counts[stream] += len(log)
     assert report.delivered == {s: n for s, n in sorted(counts.items()) if n}
     assert (report.raw, report.replay_of) == (0, SOURCE)
+
+
+async def test_a_replay_stopped_part_way_resumes_to_the_logs_of_a_whole_one(
+    source: Settings, run_id: str
+) -> None:
+    bootstrap = source.bootstrap_servers
+    reached: list[float] = []
+    # paced, and stopped as a Ctrl-C stops it, 20 simulated seconds in
+    replaying = asyncio.ensure_future(
+        republish_run(
+            source, SOURCE, run_id, 8.0, details={}, progress=lambda s, _: reached.append(s)
+        )
+    )
+    while not reached or reached[-1] < 20:
+        assert not replaying.done(), replaying
+        await asyncio.sleep(0.1)
+    replaying.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await replaying
+    held = sum(len(log) for log in (await _logs(bootstrap, run_id)).values())
+    original = await _logs(bootstrap, SOURCE)
+    assert 0 < held < sum(len(log) for log in original.values())
+    report = await republish_run(source, SOURCE, run_id, None, details={}, resume=True)
+    again = await _logs(bootstrap, run_id)
+    assert set(again) == set(original)
+    for where, log in original.items():
+        assert [(m.key, m.value) for m in again[where]] == [(m.key, m.value) for m in log], where
+    assert sum(report.delivered.values()) == sum(len(log) for log in original.values())
+    events = [(e["part"], e["event"]) for e in await _run_events(bootstrap, run_id)]
+    assert events == [
+        ("producer", "started"),
+        ("producer", "interrupted"),
+        ("producer", "started"),
+        ("producer", "finished"),
+    ]
+    # finished now: nothing more to resume
+    with pytest.raises(UsageError, match="produced to its end: there is nothing to resume"):
+        await republish_run(source, SOURCE, run_id, None, details={}, resume=True)
 
 
 async def test_the_replay_announces_itself_and_archives_like_its_original(

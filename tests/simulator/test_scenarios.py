@@ -71,6 +71,19 @@ def test_the_resolved_scenario_reads_back_the_same() -> None:
         assert again.model_dump() == s.model_dump()
 
 
+def test_a_changed_scenario_announces_what_it_simulates(tmp_path: Path) -> None:
+    """A run announces ``scenario.text`` and a resumed run is simulated from it: a scenario
+    scaled down after loading (as the regression suite and the tests do) must not announce
+    the file it came from."""
+    (tmp_path / "x.toml").write_text(GOOD)
+    loaded = load_scenario("x", tmp_path)
+    assert loaded.text == GOOD  # unchanged: the file as written
+    smaller = loaded.model_copy(update={"world": loaded.world.model_copy(update={"customers": 50})})
+    announced = parse_scenario(smaller.text, Path("announced.toml"))
+    assert announced.world.customers == 50
+    assert announced.model_dump() == smaller.model_dump()
+
+
 def test_models_are_frozen() -> None:
     s = load_scenario("baseline", SCENARIOS)
     with pytest.raises(ValueError):
