@@ -56,14 +56,14 @@ $(JVM_STAMP): jvm/pom.xml jvm/kafka/pom.xml jvm/spark/pom.xml
 	@mkdir -p jvm/lib && touch $@
 
 .PHONY: model
-model: setup ## Train the default model (models/default) unless it is already there
-	@if [ -f models/default/metadata.json ]; then echo "models/default is there (make model-clean retrains it)"; \
+model: setup ## Train the default model (var/models/default) unless it is already there
+	@if [ -f var/models/default/metadata.json ]; then echo "var/models/default is there (make model-clean retrains it)"; \
 	else $(FRAUDLAB) train --name default --scenario history --minutes $(MODEL_MINUTES) \
 	     --validation-scenario baseline --validation-minutes 120; fi
 
 .PHONY: model-clean
 model-clean: ## Remove the default model so that `make model` trains it again
-	rm -rf models/default
+	rm -rf var/models/default
 
 .PHONY: kafka-up
 kafka-up: setup ## Start the local broker at 127.0.0.1:9092 (data in var/kafka)
@@ -78,7 +78,8 @@ kafka-status: ## Say whether the local broker runs
 	$(FRAUDLAB) broker status
 
 .PHONY: test
-test: setup ## Install what is missing, then run the whole suite (unit, Kafka, Spark) with its own brokers
+test: setup ## Install what is missing, check the layers, then run the whole suite (unit, Kafka, Spark) with its own brokers
+	$(VENV)/bin/lint-imports
 	@mkdir -p $(dir $(TEST_TMP)); status=0; \
 	$(VENV)/bin/pytest --basetemp=$(TEST_TMP) --durations=25 $(PYTEST_ARGS) || status=$$?; \
 	pkill -f '$(TEST_BROKERS)' 2>/dev/null || true; \
@@ -99,10 +100,11 @@ regress: setup ## Run every scenario end to end against its golden events and al
 	exit $$status
 
 .PHONY: lint
-lint: setup ## ruff and mypy over the code
+lint: setup ## ruff, mypy and the layers (import-linter) over the code
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy fraudlab simulator engine models archive replay viz
+	$(VENV)/bin/mypy fraudlab simulator features models engine archive replay viz lab
+	$(VENV)/bin/lint-imports
 
 .PHONY: serve
 serve: setup ## Serve the live, replay and compare views (and an index of runs) at http://localhost:5006/

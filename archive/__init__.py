@@ -5,7 +5,8 @@ Writing a run's file:
 - :mod:`archive.archiver`: one consumer for all of a run's topics, its modes and signals;
 - :mod:`archive.writer`: the file's only writer, one transaction per batch with its offsets;
 - :mod:`archive.decoding`: message values to Arrow rows, undecodable values with their reason;
-- :mod:`archive.run_events`: the run's metadata and end, folded from its run-events;
+- the run's metadata and end are folded from its run-events by the kernel's
+  :mod:`fraudlab.run_events`;
 - :mod:`archive.tables`: the file's tables, derived from the record contract;
 - :mod:`archive.digest`: the SHA-256 digest of a file's contents.
 

@@ -35,10 +35,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from archive.files import archive_path
-from archive.run_events import DEFAULT_WAIT_FOR
 from archive.writer import ArchiveWriter, ConsumedBatch, WriteReport, peek_state, reopen
 from fraudlab.errors import UsageError
 from fraudlab.kafka_io import end_offsets, existing_partitions, make_consumer, start_or_report
+from fraudlab.run_events import DEFAULT_WAIT_FOR
 from fraudlab.settings import Settings
 from fraudlab.topics import parse_topic, run_topics
 

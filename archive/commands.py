@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from fraudlab.cli_context import run_async, settings_from
+from fraudlab.cli_options import json_option
 from fraudlab.errors import UsageError
 
 if TYPE_CHECKING:
@@ -158,7 +159,7 @@ def archive_command(
 
 
 @click.command("runs")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option()
 @_ARCHIVE_DIR
 @click.pass_context
 def runs_command(ctx: click.Context, as_json: bool, archive_dir: Path | None) -> None:
@@ -258,7 +259,7 @@ def _report_text(s: RunSummary, q: DetectionQuality) -> list[str]:
 
 @click.command("report")
 @click.argument("run_id")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option()
 @_ARCHIVE_DIR
 @click.pass_context
 def report_command(

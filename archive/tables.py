@@ -14,7 +14,7 @@ Beside them the archive keeps its own bookkeeping:
   as the rows it covers;
 - ``stream_counts``: per stream, messages consumed = rows stored + duplicates dropped + undecodable
   (when no message holds a JSON array of records: such a message gives a row per element);
-- ``run``: one row of run metadata (see :mod:`archive.run_events`).
+- ``run``: one row of run metadata (see :mod:`fraudlab.run_events`).
 
 >>> from fraudlab.records import Score, Truth
 >>> table_ddl(Truth).startswith("CREATE TABLE IF NOT EXISTS truth (")

@@ -24,10 +24,10 @@ import pyarrow as pa
 from archive.decoding import decode_values, split_arrays
 from archive.digest import content_digest
 from archive.files import ArchiveCorrupt, archive_error, archive_path, connect_for_writing
-from archive.run_events import Event, RunInfo, fold_run_events
 from archive.tables import UNDECODABLE, all_ddl, is_deduplicated, record_tables
 from fraudlab.errors import FraudlabError
 from fraudlab.records import DeadLetter, RunEvent, record_for_stream
+from fraudlab.run_events import Event, RunInfo, fold_run_events
 from fraudlab.schemas import arrow_schema, table_name
 
 __all__ = [

@@ -3,9 +3,9 @@
 Spark groups a micro-batch's rows by a stable bucket of the customer id
 (:func:`engine.scoring.state_bucket`) and calls :func:`fold_bucket` once per bucket, with the
 bucket's stored customer states (customer id -> the JSON of a
-:class:`~engine.features.CustomerState`). Only the customers the micro-batch touches are decoded
+:class:`~features.definition.CustomerState`). Only the customers the micro-batch touches are decoded
 and encoded again; the others stay the strings they were. Each customer's events are folded by
-:func:`engine.feature_frames.fold_events`, the code training uses, and every transaction of the
+:func:`features.frames.fold_events`, the code training uses, and every transaction of the
 bucket is then scored in one vectorised call. Pure: fed with lists in unit tests.
 
 A record waits in the bucket's state until the run's frontier (:mod:`engine.frontier`) has
@@ -42,15 +42,6 @@ from typing import Any
 
 import orjson
 
-from engine.feature_frames import (
-    CUSTOMER,
-    EVENT_COLUMNS,
-    FRONTIER,
-    INVALID,
-    SOURCE_COLUMNS,
-    fold_events,
-)
-from engine.features import CustomerState, line_items_json
 from engine.frontier import (
     CLOSED,
     close_out_report,
@@ -59,6 +50,15 @@ from engine.frontier import (
     merge,
     partition_key,
     report,
+)
+from features.definition import CustomerState, line_items_json
+from features.frames import (
+    CUSTOMER,
+    EVENT_COLUMNS,
+    FRONTIER,
+    INVALID,
+    SOURCE_COLUMNS,
+    fold_events,
 )
 from fraudlab.records import DeadLetter
 
@@ -126,7 +126,7 @@ def _score(row: dict[str, Any], probability: float, model: ModelStamp, topic: st
 class BucketState:
     """What one state bucket keeps between micro-batches.
 
-    ``customers``: customer id -> the JSON of its :class:`~engine.features.CustomerState` (only
+    ``customers``: customer id -> the JSON of its :class:`~features.definition.CustomerState` (only
     the customers a micro-batch touches are decoded); ``pending``: customer id -> its events not
     yet folded in, held until the frontier passes them; ``known``: the greatest event time each
     input partition is known to have delivered (:mod:`engine.frontier`); ``at``: the frontier
@@ -140,7 +140,7 @@ class BucketState:
 
     def to_columns(self) -> tuple[str, str, str]:
         """The state as Spark keeps it: three JSON strings (a held event as the list of its
-        :data:`~engine.feature_frames.EVENT_COLUMNS` values, without their names)."""
+        :data:`~features.frames.EVENT_COLUMNS` values, without their names)."""
         pending = {
             c: [[e[k] for k in EVENT_COLUMNS] for e in held] for c, held in self.pending.items()
         }
@@ -174,9 +174,9 @@ def fold_bucket(
 ) -> list[SinkRow]:
     """Fold one micro-batch of a bucket's rows into ``state`` (updated in place).
 
-    ``events`` are rows in :data:`engine.feature_frames.EVENT_COLUMNS` (plus ``raw`` and
+    ``events`` are rows in :data:`features.frames.EVENT_COLUMNS` (plus ``raw`` and
     ``reason`` for values that could not be parsed, and for frontier reports, kind
-    :data:`~engine.feature_frames.FRONTIER`); ``score`` maps feature rows to fraud
+    :data:`~features.frames.FRONTIER`); ``score`` maps feature rows to fraud
     probabilities; ``partitions`` names the run's input partitions (``topic:partition``), or is
     None to fold every record in the micro-batch it arrives in, without the hold (the
     benchmark's reference: scores then depend on where micro-batches are cut). With ``share``

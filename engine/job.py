@@ -39,7 +39,6 @@ from engine.bucket_fold import ModelStamp
 from engine.checkpoints import record_state_buckets
 from engine.frontier import frontier_topic, partition_key
 from engine.frontier import report as frontier_report
-from engine.parsing import session_customers
 from engine.report_queries import (
     ALERTS_TRIGGER_S,
     close_reports,
@@ -62,11 +61,12 @@ from engine.scoring import (
     start_python_workers,
 )
 from engine.sources import kafka_batch, kafka_stream
-from fraudlab.announce import announce_now, run_event
 from fraudlab.broker import require_broker
 from fraudlab.errors import FraudlabError, UsageError
 from fraudlab.kafka_io import create_topics, end_offsets, list_topics
+from fraudlab.record_parsing import session_customers
 from fraudlab.records import Score
+from fraudlab.run_events import announce_now, run_event
 from fraudlab.settings import Settings
 from fraudlab.topics import topic_name
 from models.registry import load_model
@@ -155,8 +155,8 @@ def _check_run(
 
 def _session_customers(spark: SparkSession, bootstrap: str, topic: str) -> DataFrame | None:
     """Which customer each session of the run belongs to, for browsing records without a
-    customer_id (:func:`engine.parsing.session_customers`), read once: static data is complete
-    once the first event is there. None when the run has no customer_session records."""
+    customer_id (:func:`fraudlab.record_parsing.session_customers`), read once: static data is
+    complete once the first event is there. None when the run has no customer_session records."""
     if topic not in asyncio.run(list_topics(bootstrap)):
         return None
     if not sum(asyncio.run(end_offsets(bootstrap, [topic])).values()):

@@ -4,7 +4,7 @@
 2 minutes (sliding windows of 2 min every 10 s). ``top_products``: every 30 s of event time, the
 top 20 products by quantity among non-fraud transactions (prediction 0), with name and sales.
 A score's product_metadata is the JSON list the engine's fold wrote from its one reading of the
-transaction's (:func:`engine.features.line_items_json`), whatever form the record used.
+transaction's (:func:`features.definition.line_items_json`), whatever form the record used.
 The window arithmetic is Spark's, the same on a streaming frame (live) and a batch frame
 (``--available-now``, and closing a run's last windows).
 """

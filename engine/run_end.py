@@ -25,7 +25,7 @@ import orjson
 
 from engine.frontier import close_out_report, frontier_topic
 from fraudlab.kafka_io import make_producer, start_or_report
-from fraudlab.run_log import latest_details, part_ending, read_run_events
+from fraudlab.run_events import latest_details, part_ending, read_run_events
 
 __all__ = [
     "close_out",

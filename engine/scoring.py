@@ -2,13 +2,14 @@
 
 One streaming query reads the run's browsing and transactions (rate-limited) and its customer
 profiles (all there are, every micro-batch, so that no transaction is scored before its
-customer's profile arrived, as in training), parses each value once (:mod:`engine.parsing`),
-projects it into the event columns (:mod:`engine.feature_frames`), watermarks it 2 minutes
-behind event time and groups it by a stable bucket of the customer id. Python is called once
-per bucket and micro-batch (:mod:`engine.bucket_fold`): the bucket's customers fold their events
-into features and its transactions are scored by the saved booster in one vectorised call.
-Scores, records dropped as late or as duplicate deliveries, and values that could not be parsed
-leave the same pass for their topics (a per-row ``topic`` column of Spark's Kafka sink).
+customer's profile arrived, as in training), parses each value once
+(:mod:`fraudlab.record_parsing`), projects it into the event columns (:mod:`features.frames`),
+watermarks it 2 minutes behind event time and groups it by a stable bucket of the customer id.
+Python is called once per bucket and micro-batch (:mod:`engine.bucket_fold`): the bucket's
+customers fold their events into features and its transactions are scored by the saved booster
+in one vectorised call. Scores, records dropped as late or as duplicate deliveries, and values
+that could not be parsed leave the same pass for their topics (a per-row ``topic`` column of
+Spark's Kafka sink).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.bucket_fold import BucketState, ModelStamp, Scorer, fold_bucket
-from engine.feature_frames import CUSTOMER, FRONTIER, INVALID, event_columns, frame_records
-from engine.parsing import classify
+from features.frames import CUSTOMER, FRONTIER, INVALID, event_columns, frame_records
+from fraudlab.record_parsing import classify
 from fraudlab.records import Record, Score, field_names
 
 if TYPE_CHECKING:
@@ -128,7 +129,8 @@ def scoring_rows(
     (``topic:partition``) that the frontier waits for, or is None for no hold at all; ``share``:
     whether buckets report their progress to the others (see
     :func:`engine.bucket_fold.fold_bucket`); ``sessions``: which customer each session belongs
-    to (:func:`engine.parsing.session_customers`), for browsing records without a customer_id.
+    to (:func:`fraudlab.record_parsing.session_customers`), for browsing records without a
+    customer_id.
     """
     from pyspark.sql import functions as F
     from pyspark.sql.streaming.state import GroupStateTimeout

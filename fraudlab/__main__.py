@@ -1,5 +1,5 @@
 """``python -m fraudlab``: the CLI, as the parts of a run start one another."""
 
-from fraudlab.cli import main
+from lab.cli import main
 
 main()

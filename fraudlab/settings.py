@@ -70,7 +70,8 @@ class Settings(BaseSettings):
     checkpoint_dir: Path = Field(REPO_ROOT / "var" / "checkpoints")
     # what the parts of a `fraudlab run` print, one folder per run
     logs_dir: Path = Field(REPO_ROOT / "var" / "logs")
-    models_dir: Path = Field(REPO_ROOT / "models")
+    # saved models are data, not code: outside the models package
+    models_dir: Path = Field(REPO_ROOT / "var" / "models")
     scenarios_dir: Path = Field(REPO_ROOT / "scenarios")
     viz_address: str = Field("127.0.0.1")
     viz_port: int = Field(5006, ge=1, le=65535)

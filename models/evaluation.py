@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.features import CATEGORY_FEATURES, NUMERIC_FEATURES
+from features.definition import CATEGORY_FEATURES, NUMERIC_FEATURES
 from models import metrics
 from models.registry import SavedModel
 from models.training import feature_rows, probabilities

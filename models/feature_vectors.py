@@ -1,6 +1,6 @@
 """The one way a feature row becomes a model input: a row of a float32 matrix.
 
-Numeric features (:data:`engine.features.NUMERIC_FEATURES`) come first, in the contract's order,
+Numeric features (:data:`features.definition.NUMERIC_FEATURES`) come first, in the contract's order,
 as they are (a missing value stays NaN, which the trees treat as missing). Each category feature
 then becomes one column per value of the vocabulary learned at training, sorted; a value the
 training rows never had (or an empty one) encodes as all zeros. Training, evaluation and the
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from engine.features import CATEGORY_FEATURES, NUMERIC_FEATURES
+from features.definition import CATEGORY_FEATURES, NUMERIC_FEATURES
 
 if TYPE_CHECKING:
     import pandas as pd

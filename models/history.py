@@ -1,28 +1,36 @@
-"""Labelled history as Spark DataFrames: from a simulation, or from an exported CSV dataset.
+"""Labelled history as Spark DataFrames, the input of training and evaluation.
 
 Training and evaluation read the same four frames the engine streams (browsing, transactions,
-customers) plus ground truth; the features come from :mod:`engine.feature_frames`, the code the
-engine scores with.
+customers) plus ground truth; the features come from :mod:`features.frames`, the code the
+engine scores with. Where the history comes from (a simulation, a dataset folder) is the
+caller's: :mod:`lab.training_runs` reads both.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from fraudlab.errors import UsageError
 from fraudlab.records import Browsing, Customer, Record, Transaction, Truth, field_names
 from fraudlab.schemas import arrow_schema, spark_schema
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from simulator.simulation import Message
+
+class StreamValue(Protocol):
+    """A message as history needs it: its stream and its value (a simulator's message)."""
+
+    @property
+    def stream(self) -> str: ...
+
+    @property
+    def value(self) -> bytes: ...
+
 
 HISTORY_STREAMS: dict[str, type[Record]] = {
     "browsing": Browsing,
@@ -60,7 +68,7 @@ class History:
         return features.join(truth, "transaction_id", "inner")
 
 
-def rows_by_stream(messages: Iterable[Message]) -> dict[str, list[dict[str, Any]]]:
+def rows_by_stream(messages: Iterable[StreamValue]) -> dict[str, list[dict[str, Any]]]:
     """The decodable records of the history streams, once each, in delivery order."""
     rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
     seen: dict[str, set[str]] = defaultdict(set)
@@ -81,6 +89,11 @@ def rows_by_stream(messages: Iterable[Message]) -> dict[str, list[dict[str, Any]
     return rows
 
 
+def history_frames(spark: SparkSession, rows: dict[str, list[dict[str, Any]]]) -> History:
+    """The history of decoded records by stream (browsing, transactions, customer, truth)."""
+    return History(*(_frame(spark, HISTORY_STREAMS[s], rows.get(s, [])) for s in HISTORY_STREAMS))
+
+
 def _frame(spark: SparkSession, cls: type[Record], rows: list[dict[str, Any]]) -> DataFrame:
     import pyarrow as pa
 
@@ -91,85 +104,3 @@ def _frame(spark: SparkSession, cls: type[Record], rows: list[dict[str, Any]]) -
     if table.num_rows == 0:
         return spark.createDataFrame([], spark_schema(cls))
     return spark.createDataFrame(table.to_pandas(), spark_schema(cls))
-
-
-def simulated_history(
-    spark: SparkSession,
-    scenario_name: str,
-    scenarios_dir: Path,
-    seed: int,
-    minutes: float | None = None,
-    progress: Callable[[float, float], None] | None = None,
-) -> History:
-    """Simulate a scenario and return its history as frames."""
-    from simulator.scenario import load_scenario
-    from simulator.simulation import Simulation
-
-    sim = Simulation(load_scenario(scenario_name, scenarios_dir), seed, minutes=minutes)
-
-    def messages() -> Iterable[Message]:
-        yield from sim.static_messages()
-        t = 0.0
-        while t < sim.horizon_s:
-            t = min(t + 600.0, sim.horizon_s)
-            yield from sim.advance(t)
-            if progress is not None:
-                progress(t, sim.horizon_s)
-        yield from sim.advance(float("inf"))
-
-    rows = rows_by_stream(messages())
-    return History(*(_frame(spark, HISTORY_STREAMS[s], rows.get(s, [])) for s in HISTORY_STREAMS))
-
-
-def csv_history(spark: SparkSession, data_dir: Path) -> History:
-    """The history in an assignment-layout dataset folder (the assignment's own or an export).
-
-    The folder is read as ``produce-csv`` reads it (:mod:`simulator.csv_dataset`): either file
-    names, a byte-order mark, quoted fields, every common time form (naive times in the
-    default dataset time zone). Browsing rows without customer_id get it from
-    customer_session.csv. fraud_transaction.csv may list only the frauds, as the assignment's
-    does: a transaction it does not name is labelled legitimate. ``ts`` is each row's own time.
-
-    Raises UsageError when a required file is missing or a row cannot be read (naming the
-    file, line and field of the first; ``fraudlab check-csv`` lists them all).
-    """
-    from contextlib import ExitStack
-
-    from fraudlab.field_values import event_time
-    from simulator.csv_dataset import locate_dataset
-    from simulator.csv_rows import Problem
-
-    dataset = locate_dataset(data_dir)
-    if "truth" not in dataset.files:
-        raise UsageError(f"{data_dir} has no fraud_transaction.csv: training needs the labels.")
-    problems: list[Problem] = []
-    rows: dict[str, list[dict[str, Any]]] = {}
-    with ExitStack() as stack:
-        for stream in ("customer", "customer_session", "browsing", "transactions", "truth"):
-            rows[stream] = list(dataset.rows(stack, stream, problems.append))
-    if problems:
-        raise UsageError(
-            f"{len(problems)} row(s) of {data_dir} cannot be read (the first: {problems[0]}); "
-            f"fraudlab check-csv {data_dir} lists them all."
-        )
-    sessions = {r["session_id"]: r["customer_id"] for r in rows["customer_session"]}
-    for row in rows["browsing"]:
-        row["customer_id"] = row.get("customer_id") or sessions.get(row["session_id"], "")
-        row["ts"] = int(event_time(row["event_time"], dataset.zone))
-    for row in rows["transactions"]:
-        row["ts"] = int(event_time(row["created_at"], dataset.zone))
-    for row in rows["customer"]:
-        row["ts"] = 0
-    listed = {r["transaction_id"]: r for r in rows["truth"]}
-    rows["truth"] = [
-        {
-            "transaction_id": tx["transaction_id"],
-            "is_fraud": (listed[tx["transaction_id"]].get("is_fraud") or "1")
-            if tx["transaction_id"] in listed
-            else "0",
-            "pattern": listed.get(tx["transaction_id"], {}).get("pattern", ""),
-            "ts": tx["ts"],
-        }
-        for tx in rows["transactions"]
-    ]
-    return History(*(_frame(spark, HISTORY_STREAMS[s], rows[s]) for s in HISTORY_STREAMS))

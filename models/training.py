@@ -1,4 +1,4 @@
-"""Training a fraud model: simulate (or read) history, build features, fit gradient-boosted trees.
+"""Training a fraud model: build features from history, fit gradient-boosted trees, save the best.
 
 Each candidate is one set of xgboost hyper-parameters, fitted through ``xgboost.spark`` (so that
 training runs on whatever cluster the settings name) on the float32 feature matrix of
@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.feature_frames import batch_features, customer_events
-from engine.features import FEATURES
+from features.definition import FEATURES
+from features.frames import batch_features, customer_events
 from fraudlab.settings import Settings
 from fraudlab.version import code_version
 from models import metrics
 from models.feature_vectors import FeatureEncoding, encoding_for, feature_matrix
-from models.history import History, csv_history, simulated_history
-from models.registry import SavedModel, save_model, validate_model_name
+from models.history import History
+from models.registry import SavedModel, save_model
 from models.scorer import Scorer, read_booster
 
 if TYPE_CHECKING:
@@ -137,45 +137,6 @@ def probabilities(scorer: Scorer | SavedModel, rows: pd.DataFrame) -> pd.DataFra
     out = rows[["transaction_id", "label", "pattern"]].copy()
     out["fraud_probability"] = scorer.probabilities(rows)
     return out.sort_values("transaction_id", kind="mergesort").reset_index(drop=True)
-
-
-def train(spark: SparkSession, settings: Settings, plan: TrainingPlan, step: Step) -> SavedModel:
-    """Train, compare, choose and save a model as ``plan`` says; ``step`` hears progress."""
-    validate_model_name(plan.name)
-    if plan.data_dir is not None:
-        step(f"reading history from {plan.data_dir}")
-        train_rows = feature_rows(spark, csv_history(spark, plan.data_dir))
-    else:
-        step(f"simulating training history: {plan.scenario}, seed {plan.seed}")
-        train_rows = feature_rows(
-            spark,
-            simulated_history(
-                spark, plan.scenario, settings.scenarios_dir, plan.seed, plan.minutes
-            ),
-        )
-    valid_parts = []
-    for seed in plan.validation_seeds:
-        step(
-            f"simulating validation history: {plan.validation_scenario or plan.scenario}, "
-            f"seed {seed}"
-        )
-        valid_parts.append(
-            feature_rows(
-                spark,
-                simulated_history(
-                    spark,
-                    plan.validation_scenario or plan.scenario,
-                    settings.scenarios_dir,
-                    seed,
-                    plan.validation_minutes or plan.minutes,
-                ),
-            )
-        )
-    import pandas as pd
-
-    return fit_and_save(
-        spark, settings, plan, train_rows, pd.concat(valid_parts, ignore_index=True), step
-    )
 
 
 def fit_and_save(

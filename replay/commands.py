@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from fraudlab.cli_context import run_async, settings_from
+from fraudlab.cli_options import json_option, minutes_option, pace, pace_options, plot_option
 from fraudlab.errors import UsageError
 
 if TYPE_CHECKING:
@@ -125,13 +126,8 @@ def _print_text(comparison: Comparison) -> None:
 
 @click.command("compare")
 @click.argument("run_ids", nargs=-1, metavar="RUN_A RUN_B [RUN_C ...]")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option(
-    "--plot",
-    type=click.Path(dir_okay=False, path_type=Path),
-    metavar="FILE.png",
-    help="Also draw the alert-rate timelines and recall per pattern into a PNG.",
-)
+@json_option("Print one JSON object.")
+@plot_option("Also draw the alert-rate timelines and recall per pattern into a PNG.")
 @click.option(
     "--archive-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -181,17 +177,8 @@ def compare_command(
 @click.command("republish")
 @click.argument("source_run_id", metavar="RUN")
 @click.option("--run-id", required=True, help="The new run's id (its topics must be empty).")
-@click.option(
-    "--speed",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Pace: the original's simulated seconds per wall second (1 = real time).",
-)
-@click.option("--fast", is_flag=True, help="As fast as the broker takes it.")
-@click.option(
-    "--minutes",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Only the first MINUTES of the run [default: all of it].",
-)
+@pace_options("Pace: the original's simulated seconds per wall second (1 = real time).")
+@minutes_option("Only the first MINUTES of the run [default: all of it].")
 @click.option(
     "--resume",
     is_flag=True,
@@ -224,10 +211,7 @@ def republish_command(
     from replay.republish import republish_run
     from replay.source import replay_source
 
-    if fast and speed is not None:
-        raise UsageError("--speed and --fast exclude each other: choose one.")
-    if not resume and not fast and speed is None:
-        raise UsageError("say how fast to replay the run: --speed K (1 = real time) or --fast.")
+    pace(speed, fast, required=not resume)
     validate_run_id(source_run_id)
     validate_run_id(run_id)
     settings = settings_from(ctx)
@@ -281,7 +265,7 @@ def _announced_pace(
 ) -> tuple[float | None, float | None]:
     """(speed, until_s) of replay ``run_id`` as it announced them, the speed unless given
     (``fast``: None); a UsageError when it never announced itself."""
-    from fraudlab.run_log import latest_details, read_run_events
+    from fraudlab.run_events import latest_details, read_run_events
 
     details = latest_details(
         asyncio.run(read_run_events(settings.bootstrap_servers, run_id)), "producer", "started"

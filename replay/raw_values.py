@@ -20,8 +20,8 @@ from __future__ import annotations
 import random
 import re
 
+from fraudlab.malformed import malformed_value
 from fraudlab.records import Record
-from simulator.faults import malformed_value
 
 __all__ = ["REBUILT_FAULTS", "rebuilt_value", "recovered_key"]
 

@@ -13,20 +13,21 @@ run's ``run-events`` as the part ``producer``, with ``replay_of``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from archive.files import reading
-from fraudlab.announce import announce, announce_end, run_event
-from fraudlab.errors import BrokerUnavailable, UsageError
+from fraudlab.errors import UsageError
 from fraudlab.kafka_io import DEFAULT_TUNING, ProducerTuning, create_topics, end_offsets
+from fraudlab.pacing import Pacer, wall_seconds
 from fraudlab.publisher import Publisher, WaitReport
 from fraudlab.records import RunEvent
 from fraudlab.resume import ResumePoint, resume_point
+from fraudlab.run_publication import RunPublication, publishing
 from fraudlab.settings import Settings
 from fraudlab.topics import topic_name
 from replay.archived_messages import (
@@ -36,7 +37,6 @@ from replay.archived_messages import (
     archived_messages,
 )
 from replay.source import ReplaySource, replay_source
-from simulator.pacing import Pacer, wall_seconds
 
 __all__ = ["ProgressFn", "RepublishReport", "replay_details", "republish_run"]
 
@@ -117,31 +117,24 @@ async def _resumed_topics(
     return {s: topic_name(run_id, s) for s in (*REPLAYED_STREAMS, RunEvent.STREAM)}, point
 
 
-def _delivered(publisher: Publisher, topics: dict[str, str]) -> dict[str, int]:
-    """What the new run's topics hold by the publisher's count (sent and acknowledged, or found
-    there by a resume), by stream."""
-    by_topic = {t: s for s, t in topics.items() if s != RunEvent.STREAM}
-    counts = publisher.delivered + publisher.skipped
-    return {by_topic[t]: n for t, n in sorted(counts.items()) if t in by_topic}
-
-
 class _Sender:
     """Sends archived messages to the new run's topics, counting the raw ones."""
 
-    def __init__(self, publisher: Publisher, topics: dict[str, str], start_ms: int) -> None:
-        self.publisher = publisher
-        self.topics = topics
+    def __init__(self, publication: RunPublication, start_ms: int) -> None:
+        self.publication = publication
+        self.publisher = publication.publisher
         self.start_ms = start_ms
         self.raw = 0
+        publication.end_details["raw"] = 0
 
     async def send(self, m: ArchivedMessage) -> None:
-        topic = self.topics[m.stream]
         if m.raw:
             self.raw += 1
+            self.publication.end_details["raw"] = self.raw
             # its key may be lost, its place is not: back to its partition, in its turn there
-            await self.publisher.send(topic, m.key, m.value, m.at_ms, partition=m.partition)
+            await self.publication.send(m.stream, m.key, m.value, m.at_ms, partition=m.partition)
         else:
-            await self.publisher.send(topic, m.key, m.value, m.at_ms)
+            await self.publication.send(m.stream, m.key, m.value, m.at_ms)
 
     def sim_s(self, m: ArchivedMessage) -> float:
         return (m.at_ms - self.start_ms) / 1000.0
@@ -186,8 +179,10 @@ async def _send_paced(
     pacer: Pacer,
     until_s: float | None,
     progress: ProgressFn | None,
+    horizon_s: float,
 ) -> float:
-    """Send ``pending``, then the rest of ``messages``, paced; the last simulated second sent."""
+    """Send ``pending``, then the rest of ``messages``, paced; the last simulated second sent.
+    Each step reached goes to ``progress`` and, every few seconds, to a progress run-event."""
     publisher, paced = sender.publisher, pacer.speed is not None
     schedule = _Schedule(publisher, pacer)
     step = PACED_STEP_S if paced else FAST_STEP_S
@@ -202,6 +197,9 @@ async def _send_paced(
                 await schedule.wait_until(next_step)
             if progress is not None:
                 progress(next_step, publisher.sent)
+            await sender.publication.progress(
+                partial(_progress_details, sender.start_ms, next_step, horizon_s, pacer)
+            )
             next_step += step
         # a resumed replay sends what the topics hold at once, and paces on from where it ends
         resuming = publisher.resuming
@@ -226,14 +224,14 @@ async def _replay(
     """Send the whole replay; (simulated seconds it spans, speed reached)."""
     pending = await _send_static(sender, messages)
     pacer = Pacer(speed)
-    last_s = await _send_paced(sender, pending, messages, pacer, until_s, progress)
+    horizon_s = source.horizon_s if until_s is None else min(source.horizon_s, until_s)
+    last_s = await _send_paced(sender, pending, messages, pacer, until_s, progress, horizon_s)
     span_s = max(last_s, source.horizon_s if until_s is None else until_s)
     if speed is not None and not sender.publisher.resuming:
         await sender.publisher.submit_open()
         await pacer.wait_until(span_s)
     # the pace is how fast messages went out; waiting for the last acks is not part of it
     speed_reached = pacer.achieved_speed(span_s)
-    await sender.publisher.flush()
     if progress is not None:
         progress(span_s, sender.publisher.sent)
     return span_s, speed_reached
@@ -269,47 +267,25 @@ async def republish_run(
             topics, point = await _resumed_topics(settings, source_run_id, new_run_id)
         else:
             topics = await _fresh_topics(settings, source_run_id, new_run_id)
-        publisher = Publisher(
-            settings.bootstrap_servers,
-            tuning,
-            skip=dict(point.held) if point else {},
-            on_wait=on_wait,
-        )
-        await publisher.start()
         started_wall = wall_seconds()
-        sender = _Sender(publisher, topics, source.start_ms)
-        started = {**replay_details(source, speed, until_s), **details}
-        if point is not None:
-            started["resumed_from"] = point.held_total
-        try:
-            await announce(publisher, run_event(new_run_id, "producer", "started", started))
-            # at once: whoever waits for the replay to show itself can start reading
-            await publisher.flush()
+        hint = f"Replay {new_run_id} stopped; `--resume` continues it once the broker is back."
+        async with publishing(
+            settings.bootstrap_servers,
+            new_run_id,
+            topics,
+            settings.topic_partitions,
+            {**replay_details(source, speed, until_s), **details},
+            tuning=tuning,
+            on_wait=on_wait,
+            resume=point,
+            resume_hint=hint,
+        ) as publication:
+            sender = _Sender(publication, source.start_ms)
             messages = archived_messages(con, source_run_id)
             span_s, speed_reached = await _replay(
                 sender, source, messages, speed, until_s, progress
             )
-            delivered = _delivered(publisher, topics)
-            ended = {"delivered": delivered, "raw": sender.raw, "speed_reached": speed_reached}
-            await announce(publisher, run_event(new_run_id, "producer", "finished", ended))
-            await publisher.flush()
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            await _announce_end(publisher, topics, new_run_id, "interrupted", sender.raw)
-            raise
-        except BrokerUnavailable as exc:
-            held = {"delivered": _delivered(publisher, topics), "raw": sender.raw}
-            await announce_end(
-                publisher, new_run_id, "producer", "interrupted", {**held, "reason": str(exc)}
-            )
-            raise BrokerUnavailable(
-                f"{exc} Replay {new_run_id} stopped; `--resume` continues it once the broker "
-                "is back."
-            ) from None
-        except Exception as exc:
-            await _announce_end(publisher, topics, new_run_id, "failed", sender.raw, str(exc))
-            raise
-        finally:
-            await publisher.close()
+            delivered = await publication.finish({"speed_reached": speed_reached})
     return RepublishReport(
         new_run_id,
         source_run_id,
@@ -321,19 +297,14 @@ async def republish_run(
     )
 
 
-async def _announce_end(
-    publisher: Publisher,
-    topics: dict[str, str],
-    run_id: str,
-    event: str,
-    raw: int,
-    error: str | None = None,
-) -> None:
-    # the end is worth telling, but never worth hiding the reason the replay stopped
-    with contextlib.suppress(Exception):
-        await publisher.flush()  # what is counted as delivered is what the broker has
-        details: dict[str, Any] = {"delivered": _delivered(publisher, topics), "raw": raw}
-        if error is not None:
-            details["error"] = error
-        await announce(publisher, run_event(run_id, "producer", event, details))
-        await publisher.flush()
+def _progress_details(
+    start_ms: int, sim_s: float, horizon_s: float, pacer: Pacer
+) -> dict[str, Any]:
+    """Where the replay stands, as a producer's progress says it: simulated time reached (its
+    ``event_time`` promises that everything sent before it is in Kafka), and speed so far."""
+    return {
+        "simulated_s": sim_s,
+        "horizon_s": horizon_s,
+        "event_time": int(start_ms / 1000 + sim_s),
+        "speed_reached": round(pacer.achieved_speed(sim_s), 3),
+    }

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fraudlab.cli_context import settings_from
+from fraudlab.cli_options import minutes_option, seed_option
 from fraudlab.errors import UsageError
 from simulator.clock import DEFAULT_START, parse_start
 from simulator.export import export_csv
@@ -70,12 +71,8 @@ def _json_line(m: Message) -> bytes:
     return orjson.dumps(line) + b"\n"
 
 
-_seed = click.option("--seed", type=click.IntRange(min=0), help="Seed [default: the scenario's].")
-_minutes = click.option(
-    "--minutes",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Simulated minutes [default: the scenario's].",
-)
+_seed = seed_option()
+_minutes = minutes_option()
 _start_option = click.option(
     "--start",
     "start_text",

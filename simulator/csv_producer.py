@@ -16,28 +16,27 @@ stream goes on; a folder that cannot be streamed at all is refused before anythi
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 import orjson
 
 from fraudlab import codec
-from fraudlab.announce import PROGRESS_EVERY_S, announce, announce_end, run_event
-from fraudlab.errors import BrokerUnavailable
 from fraudlab.field_values import DEFAULT_TIME_ZONE
-from fraudlab.kafka_io import DEFAULT_TUNING, ProducerTuning, create_topics
-from fraudlab.publisher import Publisher, WaitReport
+from fraudlab.kafka_io import DEFAULT_TUNING, ProducerTuning
+from fraudlab.pacing import Pacer, wall_epoch, wall_seconds
+from fraudlab.publisher import WaitReport
 from fraudlab.records import Quarantined, RunEvent, message_key, record_for_stream
+from fraudlab.run_publication import RunPublication, publishing
 from fraudlab.topics import topic_name
 from simulator.csv_batches import BatchRule, CsvBatch, Row, plan_batches
 from simulator.csv_dataset import STATIC_STREAMS, CsvDataset, locate_dataset
 from simulator.csv_rows import Problem
-from simulator.pacing import Pacer, wall_epoch, wall_seconds
 from simulator.producer import ProduceReport
 
 __all__ = ["ASSIGNMENT_RULE", "CSV_STREAMS", "CsvRunOptions", "produce_csv"]
@@ -94,12 +93,10 @@ def csv_run_details(dataset: CsvDataset, options: CsvRunOptions, first_ts: int) 
 
 
 class _Sender:
-    """Publishes rows, quarantined rows and run-events of one CSV run."""
+    """Publishes the rows and quarantined rows of one CSV run."""
 
-    def __init__(self, publisher: Publisher, run_id: str, topics: dict[str, str]) -> None:
-        self.publisher = publisher
-        self.run_id = run_id
-        self.topics = topics
+    def __init__(self, publication: RunPublication) -> None:
+        self.publication = publication
         self.quarantined = 0
 
     async def rows(
@@ -107,33 +104,24 @@ class _Sender:
     ) -> None:
         if not rows:
             return
-        topic = self.topics[stream]
         if message_format == "batch":
-            await self.publisher.send(topic, f"batch-{batch}".encode(), orjson.dumps(rows), None)
+            key = f"batch-{batch}".encode()
+            await self.publication.send(stream, key, orjson.dumps(rows), None)
             return
         key_column = record_for_stream(stream).KEY[0]
         for row in rows:
             key = str(row.get(key_column, "")).encode()
-            await self.publisher.send(topic, key, orjson.dumps(row), None)
+            await self.publication.send(stream, key, orjson.dumps(row), None)
 
     async def problems(self, problems: list[Problem], ts: int) -> None:
         for p in problems:
             record = Quarantined(p.file, p.line, p.field, p.reason, p.raw, ts)
-            await self.publisher.send(
-                self.topics[Quarantined.STREAM], message_key(record), codec.encode(record), None
+            await self.publication.send(
+                Quarantined.STREAM, message_key(record), codec.encode(record), None
             )
         self.quarantined += len(problems)
+        self.publication.end_details["quarantined"] = self.quarantined
         problems.clear()
-
-    def sent(self) -> int:
-        run_events = self.topics[RunEvent.STREAM]
-        return sum(n for t, n in self.publisher.sent.items() if t != run_events)
-
-    def delivered(self) -> dict[str, int]:
-        by_topic = {topic: stream for stream, topic in self.topics.items()}
-        counts = {by_topic[t]: n for t, n in self.publisher.delivered.items()}
-        counts.pop(RunEvent.STREAM, None)
-        return dict(sorted(counts.items()))
 
 
 async def produce_csv(
@@ -156,24 +144,29 @@ async def produce_csv(
     start_ts = int(wall_epoch()) if options.first_ts is None else options.first_ts
     stamp_now = options.fast and options.first_ts is None
     topics = {s: topic_name(run_id, s) for s in CSV_STREAMS} | dict(options.topics)
-    await create_topics(bootstrap, topics.values(), partitions)
-    publisher = Publisher(bootstrap, tuning, on_wait=on_wait)
-    await publisher.start()
-    sender = _Sender(publisher, run_id, topics)
     started = wall_seconds()
-    ending = "failed"
-    end_details: dict[str, Any] = {}
-    try:
-        await announce(
-            publisher,
-            run_event(run_id, "producer", "started", csv_run_details(dataset, options, start_ts)),
-        )
+    hint = (
+        f"Run {run_id} stopped: a CSV run cannot be resumed (its batches are cut at random and "
+        "may be stamped with the moment they are sent); produce it again under a new run id."
+    )
+    async with publishing(
+        bootstrap,
+        run_id,
+        topics,
+        partitions,
+        csv_run_details(dataset, options, start_ts),
+        tuning=tuning,
+        on_wait=on_wait,
+        resume_hint=hint,
+    ) as publication:
+        sender = _Sender(publication)
+        publication.end_details["quarantined"] = 0
         with ExitStack() as stack:
             problems: list[Problem] = []
             sessions = await _send_static(sender, dataset, stack, problems, start_ts)
             # static data is complete in Kafka before the first event: an engine that sees an
             # event can read customers and products whole
-            await publisher.flush()
+            await publication.publisher.flush()
             truth = _fraud_labels(dataset, stack, problems)
             await sender.problems(problems, start_ts)
             pacer = Pacer(None if options.fast else 1.0)
@@ -187,48 +180,15 @@ async def produce_csv(
                 zone=dataset.zone,
                 now=(lambda: int(wall_epoch())) if stamp_now else None,
             )
-            reported_at = 0.0
             for batch in batches:
                 await pacer.wait_until(batch.number * options.rule.interval_s)
                 await _send_batch(sender, batch, truth, options.message_format)
                 await sender.problems(problems, batch.ts)
-                await publisher.submit_open()
+                await publication.publisher.submit_open()
                 if progress is not None:
                     progress(batch)
-                if pacer.elapsed() - reported_at >= PROGRESS_EVERY_S:
-                    reported_at = pacer.elapsed()
-                    # a progress event's event_time promises that everything before it is in
-                    # Kafka: the engine's frontier moves on idle partitions by it
-                    await publisher.flush()
-                    await announce(publisher, _progress_event(sender, batch, options.rule))
-        await publisher.flush()
-        delivered = sender.delivered()
-        ending = "finished"
-        await announce(
-            publisher,
-            run_event(
-                run_id,
-                "producer",
-                "finished",
-                {"delivered": delivered, "quarantined": sender.quarantined},
-            ),
-        )
-        await publisher.flush()
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        ending = "interrupted"
-        raise
-    except BrokerUnavailable as exc:
-        ending = "interrupted"
-        end_details = {"delivered": sender.delivered(), "reason": str(exc)}
-        raise BrokerUnavailable(
-            f"{exc} Run {run_id} stopped: a CSV run cannot be resumed (its batches are cut at "
-            "random and may be stamped with the moment they are sent); produce it again under "
-            "a new run id."
-        ) from None
-    finally:
-        if ending != "finished":
-            await announce_end(publisher, run_id, "producer", ending, end_details)
-        await publisher.close()
+                await publication.progress(partial(_progress_details, sender, batch, options.rule))
+        delivered = await publication.finish({})
     return ProduceReport(
         run_id, delivered, 0.0, wall_seconds() - started, quarantined=sender.quarantined
     )
@@ -275,20 +235,15 @@ async def _send_batch(
         await sender.rows("truth", labels, "record")
 
 
-def _progress_event(sender: _Sender, batch: CsvBatch, rule: BatchRule) -> RunEvent:
-    """Where the producer stands: batches sent, the event time reached, messages sent."""
-    return run_event(
-        sender.run_id,
-        "producer",
-        "progress",
-        {
-            "batches": batch.number + 1,
-            "simulated_s": (batch.number + 1) * rule.interval_s,
-            "event_time": batch.ts,
-            "sent": sender.sent(),
-            "quarantined": sender.quarantined,
-        },
-    )
+def _progress_details(sender: _Sender, batch: CsvBatch, rule: BatchRule) -> dict[str, Any]:
+    """Where the producer stands: batches sent, the event time reached (everything before it
+    is in Kafka: the engine's frontier moves on idle partitions by it)."""
+    return {
+        "batches": batch.number + 1,
+        "simulated_s": (batch.number + 1) * rule.interval_s,
+        "event_time": batch.ts,
+        "quarantined": sender.quarantined,
+    }
 
 
 def _fraud_labels(

@@ -17,20 +17,14 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from fraudlab.malformed import MALFORMED_KINDS, malformed_value
 from fraudlab.records import Fault
 
 if TYPE_CHECKING:
     from simulator.messages import Outbox
 
-# fmt: off
-MALFORMED_KINDS: tuple[str, ...] = (
-    "broken_json", "wrong_types", "invalid_utf8", "oversized", "missing_ts",
-)
-# fmt: on
-OVERSIZED_BYTES = 300_000  # far beyond any real record, well within Kafka's 1 MB default
 OUT_OF_ORDER_MAX_S = 15.0
 DUPLICATE_MAX_S = 30.0
 
@@ -50,26 +44,6 @@ class FaultConfig(BaseModel):
     def enabled(self) -> bool:
         """Whether any fault can happen."""
         return self.late + self.out_of_order + self.duplicates + self.malformed > 0
-
-
-def malformed_value(kind: str, value: bytes, rng: random.Random) -> bytes:
-    """``value`` (a JSON object) broken in the way ``kind`` names."""
-    if kind == "broken_json":
-        return value[: rng.randrange(1, len(value) - 1)]
-    if kind == "invalid_utf8":
-        return value.replace(b'":"', b'":"\xff\xfe', 1)
-    if kind == "oversized":
-        return value[:-1] + b',"padding":"' + b"x" * OVERSIZED_BYTES + b'"}'
-    obj = orjson.loads(value)
-    if kind == "missing_ts":
-        del obj["ts"]
-    elif kind == "wrong_types":
-        first = next(iter(obj))
-        obj[first] = rng.randrange(1_000_000)
-        obj["ts"] = str(obj["ts"])
-    else:
-        raise ValueError(f"unknown malformed kind {kind!r}")
-    return orjson.dumps(obj)
 
 
 class FaultInjector:

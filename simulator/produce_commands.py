@@ -14,6 +14,14 @@ import click
 from rich.progress import TaskID
 
 from fraudlab.cli_context import run_async, settings_from
+from fraudlab.cli_options import (
+    given_options,
+    minutes_option,
+    pace,
+    pace_options,
+    resume_option,
+    seed_option,
+)
 from fraudlab.errors import FraudlabError, UsageError
 from fraudlab.kafka_io import producer_tuning
 from fraudlab.progress import BrokerWaitStatus, progress_bar, stderr
@@ -22,14 +30,6 @@ from fraudlab.settings import Settings
 from simulator.csv_dataset import CheckReport, locate_dataset
 from simulator.produce_plan import ProducePlan, resumed_run
 from simulator.producer import ProduceReport, produce_run, run_details
-
-
-def _speed(speed: float | None, fast: bool) -> float | None:
-    if fast and speed is not None:
-        raise UsageError("--speed and --fast exclude each other: choose one.")
-    if not fast and speed is None:
-        raise UsageError("say how fast to play the run: --speed K (1 = real time) or --fast.")
-    return None if fast else speed
 
 
 def _print_report(report: ProduceReport, paced: bool) -> None:
@@ -52,26 +52,15 @@ def _print_report(report: ProduceReport, paced: bool) -> None:
 
 @click.command("produce")
 @click.argument("scenario", required=False)
-@click.option("--seed", type=click.IntRange(min=0), help="Seed [default: the scenario's].")
-@click.option(
-    "--minutes",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Simulated minutes [default: the scenario's].",
-)
+@seed_option()
+@minutes_option()
 @click.option("--start", "start_text", help="Run start (ISO 8601) [default: 2026-01-05T00:00Z].")
 @click.option("--run-id", help="Run id [default: scenario, seed and the time it starts].")
-@click.option(
-    "--speed",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Pace: simulated seconds per wall second (1 = real time).",
-)
-@click.option("--fast", is_flag=True, help="As fast as the broker takes it.")
-@click.option(
-    "--resume",
-    "resume_run",
-    metavar="RUN",
-    help="Continue run RUN, stopped part way, from what its topics hold (its own scenario, "
-    "seed and start; its speed unless --speed or --fast).",
+@pace_options()
+@resume_option(
+    "RUN",
+    "Continue run RUN, stopped part way, from what its topics hold (its own scenario, seed and "
+    "start; its speed unless --speed or --fast).",
 )
 @click.pass_context
 def produce_command(
@@ -92,23 +81,14 @@ def produce_command(
 
     settings = settings_from(ctx)
     if resume_run is not None:
-        given = [
-            f
-            for f, v in (
-                ("SCENARIO", scenario),
-                ("--seed", seed),
-                ("--minutes", minutes),
-                ("--start", start_text),
-                ("--run-id", run_id),
-            )
-            if v is not None
-        ]
+        given = given_options(
+            SCENARIO=scenario, seed=seed, minutes=minutes, start=start_text, run_id=run_id
+        )
         if given:
             raise UsageError(
                 f"--resume continues a run as it was announced: drop {', '.join(given)}."
             )
-        if fast and speed is not None:
-            raise UsageError("--speed and --fast exclude each other: choose one.")
+        pace(speed, fast, required=False)
         plan = resumed_run(settings, validate_run_id(resume_run), speed, fast)
         assert plan.resume is not None
         stderr.print(
@@ -121,7 +101,7 @@ def produce_command(
         raise UsageError(
             "say which scenario to produce (see `fraudlab scenarios`), or --resume RUN."
         )
-    pace = _speed(speed, fast)
+    chosen = pace(speed, fast)
     loaded = load_scenario(scenario, settings.scenarios_dir)
     seed = loaded.seed if seed is None else seed
     try:
@@ -130,12 +110,12 @@ def produce_command(
         raise UsageError(f"--start: {start_text!r} is not an ISO 8601 date and time.") from None
     run_id = validate_run_id(run_id) if run_id else new_run_id(loaded.name, seed)
     simulation = Simulation(loaded, seed, start, minutes)
-    details = run_details(loaded.text, loaded.name, seed, start, simulation.minutes, pace)
+    details = run_details(loaded.text, loaded.name, seed, start, simulation.minutes, chosen)
     stderr.print(
         f"producing {loaded.name} (seed {seed}, {simulation.minutes:g} min) as run "
         f"{run_id} to {settings.bootstrap_servers}"
     )
-    _produce(settings, ProducePlan(run_id, loaded.name, simulation, pace, details))
+    _produce(settings, ProducePlan(run_id, loaded.name, simulation, chosen, details))
 
 
 def _produce(settings: Settings, plan: ProducePlan) -> None:
@@ -256,13 +236,7 @@ def check_csv_command(
     show_default=True,
     help="One message per row, or one JSON array per batch.",
 )
-@click.option(
-    "--seed",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Seed of the random batch sizes.",
-)
+@seed_option("Seed of the random batch sizes.", default=0)
 @click.option(
     "--first-ts",
     type=click.IntRange(min=0),

@@ -120,7 +120,7 @@ def tiny_model(
     spark: Any, base_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Any:
     """A small xgboost model trained on a few simulated minutes, saved as 'tiny'."""
-    from models.history import simulated_history
+    from lab.training_runs import simulated_history
     from models.training import TrainingPlan, feature_rows, fit_and_save
 
     settings = base_settings.model_copy(update={"models_dir": tmp_path_factory.mktemp("models")})

@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 import orjson
 
-from archive.run_events import Event, RunInfo, fold_run_events
 from fraudlab.records import (
     AlertedTransaction,
     FraudAlerts,
@@ -27,6 +26,7 @@ from fraudlab.records import (
     TopProduct,
     Truth,
 )
+from fraudlab.run_events import Event, RunInfo, fold_run_events
 from viz.charts import TOP_PRODUCTS, Headline, figure_text
 from viz.fraud_map import UNCONFIRMED, bubble_size, pattern_colour
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-FRAUDLAB = [sys.executable, "-m", "fraudlab.cli"]
+FRAUDLAB = [sys.executable, "-m", "lab.cli"]
 
 
 def fraudlab(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

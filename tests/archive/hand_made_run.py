@@ -20,9 +20,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sample_run import Message, consumed_batches
+from run_files import FileMessage, crc_partition, write_run_file
+from sample_run import START, Message
 
-from archive.writer import ArchiveWriter
 from fraudlab import codec
 from fraudlab.records import (
     AlertedTransaction,
@@ -138,11 +138,5 @@ def records() -> list[Record]:
 
 def write_hand_made_run(archive_dir: Path, *, close: bool = True) -> Path:
     """Write the hand-made run's file (closed as complete unless ``close`` is False)."""
-    writer = ArchiveWriter.open(archive_dir, RUN_ID)
-    for batch in consumed_batches(RUN_ID, [_message(r) for r in records()]):
-        writer.write(batch)
-    if close:
-        writer.close_run("complete", final=True)
-    else:
-        writer.close()
-    return writer.path
+    held = [FileMessage(m.stream, m.key, m.value, START * 1000) for m in map(_message, records())]
+    return write_run_file(archive_dir, RUN_ID, held, close=close, partition=crc_partition)

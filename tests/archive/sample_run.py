@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import random
-import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+from run_files import FileMessage, crc_partition
+from run_files import consumed_batches as files_consumed
 
 from archive.writer import ConsumedBatch
 from fraudlab import codec
@@ -288,33 +290,13 @@ async def publish(
             await producer.stop()
 
 
-@dataclass(frozen=True)
-class LoggedMessage:
-    """A message as a consumer hands it over: offset, value, Kafka timestamp (ms)."""
-
-    offset: int
-    value: bytes | None
-    timestamp: int
-
-
 def consumed_batches(
     run_id: str, messages: Sequence[Message], partitions: int = 2, chunk: int | None = None
 ) -> list[ConsumedBatch]:
-    """The messages as a consumer would see them without Kafka: a partition per key, offsets in
-    order, cut into batches of ``chunk`` messages (one batch when None)."""
-    next_offset: Counter[tuple[str, int]] = Counter()
-    logged = []
-    for m in messages:
-        topic = topic_name(run_id, m.stream)
-        partition = zlib.crc32(m.key) % partitions
-        offset = next_offset[(topic, partition)]
-        next_offset[(topic, partition)] += 1
-        logged.append((topic, m.stream, partition, LoggedMessage(offset, m.value, START * 1000)))
-    size = chunk or max(len(logged), 1)
-    batches = []
-    for start in range(0, len(logged), size):
-        batch = ConsumedBatch()
-        for topic, stream, partition, message in logged[start : start + size]:
-            batch.add(topic, stream, partition, [message])
-        batches.append(batch)
-    return batches
+    """The messages as a consumer would see them without Kafka: a partition per key (by CRC-32,
+    the layout these runs were built with), offsets in order, cut into batches of ``chunk``
+    messages (one batch when None); Kafka timestamps at the run's start."""
+    held = (FileMessage(m.stream, m.key, m.value, START * 1000) for m in messages)
+    return list(
+        files_consumed(run_id, held, partitions=partitions, chunk=chunk, partition=crc_partition)
+    )

@@ -17,10 +17,10 @@ from sample_run import Message, create_run_topics, make_sample_run, publish, wit
 from archive.archiver import ArchiveOptions, Mode, archive_run
 from archive.files import RunIsLive, open_read_only
 from archive.tables import UNDECODABLE, is_deduplicated, record_tables
-from fraudlab.announce import announce, run_event
 from fraudlab.kafka_io import end_offsets
 from fraudlab.publisher import Publisher
 from fraudlab.records import RunEvent
+from fraudlab.run_events import announce, run_event
 from fraudlab.settings import Settings
 from fraudlab.topics import run_topics, topic_name
 from simulator.clock import DEFAULT_START

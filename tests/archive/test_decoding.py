@@ -10,8 +10,8 @@ from sample_run import make_sample_run
 
 from archive.decoding import decode_values
 from fraudlab import codec
+from fraudlab.malformed import malformed_value
 from fraudlab.records import STREAM_RECORDS, DeadLetter, FraudAlerts, Record, Score, Truth
-from simulator.faults import malformed_value
 
 SAMPLE = make_sample_run("decoding", transactions=60)
 

@@ -17,10 +17,10 @@ from archive.tables import record_tables
 from archive.writer import ArchiveWriter, ConsumedBatch, peek_state
 from fraudlab import codec
 from fraudlab.errors import FraudlabError
+from fraudlab.malformed import malformed_value
 from fraudlab.records import RESULT_RECORDS, Record, Score
 from fraudlab.schemas import arrow_schema, table_name
 from fraudlab.topics import topic_name
-from simulator.faults import malformed_value
 
 RUN = make_sample_run("writer-run", transactions=120)
 

@@ -2,7 +2,7 @@
 
 One script, one broker of its own (a local KRaft broker on a free port in a temporary folder,
 stopped at the end), one Spark session (the engine's settings, ``local[*]``, temporary folders),
-the default model (``models/default``; when it is missing, a small one is trained first). The
+the default model (``var/models/default``; when it is missing, a small one is trained first). The
 session's JVM starts as a live ``fraudlab engine``'s does: both JIT tiers, or C1 alone when
 ``spark_live_quick_start`` is on (see :mod:`fraudlab.spark`); the report names the JIT.
 
@@ -139,13 +139,13 @@ def produce_backlog(settings: Settings, run_id: str, minutes: float) -> dict[str
 
 def the_model(spark: SparkSession, settings: Settings) -> tuple[Settings, SavedModel]:
     """The default model, or a small one trained into a temporary folder when it is missing."""
-    default = REPO_ROOT / "models"
+    default = REPO_ROOT / "var" / "models"
     if (default / "default" / "metadata.json").is_file():
         return settings.model_copy(update={"models_dir": default}), load_model(default, "default")
-    from models.history import simulated_history
+    from lab.training_runs import simulated_history
     from models.training import TrainingPlan, feature_rows, fit_and_save
 
-    print("models/default is missing (make model): training a small model ...", file=sys.stderr)
+    print("var/models/default is missing (make model): training a small model ...", file=sys.stderr)
     settings = settings.model_copy(update={"models_dir": settings.checkpoint_dir.parent / "models"})
     rows = {
         seed: feature_rows(

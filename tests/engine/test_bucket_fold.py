@@ -9,7 +9,9 @@ from typing import Any
 import orjson
 
 from engine.bucket_fold import BucketState, ModelStamp, fold_bucket
-from engine.feature_frames import (
+from engine.frontier import close_out_report, report
+from features.definition import CustomerState
+from features.frames import (
     BROWSING,
     CUSTOMER,
     EVENT_COLUMNS,
@@ -18,8 +20,6 @@ from engine.feature_frames import (
     TRANSACTION,
     fold_events,
 )
-from engine.features import CustomerState
-from engine.frontier import close_out_report, report
 
 TOPICS = {"dead-letter": "r.dead-letter", "scores": "r.scores", "frontier": "r.frontier"}
 PARTITIONS = ["r.browsing:0", "r.transactions:0"]

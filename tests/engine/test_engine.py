@@ -23,7 +23,7 @@ from engine.job import EngineOptions, run_engine
 from fraudlab.kafka_io import list_topics
 from fraudlab.net import free_port
 from fraudlab.settings import Settings, settings_toml
-from models.history import simulated_history
+from lab.training_runs import simulated_history
 from models.training import feature_rows
 
 pytestmark = [pytest.mark.kafka, pytest.mark.spark, pytest.mark.slow]
@@ -239,7 +239,7 @@ def test_missing_model_topics_or_broker_are_one_sentence(
         [
             sys.executable,
             "-m",
-            "fraudlab.cli",
+            "lab.cli",
             "engine",
             "no-such-run",
             "--model",
@@ -277,7 +277,7 @@ def test_a_standalone_cluster_gives_the_same_alerts_as_local(
             [
                 sys.executable,
                 "-m",
-                "fraudlab.cli",
+                "lab.cli",
                 "engine",
                 run_id,
                 "--model",

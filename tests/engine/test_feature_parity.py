@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from engine.bucket_fold import ModelStamp
-from engine.feature_frames import batch_features, customer_events
-from engine.features import FEATURES
 from engine.frontier import close_out_report
 from engine.scoring import INPUT_STREAMS, scoring_rows
+from features.definition import FEATURES
+from features.frames import batch_features, customer_events
 from fraudlab import codec
 from fraudlab.records import Browsing, Customer, Transaction
 from fraudlab.schemas import spark_schema

@@ -9,8 +9,8 @@ import orjson
 import pytest
 from pyspark.sql import functions as F
 
-from engine.parsing import MAX_VALUE_BYTES, parse_records
 from fraudlab import codec
+from fraudlab.record_parsing import MAX_VALUE_BYTES, parse_records
 from fraudlab.records import Browsing, DeadLetter, Transaction, field_names
 
 pytestmark = pytest.mark.spark
@@ -109,7 +109,7 @@ def test_each_record_of_a_json_array_is_classified_on_its_own(spark: Any) -> Non
 
 
 def test_a_browsing_record_without_customer_id_takes_its_session_s(spark: Any) -> None:
-    from engine.parsing import classify, session_customers
+    from fraudlab.record_parsing import classify, session_customers
 
     sessions = session_customers(
         _kafka_rows(

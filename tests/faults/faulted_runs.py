@@ -15,10 +15,10 @@ from typing import Any
 from run_results import partition_logs, topic_values
 
 from fraudlab.kafka_io import DEFAULT_TUNING, ProducerTuning
+from fraudlab.malformed import MALFORMED_KINDS, malformed_value
 from fraudlab.publisher import partition_for
 from fraudlab.settings import Settings
 from fraudlab.topics import topic_name
-from simulator.faults import MALFORMED_KINDS, malformed_value
 from simulator.messages import Message
 from simulator.scenario import Scenario, load_scenario
 from simulator.simulation import Simulation

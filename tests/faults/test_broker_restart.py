@@ -25,7 +25,7 @@ from fraudlab.broker import LocalBroker
 from fraudlab.errors import BrokerUnavailable
 from fraudlab.kafka_io import ProducerTuning
 from fraudlab.net import free_port
-from fraudlab.run_log import latest_details, part_ending, read_run_events
+from fraudlab.run_events import latest_details, part_ending, read_run_events
 from fraudlab.settings import Settings, settings_toml
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]

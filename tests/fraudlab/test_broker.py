@@ -16,7 +16,7 @@ from fraudlab.net import free_port, port_in_use
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-FRAUDLAB = [sys.executable, "-m", "fraudlab.cli"]
+FRAUDLAB = [sys.executable, "-m", "lab.cli"]
 
 
 def fraudlab(*args: str) -> subprocess.CompletedProcess[str]:

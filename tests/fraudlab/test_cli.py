@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-FRAUDLAB = [sys.executable, "-m", "fraudlab.cli"]
+FRAUDLAB = [sys.executable, "-m", "lab.cli"]
 
 
 def fraudlab(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

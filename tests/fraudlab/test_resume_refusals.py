@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from fraudlab.announce import announce_now, run_event
-from fraudlab.cli import main
+from fraudlab.run_events import announce_now, run_event
+from lab.cli import main
 from simulator.clock import DEFAULT_START
 from simulator.producer import run_details
 

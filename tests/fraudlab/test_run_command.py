@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from process_tree import describe, kill_marked, left_after, marked, marked_env, new_marker
 
-from fraudlab.run_log import read_run_events
+from fraudlab.run_events import read_run_events
 from fraudlab.settings import Settings, settings_toml
 
 pytestmark = [pytest.mark.kafka, pytest.mark.spark, pytest.mark.slow]

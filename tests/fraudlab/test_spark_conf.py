@@ -46,7 +46,7 @@ def test_the_engine_starts_quick_when_live_and_the_settings_ask_for_it(
 ) -> None:
     import fraudlab.spark
     import models.registry
-    from fraudlab.cli import app
+    from lab.cli import app
 
     seen: dict[str, Any] = {}
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from fraudlab.errors import UsageError
-from models.history import csv_history
+from lab.training_runs import csv_history
 
 pytestmark = pytest.mark.spark
 

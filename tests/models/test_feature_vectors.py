@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.features import CATEGORY_FEATURES, FEATURES, NUMERIC_FEATURES
+from features.definition import CATEGORY_FEATURES, FEATURES, NUMERIC_FEATURES
 from models.feature_vectors import FeatureEncoding, encoding_for, feature_matrix, feature_names
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import xgboost
 
-from engine.features import FEATURES
+from features.definition import FEATURES
 from fraudlab.errors import UsageError
 from models.feature_vectors import encoding_for, feature_matrix
 from models.scorer import BOOSTER_FILE, METADATA_FILE, Scorer, booster_digest, load_scorer

@@ -15,10 +15,10 @@ import xgboost
 
 from fraudlab.errors import UsageError
 from fraudlab.settings import Settings
+from lab.training_runs import simulated_history
 from models import metrics
 from models.evaluation import evaluate_rows, plot_precision_recall, single_feature_aps
 from models.feature_vectors import encoding_for
-from models.history import simulated_history
 from models.registry import load_model
 from models.scorer import BOOSTER_FILE, Scorer, read_booster
 from models.training import TrainingPlan, feature_rows, fit_and_save, fit_booster, probabilities
@@ -191,7 +191,7 @@ def test_missing_and_damaged_model_folders_are_one_sentence(trained: Any, tmp_pa
 
 def test_evaluate_cli_names_a_missing_model(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "fraudlab.cli", "evaluate", "nope", "--json"],
+        [sys.executable, "-m", "lab.cli", "evaluate", "nope", "--json"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fraudlab.errors import UsageError
-from fraudlab.regression_goldens import (
+from lab.regression_goldens import (
     CHUNK_MESSAGES,
     EventDigest,
     Goldens,
@@ -23,7 +23,7 @@ from fraudlab.regression_goldens import (
     scenario_failures,
     write_goldens,
 )
-from fraudlab.regression_suite import ScenarioOutcome, SuiteOutcome
+from lab.regression_suite import ScenarioOutcome, SuiteOutcome
 
 T0 = 1_767_571_200  # 2026-01-05T00:00:00Z
 

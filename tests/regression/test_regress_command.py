@@ -8,7 +8,7 @@ import sys
 
 from fraudlab.net import free_port
 
-FRAUDLAB = [sys.executable, "-m", "fraudlab.cli"]
+FRAUDLAB = [sys.executable, "-m", "lab.cli"]
 
 
 def _regress(*args: str, bootstrap: str) -> subprocess.CompletedProcess[str]:

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from fraudlab.regression_goldens import model_failure, read_goldens
-from fraudlab.regression_suite import (
+from fraudlab.settings import REPO_ROOT, Settings
+from lab.regression_goldens import model_failure, read_goldens
+from lab.regression_suite import (
     GOLDEN_FILE,
     MODEL_RECIPE,
     model_fingerprint,
@@ -20,7 +21,6 @@ from fraudlab.regression_suite import (
     run_suite,
     train_regression_model,
 )
-from fraudlab.settings import REPO_ROOT, Settings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.spark, pytest.mark.slow]
 

@@ -13,7 +13,7 @@ from verdict_runs import write_verdict_run
 
 from archive.files import reading
 from archive.writer import ArchiveWriter
-from fraudlab.cli import app
+from lab.cli import app
 from replay.compare import (
     RunFigures,
     alert_overlap,
@@ -39,7 +39,7 @@ def _figures(folder: Path, run_id: str) -> RunFigures:
 
 def _fraudlab(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "fraudlab.cli", *args],
+        [sys.executable, "-m", "lab.cli", *args],
         capture_output=True,
         text=True,
         timeout=120,

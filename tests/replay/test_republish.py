@@ -75,9 +75,13 @@ async def _logs(bootstrap: str, run_id: str) -> dict[tuple[str, int], list[Logge
     return out
 
 
-async def _run_events(bootstrap: str, run_id: str) -> list[dict[str, object]]:
+async def _run_events(
+    bootstrap: str, run_id: str, progress: bool = False
+) -> list[dict[str, object]]:
+    """The replay's run-events in log order; its progress events only when ``progress``."""
     logs = await partition_logs(bootstrap, topic_name(run_id, RunEvent.STREAM))
-    return [orjson.loads(m.value) for log in logs.values() for m in log]
+    events = [orjson.loads(m.value) for log in logs.values() for m in log]
+    return [e for e in events if progress or e["event"] != "progress"]
 
 
 async def test_a_fast_replay_holds_every_partition_as_the_original_did(
@@ -124,6 +128,9 @@ async def test_a_replay_stopped_part_way_resumes_to_the_logs_of_a_whole_one(
     for where, log in original.items():
         assert [(m.key, m.value) for m in again[where]] == [(m.key, m.value) for m in log], where
     assert sum(report.delivered.values()) == sum(len(log) for log in original.values())
+    # paced, the replay told where it stood as a producer does (the status line of a run moves)
+    progress = [e for e in await _run_events(bootstrap, run_id, True) if e["event"] == "progress"]
+    assert progress and all("simulated_s" in str(e["details"]) for e in progress)
     events = [(e["part"], e["event"]) for e in await _run_events(bootstrap, run_id)]
     assert events == [
         ("producer", "started"),
@@ -242,7 +249,16 @@ def _fraudlab_env(settings: Settings) -> dict[str, str]:
 
 
 def _republish_argv(run_id: str, *pace: str) -> list[str]:
-    return [sys.executable, "-m", "fraudlab.cli", "republish", SOURCE, "--run-id", run_id, *pace]
+    return [
+        sys.executable,
+        "-m",
+        "lab.cli",
+        "republish",
+        SOURCE,
+        "--run-id",
+        run_id,
+        *pace,
+    ]
 
 
 async def test_the_republish_command_prints_what_it_delivered(

@@ -7,16 +7,15 @@ next offset, with its Kafka timestamp: the file is the one the archiver would wr
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from archive.writer import ArchiveWriter, ConsumedBatch
+from run_files import FileMessage, write_run_file
+
 from fraudlab import codec
 from fraudlab.publisher import partition_for
 from fraudlab.records import Record, RunEvent, message_key
-from fraudlab.topics import topic_name
 from simulator.clock import DEFAULT_START
 from simulator.scenario import load_scenario
 from simulator.simulation import Simulation
@@ -33,13 +32,6 @@ class Sent:
     key: bytes
     value: bytes
     timestamp_ms: int
-
-
-@dataclass(frozen=True)
-class _Logged:
-    offset: int
-    value: bytes
-    timestamp: int
 
 
 def sent_records(records: Iterable[Record]) -> list[Sent]:
@@ -95,18 +87,5 @@ def write_archive(
     close: bool = True,
 ) -> Path:
     """Write the file of run ``run_id`` holding ``messages``; closed as complete if ``close``."""
-    batch = ConsumedBatch()
-    offsets: Counter[tuple[str, int]] = Counter()
-    for m in messages:
-        topic = topic_name(run_id, m.stream)
-        partition = partition_for(m.key, partitions)
-        logged = _Logged(offsets[(topic, partition)], m.value, m.timestamp_ms)
-        offsets[(topic, partition)] += 1
-        batch.add(topic, m.stream, partition, [logged])
-    writer = ArchiveWriter.open(archive_dir, run_id)
-    writer.write(batch)
-    if close:
-        writer.close_run("complete", final=True)
-    else:
-        writer.close()
-    return writer.path
+    held = (FileMessage(m.stream, m.key, m.value, m.timestamp_ms) for m in messages)
+    return write_run_file(archive_dir, run_id, held, partitions=partitions, close=close)

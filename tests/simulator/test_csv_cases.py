@@ -23,7 +23,7 @@ from archive.reader import run_summary
 from archive.tables import UNDECODABLE
 from fraudlab.kafka_io import read_to_end
 from fraudlab.records import field_names
-from fraudlab.run_log import read_run_events
+from fraudlab.run_events import read_run_events
 from fraudlab.schemas import table_name
 from fraudlab.settings import Settings
 from fraudlab.topics import topic_name

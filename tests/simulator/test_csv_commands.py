@@ -17,7 +17,7 @@ def fraudlab(*args: str) -> subprocess.CompletedProcess[str]:
     # no broker answers at this address: a command that reached for one would say so
     env = {"FRAUDLAB_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}", "PATH": "/usr/bin:/bin"}
     return subprocess.run(
-        [sys.executable, "-m", "fraudlab.cli", *args],
+        [sys.executable, "-m", "lab.cli", *args],
         capture_output=True,
         text=True,
         timeout=120,

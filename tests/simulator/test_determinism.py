@@ -12,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from simulated_runs import NAMED_SCENARIOS, SCENARIOS, small_scenario
-from update_goldens import GOLDEN_FILE, golden_digest
 
+from lab.regression_suite import GOLDEN_FILE, at_regression_scale, event_digest, regression_plans
+from simulator.clock import DEFAULT_START
 from simulator.scenario import load_scenario
 from simulator.simulation import Simulation, canonical_digest
 
@@ -102,16 +103,23 @@ def test_advance_hands_out_each_message_once_in_delivery_order() -> None:
 
 
 def test_golden_digests_cover_every_named_scenario() -> None:
-    golden = json.loads(GOLDEN_FILE.read_text())
-    assert sorted(golden["digests"]) == sorted(NAMED_SCENARIOS)
+    golden = json.loads(GOLDEN_FILE.read_text())["scenarios"]
+    assert sorted(golden) == sorted(NAMED_SCENARIOS)
 
 
 @pytest.mark.parametrize("name", NAMED_SCENARIOS)
 def test_golden_digest(name: str) -> None:
-    golden = json.loads(GOLDEN_FILE.read_text())["digests"]
-    assert golden_digest(name) == golden[name], (
+    """Each named scenario's stream at regression scale is the one the regression suite's
+    goldens pin (``events`` in tests/regression/goldens.json, the one golden file), checked
+    here without Kafka or Spark."""
+    (plan,) = regression_plans(SCENARIOS, [name])
+    scenario = at_regression_scale(load_scenario(name, SCENARIOS), plan)
+    messages = list(Simulation(scenario, plan.seed, DEFAULT_START, plan.minutes).messages())
+    golden = json.loads(GOLDEN_FILE.read_text())["scenarios"][name]["events"]
+    now = event_digest(messages)
+    assert (now.digest, now.streams) == (golden["digest"], golden["streams"]), (
         f"the simulated stream of {name} changed; if that is intended, run "
-        "`python -m tests.simulator.update_goldens` and say why in the commit"
+        "`fraudlab regress --update` and say why in the commit"
     )
 
 

@@ -46,7 +46,7 @@ def baseline_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [
             sys.executable,
             "-m",
-            "fraudlab.cli",
+            "lab.cli",
             "export",
             "baseline",
             "--seed",

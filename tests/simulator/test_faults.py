@@ -11,8 +11,8 @@ import pytest
 from simulated_runs import records, small_scenario
 
 from fraudlab.codec import decode, encode
+from fraudlab.malformed import MALFORMED_KINDS, OVERSIZED_BYTES, malformed_value
 from fraudlab.records import Browsing, Transaction
-from simulator.faults import MALFORMED_KINDS, OVERSIZED_BYTES, malformed_value
 from simulator.simulation import Simulation
 
 FAULTS = {"late": 0.05, "out_of_order": 0.05, "duplicates": 0.05, "malformed": 0.05}

@@ -113,7 +113,16 @@ async def test_produce_csv_follows_the_assignment_rule(bootstrap: str, tmp_path:
 
 def test_a_broker_that_is_down_is_one_sentence() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "fraudlab.cli", "produce", "baseline", "--minutes", "1", "--fast"],
+        [
+            sys.executable,
+            "-m",
+            "lab.cli",
+            "produce",
+            "baseline",
+            "--minutes",
+            "1",
+            "--fast",
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -146,7 +146,7 @@ def test_the_cli_exits_2_with_one_line_and_no_traceback(
     path.write_text(BAD_FILES[case][0])
     extra = {"scenarios": [], "simulate": ["--digest"], "export": [str(tmp_path / "out")]}
     done = subprocess.run(
-        [sys.executable, "-m", "fraudlab.cli", command, str(path), *extra[command]],
+        [sys.executable, "-m", "lab.cli", command, str(path), *extra[command]],
         capture_output=True,
         text=True,
         timeout=60,

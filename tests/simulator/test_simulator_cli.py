@@ -9,7 +9,7 @@ import orjson
 from click.testing import CliRunner
 from simulated_runs import NAMED_SCENARIOS
 
-from fraudlab.cli import app
+from lab.cli import app
 
 
 def _invoke(*args: str) -> tuple[int, str, str]:

@@ -80,8 +80,17 @@ def canvases(driver: Any) -> int:
 
 
 def buttons(driver: Any, text: str) -> list[Any]:
-    """The buttons whose labels contain ``text``."""
-    return [b for b in deep_elements(driver, "button") if text in (b.text or "")]
+    """The buttons whose labels contain ``text`` ([] if the page kept re-rendering them)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for _ in range(10):
+        try:
+            return [b for b in deep_elements(driver, "button") if text in (b.text or "")]
+        except StaleElementReferenceException:
+            # Bokeh replaced a button between the query and the read (a label changing from
+            # play to pause re-renders it): ask again
+            time.sleep(0.05)
+    return []
 
 
 def button(driver: Any, text: str) -> Any:

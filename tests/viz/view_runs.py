@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import random
-import zlib
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from archive.writer import ArchiveWriter, ConsumedBatch
+from run_files import FileMessage, crc_partition, write_run_file
+
 from fraudlab import codec
 from fraudlab.records import (
     AlertedTransaction,
@@ -32,7 +32,6 @@ from fraudlab.records import (
     Truth,
     message_key,
 )
-from fraudlab.topics import topic_name
 from simulator.geography import CITIES
 
 START = 1_700_000_000
@@ -133,41 +132,23 @@ def synthetic_records(run_id: str, shape: RunShape) -> Iterator[Record]:
     yield _run_event(run_id, "engine", "finished", end + 1)
 
 
-@dataclass(frozen=True)
-class _Logged:
-    offset: int
-    value: bytes
-    timestamp: int
-
-
-def _batches(run_id: str, records: Iterable[Record], size: int) -> Iterator[ConsumedBatch]:
-    """Records as an archiver would consume them: a partition per key, offsets in order."""
-    offsets: Counter[tuple[str, int]] = Counter()
-    batch, count = ConsumedBatch(), 0
+def _messages(records: Iterable[Record]) -> Iterator[FileMessage]:
     for record in records:
-        topic = topic_name(run_id, record.STREAM)
-        partition = zlib.crc32(message_key(record)) % PARTITIONS
-        offset = offsets[(topic, partition)]
-        offsets[(topic, partition)] += 1
-        logged = _Logged(offset, codec.encode(record), START * 1000)
-        batch.add(topic, record.STREAM, partition, [logged])
-        count += 1
-        if count >= size:
-            yield batch
-            batch, count = ConsumedBatch(), 0
-    if count:
-        yield batch
+        yield FileMessage(record.STREAM, message_key(record), codec.encode(record), START * 1000)
 
 
 def write_synthetic_run(
     archive_dir: Path, run_id: str, shape: RunShape, batch_messages: int = 50_000
 ) -> Path:
     """Write the run's file, closed as complete; its path."""
-    writer = ArchiveWriter.open(archive_dir, run_id)
-    for batch in _batches(run_id, synthetic_records(run_id, shape), batch_messages):
-        writer.write(batch)
-    writer.close_run("complete", final=True)
-    return writer.path
+    return write_run_file(
+        archive_dir,
+        run_id,
+        _messages(synthetic_records(run_id, shape)),
+        chunk=batch_messages,
+        partitions=PARTITIONS,
+        partition=crc_partition,
+    )
 
 
 def write_empty_run(archive_dir: Path, run_id: str) -> Path:
@@ -176,8 +157,6 @@ def write_empty_run(archive_dir: Path, run_id: str) -> Path:
         _run_event(run_id, "producer", "started", START, scenario="empty", seed=1),
         _run_event(run_id, "producer", "finished", START + 1),
     ]
-    writer = ArchiveWriter.open(archive_dir, run_id)
-    for batch in _batches(run_id, records, 100):
-        writer.write(batch)
-    writer.close_run("complete", final=True)
-    return writer.path
+    return write_run_file(
+        archive_dir, run_id, _messages(records), partitions=PARTITIONS, partition=crc_partition
+    )

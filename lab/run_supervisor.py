@@ -17,13 +17,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fraudlab.announce import announce_now, run_event
 from fraudlab.errors import FraudlabError
 from fraudlab.records import RunEvent
-from fraudlab.run_log import part_ending, read_run_events
-from fraudlab.run_parts import PartProcess
-from fraudlab.run_status import RunFigures, RunWatcher
+from fraudlab.run_events import announce_now, part_ending, read_run_events, run_event
 from fraudlab.settings import Settings
+from lab.run_parts import PartProcess
+from lab.run_status import RunFigures, RunWatcher
 
 __all__ = ["RunOutcome", "RunSupervisor"]
 

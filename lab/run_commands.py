@@ -3,7 +3,7 @@
 ``run`` simulates a scenario, or streams an assignment-layout CSV folder (``--csv DIR``);
 ``replay`` republishes a finished run's events from its archive.
 Either way the engine scores them and the archiver records everything (see
-:mod:`fraudlab.run_supervisor`).
+:mod:`lab.run_supervisor`).
 """
 
 from __future__ import annotations
@@ -18,28 +18,35 @@ import click
 
 from fraudlab.broker import require_broker
 from fraudlab.cli_context import settings_from
+from fraudlab.cli_options import (
+    SPEED_HELP,
+    given_options,
+    minutes_option,
+    pace,
+    pace_options,
+    resume_option,
+    seed_option,
+)
 from fraudlab.errors import FraudlabError, UsageError
 from fraudlab.progress import stderr
-from fraudlab.run_log import latest_details, read_run_events
-from fraudlab.run_parts import PartProcess, fraudlab_argv
-from fraudlab.run_status import RunFigures
-from fraudlab.run_supervisor import RunOutcome, RunSupervisor
+from fraudlab.run_events import latest_details, read_run_events
 from fraudlab.runs import new_run_id, validate_run_id
 from fraudlab.settings import Settings, settings_toml
+from lab.run_parts import PartProcess, fraudlab_argv
+from lab.run_status import RunFigures
+from lab.run_supervisor import RunOutcome, RunSupervisor
 
 __all__ = ["register", "supervise"]
 
+FAST_HELP = "As fast as it goes; the engine then runs available-now."
 # without a terminal, a status line every this many seconds instead of a live one
 LOG_STATUS_EVERY_S = 10.0
 
 
 def pace_flags(speed: float | None, fast: bool) -> list[str]:
     """The --speed or --fast flags of a run's source, with one sentence for a bad choice."""
-    if fast and speed is not None:
-        raise UsageError("--speed and --fast exclude each other: choose one.")
-    if not fast and speed is None:
-        raise UsageError("say how fast to play the run: --speed K (1 = real time) or --fast.")
-    return ["--fast"] if fast else ["--speed", f"{speed:g}"]
+    chosen = pace(speed, fast)
+    return ["--fast"] if chosen is None else ["--speed", f"{chosen:g}"]
 
 
 def engine_flags(model_name: str, speed: float | None) -> list[str]:
@@ -133,8 +140,7 @@ def _resumed(
     UsageError, in one sentence, for a run that cannot be continued so."""
     from fraudlab.resume import resume_point
 
-    if fast and speed is not None:
-        raise UsageError("--speed and --fast exclude each other: choose one.")
+    pace(speed, fast, required=False)
     point = asyncio.run(resume_point(settings.bootstrap_servers, run_id, ()))
     details = point.details
     source_of = details.get("replay_of")
@@ -153,7 +159,7 @@ def _resumed(
             "scenario runs and replays can be resumed."
         )
     announced = details.get("speed")
-    pace = (
+    chosen = (
         None
         if fast
         else speed
@@ -162,14 +168,14 @@ def _resumed(
         if isinstance(announced, int | float)
         else None
     )
-    flags = ["--fast"] if pace is None else ["--speed", f"{pace:g}"]
+    flags = ["--fast"] if chosen is None else ["--speed", f"{chosen:g}"]
     if replay:
         source = ["republish", str(source_of), "--run-id", run_id, "--resume", *flags]
     else:
         source = ["produce", "--resume", run_id, *flags]
     events = asyncio.run(read_run_events(settings.bootstrap_servers, run_id))
     model = model_name or latest_details(events, "engine", "started").get("model_name")
-    return source, engine_flags(str(model or "default"), pace)
+    return source, engine_flags(str(model or "default"), chosen)
 
 
 def _speed_reached(settings: Settings, run_id: str) -> str:
@@ -247,28 +253,15 @@ def _csv_run(
     type=click.IntRange(min=0),
     help="With --csv: ts of the first batch, for a reproducible run [default: the wall clock].",
 )
-@click.option("--seed", type=click.IntRange(min=0), help="Seed [default: the scenario's].")
-@click.option(
-    "--minutes",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Simulated minutes [default: the scenario's].",
-)
-@click.option(
-    "--speed",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Pace: simulated seconds per wall second (1 = real time).",
-)
-@click.option(
-    "--fast", is_flag=True, help="As fast as it goes; the engine then runs available-now."
-)
+@seed_option()
+@minutes_option()
+@pace_options(SPEED_HELP, FAST_HELP)
 @click.option("--model", "model_name", help="Saved model [default: default].")
 @click.option("--run-id", help="Run id [default: scenario, seed and the time it starts].")
-@click.option(
-    "--resume",
-    "resume_run",
-    metavar="RUN",
-    help="Continue run RUN, stopped part way: its producer from what its topics hold, its "
-    "engine from its checkpoints, its archive from its file.",
+@resume_option(
+    "RUN",
+    "Continue run RUN, stopped part way: its producer from what its topics hold, its engine "
+    "from its checkpoints, its archive from its file.",
 )
 @click.pass_context
 def run_command(
@@ -294,18 +287,14 @@ def run_command(
     from simulator.scenario import load_scenario
 
     if resume_run is not None:
-        given = [
-            name
-            for name, value in (
-                ("SCENARIO", scenario),
-                ("--csv", csv_dir),
-                ("--first-ts", first_ts),
-                ("--seed", seed),
-                ("--minutes", minutes),
-                ("--run-id", run_id),
-            )
-            if value is not None
-        ]
+        given = given_options(
+            SCENARIO=scenario,
+            csv=csv_dir,
+            first_ts=first_ts,
+            seed=seed,
+            minutes=minutes,
+            run_id=run_id,
+        )
         if given:
             raise UsageError(f"--resume continues a run as it started: drop {', '.join(given)}.")
         settings = settings_from(ctx)
@@ -325,12 +314,12 @@ def run_command(
     if first_ts is not None:
         raise UsageError("--first-ts is for --csv runs: a scenario run starts at its own start.")
 
-    pace = pace_flags(speed, fast)
+    flags = pace_flags(speed, fast)
     settings = settings_from(ctx)
     loaded = load_scenario(scenario, settings.scenarios_dir)
     seed = loaded.seed if seed is None else seed
     run_id = run_id or new_run_id(loaded.name, seed)
-    source = ["produce", scenario, "--seed", str(seed), "--run-id", run_id, *pace]
+    source = ["produce", scenario, "--seed", str(seed), "--run-id", run_id, *flags]
     if minutes is not None:
         source += ["--minutes", f"{minutes:g}"]
     supervise(ctx, settings, run_id, source, engine_flags(model_name, None if fast else speed))
@@ -338,22 +327,10 @@ def run_command(
 
 @click.command("replay")
 @click.argument("source_run_id", metavar="RUN", required=False)
-@click.option(
-    "--speed",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Pace: the original event-time gaps divided by K (1 = as it happened).",
-)
-@click.option(
-    "--fast", is_flag=True, help="As fast as it goes; the engine then runs available-now."
-)
+@pace_options("Pace: the original event-time gaps divided by K (1 = as it happened).", FAST_HELP)
 @click.option("--model", "model_name", help="Saved model [default: the one that scored RUN].")
 @click.option("--run-id", help="The replay's run id [default: replay of RUN's scenario and seed].")
-@click.option(
-    "--resume",
-    "resume_run",
-    metavar="REPLAY",
-    help="Continue replay REPLAY, stopped part way, from what its topics hold.",
-)
+@resume_option("REPLAY", "Continue replay REPLAY, stopped part way, from what its topics hold.")
 @click.pass_context
 def replay_command(
     ctx: click.Context,
@@ -385,7 +362,7 @@ def replay_command(
         raise UsageError(
             "say which archived run to replay (see `fraudlab runs`), or --resume REPLAY."
         )
-    pace = pace_flags(speed, fast)
+    flags = pace_flags(speed, fast)
     settings = settings_from(ctx)
     with reading(settings.archive_dir, validate_run_id(source_run_id)) as con:
         original = run_summary(con)
@@ -397,7 +374,7 @@ def replay_command(
         if run_id
         else new_run_id(f"replay-{original.scenario or 'run'}", original.seed or 0)
     )
-    source = ["republish", source_run_id, "--run-id", run_id, *pace]
+    source = ["republish", source_run_id, "--run-id", run_id, *flags]
     supervise(ctx, settings, run_id, source, engine_flags(model, None if fast else speed))
 
 

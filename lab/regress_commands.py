@@ -16,14 +16,20 @@ from fraudlab.broker import require_broker
 from fraudlab.cli_context import settings_from
 from fraudlab.errors import FraudlabError
 from fraudlab.progress import Steps
-from fraudlab.regression_goldens import (
+from lab.regression_goldens import (
     Goldens,
     model_changes,
     read_goldens,
     scenario_changes,
     write_goldens,
 )
-from fraudlab.regression_suite import ABOUT, GOLDEN_FILE, SuiteOutcome, regression_plans, run_suite
+from lab.regression_suite import (
+    ABOUT,
+    GOLDEN_FILE,
+    SuiteOutcome,
+    regression_plans,
+    run_suite,
+)
 
 
 def _print_changes(before: Goldens | None, outcome: SuiteOutcome) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from archive.run_events import Event, fold_run_events
+from fraudlab.run_events import Event, fold_run_events
 
 
 def ev(part: str, event: str, ts: int, **details: object) -> Event:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from fraudlab.kafka_io import end_offsets
 from fraudlab.records import RunEvent
-from fraudlab.run_log import latest_details, part_ending, read_run_events
+from fraudlab.run_events import latest_details, part_ending, read_run_events
 from fraudlab.topics import topic_name
 
 __all__ = ["RunFigures", "RunWatcher"]

@@ -8,8 +8,9 @@ For each named scenario the file pins two digests of a short run with a fixed se
 - the alert set, the sorted (window start, transaction id) pairs of the fraud-alerts topic, kept
   whole because they are few, so that a change is shown record by record.
 
-The model the alerts come from is pinned by its fingerprint (see :mod:`fraudlab.regression_suite`),
-so that a changed model is reported as such rather than as a change in every scenario.
+The model the alerts come from is pinned by its fingerprint (see
+:mod:`lab.regression_suite`), so that a changed model is reported as such rather than
+as a change in every scenario.
 
 Everything here is pure: lists in, sentences out, no Kafka and no Spark.
 

@@ -4,7 +4,7 @@ A customer's profile, browsing events and transactions are folded, in event-time
 :class:`CustomerState`; each transaction is turned into a feature row from the transaction itself,
 the session that led to it, the customer's recent history and the customer's static profile.
 Spark calls this code through ``mapInPandas`` on a batch DataFrame (training, evaluation) and
-``applyInPandasWithState`` on a streaming one (scoring), see :mod:`engine.feature_frames`, so the
+``applyInPandasWithState`` on a streaming one (scoring), see :mod:`features.frames`, so the
 two can never drift apart. Nothing here reads truth, ids as values, or the wall clock.
 
 >>> state = CustomerState()

@@ -8,24 +8,23 @@ from pathlib import Path
 import click
 
 from fraudlab.cli_context import settings_from
+from fraudlab.cli_options import json_option, minutes_option, plot_option, seed_option
 from fraudlab.progress import Steps
 
 
 @click.command("train")
-@click.option("--name", required=True, help="Model name: the folder under models/.")
+@click.option("--name", required=True, help="Model name: its folder under models_dir.")
 @click.option(
     "--scenario",
     default="history",
     show_default=True,
     help="Scenario whose simulation is the training history.",
 )
-@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the training run.")
-@click.option(
-    "--minutes",
-    type=click.FloatRange(min=1),
+@seed_option("Seed of the training run.", default=7)
+@minutes_option(
+    "Simulated minutes of history (a day of the history scenario does not fit a 2 GB driver).",
     default=180.0,
-    show_default=True,
-    help="Simulated minutes of history (a day of the history scenario does not fit a 2 GB driver).",
+    minimum=1.0,
 )
 @click.option(
     "--validation-seed",
@@ -73,8 +72,9 @@ def train_command(
 ) -> None:
     """Train a fraud model on simulated (or exported) history and save it as models/NAME."""
     from fraudlab.spark import build_spark_session
+    from lab.training_runs import train
     from models.registry import validate_model_name
-    from models.training import TrainingPlan, train
+    from models.training import TrainingPlan
 
     validate_model_name(name)
     settings = settings_from(ctx)
@@ -99,14 +99,10 @@ def train_command(
 @click.command("evaluate")
 @click.argument("name")
 @click.option("--scenario", default="baseline", show_default=True)
-@click.option("--seed", type=int, default=101, show_default=True)
-@click.option("--minutes", type=click.FloatRange(min=1), help="Simulated minutes to score.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option(
-    "--plot",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write a precision-recall curve (PNG).",
-)
+@seed_option("Seed of the scenario run scored.", default=101)
+@minutes_option("Simulated minutes to score.", minimum=1.0)
+@json_option("Print one JSON object.")
+@plot_option("Write a precision-recall curve (PNG).")
 @click.pass_context
 def evaluate_command(
     ctx: click.Context,
@@ -120,8 +116,8 @@ def evaluate_command(
     """Score a held-out simulation with model NAME and report how well it detects fraud."""
     from fraudlab.errors import UsageError
     from fraudlab.spark import build_spark_session
+    from lab.training_runs import simulated_history
     from models.evaluation import evaluate, plot_precision_recall
-    from models.history import simulated_history
     from models.registry import load_model
 
     settings = settings_from(ctx)

@@ -3,7 +3,7 @@
 Each scenario is simulated at regression scale (a short horizon, a smaller world, its own seed),
 produced ``--fast`` to a broker as a run of its own, scored by the engine available-now, and its
 fraud alerts are read back; the canonical event stream and the alert set are digested and
-compared with :mod:`fraudlab.regression_goldens`. One Spark session serves every scenario.
+compared with :mod:`lab.regression_goldens`. One Spark session serves every scenario.
 
 Regression scale: the horizon holds the start of each scenario's own pattern (see
 :data:`HORIZONS`), and the world has at most :data:`REGRESSION_CUSTOMERS` customers; traffic,
@@ -16,10 +16,10 @@ Why this lives in ``fraudlab/``: like ``fraudlab run``, the suite composes the s
 models and the engine, and none of them should import another's entry points to do it (the
 engine knows nothing of the simulator). It uses only their public functions (``Simulation``,
 ``produce_run``, ``fit_and_save``, ``run_engine``), imported where they are called, as
-:mod:`fraudlab.run_commands` does.
+:mod:`lab.run_commands` does.
 
 The model is trained from a fixed recipe (:data:`MODEL_RECIPE`) because none is committed
-(``models/*/`` is not in git, and ``models/default`` is whatever ``make model`` trained last).
+(saved models are not in git, and ``var/models/default`` is whatever ``make model`` trained last).
 Training is repeatable (sorted feature rows in one partition, xgboost trees grown without
 sampling), and so is the saved booster, byte for byte; the model is nevertheless pinned by what it
 says on its validation rows (the exact operating threshold and the validation metrics) rather
@@ -41,7 +41,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from fraudlab.kafka_io import delete_topics, read_to_end
-from fraudlab.regression_goldens import (
+from fraudlab.runs import new_run_id
+from fraudlab.settings import REPO_ROOT, Settings
+from fraudlab.topics import run_topics, topic_name
+from lab.regression_goldens import (
     CHUNK_MESSAGES,
     UPDATE_HINT,
     EventDigest,
@@ -53,9 +56,6 @@ from fraudlab.regression_goldens import (
     model_failure,
     scenario_failures,
 )
-from fraudlab.runs import new_run_id
-from fraudlab.settings import REPO_ROOT, Settings
-from fraudlab.topics import run_topics, topic_name
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -92,7 +92,8 @@ MODEL_RECIPE: dict[str, Any] = {
 }
 
 ABOUT = (
-    "Golden digests of the scenario regression suite (fraudlab/regression_suite.py): each named "
+    "Golden digests of the scenario regression suite (lab/regression_suite.py): each "
+    "named "
     f"scenario run for a short horizon in a world of at most {REGRESSION_CUSTOMERS:,} customers "
     "with its seed, produced fast, scored available-now by a model trained from the recipe below. "
     "`events.digest` is the canonical digest of every message produced; alert pairs are "
@@ -209,7 +210,7 @@ def message_line(m: Message) -> str:
 
 def train_regression_model(spark: SparkSession, settings: Settings, step: Step) -> SavedModel:
     """Train the suite's model from :data:`MODEL_RECIPE` into ``settings.models_dir``."""
-    from models.history import simulated_history
+    from lab.training_runs import simulated_history
     from models.training import TrainingPlan, feature_rows, fit_and_save
 
     recipe = MODEL_RECIPE

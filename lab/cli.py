@@ -21,14 +21,14 @@ from fraudlab.errors import FraudlabError
 # Modules whose `register(group)` adds commands, package by package.
 COMMAND_MODULES: tuple[str, ...] = (
     "simulator.commands",
-    "fraudlab.run_commands",
+    "lab.run_commands",
     "simulator.produce_commands",
-    "models.commands",
+    "lab.model_commands",
     "engine.commands",
     "archive.commands",
     "replay.commands",
     "viz.commands",
-    "fraudlab.regress_commands",
+    "lab.regress_commands",
 )
 
 

@@ -14,7 +14,7 @@ import itertools
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from engine.features import FEATURES, CustomerState, Payment, Profile
+from features.definition import FEATURES, CustomerState, Payment, Profile
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -90,7 +90,7 @@ def features_schema() -> StructType:
 
 
 def event_columns() -> list[Column]:
-    """:data:`EVENT_COLUMNS` of classified Kafka rows (see :func:`engine.parsing.classify`).
+    """:data:`EVENT_COLUMNS` of classified Kafka rows (:func:`fraudlab.record_parsing.classify`).
 
     One projection for every stream, read from the value parsed once: browsing events,
     transactions and customer profiles each fill the columns they have; a row whose ``reason``
@@ -98,7 +98,7 @@ def event_columns() -> list[Column]:
     """
     from pyspark.sql import functions as F
 
-    from engine.parsing import field
+    from fraudlab.record_parsing import field
 
     stream = F.col("stream")
     kind = F.when(F.col("reason").isNotNull(), F.lit(INVALID))
@@ -155,7 +155,7 @@ def customer_events(
     """
     from pyspark.sql import functions as F
 
-    from engine.parsing import classify
+    from fraudlab.record_parsing import classify
 
     def values(frame: DataFrame, stream: str) -> DataFrame:
         source = [

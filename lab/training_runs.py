@@ -1,0 +1,143 @@
+"""Training and evaluation fed with history: simulated from a scenario, or read from a dataset
+folder in the assignment's layout.
+
+The glue of two stages: the simulator (or its CSV reader) makes the records, and
+:mod:`models.training` turns them into features and a saved model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fraudlab.errors import UsageError
+from fraudlab.settings import Settings
+from models.history import History, history_frames, rows_by_stream
+from models.registry import SavedModel, validate_model_name
+from models.training import Step, TrainingPlan, feature_rows, fit_and_save
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from simulator.simulation import Message
+
+
+def simulated_history(
+    spark: SparkSession,
+    scenario_name: str,
+    scenarios_dir: Path,
+    seed: int,
+    minutes: float | None = None,
+    progress: Callable[[float, float], None] | None = None,
+) -> History:
+    """Simulate a scenario and return its history as frames."""
+    from simulator.scenario import load_scenario
+    from simulator.simulation import Simulation
+
+    sim = Simulation(load_scenario(scenario_name, scenarios_dir), seed, minutes=minutes)
+
+    def messages() -> Iterable[Message]:
+        yield from sim.static_messages()
+        t = 0.0
+        while t < sim.horizon_s:
+            t = min(t + 600.0, sim.horizon_s)
+            yield from sim.advance(t)
+            if progress is not None:
+                progress(t, sim.horizon_s)
+        yield from sim.advance(float("inf"))
+
+    return history_frames(spark, rows_by_stream(messages()))
+
+
+def csv_history(spark: SparkSession, data_dir: Path) -> History:
+    """The history in an assignment-layout dataset folder (the assignment's own or an export).
+
+    The folder is read as ``produce-csv`` reads it (:mod:`simulator.csv_dataset`): either file
+    names, a byte-order mark, quoted fields, every common time form (naive times in the
+    default dataset time zone). Browsing rows without customer_id get it from
+    customer_session.csv. fraud_transaction.csv may list only the frauds, as the assignment's
+    does: a transaction it does not name is labelled legitimate. ``ts`` is each row's own time.
+
+    Raises UsageError when a required file is missing or a row cannot be read (naming the
+    file, line and field of the first; ``fraudlab check-csv`` lists them all).
+    """
+    from contextlib import ExitStack
+
+    from fraudlab.field_values import event_time
+    from simulator.csv_dataset import locate_dataset
+    from simulator.csv_rows import Problem
+
+    dataset = locate_dataset(data_dir)
+    if "truth" not in dataset.files:
+        raise UsageError(f"{data_dir} has no fraud_transaction.csv: training needs the labels.")
+    problems: list[Problem] = []
+    rows: dict[str, list[dict[str, Any]]] = {}
+    with ExitStack() as stack:
+        for stream in ("customer", "customer_session", "browsing", "transactions", "truth"):
+            rows[stream] = list(dataset.rows(stack, stream, problems.append))
+    if problems:
+        raise UsageError(
+            f"{len(problems)} row(s) of {data_dir} cannot be read (the first: {problems[0]}); "
+            f"fraudlab check-csv {data_dir} lists them all."
+        )
+    sessions = {r["session_id"]: r["customer_id"] for r in rows["customer_session"]}
+    for row in rows["browsing"]:
+        row["customer_id"] = row.get("customer_id") or sessions.get(row["session_id"], "")
+        row["ts"] = int(event_time(row["event_time"], dataset.zone))
+    for row in rows["transactions"]:
+        row["ts"] = int(event_time(row["created_at"], dataset.zone))
+    for row in rows["customer"]:
+        row["ts"] = 0
+    listed = {r["transaction_id"]: r for r in rows["truth"]}
+    rows["truth"] = [
+        {
+            "transaction_id": tx["transaction_id"],
+            "is_fraud": (listed[tx["transaction_id"]].get("is_fraud") or "1")
+            if tx["transaction_id"] in listed
+            else "0",
+            "pattern": listed.get(tx["transaction_id"], {}).get("pattern", ""),
+            "ts": tx["ts"],
+        }
+        for tx in rows["transactions"]
+    ]
+    return history_frames(spark, rows)
+
+
+def train(spark: SparkSession, settings: Settings, plan: TrainingPlan, step: Step) -> SavedModel:
+    """Train, compare, choose and save a model as ``plan`` says; ``step`` hears progress."""
+    validate_model_name(plan.name)
+    if plan.data_dir is not None:
+        step(f"reading history from {plan.data_dir}")
+        train_rows = feature_rows(spark, csv_history(spark, plan.data_dir))
+    else:
+        step(f"simulating training history: {plan.scenario}, seed {plan.seed}")
+        train_rows = feature_rows(
+            spark,
+            simulated_history(
+                spark, plan.scenario, settings.scenarios_dir, plan.seed, plan.minutes
+            ),
+        )
+    valid_parts = []
+    for seed in plan.validation_seeds:
+        step(
+            f"simulating validation history: {plan.validation_scenario or plan.scenario}, "
+            f"seed {seed}"
+        )
+        valid_parts.append(
+            feature_rows(
+                spark,
+                simulated_history(
+                    spark,
+                    plan.validation_scenario or plan.scenario,
+                    settings.scenarios_dir,
+                    seed,
+                    plan.validation_minutes or plan.minutes,
+                ),
+            )
+        )
+    import pandas as pd
+
+    return fit_and_save(
+        spark, settings, plan, train_rows, pd.concat(valid_parts, ignore_index=True), step
+    )
