@@ -1,5 +1,5 @@
 """The fold of one state bucket, fed with lists: the frontier hold, late, duplicate, unreadable
-and scored rows."""
+and scored rows, events out of order, and a profile that arrives after the customer's events."""
 
 from __future__ import annotations
 
@@ -205,3 +205,48 @@ def test_without_the_hold_a_transaction_is_scored_in_the_micro_batch_it_arrives_
     out = fold_bucket(state, rows, 0, lambda f: [0.5] * len(f), MODEL, TOPICS, None)
     assert [(t, k) for t, k, _ in out] == [("r.scores", "t1")]  # no report, nothing held
     assert state.pending == {}
+
+
+def test_a_profile_that_arrives_after_the_customer_s_events_still_counts_before_the_frontier() -> (
+    None
+):
+    """Profiles and events are folded in event-time order once the frontier passes them, not in
+    the order they arrive: a sign-up delivered after the customer's first payment (a slow
+    profile topic) still gives that payment its profile features."""
+    seen: list[dict[str, Any]] = []
+
+    def score(features: list[dict[str, Any]]) -> list[float]:
+        seen.extend(features)
+        return [0.5] * len(features)
+
+    state = BucketState()
+    pay = _pay("c1", T0 + 60, "t1", 0, "[]")
+    profile = _row(
+        CUSTOMER, "c1", T0 - 3600, 0, gender="F", birth_day=8000, join_day=19000,
+        home_lat=-6.2, home_long=106.8,
+    )  # fmt: skip
+    assert fold_bucket(state, [_browse("c1", T0, "e1", 0), pay], 0, score, MODEL, TOPICS, None)
+    assert seen and seen[0]["distance_km"] == -1.0  # without the hold: scored with no profile
+    seen.clear()
+    held = BucketState()
+    for rows in ([_browse("c1", T0, "e1", 0), pay], [profile], [_report()]):
+        fold_bucket(held, rows, 0, score, MODEL, TOPICS, PARTITIONS)
+    ((features,),) = [seen]
+    assert features["distance_km"] == 0.0 and features["account_age_days"] > 0
+
+
+def test_events_delivered_out_of_order_are_folded_in_event_time_order() -> None:
+    """Two payments of one customer delivered newest first, within the lateness: the older is
+    scored as the customer's first transaction and the newer sees it, as in training."""
+    seen: list[dict[str, Any]] = []
+
+    def score(features: list[dict[str, Any]]) -> list[float]:
+        seen.extend(features)
+        return [0.5] * len(features)
+
+    newer, older = _pay("c1", T0 + 600, "t2", 1, "[]"), _pay("c1", T0 + 60, "t1", 0, "[]")
+    state = BucketState()
+    out = fold_bucket(state, [newer, older, _report()], 0, score, MODEL, TOPICS, PARTITIONS)
+    assert [key for topic, key, _ in out if topic == "r.scores"] == ["t1", "t2"]
+    first, second = seen
+    assert first["seconds_since_previous"] > second["seconds_since_previous"] == 540.0
