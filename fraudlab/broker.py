@@ -141,16 +141,25 @@ def kafka_classpath(lib_dir: Path) -> str:
 
 
 async def _answers(bootstrap: str, timeout_s: float) -> int:
-    """The number of brokers in the cluster at ``bootstrap``; raises when none answers."""
+    """The number of brokers in the cluster at ``bootstrap`` (at least 1); raises when no
+    bootstrap server answers.
+
+    DescribeCluster goes to one node of the metadata, which may be a node that has just died:
+    a cluster with a node down still answers, so the metadata the bootstrap server gave counts
+    then."""
     from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
 
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000) + 1000
     )
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
-        cluster = await asyncio.wait_for(admin.describe_cluster(), timeout_s)
-        return len(cluster["brokers"])
+        try:
+            cluster = await asyncio.wait_for(admin.describe_cluster(), timeout_s)
+            return max(1, len(cluster["brokers"]))
+        except (KafkaError, TimeoutError):
+            return max(1, len(admin._client.cluster.brokers()))
     finally:
         await admin.close()
 

@@ -10,12 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from aiokafka import AIOKafkaClient, AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    NodeNotReadyError,
+    RequestTimedOutError,
+    TopicAlreadyExistsError,
+)
 
 from fraudlab.errors import BrokerUnavailable
 from fraudlab.settings import DELIVERY_TIMEOUT_S, Settings
@@ -155,19 +162,50 @@ async def start_or_report(
         ) from None
 
 
-async def default_replication(admin: AIOKafkaAdminClient) -> int:
+# Attempts of an admin request that met a node that does not answer. aiokafka's admin client
+# sends each request to a random node of its metadata, and a node that has just died stays in
+# the metadata for seconds (until the controller fences it): each attempt refreshes the metadata
+# and may meet a live node. About 12 s in all, beyond a broker's default session timeout (9 s).
+ADMIN_ATTEMPTS = 8
+T = TypeVar("T")
+
+
+async def on_a_live_node(
+    admin: AIOKafkaAdminClient, bootstrap: str, request: Callable[[], Awaitable[T]], what: str
+) -> T:
+    """Await ``request()`` (an admin request), again while it meets a node that does not answer;
+    BrokerUnavailable, naming ``what`` was asked, when no attempt reached a live node."""
+    last: Exception | None = None
+    for attempt in range(ADMIN_ATTEMPTS):
+        try:
+            with quiet_kafka_logs():
+                return await request()
+        except (NodeNotReadyError, KafkaConnectionError, RequestTimedOutError) as exc:
+            last = exc
+            with contextlib.suppress(Exception), quiet_kafka_logs():
+                await admin._client.force_metadata_update()
+            await asyncio.sleep(min(0.25 * 2**attempt, 2.0))
+    raise BrokerUnavailable(
+        f"the Kafka cluster at {bootstrap} did not answer {what} "
+        f"({type(last).__name__}) in {ADMIN_ATTEMPTS} attempts."
+    )
+
+
+async def default_replication(admin: AIOKafkaAdminClient, bootstrap: str = "") -> int:
     """The cluster's ``default.replication.factor``, as its controller (or first broker) has
     it: 1 on a single broker, 3 on a cluster of ``fraudlab broker up --brokers 3``; 1 when it
     cannot be read. (aiokafka's CreateTopics needs the factor itself: it cannot ask for the
     cluster's default.)"""
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+    where = bootstrap or "the bootstrap servers"
     try:
-        cluster = await admin.describe_cluster()
+        cluster = await on_a_live_node(admin, where, admin.describe_cluster, "DescribeCluster")
         ids = [b["node_id"] for b in cluster["brokers"]]
         node = cluster.get("controller_id") if cluster.get("controller_id") in ids else ids[0]
-        responses = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.BROKER, str(node))]
+        resource = ConfigResource(ConfigResourceType.BROKER, str(node))
+        responses = await on_a_live_node(
+            admin, where, lambda: admin.describe_configs([resource]), "DescribeConfigs"
         )
         for response in responses:
             for resource in response.resources:
@@ -187,17 +225,17 @@ async def create_topics(
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await start_or_report(admin, bootstrap)
     try:
-        existing = set(await admin.list_topics())
+        existing = set(await on_a_live_node(admin, bootstrap, admin.list_topics, "ListTopics"))
         wanted = [t for t in topics if t not in existing]
         if wanted:
             if replication is None:
-                replication = await default_replication(admin)
+                replication = await default_replication(admin, bootstrap)
+            new = [
+                NewTopic(t, partitions, replication, topic_configs=RUN_TOPIC_CONFIG) for t in wanted
+            ]
             with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(
-                    [
-                        NewTopic(t, partitions, replication, topic_configs=RUN_TOPIC_CONFIG)
-                        for t in wanted
-                    ]
+                await on_a_live_node(
+                    admin, bootstrap, lambda: admin.create_topics(new), "CreateTopics"
                 )
         return wanted
     finally:
@@ -209,7 +247,7 @@ async def list_topics(bootstrap: str) -> list[str]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await start_or_report(admin, bootstrap)
     try:
-        return sorted(await admin.list_topics())
+        return sorted(await on_a_live_node(admin, bootstrap, admin.list_topics, "ListTopics"))
     finally:
         await admin.close()
 
@@ -219,10 +257,12 @@ async def delete_topics(bootstrap: str, topics: Iterable[str]) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await start_or_report(admin, bootstrap)
     try:
-        existing = set(await admin.list_topics())
+        existing = set(await on_a_live_node(admin, bootstrap, admin.list_topics, "ListTopics"))
         doomed = [t for t in topics if t in existing]
         if doomed:
-            await admin.delete_topics(doomed)
+            await on_a_live_node(
+                admin, bootstrap, lambda: admin.delete_topics(doomed), "DeleteTopics"
+            )
     finally:
         await admin.close()
 
