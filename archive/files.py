@@ -80,7 +80,9 @@ def lock_holder(pid: int) -> str:
         command = " ".join(" ".join(arg.split()) for arg in psutil.Process(pid).cmdline())
     except psutil.Error:
         return f"pid {pid}"
-    command = re.sub(r"^\S*python[\d.]*\s+-m\s+", "", command)  # `python -m fraudlab` reads so
+    # a run's parts are `python -m lab ...`: shown as the command a user would type
+    command = re.sub(r"^\S*python[\d.]*\s+-m\s+(lab|fraudlab)\b", "fraudlab", command)
+    command = re.sub(r"^\S*python[\d.]*\s+-m\s+", "", command)
     command = re.sub(r"^\S*/fraudlab\b", "fraudlab", command)
     return f"pid {pid}: {command[:120]}" if command else f"pid {pid}"
 

@@ -72,7 +72,7 @@ def _stop_with_parent(parent: int) -> Callable[[], None] | None:
 
 def fraudlab_argv(settings_file: Path, *args: str) -> list[str]:
     """The command line of a ``fraudlab`` command run with the given settings file."""
-    return [sys.executable, "-m", "fraudlab", "--settings", str(settings_file), *args]
+    return [sys.executable, "-m", "lab", "--settings", str(settings_file), *args]
 
 
 def last_sentence(lines: Sequence[str], returncode: int) -> str:

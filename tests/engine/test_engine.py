@@ -308,7 +308,7 @@ def test_an_engine_killed_mid_run_resumes_from_its_checkpoints(
     settings_file = tmp_path / "fraudlab.toml"
     settings_file.write_text(settings_toml(engine_settings))
     argv = [
-        sys.executable, "-m", "fraudlab", "--settings", str(settings_file),
+        sys.executable, "-m", "lab", "--settings", str(settings_file),
         "engine", run_id, "--model", "tiny", "--available-now", "--max-offsets", "5000",
     ]  # fmt: skip
     engine = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL)

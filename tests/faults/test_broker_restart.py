@@ -101,7 +101,7 @@ def test_a_run_that_outlived_its_delivery_timeout_resumes_to_the_uninterrupted_l
     settings_file.write_text(
         settings_toml(base_settings.model_copy(update={"bootstrap_servers": own_broker.bootstrap}))
     )
-    argv = [sys.executable, "-m", "fraudlab", "--settings", str(settings_file), "produce"]
+    argv = [sys.executable, "-m", "lab", "--settings", str(settings_file), "produce"]
     resumed = subprocess.run(
         [*argv, "--resume", run.run_id, "--fast"], capture_output=True, text=True, timeout=300
     )

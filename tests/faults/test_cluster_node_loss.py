@@ -45,7 +45,7 @@ def _consecutive_free_ports(count: int) -> int:
 
 def _fraudlab(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "fraudlab", "broker", *args],
+        [sys.executable, "-m", "lab", "broker", *args],
         capture_output=True,
         text=True,
         timeout=180,

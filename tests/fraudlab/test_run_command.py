@@ -43,7 +43,7 @@ def run_settings(settings: Settings, tiny_model: Any, tmp_path: Path) -> Path:
 
 
 def _fraudlab(settings_file: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "fraudlab", "--settings", str(settings_file), *args]
+    return [sys.executable, "-m", "lab", "--settings", str(settings_file), *args]
 
 
 def _run(

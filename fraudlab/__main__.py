@@ -1,5 +1,0 @@
-"""``python -m fraudlab``: the CLI, as the parts of a run start one another."""
-
-from lab.cli import main
-
-main()
