@@ -36,6 +36,23 @@ class ResumePoint:
         return sum(self.held.values())
 
 
+def resumed_pace(details: dict[str, Any], speed: float | None, fast: bool) -> float | None:
+    """The pace a continued run plays at (None: as fast as possible): ``fast``, else ``speed``,
+    else the speed its producer announced in ``details``.
+
+    >>> resumed_pace({"speed": 20.0}, None, False), resumed_pace({"speed": "fast"}, None, False)
+    (20.0, None)
+    >>> resumed_pace({"speed": 20.0}, 5.0, False), resumed_pace({"speed": 20.0}, None, True)
+    (5.0, None)
+    """
+    if fast:
+        return None
+    if speed is not None:
+        return speed
+    announced = details.get("speed")
+    return float(announced) if isinstance(announced, int | float) else None
+
+
 async def resume_point(bootstrap: str, run_id: str, streams: Iterable[str]) -> ResumePoint:
     """Where run ``run_id`` stands, for its producer to continue it over ``streams`` (the run-events
     stream is never skipped: a resumed producer announces itself again).

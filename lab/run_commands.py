@@ -138,7 +138,7 @@ def _resumed(
     with ``--resume``, at its announced pace unless ``speed`` or ``fast`` say otherwise, and
     the engine on the model it started with (or ``model_name``), from its checkpoints. A
     UsageError, in one sentence, for a run that cannot be continued so."""
-    from fraudlab.resume import resume_point
+    from fraudlab.resume import resume_point, resumed_pace
 
     pace(speed, fast, required=False)
     point = asyncio.run(resume_point(settings.bootstrap_servers, run_id, ()))
@@ -158,16 +158,7 @@ def _resumed(
             f"run {run_id} was not produced from a scenario ({details.get('scenario')}): only "
             "scenario runs and replays can be resumed."
         )
-    announced = details.get("speed")
-    chosen = (
-        None
-        if fast
-        else speed
-        if speed is not None
-        else float(announced)
-        if isinstance(announced, int | float)
-        else None
-    )
+    chosen = resumed_pace(details, speed, fast)
     flags = ["--fast"] if chosen is None else ["--speed", f"{chosen:g}"]
     if replay:
         source = ["republish", str(source_of), "--run-id", run_id, "--resume", *flags]

@@ -265,6 +265,7 @@ def _announced_pace(
 ) -> tuple[float | None, float | None]:
     """(speed, until_s) of replay ``run_id`` as it announced them, the speed unless given
     (``fast``: None); a UsageError when it never announced itself."""
+    from fraudlab.resume import resumed_pace
     from fraudlab.run_events import latest_details, read_run_events
 
     details = latest_details(
@@ -274,11 +275,7 @@ def _announced_pace(
         raise UsageError(
             f"run {run_id} never started at {settings.bootstrap_servers}: nothing to resume."
         )
-    announced = details.get("speed")
-    if fast:
-        speed = None
-    elif speed is None:
-        speed = float(announced) if isinstance(announced, int | float) else None
+    speed = resumed_pace(details, speed, fast)
     minutes = details.get("minutes")
     until_s = float(minutes) * 60 if isinstance(minutes, int | float) else None
     return speed, until_s if until_s is not None and until_s < horizon_s - 1e-6 else None

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fraudlab.errors import UsageError
-from fraudlab.resume import ResumePoint, resume_point
+from fraudlab.resume import ResumePoint, resume_point, resumed_pace
 from fraudlab.settings import Settings
 from simulator.clock import parse_start
 from simulator.producer import PRODUCED_STREAMS, run_details
@@ -58,12 +58,11 @@ def resumed_run(
         scenario = parse_scenario(d["scenario_text"], Path(f"run {run_id}'s scenario"))
         seed, minutes = int(d["seed"]), float(d["minutes"])
         start = parse_start(str(d["start"]))
-        announced = None if d.get("speed") in (None, "fast") else float(d["speed"])
     except (KeyError, TypeError, ValueError) as exc:
         raise UsageError(
             f"run {run_id}'s producer announcement is incomplete ({exc}): it cannot be resumed."
         ) from None
-    pace = None if fast else announced if speed is None else speed
+    pace = resumed_pace(d, speed, fast)
     details = run_details(scenario.text, scenario.name, seed, start, minutes, pace)
     simulation = Simulation(scenario, seed, start, minutes)
     return ProducePlan(run_id, scenario.name, simulation, pace, details, point)
