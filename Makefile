@@ -10,6 +10,8 @@ PY := $(VENV)/bin/python
 FRAUDLAB := $(VENV)/bin/fraudlab
 VENV_STAMP := $(VENV)/.installed
 JVM_STAMP := jvm/lib/.resolved
+# class-data-sharing archives of Spark's driver and the broker (fraudlab/class_archives.py)
+CDS_STAMP := jvm/lib/cds/.written
 MVN := mvn -B -q -f jvm/pom.xml
 PYTEST_ARGS ?=
 # e.g. SERVE_ARGS="--port 8080" for `make serve`
@@ -33,7 +35,7 @@ help: ## List the targets and what each does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: setup
-setup: $(VENV_STAMP) $(JVM_STAMP) browser ## Create .venv with fraudlab installed (editable), resolve the JVM parts with Maven, install headless Chromium
+setup: $(VENV_STAMP) $(JVM_STAMP) $(CDS_STAMP) browser ## Create .venv with fraudlab installed (editable), resolve the JVM parts with Maven, write the JVMs' class archives, install headless Chromium
 
 .PHONY: browser
 browser: ## Install Debian's chromium and chromium-driver when missing (browser tests, views benchmark)
@@ -54,6 +56,18 @@ $(JVM_STAMP): jvm/pom.xml jvm/kafka/pom.xml jvm/spark/pom.xml
 	rm -rf jvm/lib
 	$(MVN) package
 	@mkdir -p jvm/lib && touch $@
+
+# a JVM maps its archive instead of loading its classes again: Spark's driver and the broker
+# start seconds sooner. Written by a small run of the lab (about a minute); without them
+# everything works, only slower, so a failure here is reported and setup goes on.
+$(CDS_STAMP): $(VENV_STAMP) $(JVM_STAMP)
+	@if $(PY) -m lab.class_archives; then touch $@; \
+	else echo "fraudlab: the JVMs' class archives were not written; everything works without them, only slower to start"; fi
+
+.PHONY: class-archives
+class-archives: $(VENV_STAMP) $(JVM_STAMP) ## Write the JVMs' class-data-sharing archives again (jvm/lib/cds)
+	rm -f $(CDS_STAMP)
+	$(MAKE) $(CDS_STAMP)
 
 .PHONY: model
 model: setup ## Train the default model (var/models/default) unless it is already there

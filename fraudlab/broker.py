@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from fraudlab.class_archives import dumping_options, sharing_options
 from fraudlab.errors import BrokerUnavailable, FraudlabError, JavaMissing, UsageError
 from fraudlab.net import free_port, port_in_use
 
@@ -237,6 +238,8 @@ class LocalBroker:
         quorum: Quorum | None = None,
         controller_port: int | None = None,
         cluster_id: str | None = None,
+        share_classes: bool = True,
+        class_dump: Path | None = None,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port
@@ -245,6 +248,15 @@ class LocalBroker:
         self.quorum = quorum
         self.controller_port = controller_port
         self.cluster_id = cluster_id
+        # the broker's JVM maps the class-data-sharing archive of Kafka's JVM when there is one
+        # (fraudlab.class_archives) and ``share_classes``, or writes one to ``class_dump``
+        self.share_classes = share_classes
+        self.class_dump = class_dump
+
+    def _class_options(self) -> list[str]:
+        if self.class_dump is not None:
+            return dumping_options(self.class_dump)
+        return sharing_options(self.lib_dir, "kafka", self.share_classes)
 
     @property
     def bootstrap(self) -> str:
@@ -311,6 +323,7 @@ class LocalBroker:
         if not (self.data_dir / "logs" / "meta.properties").exists():
             self._format(java, classpath, props)
         jvm_opts = [
+            *self._class_options(),
             f"-Xmx{self.heap}",
             f"-Xms{self.heap}",
             "-XX:+UseG1GC",
@@ -354,6 +367,7 @@ class LocalBroker:
         result = subprocess.run(
             [
                 java,
+                *sharing_options(self.lib_dir, "kafka", self.share_classes),
                 f"-Dlog4j2.configurationFile={tools_log4j}",
                 "-cp",
                 classpath,

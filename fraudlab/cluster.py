@@ -55,13 +55,20 @@ class LocalCluster:
     LAYOUT = "cluster.json"
 
     def __init__(
-        self, data_dir: Path, port: int, lib_dir: Path, heap: str = "512m", brokers: int = 3
+        self,
+        data_dir: Path,
+        port: int,
+        lib_dir: Path,
+        heap: str = "512m",
+        brokers: int = 3,
+        share_classes: bool = True,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port
         self.lib_dir = lib_dir
         self.heap = heap
         self.brokers = brokers
+        self.share_classes = share_classes
 
     @classmethod
     def found_in(cls, data_dir: Path) -> bool:
@@ -111,6 +118,7 @@ class LocalCluster:
                 quorum=Quorum(i, voters, min(3, count), min(2, count)),
                 controller_port=controllers[i - 1],
                 cluster_id=str(layout["cluster_id"]),
+                share_classes=self.share_classes,
             )
             for i in range(1, count + 1)
         ]

@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         "sooner, its sustained rate about half (see fraudlab.spark)",
     )
     spark_ui: bool = Field(False, description="serve the Spark UI on 4040")
+    jvm_class_archives: bool = Field(
+        True,
+        description="start Spark's driver and the Kafka broker with the class-data-sharing "
+        "archives `make setup` writes into jvm/lib/cds (see fraudlab.class_archives)",
+    )
     jvm_lib_dir: Path = Field(REPO_ROOT / "jvm" / "lib", description="jars resolved by Maven")
     delivery_timeout_s: float = Field(
         DELIVERY_TIMEOUT_S,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fraudlab.broker import java_executable
+from fraudlab.class_archives import dumping_options, sharing_options
 from fraudlab.errors import FraudlabError, UsageError
 from fraudlab.settings import Settings
 
@@ -43,17 +44,26 @@ def connector_jars(lib_dir: Path) -> list[Path]:
     return jars
 
 
-def spark_conf(settings: Settings, app_name: str, quick_start: bool = False) -> dict[str, str]:
+def spark_conf(
+    settings: Settings, app_name: str, quick_start: bool = False, class_dump: Path | None = None
+) -> dict[str, str]:
     """The Spark configuration fraudlab runs with, as plain key/value pairs.
 
     ``quick_start``: the JVMs (driver, and executors on a cluster) JIT with C1 alone
     (:data:`QUICK_START_JAVA_OPTIONS`), for a live engine whose first scores matter more than
-    its peak rate.
+    its peak rate. The driver maps the class-data-sharing archive of Spark's JVM when there is
+    one (:mod:`fraudlab.class_archives`), or, with ``class_dump``, writes one there as it exits.
     """
     jars = ",".join(str(j) for j in connector_jars(settings.jvm_lib_dir))
     java_options = f"-Dlog4j2.configurationFile={LOG4J2}"
     if quick_start:
         java_options += f" {QUICK_START_JAVA_OPTIONS}"
+    classes = (
+        dumping_options(class_dump)
+        if class_dump is not None
+        else sharing_options(settings.jvm_lib_dir, "spark", settings.jvm_class_archives)
+    )
+    driver_options = " ".join([java_options, *classes])
     return {
         "spark.app.name": app_name,
         "spark.master": settings.spark_master,
@@ -78,7 +88,7 @@ def spark_conf(settings: Settings, app_name: str, quick_start: bool = False) -> 
         "spark.executorEnv.PYTHONHASHSEED": "0",
         # pandas deprecation chatter from pyspark's own serializers, not from fraudlab
         "spark.executorEnv.PYTHONWARNINGS": "ignore::FutureWarning",
-        "spark.driver.extraJavaOptions": java_options,
+        "spark.driver.extraJavaOptions": driver_options,
         "spark.executor.extraJavaOptions": java_options,
         # workers forked from a daemon that has the scoring libraries imported already
         "spark.python.daemon.module": "fraudlab.python_workers",
@@ -88,17 +98,20 @@ def spark_conf(settings: Settings, app_name: str, quick_start: bool = False) -> 
 
 
 def build_spark_session(
-    settings: Settings, app_name: str = "fraudlab", quick_start: bool = False
+    settings: Settings,
+    app_name: str = "fraudlab",
+    quick_start: bool = False,
+    class_dump: Path | None = None,
 ) -> SparkSession:
     """A SparkSession configured by ``settings`` (an existing one is reused by Spark);
-    ``quick_start`` as in :func:`spark_conf`."""
+    ``quick_start`` and ``class_dump`` as in :func:`spark_conf`."""
     java = java_executable()
     os.environ.setdefault("JAVA_HOME", str(Path(java).resolve().parent.parent))
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder
-    for key, value in spark_conf(settings, app_name, quick_start).items():
+    for key, value in spark_conf(settings, app_name, quick_start, class_dump).items():
         builder = builder.config(key, value)
     try:
         return builder.getOrCreate()

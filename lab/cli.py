@@ -74,8 +74,21 @@ def _local_broker(
         broker_data_dir=data_dir,
     )
     if brokers > 1 or LocalCluster.found_in(s.broker_data_dir):
-        return LocalCluster(s.broker_data_dir, s.broker_port, s.jvm_lib_dir, s.broker_heap, brokers)
-    return local_broker.LocalBroker(s.broker_data_dir, s.broker_port, s.jvm_lib_dir, s.broker_heap)
+        return LocalCluster(
+            s.broker_data_dir,
+            s.broker_port,
+            s.jvm_lib_dir,
+            s.broker_heap,
+            brokers,
+            share_classes=s.jvm_class_archives,
+        )
+    return local_broker.LocalBroker(
+        s.broker_data_dir,
+        s.broker_port,
+        s.jvm_lib_dir,
+        s.broker_heap,
+        share_classes=s.jvm_class_archives,
+    )
 
 
 @broker_group.command("up")
