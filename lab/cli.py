@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "simulator.produce_commands",
     "lab.model_commands",
     "engine.commands",
+    "engine.rule_commands",
     "archive.commands",
     "replay.commands",
     "viz.commands",
