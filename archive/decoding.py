@@ -33,6 +33,7 @@ import base64
 import binascii
 import functools
 import re
+import typing
 from collections.abc import Sequence
 
 import orjson
@@ -40,7 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
-from fraudlab.records import EMPTY_ARRAY, Record, required_fields
+from fraudlab.records import EMPTY_ARRAY, Record, fields_of, required_fields
 from fraudlab.schemas import arrow_schema
 
 __all__ = ["decode_values", "split_arrays"]
@@ -157,8 +158,20 @@ def _parse(
     _parse(values, idx[half:], schema, tables, good, bad)
 
 
-def _null_rows(table: pa.Table, required: tuple[str, ...]) -> dict[int, str]:
-    """Rows where a required field is missing or null, and which (optional fields stay null)."""
+def _nested_required(cls: type[Record]) -> dict[str, tuple[str, ...]]:
+    """Each list-of-records field of ``cls``: the fields its items must have."""
+    return {
+        f.name: required_fields(typing.get_args(f.type)[0])
+        for f in fields_of(cls)
+        if typing.get_origin(f.type) is tuple
+    }
+
+
+def _null_rows(
+    table: pa.Table, required: tuple[str, ...], nested: dict[str, tuple[str, ...]]
+) -> dict[int, str]:
+    """Rows where a required field is missing or null, or an item of a list of records lacks
+    one of its required fields, and which (optional fields stay null)."""
     found: dict[int, str] = {}
     for name, column in zip(table.column_names, table.columns, strict=True):
         col = column.combine_chunks()
@@ -167,7 +180,12 @@ def _null_rows(table: pa.Table, required: tuple[str, ...]) -> dict[int, str]:
                 found.setdefault(i, f"field {name} is missing or null")
         if pa.types.is_list(col.type):
             flat = pc.list_flatten(col)
-            fields = (flat.field(k).is_null() for k in range(flat.type.num_fields))
+            item_required = nested.get(name, ())
+            fields = (
+                flat.field(k).is_null()
+                for k in range(flat.type.num_fields)
+                if flat.type.field(k).name in item_required
+            )
             nulls = functools.reduce(pc.or_, fields, flat.is_null())
             if pc.any(nulls).as_py():
                 parents = pc.list_parent_indices(col).filter(nulls)
@@ -282,7 +300,7 @@ def decode_values(
     table = pa.concat_tables(tables) if tables else parsed.empty_table()
     good = [idx[p] for p in good_pos]
     bad.extend((idx[p], why) for p, why in bad_pos)
-    rejected = _null_rows(table, required_fields(cls))
+    rejected = _null_rows(table, required_fields(cls), _nested_required(cls))
     if binary:
         table, not_base64 = _decode_binary(table, binary)
         for row, why in not_base64.items():

@@ -20,10 +20,17 @@ from archive.files import ArchiveCorrupt, RunIsLive, reading, run_ids
 from archive.quality import detection_quality
 from archive.tables import RUN_COLUMNS, UNDECODABLE, record_tables
 from fraudlab.errors import FraudlabError
-from fraudlab.records import Quarantined
+from fraudlab.records import Quarantined, RuleChangeRecord
 from fraudlab.schemas import table_name
 
-__all__ = ["RunListing", "RunSummary", "list_runs", "run_summary", "verify_digest"]
+__all__ = [
+    "RunListing",
+    "RunSummary",
+    "list_runs",
+    "rule_changes",
+    "run_summary",
+    "verify_digest",
+]
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,20 @@ def effective_status(stored: str) -> str:
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     ((value,),) = con.execute(sql).fetchall()
     return int(value) if value is not None else 0
+
+
+def rule_changes(con: duckdb.DuckDBPyConnection) -> list[RuleChangeRecord]:
+    """The run's rule changes in the order its rules topic held them ([] for a run archived
+    before runs had rules)."""
+    table = table_name(RuleChangeRecord)
+    known = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if table not in known:
+        return []
+    rows = con.execute(
+        f"SELECT kind, rule_id, effective, rule, ts FROM {table} "
+        "ORDER BY kafka_partition, kafka_offset"
+    ).fetchall()
+    return [RuleChangeRecord(*row) for row in rows]
 
 
 def run_summary(con: duckdb.DuckDBPyConnection) -> RunSummary:

@@ -37,6 +37,9 @@ class EngineReport:
     dead_lettered: int = 0
     # folded in within the lateness limit, but after the frontier had passed them
     after_frontier: int = 0
+    # changes to the run's rules that could not be used (dead letters from the rules topic, not
+    # input records)
+    rule_changes_refused: int = 0
     fraud_alert_windows: int = 0
     top_product_rows: int = 0
     wall_s: float = 0.0
@@ -96,13 +99,16 @@ def count_results(
     def letters(condition: Any) -> Any:
         return F.count_distinct(on("dead-letter", F.when(condition, letter_key)))
 
+    from_rules = letter["source_topic"] == F.lit(topics.get("rules", ""))
+
     counts = rows.select(
         F.count_distinct(on("scores", F.get_json_object(value, "$.transaction_id"))).alias(
             "scored"
         ),
         letters(kind == "late").alias("late"),
         letters(kind == "duplicate").alias("duplicate"),
-        letters(~kind.isin("late", "duplicate")).alias("dead_lettered"),
+        letters(~kind.isin("late", "duplicate") & ~from_rules).alias("dead_lettered"),
+        letters(from_rules).alias("rule_changes_refused"),
         F.sum(
             on("frontier", F.get_json_object(value, "$.after_frontier").cast("long"))
             if "frontier" in topics
@@ -115,6 +121,7 @@ def count_results(
     report.dropped_late = counts["late"]
     report.duplicates = counts["duplicate"]
     report.dead_lettered = counts["dead_lettered"]
+    report.rule_changes_refused = counts["rule_changes_refused"]
     report.after_frontier = int(counts["after_frontier"] or 0)
     report.fraud_alert_windows = counts["fraud_alert_windows"]
     report.top_product_rows = counts["top_product_rows"]

@@ -36,6 +36,7 @@ folded in when it arrives, and counted in the bucket's frontier report as ``afte
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,12 +52,14 @@ from engine.frontier import (
     partition_key,
     report,
 )
+from engine.rules import Decision, RuleBook, RuleChange, RuleError
 from features.definition import CustomerState, line_items_json
 from features.frames import (
     CUSTOMER,
     EVENT_COLUMNS,
     FRONTIER,
     INVALID,
+    RULE_CHANGE,
     SOURCE_COLUMNS,
     fold_events,
 )
@@ -104,20 +107,26 @@ def _skipped(e: dict[str, Any], outcome: str, note: str, topic: str) -> SinkRow:
     return _dead_letter(raw, f"{outcome}: {note}", e, e["ts"], topic)
 
 
-def _score(row: dict[str, Any], probability: float, model: ModelStamp, topic: str) -> SinkRow:
+def _score(row: dict[str, Any], decision: Decision, model: ModelStamp, topic: str) -> SinkRow:
+    model_probability = decision.model_probability
     score = {
         "transaction_id": row["transaction_id"],
         "session_id": row["session_id"],
         "customer_id": row["customer_id"],
         "ts": int(row["ts"]),
-        "probability": probability,
-        "prediction": int(probability >= model.threshold),
+        "probability": decision.probability,
+        "prediction": decision.prediction,
         "model_name": model.name,
         "model_digest": model.digest,
         "total_amount": row["total_amount"],
         "shipment_location_lat": row["shipment_lat"],
         "shipment_location_long": row["shipment_long"],
         "product_metadata": line_items_json(row["product_metadata"]),
+        "model_probability": (
+            decision.probability if model_probability is None else model_probability
+        ),
+        "rules": ",".join(decision.rules),
+        "reasons": ",".join(decision.reasons(model.threshold)),
     }
     return (topic, str(row["transaction_id"]), _compact(score).decode())
 
@@ -130,13 +139,15 @@ class BucketState:
     the customers a micro-batch touches are decoded); ``pending``: customer id -> its events not
     yet folded in, held until the frontier passes them; ``known``: the greatest event time each
     input partition is known to have delivered (:mod:`engine.frontier`); ``at``: the frontier
-    the bucket last folded up to (None before the first).
+    the bucket last folded up to (None before the first); ``rules``: the run's rule changes
+    (:mod:`engine.rules`) as their rules-topic messages, in the order they arrived.
     """
 
     customers: dict[str, str] = field(default_factory=dict)
     pending: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     known: dict[str, int] = field(default_factory=dict)
     at: int | None = None
+    rules: list[str] = field(default_factory=list)
 
     def to_columns(self) -> tuple[str, str, str]:
         """The state as Spark keeps it: three JSON strings (a held event as the list of its
@@ -147,7 +158,7 @@ class BucketState:
         return (
             orjson.dumps(self.customers).decode(),
             orjson.dumps(pending).decode(),
-            orjson.dumps({"known": self.known, "at": self.at}).decode(),
+            orjson.dumps({"known": self.known, "at": self.at, "rules": self.rules}).decode(),
         )
 
     @classmethod
@@ -159,7 +170,17 @@ class BucketState:
             c: [dict(zip(EVENT_COLUMNS, values, strict=True)) for values in events]
             for c, events in pending.items()
         }
-        return cls(customers, held, position["known"], position["at"])
+        return cls(customers, held, position["known"], position["at"], position.get("rules", []))
+
+    def rule_book(self) -> RuleBook:
+        """The rules of the run as this bucket has read them (built once per worker for the
+        same changes: conditions are compiled once)."""
+        return _rule_book(tuple(self.rules))
+
+
+@functools.lru_cache(maxsize=8)
+def _rule_book(changes: tuple[str, ...]) -> RuleBook:
+    return RuleBook([RuleChange.from_json(c) for c in changes])
 
 
 def fold_bucket(
@@ -171,6 +192,7 @@ def fold_bucket(
     topics: dict[str, str],
     partitions: Iterable[str] | None = (),
     share: bool = True,
+    bucket: int = 0,
 ) -> list[SinkRow]:
     """Fold one micro-batch of a bucket's rows into ``state`` (updated in place).
 
@@ -183,6 +205,12 @@ def fold_bucket(
     False, reports carry only the count of records that arrived after the frontier (a backlog
     read available-now needs no report to move on: its close-out frees what is held).
 
+    Rule changes (kind :data:`~features.frames.RULE_CHANGE`, read into every bucket) join the
+    bucket's rule book; each scored transaction is then decided by the model and the rules in
+    force at its event time (:meth:`engine.rules.RuleBook.decide`). A change that cannot be
+    used is a dead letter with its one-sentence reason, written by bucket 0 alone (``bucket``),
+    and changes nothing.
+
     A record is held until the frontier (:func:`engine.frontier.frontier`) passes its event
     time, then folded in (time, seq) order, so a transaction's features hold everything its
     customer did before it and nothing after, however the stream was cut. Returns the Kafka
@@ -193,10 +221,13 @@ def fold_bucket(
     arrived: list[dict[str, Any]] = []
     learned: dict[str, int] = {}
     delivered: dict[str, int] = {}
+    changes: list[dict[str, Any]] = []
     for e in events:
         kind = e["kind"]
         if kind == FRONTIER:
             learned = merge(learned, decode_report(e["raw"]))
+        elif kind == RULE_CHANGE:
+            changes.append(e)
         elif kind == INVALID:
             out.append(
                 _dead_letter(e["raw"] or b"", e["reason"], e, e["ts"], topics["dead-letter"])
@@ -206,6 +237,11 @@ def fold_bucket(
             if kind != CUSTOMER:
                 key = partition_key(e["topic"], e["partition"])
                 delivered[key] = max(int(e["ts"]), delivered.get(key, int(e["ts"])))
+    # in log order, whatever order the micro-batch brought them in: every bucket's book is the same
+    for e in sorted(changes, key=lambda e: (int(e["partition"]), int(e["offset"]))):
+        refused = _rule_change(state, e)
+        if refused is not None and bucket == 0:
+            out.append(_dead_letter(e["raw"] or b"", refused, e, 0, topics["dead-letter"]))
     before = state.known
     advanced = {k: ts for k, ts in delivered.items() if ts > before.get(k, -CLOSED)}
     state.known = merge(merge(before, learned), delivered)
@@ -257,11 +293,24 @@ def fold_bucket(
         state.customers[customer] = customer_state_.to_json()
     if features:
         probabilities = score(features)
+        decisions = state.rule_book().decide_all(features, probabilities, model.threshold)
         out.extend(
-            _score(row, float(p), model, topics["scores"])
-            for row, p in zip(features, probabilities, strict=True)
+            _score(row, decision, model, topics["scores"])
+            for row, decision in zip(features, decisions, strict=True)
         )
     return out
+
+
+def _rule_change(state: BucketState, e: dict[str, Any]) -> str | None:
+    """Add the rule change of row ``e`` to the bucket's rules; the reason it was refused, if so."""
+    raw = e["raw"] or b""
+    where = f"rule change at {e['topic']} partition {e['partition']} offset {e['offset']}"
+    try:
+        RuleChange.from_json(raw, where)
+    except RuleError as exc:
+        return str(exc)
+    state.rules.append(raw.decode() if isinstance(raw, bytes) else str(raw))
+    return None
 
 
 TOPICS = {"dead-letter": "fraudlab.r.dead-letter", "scores": "fraudlab.r.scores"}

@@ -115,7 +115,7 @@ class EngineOptions:
 
 
 def _topics(run_id: str) -> dict[str, str]:
-    streams = (*INPUT_STREAMS, "product", "customer_session", *RESULT_STREAMS)
+    streams = (*INPUT_STREAMS, "product", "customer_session", *RESULT_STREAMS, "rules")
     return {s: topic_name(run_id, s) for s in streams}
 
 
@@ -185,8 +185,8 @@ def run_engine(
     asyncio.run(
         create_topics(bootstrap, [topics[s] for s in RESULT_STREAMS], settings.topic_partitions)
     )
-    # one partition: every bucket reads every report
-    asyncio.run(create_topics(bootstrap, [topics["frontier"]], 1))
+    # one partition each: every bucket reads every report, and the rule changes in log order
+    asyncio.run(create_topics(bootstrap, [topics["frontier"], topics["rules"]], 1))
     stamp = ModelStamp(model.name, model.digest, model.threshold)
     checkpoints = settings.checkpoint_dir / options.run_id
     buckets = settings.engine_state_buckets
@@ -249,6 +249,7 @@ def run_engine(
         kafka_stream(spark, bootstrap, [topics["customer"]])
     )
     reports = kafka_stream(spark, bootstrap, [topics["frontier"]])
+    rules = kafka_stream(spark, bootstrap, [topics["rules"]])
     partitions = sorted(partition_key(t, p) for t, p in asyncio.run(end_offsets(bootstrap, inputs)))
     score = scorer or model_scorer(model)
     if stop_asked():  # each step of the start takes seconds: a stop asked meanwhile is heard
@@ -270,6 +271,7 @@ def run_engine(
         partitions,
         share=not options.available_now,
         sessions=sessions,
+        rules=rules,
     )
     queries = [sink_query(rows, "scoring", checkpoints, bootstrap, every)]
     # live, the report queries start once the first scoring micro-batch (which folds in every

@@ -1,4 +1,5 @@
-"""``fraudlab rules``: rule files checked before they reach a run (see :mod:`engine.rules`)."""
+"""``fraudlab rules``: rule files checked, and a run's rules changed while it plays (see
+:mod:`engine.rules`, :mod:`engine.rule_topics`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,18 @@ from pathlib import Path
 
 import click
 
-from engine.rules import Rule, read_rule_file
+from engine.rule_topics import (
+    default_effective,
+    latest_event_time,
+    publish_changes,
+    read_changes,
+)
+from engine.rules import Rule, RuleBook, RuleChange, event_time, read_rule_file
+from fraudlab.broker import require_broker
+from fraudlab.cli_context import run_async, settings_from
 from fraudlab.cli_options import json_option
+from fraudlab.run_events import part_ending, read_run_events
+from fraudlab.runs import validate_run_id
 
 
 @click.group("rules")
@@ -18,10 +29,63 @@ def rules_group() -> None:
     """Rules beside the model: conditions in CEL over the model's features (see rules/)."""
 
 
+def _when(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
 def _effective(rule: Rule) -> str:
-    if not rule.effective:
-        return "from the start"
-    return datetime.fromtimestamp(rule.effective, UTC).isoformat().replace("+00:00", "Z")
+    return "from the start" if not rule.effective else f"from {_when(rule.effective)}"
+
+
+def _effective_option(fn: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--effective",
+        metavar="TIME",
+        help="Event time the change takes effect (ISO 8601 with its offset, or Unix seconds) "
+        "[default: a rule's own `effective`, else 30 s of event time past the run's latest "
+        "event, or the run's start when it has none yet].",
+    )(fn)
+
+
+def _effective_time(given: str | None) -> int | None:
+    if given is None:
+        return None
+    value: object = int(given) if given.lstrip("-").isdigit() else given
+    return event_time(value, "option --effective")
+
+
+def _chosen(rule: Rule, given: int | None, fallback: int) -> int:
+    """A rule's effective time: --effective, else the rule's own, else the run's default."""
+    return given if given is not None else (rule.effective or fallback)
+
+
+def _run_and_bootstrap(ctx: click.Context, run_id: str, changing: bool = False) -> str:
+    """The broker, once it answers; with ``changing``, a UsageError when the run's engine has
+    ended (a change would reach no engine)."""
+    validate_run_id(run_id)
+    settings = settings_from(ctx)
+    require_broker(settings.bootstrap_servers)
+    if changing:
+        events = run_async(read_run_events(settings.bootstrap_servers, run_id))
+        ending = part_ending(events, "engine")
+        if ending is not None:
+            raise click.UsageError(
+                f"the engine of run {run_id} has {ending}: try rules on it with "
+                f"`fraudlab replay {run_id} --rules FILE`."
+            )
+    return settings.bootstrap_servers
+
+
+def _not_passed(given: int, bootstrap: str, run_id: str) -> int:
+    """``given``, unless the run already holds events after it (the engine may have scored
+    them without the change): then a UsageError."""
+    latest = run_async(latest_event_time(bootstrap, run_id))
+    if latest is not None and given <= latest:
+        raise click.UsageError(
+            f"option --effective: event time {_when(given)} has passed on run {run_id} (its "
+            f"latest event is at {_when(latest)}): choose a later time, or leave it out."
+        )
+    return given
 
 
 @rules_group.command("check")
@@ -50,6 +114,106 @@ def check_command(files: tuple[Path, ...], as_json: bool) -> None:
         click.echo(f"    {rule.description}")
         click.echo(f"    when {rule.condition}")
     click.echo(f"{len(rules)} rules in {len(files)} files: every one can be used.")
+
+
+@rules_group.command("add")
+@click.argument("run_id")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@_effective_option
+@click.pass_context
+def add_command(
+    ctx: click.Context, run_id: str, files: tuple[Path, ...], effective: str | None
+) -> None:
+    """Add the rules of FILES to run RUN_ID (before it starts, or while it plays); a rule that
+    is there already is replaced from the change's effective time on.
+
+    Example: fraudlab rules add my-run rules/card-testing.toml
+    """
+    rules = [rule for path in files for rule in read_rule_file(path)]
+    bootstrap = _run_and_bootstrap(ctx, run_id, changing=True)
+    given = _effective_time(effective)
+    if given is not None:
+        _not_passed(given, bootstrap, run_id)
+    fallback = given if given is not None else default_effective(bootstrap, run_id)
+    changes = [
+        RuleChange.add(
+            Rule(
+                **{
+                    **asdict(r),
+                    "effective": given if given is not None else (r.effective or fallback),
+                }
+            )
+        )
+        for r in rules
+    ]
+    run_async(publish_changes(bootstrap, run_id, changes))
+    for change in changes:
+        when = "from the start" if not change.effective else f"from {_when(change.effective)}"
+        click.echo(f"rule {change.rule_id} added to run {run_id}, in force {when} (event time)")
+
+
+@rules_group.command("disable")
+@click.argument("run_id")
+@click.argument("rule_ids", nargs=-1, required=True)
+@_effective_option
+@click.pass_context
+def disable_command(
+    ctx: click.Context, run_id: str, rule_ids: tuple[str, ...], effective: str | None
+) -> None:
+    """Disable rules RULE_IDS of run RUN_ID from an event time on.
+
+    Example: fraudlab rules disable my-run failed-payments-burst
+    """
+    bootstrap = _run_and_bootstrap(ctx, run_id, changing=True)
+    changes, _ = run_async(read_changes(bootstrap, run_id))
+    known = {c.rule_id for c in changes if c.kind == "add"}
+    unknown = [r for r in rule_ids if r not in known]
+    if unknown:
+        listed = ", ".join(sorted(known)) or "none"
+        raise click.UsageError(f"run {run_id} has no rule {unknown[0]!r} (its rules: {listed}).")
+    given = _effective_time(effective)
+    at = _not_passed(given, bootstrap, run_id) if given is not None else None
+    at = at if at is not None else default_effective(bootstrap, run_id)
+    run_async(publish_changes(bootstrap, run_id, [RuleChange.disable(r, at) for r in rule_ids]))
+    when = "from the start" if not at else f"from {_when(at)}"
+    for rule_id in rule_ids:
+        click.echo(f"rule {rule_id} of run {run_id} disabled {when} (event time)")
+
+
+@rules_group.command("list")
+@click.argument("run_id")
+@json_option("Print the changes and the rules in force as JSON.")
+@click.pass_context
+def list_command(ctx: click.Context, run_id: str, as_json: bool) -> None:
+    """List the rule changes of run RUN_ID, in the order they came, and the rules in force
+    after the last of them.
+
+    Example: fraudlab rules list my-run
+    """
+    bootstrap = _run_and_bootstrap(ctx, run_id)
+    changes, refused = run_async(read_changes(bootstrap, run_id))
+    book = RuleBook(changes)
+    last = max((c.effective for c in changes), default=0)
+    in_force = book.in_force(last)
+    if as_json:
+        body = {
+            "changes": [
+                {"kind": c.kind, "rule_id": c.rule_id, "effective": c.effective} for c in changes
+            ],
+            "in_force": [asdict(r) for r in in_force],
+            "refused": refused,
+        }
+        click.echo(json.dumps(body, indent=2))
+        return
+    if not changes:
+        click.echo(f"run {run_id} has no rules.")
+    for c in changes:
+        when = "from the start" if not c.effective else f"from {_when(c.effective)}"
+        click.echo(f"{c.kind:<8} {c.rule_id:<28} {when}")
+    for sentence in refused:
+        click.echo(f"refused  {sentence}")
+    if changes:
+        click.echo(f"in force after the last change: {', '.join(r.id for r in in_force) or 'none'}")
 
 
 def register(group: click.Group) -> None:

@@ -249,12 +249,20 @@ class RuleChange:
         return cls("disable", rule_id, effective)
 
     def to_json(self) -> bytes:
-        """The change as a message of a run's rules topic."""
-        body: dict[str, Any] = {"kind": self.kind, "rule_id": self.rule_id}
-        body["effective"] = self.effective
+        """The change as a message of a run's rules topic
+        (:class:`fraudlab.records.RuleChangeRecord`: the rule as a JSON string)."""
+        rule = None
         if self.rule is not None:
-            body["rule"] = {k: v for k, v in asdict(self.rule).items() if v is not None}
-        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+            table = {k: v for k, v in asdict(self.rule).items() if v not in (None, "")}
+            rule = json.dumps(table, sort_keys=True, separators=(",", ":"))
+        body = {
+            "kind": self.kind,
+            "rule_id": self.rule_id,
+            "effective": self.effective,
+            "rule": rule,
+            "ts": self.effective,
+        }
+        return json.dumps(body, separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, value: bytes | str, where: str = "rule change") -> RuleChange:
@@ -266,10 +274,18 @@ class RuleChange:
         if not isinstance(body, dict) or body.get("kind") not in ("add", "disable"):
             raise RuleError(f"{where}: field 'kind' must be 'add' or 'disable'.")
         effective = event_time(body.get("effective"), where)
-        if body["kind"] == "add":
-            rule = rule_from_table(body.get("rule"), where)
-            return cls.add(Rule(**{**asdict(rule), "effective": effective}, where=where))
-        return cls.disable(str(body.get("rule_id")), effective)
+        if body["kind"] == "disable":
+            return cls.disable(str(body.get("rule_id")), effective)
+        table = body.get("rule")
+        if isinstance(table, str):
+            try:
+                table = json.loads(table)
+            except ValueError:
+                raise RuleError(f"{where}: field 'rule' is not a JSON object.") from None
+        if isinstance(table, Mapping) and table.get("id") != body.get("rule_id"):
+            raise RuleError(f"{where}: field 'rule_id' is not the id of its rule.")
+        rule = rule_from_table(table, where)
+        return cls.add(Rule(**{**asdict(rule), "effective": effective}, where=where))
 
 
 @dataclass(frozen=True)

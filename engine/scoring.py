@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.bucket_fold import BucketState, ModelStamp, Scorer, fold_bucket
-from features.frames import CUSTOMER, FRONTIER, INVALID, event_columns, frame_records
+from features.frames import (
+    CUSTOMER,
+    FRONTIER,
+    INVALID,
+    RULE_CHANGE,
+    event_columns,
+    frame_records,
+)
 from fraudlab.record_parsing import classify
 from fraudlab.records import Record, Score, field_names
 
@@ -120,6 +127,7 @@ def scoring_rows(
     lateness: str = LATENESS,
     share: bool = True,
     sessions: DataFrame | None = None,
+    rules: DataFrame | None = None,
 ) -> DataFrame:
     """Kafka sink rows (topic, key, value) of scores, dead letters and frontier reports, from
     the Kafka rows of a run's input topics (a streaming frame: the fold keeps per-bucket state).
@@ -130,7 +138,8 @@ def scoring_rows(
     whether buckets report their progress to the others (see
     :func:`engine.bucket_fold.fold_bucket`); ``sessions``: which customer each session belongs
     to (:func:`fraudlab.record_parsing.session_customers`), for browsing records without a
-    customer_id.
+    customer_id; ``rules``: the Kafka rows of the run's rules topic (:mod:`engine.rules`), each
+    read into every bucket.
     """
     from pyspark.sql import functions as F
     from pyspark.sql.streaming.state import GroupStateTimeout
@@ -149,8 +158,11 @@ def scoring_rows(
         .withWatermark("event_timestamp", lateness)
         .withColumn("bucket", state_bucket(buckets))
     )
-    if reports is not None:
-        watermarked = watermarked.unionByName(_report_rows(reports, watermarked, buckets))
+    for messages, kind in ((reports, FRONTIER), (rules, RULE_CHANGE)):
+        if messages is not None:
+            watermarked = watermarked.unionByName(
+                _every_bucket(messages, watermarked, buckets, kind)
+            )
     payload = [c for c in watermarked.columns if c not in ("bucket", "event_timestamp")]
     expected = None if partitions is None else list(partitions)
 
@@ -162,7 +174,9 @@ def scoring_rows(
         bucket = BucketState.from_columns(state.get if state.exists else None)
         rows = [r for frame in frames for r in frame_records(frame[payload])]
         watermark_ms = int(state.getCurrentWatermarkMs())
-        out = fold_bucket(bucket, rows, watermark_ms, scorer(), model, topics, expected, share)
+        out = fold_bucket(
+            bucket, rows, watermark_ms, scorer(), model, topics, expected, share, key[0]
+        )
         state.update(bucket.to_columns())
         yield pd.DataFrame(out, columns=["topic", "key", "value"], dtype=object)
 
@@ -179,12 +193,13 @@ def scoring_rows(
     )
 
 
-def _report_rows(reports: DataFrame, like: DataFrame, buckets: int) -> DataFrame:
-    """Every frontier report once for each state bucket, in the columns of ``like``."""
+def _every_bucket(messages: DataFrame, like: DataFrame, buckets: int, kind: int) -> DataFrame:
+    """Every Kafka row of ``messages`` (frontier reports, rule changes) once for each state
+    bucket, as rows of ``kind`` in the columns of ``like``."""
     from pyspark.sql import functions as F
 
     fixed = {
-        "kind": F.lit(FRONTIER),
+        "kind": F.lit(kind),
         "ts": F.lit(0).cast("long"),
         "seq": F.lit(0),
         "raw": F.col("value"),
@@ -194,7 +209,7 @@ def _report_rows(reports: DataFrame, like: DataFrame, buckets: int) -> DataFrame
         "element": F.lit(0),
         "bucket": F.col("bucket"),
     }
-    every_bucket = reports.select(
+    every_bucket = messages.select(
         "*", F.explode(F.sequence(F.lit(0), F.lit(buckets - 1))).alias("bucket")
     )
     return every_bucket.select(

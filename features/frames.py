@@ -26,6 +26,8 @@ CUSTOMER, BROWSING, TRANSACTION = 2, 0, 1
 INVALID = 3
 # a frontier report read back from the engine's own topic (engine.frontier): never an event
 FRONTIER = 4
+# a change to the run's rules read from its rules topic (engine.rules): never an event
+RULE_CHANGE = 5
 STREAM_KINDS = {"browsing": BROWSING, "transactions": TRANSACTION, "customer": CUSTOMER}
 # within one second: the profile first, then browsing, then the transaction it led to
 SEQ = {CUSTOMER: -1, BROWSING: 0, TRANSACTION: 1}

@@ -2,10 +2,10 @@
 
 A JVM spends the first seconds of its life finding, reading, verifying and linking classes:
 Spark's driver loads about 24,000 of them by the end of an engine's first micro-batch, the
-broker about 7,600 before it answers. HotSpot's class data sharing (CDS, JDK 13+, JEP 350) writes the
-classes a JVM loaded into an archive when it exits (``-XX:ArchiveClassesAtExit``); a later JVM
-with the same JDK and class path maps that archive (``-XX:SharedArchiveFile``) instead of
-loading them again. ``make setup`` writes both archives from a small run of the lab
+broker about 7,600 before it answers. HotSpot's class data sharing (CDS, JDK 13+, JEP 350)
+writes the classes a JVM loaded into an archive when it exits (``-XX:ArchiveClassesAtExit``);
+a later JVM with the same JDK and class path maps that archive (``-XX:SharedArchiveFile``)
+instead of loading them again. ``make setup`` writes both archives from a small run of the lab
 (:mod:`lab.class_archives`) into ``jvm/lib/cds``.
 
 Measured on two cores (JDK 17), without the archive and with it: a Spark session built and its

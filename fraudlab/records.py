@@ -228,6 +228,11 @@ class Score(Record):
     shipment_location_lat: float
     shipment_location_long: float
     product_metadata: str
+    # the model's own probability, the ids of the rules in force that matched (comma-separated,
+    # "" for none) and why it is a potential fraud ("model" and/or rule ids; "" when it is none)
+    model_probability: float | None = None
+    rules: str | None = None
+    reasons: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +250,7 @@ class AlertedTransaction(Record):
     shipment_location_lat: float
     shipment_location_long: float
     probability: float
+    reasons: str | None = None  # "model" and/or the ids of the rules that flagged it
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +326,25 @@ class Quarantined(Record):
     ts: int
 
 
+# ---- rules ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RuleChangeRecord(Record):
+    """A rule added to a run, or disabled, from event time ``effective`` on (see
+    :mod:`engine.rules`). ``rule`` is the rule's JSON object for an addition, null for a
+    disabling; ``ts`` equals ``effective``."""
+
+    STREAM = "rules"
+    KEY = ("rule_id",)
+
+    kind: str
+    rule_id: str
+    effective: int
+    rule: str | None
+    ts: int
+
+
 # ---- run bookkeeping -----------------------------------------------------------------------
 
 
@@ -348,8 +373,15 @@ RESULT_RECORDS: tuple[type[Record], ...] = (Score, FraudAlerts, TopProduct, Dead
 # rows a producer could not read; not replayed, since they never were records
 INPUT_PROBLEM_RECORDS: tuple[type[Record], ...] = (Quarantined,)
 RUN_RECORDS: tuple[type[Record], ...] = (RunEvent,)
+# changes to a run's rules: neither simulated nor results, archived as they came
+RULE_RECORDS: tuple[type[Record], ...] = (RuleChangeRecord,)
 STREAM_RECORDS: tuple[type[Record], ...] = (
-    STATIC_RECORDS + EVENT_RECORDS + RESULT_RECORDS + RUN_RECORDS + INPUT_PROBLEM_RECORDS
+    STATIC_RECORDS
+    + EVENT_RECORDS
+    + RESULT_RECORDS
+    + RUN_RECORDS
+    + INPUT_PROBLEM_RECORDS
+    + RULE_RECORDS
 )
 NESTED_RECORDS: tuple[type[Record], ...] = (AlertedTransaction,)
 

@@ -13,9 +13,12 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
+from engine.rules import RuleChange
+from fraudlab import codec
 from fraudlab.broker import require_broker
 from fraudlab.cli_context import settings_from
 from fraudlab.cli_options import (
@@ -81,12 +84,20 @@ def supervise(
     run_id: str,
     source_args: list[str],
     engine_args: list[str],
+    rules: list[RuleChange] | None = None,
 ) -> RunOutcome:
-    """Run a source command, the engine and the archiver for ``run_id``, then print its report."""
+    """Run a source command, the engine and the archiver for ``run_id``, then print its report.
+
+    ``rules``: changes published to the run's rules topic before any part starts.
+    """
+    from engine.rule_topics import publish_changes
     from models.registry import load_model
 
     load_model(settings.models_dir, engine_args[engine_args.index("--model") + 1])
     require_broker(settings.bootstrap_servers)
+    if rules:
+        asyncio.run(publish_changes(settings.bootstrap_servers, run_id, rules))
+        stderr.print(f"run {run_id}: {len(rules)} rule changes, in force by event time")
     logs = settings.logs_dir / run_id
     logs.mkdir(parents=True, exist_ok=True)
     settings_file = logs / "settings.toml"
@@ -203,6 +214,31 @@ def csv_source(
     return [*source, "--fast"] if fast else source
 
 
+def rules_option(help: str) -> Any:
+    """``--rules FILE``, repeatable, into the parameter ``rule_files``."""
+    return click.option(
+        "--rules",
+        "rule_files",
+        multiple=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        metavar="FILE",
+        help=help,
+    )
+
+
+def _file_rules(files: tuple[Path, ...]) -> list[RuleChange]:
+    """The rules of ``files`` as changes (each from its own effective time, or the start);
+    RuleError naming the file, rule and field when one cannot be used."""
+    from engine.rules import read_rule_file
+
+    rules = [rule for path in files for rule in read_rule_file(path)]
+    ids = [r.id for r in rules]
+    repeated = next((i for i in ids if ids.count(i) > 1), None)
+    if repeated is not None:
+        raise UsageError(f"--rules: rule {repeated!r} is in more than one file.")
+    return [RuleChange.add(r) for r in rules]
+
+
 def _csv_run(
     ctx: click.Context,
     data_dir: Path,
@@ -212,6 +248,7 @@ def _csv_run(
     fast: bool,
     model_name: str,
     run_id: str | None,
+    rules: list[RuleChange],
 ) -> None:
     """``run --csv DIR``: the folder streamed by produce-csv, scored and archived."""
     from fraudlab.runs import validate_run_id
@@ -228,7 +265,8 @@ def _csv_run(
     seed = seed or 0
     run_id = validate_run_id(run_id) if run_id else new_run_id("csv", seed)
     source = csv_source(data_dir, run_id, seed, first_ts, fast)
-    supervise(ctx, settings, run_id, source, engine_flags(model_name, None if fast else 1.0))
+    engine = engine_flags(model_name, None if fast else 1.0)
+    supervise(ctx, settings, run_id, source, engine, rules)
 
 
 @click.command("run")
@@ -249,6 +287,7 @@ def _csv_run(
 @pace_options(SPEED_HELP, FAST_HELP)
 @click.option("--model", "model_name", help="Saved model [default: default].")
 @click.option("--run-id", help="Run id [default: scenario, seed and the time it starts].")
+@rules_option("The run starts with the rules of FILE (TOML or JSON, see rules/); repeatable.")
 @resume_option(
     "RUN",
     "Continue run RUN, stopped part way: its producer from what its topics hold, its engine "
@@ -266,6 +305,7 @@ def run_command(
     fast: bool,
     model_name: str | None,
     run_id: str | None,
+    rule_files: tuple[Path, ...],
     resume_run: str | None,
 ) -> None:
     """Run SCENARIO end to end: produce it, score it, archive it, and print its report.
@@ -285,6 +325,7 @@ def run_command(
             seed=seed,
             minutes=minutes,
             run_id=run_id,
+            rules=rule_files or None,
         )
         if given:
             raise UsageError(f"--resume continues a run as it started: drop {', '.join(given)}.")
@@ -294,12 +335,13 @@ def run_command(
         supervise(ctx, settings, run_id, source, engine)
         return
     model_name = model_name or "default"
+    rules = _file_rules(rule_files)
     if (scenario is None) == (csv_dir is None):
         raise UsageError("say what to run: a SCENARIO, or --csv DIR for a folder of CSV files.")
     if csv_dir is not None:
         if minutes is not None:
             raise UsageError("--minutes is for scenarios: a CSV run streams its whole folder.")
-        _csv_run(ctx, csv_dir, seed, first_ts, speed, fast, model_name, run_id)
+        _csv_run(ctx, csv_dir, seed, first_ts, speed, fast, model_name, run_id, rules)
         return
     assert scenario is not None
     if first_ts is not None:
@@ -313,7 +355,8 @@ def run_command(
     source = ["produce", scenario, "--seed", str(seed), "--run-id", run_id, *flags]
     if minutes is not None:
         source += ["--minutes", f"{minutes:g}"]
-    supervise(ctx, settings, run_id, source, engine_flags(model_name, None if fast else speed))
+    engine = engine_flags(model_name, None if fast else speed)
+    supervise(ctx, settings, run_id, source, engine, rules)
 
 
 @click.command("replay")
@@ -321,6 +364,10 @@ def run_command(
 @pace_options("Pace: the original event-time gaps divided by K (1 = as it happened).", FAST_HELP)
 @click.option("--model", "model_name", help="Saved model [default: the one that scored RUN].")
 @click.option("--run-id", help="The replay's run id [default: replay of RUN's scenario and seed].")
+@rules_option(
+    'Replay with the rules of FILE instead of RUN\'s own ("what if this rule had been on?"); '
+    "repeatable. Without it, RUN's rule changes apply at the same event times."
+)
 @resume_option("REPLAY", "Continue replay REPLAY, stopped part way, from what its topics hold.")
 @click.pass_context
 def replay_command(
@@ -330,6 +377,7 @@ def replay_command(
     fast: bool,
     model_name: str | None,
     run_id: str | None,
+    rule_files: tuple[Path, ...],
     resume_run: str | None,
 ) -> None:
     """Play a finished run again as a new run: its events, its pacing scaled, scored again.
@@ -339,11 +387,13 @@ def replay_command(
     with --resume REPLAY (no RUN).
     """
     from archive.files import reading
-    from archive.reader import run_summary
+    from archive.reader import rule_changes, run_summary
 
     if resume_run is not None:
-        if source_run_id is not None or run_id is not None:
-            raise UsageError("--resume continues a replay as it started: drop RUN and --run-id.")
+        if source_run_id is not None or run_id is not None or rule_files:
+            raise UsageError(
+                "--resume continues a replay as it started: drop RUN, --run-id and --rules."
+            )
         settings = settings_from(ctx)
         run_id = validate_run_id(resume_run)
         source, engine = _resumed(settings, run_id, speed, fast, model_name, replay=True)
@@ -355,8 +405,11 @@ def replay_command(
         )
     flags = pace_flags(speed, fast)
     settings = settings_from(ctx)
+    rules = _file_rules(rule_files)
     with reading(settings.archive_dir, validate_run_id(source_run_id)) as con:
         original = run_summary(con)
+        if not rule_files:
+            rules = [RuleChange.from_json(codec.encode(r)) for r in rule_changes(con)]
     model = model_name or original.model_name
     if model is None:
         raise UsageError(f"run {source_run_id} names no model: choose one with --model NAME.")
@@ -366,7 +419,7 @@ def replay_command(
         else new_run_id(f"replay-{original.scenario or 'run'}", original.seed or 0)
     )
     source = ["republish", source_run_id, "--run-id", run_id, *flags]
-    supervise(ctx, settings, run_id, source, engine_flags(model, None if fast else speed))
+    supervise(ctx, settings, run_id, source, engine_flags(model, None if fast else speed), rules)
 
 
 def register(group: click.Group) -> None:

@@ -31,6 +31,7 @@ from fraudlab.records import (
     Product,
     Quarantined,
     Record,
+    RuleChangeRecord,
     RunEvent,
     Score,
     TopProduct,
@@ -149,6 +150,10 @@ def make_sample_run(run_id: str, seed: int = 7, transactions: int = 240) -> Samp
     run.add(
         Quarantined("product.csv", 31, "", "10 fields where the header has 9", "p30,Men,...", START)
     )
+    # a rule added from the run's start and disabled a minute later (engine/rules.py)
+    rule = '{"action":"flag","condition":"n_items > 3.0","description":"many items","id":"many"}'
+    run.add(RuleChangeRecord("add", "many", START, rule, START))
+    run.add(RuleChangeRecord("disable", "many", START + 60, None, START + 60))
     alerted: list[AlertedTransaction] = []
     for i in range(transactions):
         ts = START + 2 * i

@@ -25,6 +25,8 @@ from engine import job, report_queries
 from engine.bucket_fold import ModelStamp
 from engine.frontier import frontier_topic, partition_key
 from engine.job import SCORES_TRIGGER_S
+from engine.rule_topics import publish_changes, rules_topic
+from engine.rules import RuleChange
 from engine.scoring import ScorerFactory, scoring_rows, start_python_workers
 from engine.sources import kafka_stream
 from fraudlab.kafka_io import create_topics, end_offsets
@@ -53,6 +55,7 @@ class Variant:
     model: SavedModel
     results_run: str  # the run id its result topics and checkpoints are named after
     hold: bool = True  # records held until the frontier passes them (engine.frontier)
+    rules: list[RuleChange] = field(default_factory=list)  # in force from the run's start
     passed: float | None = None
     failed: float | None = None
     input_ran_out: bool = False
@@ -140,8 +143,18 @@ def start_queries(
         reports = kafka_stream(spark, bootstrap, [topics["frontier"]])
         ends = asyncio.run(end_offsets(bootstrap, events))
         partitions = sorted(partition_key(t, p) for t, p in ends)
+    rules = None
+    if variant.rules:
+        rules = kafka_stream(spark, bootstrap, [rules_topic(variant.results_run)])
     rows = scoring_rows(
-        raw, topics, stamp, variant.scorer, settings.engine_state_buckets, reports, partitions
+        raw,
+        topics,
+        stamp,
+        variant.scorer,
+        settings.engine_state_buckets,
+        reports,
+        partitions,
+        rules=rules,
     )
     scoring = report_queries.sink_query(rows, "scoring", checkpoints, bootstrap, every)
     if not with_reports:
@@ -328,6 +341,8 @@ def sustained_rates(
         results = [topic_name(v.results_run, s) for s in job.RESULT_STREAMS]
         asyncio.run(create_topics(bootstrap, results, settings.topic_partitions))
         asyncio.run(create_topics(bootstrap, [frontier_topic(v.results_run)], 1))
+        if v.rules:
+            asyncio.run(publish_changes(bootstrap, v.results_run, v.rules))
     for v in variants:
         v.first_batch_s = first_batch(
             spark, settings, variant_topics(backlog_run, v.results_run), v, products

@@ -136,6 +136,17 @@ def _engine(f: Figures) -> Iterator[Row]:
             f.get("hold_vs_no_hold_ratio"),
             goals.get("hold_vs_no_hold_ratio"),
         )
+    if "20 rules" in rates:
+        yield Row(
+            "engine",
+            "sustained events/s with 20 rules in force",
+            rates.get("20 rules"),
+            "events/s",
+            "the same engine without rules",
+            rates.get("model"),
+            f.get("rules_vs_none_ratio"),
+            goals.get("rules_vs_none_ratio"),
+        )
     if rates.get("model") and goals.get("sustained_events_per_s"):
         yield Row(
             "engine",

@@ -166,3 +166,24 @@ def test_a_json_rule_file_reads_as_its_toml_twin(tmp_path: Path) -> None:
     bad.write_text('{"rules": [\n{"id": "a",}]}')
     with pytest.raises(RuleError, match=r"bad.json: line 2: not JSON"):
         read_rule_file(bad)
+
+
+def test_a_change_is_a_rules_record_and_a_bad_one_is_one_sentence() -> None:
+    from fraudlab import codec
+    from fraudlab.records import RuleChangeRecord
+
+    rule = Rule("big", "large order", "total_amount > 1000.0", "flag", effective=T0)
+    record = codec.decode(RuleChangeRecord, RuleChange.add(rule).to_json())
+    assert (record.kind, record.rule_id, record.effective, record.ts) == ("add", "big", T0, T0)
+    for value, sentence in [
+        (b"{", "not JSON"),
+        (b'{"kind": "drop"}', "field 'kind' must be 'add' or 'disable'"),
+        (b'{"kind": "add", "rule_id": "x", "rule": "{}"}', "field 'rule_id' is not the id"),
+        (
+            b'{"kind": "add", "rule_id": "x", "rule": "{\\"id\\": \\"x\\", \\"description\\": '
+            b'\\"d\\", \\"condition\\": \\"nope > 1.0\\"}"}',
+            "field 'condition' uses 'nope'",
+        ),
+    ]:
+        with pytest.raises(RuleError, match=sentence):
+            RuleChange.from_json(value, "rules topic p0 offset 3")

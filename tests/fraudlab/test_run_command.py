@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from process_tree import describe, kill_marked, left_after, marked, marked_env, new_marker
+from run_results import read
 
 from fraudlab.run_events import read_run_events
 from fraudlab.settings import Settings, settings_toml
@@ -124,14 +125,32 @@ def test_fast_run_ends_complete_and_a_paced_replay_gives_the_same_alerts(
     assert summary["replay_of"] == "run-fast" and summary["model_name"] == "tiny"
 
 
-def test_paced_run_scores_live_and_ends_complete(run_settings: Path, settings: Settings) -> None:
+def test_paced_run_scores_live_and_ends_complete(
+    run_settings: Path, settings: Settings, tmp_path: Path
+) -> None:
     """At speed 16 the engine runs its processing-time triggers (10 s / 16 for alerts) and stops
-    by itself once the producer has ended and every transaction is scored."""
-    done = _run(
-        run_settings, "run", "card-testing-burst", "--seed", "3", "--minutes", "4",
+    by itself once the producer has ended and every transaction is scored. A rule added while
+    the run plays flags exactly the matching transactions from its event time on, and a --fast
+    replay of the run applies it at the same point: the same alerts."""
+    rule = tmp_path / "ovo.toml"
+    rule.write_text(
+        '[[rules]]\nid = "ovo"\ndescription = "OVO payments"\n'
+        "condition = \"payment_method == 'OVO'\"\n"
+    )
+    marker = new_marker("run-live")
+    run = _start(
+        run_settings, marker, "run", "card-testing-burst", "--seed", "3", "--minutes", "4",
         "--speed", "16", "--model", "tiny", "--run-id", "run-live",
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    try:
+        _wait_for(settings.bootstrap_servers, "run-live", "producer", "progress", 120)
+        added = _run(run_settings, "rules", "add", "run-live", str(rule), timeout=60)
+        assert added.returncode == 0, added.stderr
+        assert added.stdout.startswith("rule ovo added to run run-live, in force from ")
+        _, err = run.communicate(timeout=420)
+    finally:
+        kill_marked(marker)
+    assert run.returncode == 0, err[-3000:]
     listing = _listing(run_settings, "run-live")
     assert listing["status"] == "complete"
     report = _run(run_settings, "report", "run-live", "--json", timeout=60)
@@ -142,6 +161,26 @@ def test_paced_run_scores_live_and_ends_complete(run_settings: Path, settings: S
     engine = summary["engine_settings"]
     engine = json.loads(engine) if isinstance(engine, str) else engine
     assert engine["available_now"] is False and engine["speed"] == 16
+
+    listed = json.loads(_run(run_settings, "rules", "list", "run-live", "--json").stdout)
+    (change,) = listed["changes"]
+    at = change["effective"]
+    transactions = read(settings.bootstrap_servers, "run-live", "transactions")
+    scores = {
+        s["transaction_id"]: s for s in read(settings.bootstrap_servers, "run-live", "scores")
+    }
+    ovo = {t["transaction_id"]: int(t["ts"]) for t in transactions if t["payment_method"] == "OVO"}
+    assert min(ovo.values()) < at <= max(ovo.values()), "OVO payments on both sides of the rule"
+    flagged = {i for i, s in scores.items() if "ovo" in s["rules"].split(",")}
+    assert flagged == {i for i, ts in ovo.items() if ts >= at}
+
+    replay = _run(run_settings, "replay", "run-live", "--fast", "--run-id", "run-live-again")
+    assert replay.returncode == 0, replay.stderr[-3000:]
+    compared = _run(run_settings, "compare", "run-live", "run-live-again", "--json", timeout=60)
+    (pair,) = json.loads(compared.stdout)["pairs"]
+    assert pair["jaccard"] == 1.0 and pair["both"] > 0
+    again = read(settings.bootstrap_servers, "run-live-again", "scores")
+    assert {s["transaction_id"] for s in again if "ovo" in s["rules"].split(",")} == flagged
 
 
 def test_ctrl_c_stops_every_part_and_marks_the_run_interrupted(
