@@ -13,7 +13,8 @@ device") and changes them while traffic flows. A rule here is data:
 - ``effective``: the event time from which the rule is in force (an ISO 8601 time with its
   offset, or Unix seconds; 0, the default, is "from the run's start").
 
-Rule files are TOML or JSON with a list ``rules`` of such tables. A change (a rule added, or
+Rule files are TOML or JSON with a list ``rules`` of such tables (``rules = []``: none, for
+a replay without rules). A change (a rule added, or
 disabled from an event time on) is a :class:`RuleChange`; a run's changes form a
 :class:`RuleBook`, which answers which rules are in force at an event time and decides each
 scored transaction. Changes take effect by event time, never by arrival, so a replay applies
@@ -212,7 +213,7 @@ def read_rule_file(path: Path) -> list[Rule]:
     except tomllib.TOMLDecodeError as exc:
         raise RuleError(f"{path}: not TOML ({exc}).") from None
     tables = document.get("rules") if isinstance(document, dict) else None
-    if not isinstance(tables, list) or not tables:
+    if not isinstance(tables, list):  # `rules = []` is a file of no rules: "none at all"
         raise RuleError(f"{path}: holds no list 'rules' of rule tables ([[rules]] in TOML).")
     rules: list[Rule] = []
     for index, table in enumerate(tables, start=1):

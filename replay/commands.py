@@ -101,6 +101,32 @@ def _pair_table(pair: PairComparison, a: RunFigures, b: RunFigures) -> Table:
     return table
 
 
+def _rules_table(pair: PairComparison) -> Table | None:
+    """Hits and precision of the model and each rule in both runs (None without rules)."""
+    from rich import box
+    from rich.table import Table
+
+    if not any(r.source != "model" for r in pair.rules):
+        return None
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        title=f"{pair.a} (A) vs {pair.b} (B): per rule, against ground truth",
+        title_justify="left",
+    )
+    table.add_column("MODEL OR RULE")
+    for name in ("HITS A", "HITS B", "PRECISION A", "PRECISION B"):
+        table.add_column(name, justify="right")
+    for r in pair.rules:
+        table.add_row(
+            r.source,
+            str(r.hits_a),
+            str(r.hits_b),
+            _figure(r.precision_a),
+            _figure(r.precision_b),
+        )
+    return table
+
+
 def _timeline_lines(comparison: Comparison) -> list[str]:
     lines = [f"flagged per {comparison.bucket_s} s, aligned on each run's first event:"]
     for run, flagged in zip(comparison.runs, comparison.flagged, strict=True):
@@ -120,6 +146,9 @@ def _print_text(comparison: Comparison) -> None:
     by_id = {r.run_id: r for r in comparison.runs}
     for pair in comparison.pairs:
         console.print(_pair_table(pair, by_id[pair.a], by_id[pair.b]))
+        rules = _rules_table(pair)
+        if rules is not None:
+            console.print(rules)
     for line in _timeline_lines(comparison):
         console.print(line)
 

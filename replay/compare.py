@@ -26,6 +26,7 @@ import duckdb
 from archive.aggregates import potential_frauds
 from archive.quality import PatternQuality, detection_quality
 from archive.reader import run_summary
+from archive.rule_quality import RuleQuality, rule_quality
 
 __all__ = [
     "BUCKET_S",
@@ -33,12 +34,14 @@ __all__ = [
     "Comparison",
     "PairComparison",
     "PatternDelta",
+    "RuleDelta",
     "RunFigures",
     "alert_overlap",
     "aligned_timelines",
     "compare_runs",
     "jaccard",
     "pattern_deltas",
+    "rule_deltas",
     "run_figures",
     "since_first_bucket",
 ]
@@ -150,6 +153,8 @@ class RunFigures:
     per_pattern: tuple[PatternQuality, ...]
     alerted: frozenset[str] = field(repr=False)
     timeline: dict[int, int] = field(repr=False)  # seconds since first bucket -> flagged
+    # the model's and each rule's hits and precision (archive.rule_quality); () before rules
+    per_rule: tuple[RuleQuality, ...] = ()
 
     def recall_by_pattern(self) -> dict[str, float | None]:
         return {p.pattern: p.recall for p in self.per_pattern}
@@ -158,6 +163,7 @@ class RunFigures:
         """The figures as JSON-ready values (the alerted ids and timeline left out)."""
         out = {k: v for k, v in asdict(self).items() if k not in ("alerted", "timeline")}
         out["per_pattern"] = [asdict(p) for p in self.per_pattern]
+        out["per_rule"] = [asdict(r) for r in self.per_rule]
         return out
 
 
@@ -196,17 +202,47 @@ def run_figures(con: duckdb.DuckDBPyConnection, bucket_s: int = BUCKET_S) -> Run
         per_pattern=quality.per_pattern,
         alerted=alerted,
         timeline=timeline,
+        per_rule=rule_quality(con),
     )
 
 
 @dataclass(frozen=True)
+class RuleDelta:
+    """One source of verdicts (the model or a rule) in two runs: hits and precision."""
+
+    source: str
+    hits_a: int
+    hits_b: int
+    precision_a: float | None
+    precision_b: float | None
+
+
+def rule_deltas(a: Sequence[RuleQuality], b: Sequence[RuleQuality]) -> list[RuleDelta]:
+    """The model, then every rule of either run by id; a source absent from a run has 0 hits."""
+    by_a = {r.source: r for r in a}
+    by_b = {r.source: r for r in b}
+    sources = sorted(set(by_a) | set(by_b), key=lambda s: (s != "model", s))
+    return [
+        RuleDelta(
+            s,
+            by_a[s].hits if s in by_a else 0,
+            by_b[s].hits if s in by_b else 0,
+            by_a[s].precision if s in by_a else None,
+            by_b[s].precision if s in by_b else None,
+        )
+        for s in sources
+    ]
+
+
+@dataclass(frozen=True)
 class PairComparison:
-    """Two runs side by side: alert overlap and recall per pattern."""
+    """Two runs side by side: alert overlap, recall per pattern, hits and precision per rule."""
 
     a: str
     b: str
     overlap: AlertOverlap
     patterns: tuple[PatternDelta, ...]
+    rules: tuple[RuleDelta, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -214,6 +250,7 @@ class PairComparison:
             "b": self.b,
             **asdict(self.overlap),
             "patterns": [asdict(p) for p in self.patterns],
+            "rules": [asdict(r) for r in self.rules],
         }
 
 
@@ -248,6 +285,7 @@ def compare_runs(runs: Sequence[RunFigures], bucket_s: int = BUCKET_S) -> Compar
             b.run_id,
             alert_overlap(a.alerted, b.alerted),
             tuple(pattern_deltas(a.recall_by_pattern(), b.recall_by_pattern())),
+            tuple(rule_deltas(a.per_rule, b.per_rule)),
         )
         for i, a in enumerate(runs)
         for b in runs[i + 1 :]

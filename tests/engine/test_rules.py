@@ -154,6 +154,12 @@ def test_a_bad_rule_file_is_refused_in_one_sentence_naming_the_field(
     assert "\n" not in message and message.endswith(".")
 
 
+def test_an_empty_list_is_a_file_of_no_rules(tmp_path: Path) -> None:
+    path = tmp_path / "none.toml"
+    path.write_text("rules = []\n")
+    assert read_rule_file(path) == []
+
+
 def test_a_json_rule_file_reads_as_its_toml_twin(tmp_path: Path) -> None:
     path = tmp_path / "r.json"
     path.write_text(

@@ -105,6 +105,26 @@ def test_two_runs_compared_as_worked_out_on_paper(runs_dir: Path) -> None:
     assert comparison.flagged == ((1, 1, 0, 1, 0, 0), (2, 0, 1, 0, 0, 1))
 
 
+def test_per_rule_hits_and_precision_as_worked_out_on_paper(runs_dir: Path) -> None:
+    a, b = _figures(runs_dir, "run-a"), _figures(runs_dir, "run-b")
+    figures = {
+        run.run_id: {r.source: (r.hits, r.flagged, r.frauds, r.only, r.precision) for r in rules}
+        for run, rules in ((a, a.per_rule), (b, b.per_rule))
+    }
+    assert figures["run-a"] == {"model": (3, 3, 2, 3, pytest.approx(2 / 3))}
+    assert figures["run-b"] == {
+        "model": (1, 1, 1, 1, 1.0),
+        "ato": (2, 1, 1, 1, 0.5),
+        "burst": (2, 2, 1, 2, 0.5),
+    }
+    (pair,) = compare_runs([a, b]).pairs
+    assert [(r.source, r.hits_a, r.hits_b, r.precision_b) for r in pair.rules] == [
+        ("model", 3, 1, 1.0),
+        ("ato", 0, 2, 0.5),
+        ("burst", 0, 2, 0.5),
+    ]
+
+
 def test_a_run_compared_with_itself_agrees_with_itself(runs_dir: Path) -> None:
     a = _figures(runs_dir, "run-a")
     (pair,) = compare_runs([a, a]).pairs

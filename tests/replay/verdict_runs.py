@@ -14,6 +14,11 @@ fraud-alerts window. So: alerted by both {t1}, only A {t3, t4}, only B {t2, t5, 
 1/6; recall A 2/4 (card_testing 1/2, account_takeover 1/2), B 3/4 (card_testing 2/2,
 account_takeover 1/2); precision A 2/3, B 3/4. Flagged per 10 s since the first event's bucket:
 A {0: 1, 10: 1, 30: 1}, B {0: 2, 20: 1, 50: 1}.
+
+Run A's flags are the model's alone. In run B the model flags t1 alone; rule ``burst`` (flag)
+matches t2 and t5, rule ``ato`` (raise) matches t4 (not lifted past the threshold) and t6
+(lifted). So per source in B: model 1 hit, 1 fraud (precision 1); burst 2 hits, 1 fraud (0.5);
+ato 2 hits, 1 fraud (0.5); in A: model 3 hits, 2 frauds (2/3).
 """
 
 from __future__ import annotations
@@ -33,6 +38,13 @@ TRUTH = {
     "t6": ("1", "account_takeover", 150),
 }
 FLAGGED = {"model-a": {"t1", "t3", "t4"}, "model-b": {"t1", "t2", "t5", "t6"}}
+# model-b's verdicts other than the model's own: transaction -> (rules matched, reasons)
+RULED = {
+    "t2": ("burst", "burst"),
+    "t5": ("burst", "burst"),
+    "t4": ("ato", ""),
+    "t6": ("ato", "ato"),
+}
 SHIFT = {"model-a": 0, "model-b": 1000}
 
 
@@ -64,6 +76,9 @@ def records(run_id: str, model: str) -> list[Record]:
         )
         out.append(Truth(tid, fraud, pattern, ts))
         hit = tid in flagged
+        rules, reasons = ("", "model" if hit else "")
+        if model == "model-b" and tid in RULED:
+            rules, reasons = RULED[tid]
         out.append(
             Score(
                 tid,
@@ -78,6 +93,9 @@ def records(run_id: str, model: str) -> list[Record]:
                 -6.2,
                 106.8,
                 "[]",
+                0.9 if "model" in reasons else 0.1,
+                rules,
+                reasons,
             )
         )
         if hit:
