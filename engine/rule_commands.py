@@ -162,7 +162,7 @@ def disable_command(
 ) -> None:
     """Disable rules RULE_IDS of run RUN_ID from an event time on.
 
-    Example: fraudlab rules disable my-run failed-payments-burst
+    Example: fraudlab rules disable my-run scripted-checkout
     """
     bootstrap = _run_and_bootstrap(ctx, run_id, changing=True)
     changes, _ = run_async(read_changes(bootstrap, run_id))
