@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import orjson
 
-from engine.rules import RuleBook, RuleChange, RuleError
+from engine.rules import RuleChange, RuleError
 from fraudlab.kafka_io import (
     create_topics,
     existing_partitions,
@@ -62,12 +62,6 @@ async def read_changes(bootstrap: str, run_id: str) -> tuple[list[RuleChange], l
         except RuleError as exc:
             refused.append(str(exc))
     return changes, refused
-
-
-def rule_book(bootstrap: str, run_id: str) -> RuleBook:
-    """The run's rule book as its topic holds it now."""
-    changes, _ = asyncio.run(read_changes(bootstrap, run_id))
-    return RuleBook(changes)
 
 
 async def latest_event_time(bootstrap: str, run_id: str) -> int | None:
@@ -129,6 +123,5 @@ __all__ = [
     "latest_event_time",
     "publish_changes",
     "read_changes",
-    "rule_book",
     "rules_topic",
 ]
