@@ -33,8 +33,9 @@ def _when(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
-def _effective(rule: Rule) -> str:
-    return "from the start" if not rule.effective else f"from {_when(rule.effective)}"
+def _from(effective: int) -> str:
+    """An effective event time as the commands say it."""
+    return "from the start" if not effective else f"from {_when(effective)}"
 
 
 def _effective_option(fn: click.decorators.FC) -> click.decorators.FC:
@@ -54,9 +55,9 @@ def _effective_time(given: str | None) -> int | None:
     return event_time(value, "option --effective")
 
 
-def _chosen(rule: Rule, given: int | None, fallback: int) -> int:
+def _chosen(rule: Rule, given: int | None, fallback: int | None) -> int:
     """A rule's effective time: --effective, else the rule's own, else the run's default."""
-    return given if given is not None else (rule.effective or fallback)
+    return given if given is not None else (rule.effective or fallback or 0)
 
 
 def _run_and_bootstrap(ctx: click.Context, run_id: str, changing: bool = False) -> str:
@@ -110,7 +111,7 @@ def check_command(files: tuple[Path, ...], as_json: bool) -> None:
         return
     for path, rule in rules:
         action = rule.action if rule.score is None else f"{rule.action} to {rule.score:g}"
-        click.echo(f"{rule.id}  ({path.name}, {action}, {_effective(rule)})")
+        click.echo(f"{rule.id}  ({path.name}, {action}, {_from(rule.effective)})")
         click.echo(f"    {rule.description}")
         click.echo(f"    when {rule.condition}")
     click.echo(f"{len(rules)} rules in {len(files)} files: every one can be used.")
@@ -134,7 +135,10 @@ def add_command(
     given = _effective_time(effective)
     if given is not None:
         _not_passed(given, bootstrap, run_id)
-    fallback = given if given is not None else default_effective(bootstrap, run_id)
+    # the run's latest event is read only when some rule has no effective time of its own
+    fallback = given
+    if fallback is None and any(not r.effective for r in rules):
+        fallback = default_effective(bootstrap, run_id)
     changes = [
         RuleChange.add(
             Rule(
@@ -148,8 +152,10 @@ def add_command(
     ]
     run_async(publish_changes(bootstrap, run_id, changes))
     for change in changes:
-        when = "from the start" if not change.effective else f"from {_when(change.effective)}"
-        click.echo(f"rule {change.rule_id} added to run {run_id}, in force {when} (event time)")
+        click.echo(
+            f"rule {change.rule_id} added to run {run_id}, in force "
+            f"{_from(change.effective)} (event time)"
+        )
 
 
 @rules_group.command("disable")
@@ -175,9 +181,8 @@ def disable_command(
     at = _not_passed(given, bootstrap, run_id) if given is not None else None
     at = at if at is not None else default_effective(bootstrap, run_id)
     run_async(publish_changes(bootstrap, run_id, [RuleChange.disable(r, at) for r in rule_ids]))
-    when = "from the start" if not at else f"from {_when(at)}"
     for rule_id in rule_ids:
-        click.echo(f"rule {rule_id} of run {run_id} disabled {when} (event time)")
+        click.echo(f"rule {rule_id} of run {run_id} disabled {_from(at)} (event time)")
 
 
 @rules_group.command("list")
@@ -208,8 +213,7 @@ def list_command(ctx: click.Context, run_id: str, as_json: bool) -> None:
     if not changes:
         click.echo(f"run {run_id} has no rules.")
     for c in changes:
-        when = "from the start" if not c.effective else f"from {_when(c.effective)}"
-        click.echo(f"{c.kind:<8} {c.rule_id:<28} {when}")
+        click.echo(f"{c.kind:<8} {c.rule_id:<28} {_from(c.effective)}")
     for sentence in refused:
         click.echo(f"refused  {sentence}")
     if changes:

@@ -41,7 +41,9 @@ from typing import Any, Literal
 import cel
 
 from features.definition import FEATURES
+from fraudlab import codec
 from fraudlab.errors import UsageError
+from fraudlab.records import RuleChangeRecord
 
 Action = Literal["flag", "raise"]
 ACTIONS: tuple[Action, ...] = ("flag", "raise")
@@ -250,20 +252,14 @@ class RuleChange:
         return cls("disable", rule_id, effective)
 
     def to_json(self) -> bytes:
-        """The change as a message of a run's rules topic
-        (:class:`fraudlab.records.RuleChangeRecord`: the rule as a JSON string)."""
+        """The change as a message of a run's rules topic: a
+        :class:`fraudlab.records.RuleChangeRecord`, the rule as a JSON string."""
         rule = None
         if self.rule is not None:
             table = {k: v for k, v in asdict(self.rule).items() if v not in (None, "")}
             rule = json.dumps(table, sort_keys=True, separators=(",", ":"))
-        body = {
-            "kind": self.kind,
-            "rule_id": self.rule_id,
-            "effective": self.effective,
-            "rule": rule,
-            "ts": self.effective,
-        }
-        return json.dumps(body, separators=(",", ":")).encode()
+        record = RuleChangeRecord(self.kind, self.rule_id, self.effective, rule, self.effective)
+        return codec.encode(record)
 
     @classmethod
     def from_json(cls, value: bytes | str, where: str = "rule change") -> RuleChange:
