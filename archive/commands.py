@@ -266,6 +266,7 @@ def report_command(
     ctx: click.Context, run_id: str, as_json: bool, archive_dir: Path | None
 ) -> None:
     """A run's summary and its detection quality per fraud pattern."""
+    from archive.delivery_log import sink_deliveries
     from archive.files import reading
     from archive.quality import detection_quality
     from archive.reader import run_summary
@@ -274,11 +275,30 @@ def report_command(
     with reading(settings.archive_dir, run_id) as con:
         summary = run_summary(con)
         quality = detection_quality(con)
+        deliveries = sink_deliveries(con)
     if as_json:
-        click.echo(json.dumps(_report_json(summary, quality), indent=2))
+        out = _report_json(summary, quality)
+        out["deliveries"] = [asdict(d) for d in deliveries]
+        click.echo(json.dumps(out, indent=2))
         return
     for line in _report_text(summary, quality):
         click.echo(line)
+    if deliveries:
+        click.echo("")
+        header = ["SINK", "SENT", "RETRIES", "DEAD-LETTERED", "P50 MS", "P99 MS"]
+        rows = [
+            [
+                d.sink,
+                str(d.sent),
+                str(d.retries),
+                str(d.dead_lettered),
+                _text(None if d.latency_p50_ms is None else round(d.latency_p50_ms)),
+                _text(None if d.latency_p99_ms is None else round(d.latency_p99_ms)),
+            ]
+            for d in deliveries
+        ]
+        for line in _table(header, rows):
+            click.echo(line)
 
 
 @click.command("export-run")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import signal
 import time
-from types import FrameType
 from typing import Any
 
 import click
@@ -12,6 +10,7 @@ import click
 from fraudlab.cli_context import settings_from
 from fraudlab.progress import Steps
 from fraudlab.runs import validate_run_id
+from fraudlab.stop_request import StopRequest
 
 
 @click.command("engine")
@@ -60,15 +59,9 @@ def engine_command(
     validate_run_id(run_id)
     settings = settings_from(ctx)
     load_model(settings.models_dir, model_name)  # a missing model is reported before Spark starts
-    stop = {"asked": False}
-
-    def ask_stop(_signum: int, _frame: FrameType | None) -> None:
-        stop["asked"] = True
-
     # before Spark starts: a driver interrupted while its JVM is starting leaves that JVM
     # running with nobody to stop it
-    signal.signal(signal.SIGTERM, ask_stop)
-    signal.signal(signal.SIGINT, ask_stop)
+    stop = StopRequest().install()
     steps = Steps()
     steps("starting Spark")
     # live, the first scores come sooner from a JVM that JITs with C1 alone, if the settings
@@ -78,8 +71,8 @@ def engine_command(
     # pyspark's SparkContext puts its own SIGINT handler in place (cancel every job, raise
     # KeyboardInterrupt in whatever py4j call runs): take it back, so that a Ctrl-C, or the
     # parent-death signal of a run's part, stops the engine as a SIGTERM does, cleanly
-    signal.signal(signal.SIGINT, ask_stop)
-    if stop["asked"]:  # while Spark was starting: the JVM ends with this process
+    stop.install()
+    if stop():  # while Spark was starting: the JVM ends with this process
         raise KeyboardInterrupt
     last = {"at": 0.0}
 
@@ -108,7 +101,7 @@ def engine_command(
         f"engine for run {run_id} with model {model_name} "
         f"({'available now' if available_now else f'live at speed {speed:g}'})"
     )
-    report = run_engine(spark, settings, options, progress, lambda: stop["asked"])
+    report = run_engine(spark, settings, options, progress, stop)
     produced = sum(report.produced.values())
     click.echo(
         f"run {run_id}: {produced:,} input messages; {report.scored:,} transactions scored, "

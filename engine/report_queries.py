@@ -3,6 +3,12 @@ scores topic; at the end, both over every score as batch jobs, so that every win
 
 The windows themselves (10 s fraud alerts over the last 2 minutes, 30 s top products) are
 defined in :mod:`engine.reports`; this module reads, triggers and writes them.
+
+The fraud-alerts topic is in window-end order: each micro-batch's windows are written by one
+task, sorted by window end, to partition 0, and a micro-batch's windows all end after those of
+the batches before it (the watermark only moves on). A consumer that acts on each new alert
+(:mod:`engine.delivery`) reads them in the order they happened without holding any back. Closing
+a run writes every window again, in the same order, after the live ones.
 """
 
 from __future__ import annotations
@@ -69,6 +75,15 @@ def write_batch(frame: DataFrame, bootstrap: str) -> None:
     ).save()
 
 
+def ordered_alert_rows(alerts: DataFrame, topic: str) -> DataFrame:
+    """A batch frame of fraud-alerts windows as Kafka rows for partition 0, in one task and
+    sorted by window end (then start), so that the topic is in window-end order."""
+    from pyspark.sql import functions as F
+
+    ordered = alerts.coalesce(1).sortWithinPartitions("window_end", "window_start")
+    return kafka_rows(ordered, FraudAlerts, topic).withColumn("partition", F.lit(0))
+
+
 def close_reports(
     spark: SparkSession, bootstrap: str, topics: dict[str, str], products: DataFrame
 ) -> None:
@@ -77,9 +92,7 @@ def close_reports(
     # read and parsed once for both reports
     all_scores = all_scores.dropDuplicates(["transaction_id"]).persist()
     try:
-        write_batch(
-            kafka_rows(fraud_alerts(all_scores), FraudAlerts, topics["fraud-alerts"]), bootstrap
-        )
+        write_batch(ordered_alert_rows(fraud_alerts(all_scores), topics["fraud-alerts"]), bootstrap)
         quantities = product_quantities(all_scores, products)
         write_batch(
             kafka_rows(top_products(quantities), TopProduct, topics["top-products"]), bootstrap
@@ -101,12 +114,18 @@ def report_queries(
     scored = parse_scores(kafka_stream(spark, bootstrap, [topics["scores"]])).withWatermark(
         "event_timestamp", LATENESS
     )
-    alerts = sink_query(
-        kafka_rows(fraud_alerts(scored), FraudAlerts, topics["fraud-alerts"]),
-        "fraud-alerts",
-        checkpoints,
-        bootstrap,
-        {"processingTime": f"{ALERTS_TRIGGER_S / speed:.3f} seconds"},
+
+    def write_alerts(batch: DataFrame, _batch_id: int) -> None:
+        write_batch(ordered_alert_rows(batch, topics["fraud-alerts"]), bootstrap)
+
+    alerts = (
+        fraud_alerts(scored)
+        .writeStream.queryName("fraud-alerts")
+        .option("checkpointLocation", str(checkpoints / "fraud-alerts"))
+        .outputMode("append")
+        .trigger(processingTime=f"{ALERTS_TRIGGER_S / speed:.3f} seconds")
+        .foreachBatch(write_alerts)
+        .start()
     )
 
     def write_top(batch: DataFrame, _batch_id: int) -> None:

@@ -345,6 +345,53 @@ class RuleChangeRecord(Record):
     ts: int
 
 
+# ---- alert delivery ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AlertDelivery(Record):
+    """One attempt to deliver an alert to a sink (see :mod:`engine.delivery`): the delivery log.
+
+    ``outcome`` is ``sent`` (the sink took it), ``retried`` (it failed and will be tried again)
+    or ``failed`` (the last attempt failed, or the sink refused it for good: the alert is in the
+    delivery dead letter). ``detail`` says what the sink answered ("HTTP 503", "timed out after
+    5 s"). ``reported_ms`` is when the alert's window reached the fraud-alerts topic, ``at_ms``
+    when the attempt ended, both wall-clock Unix milliseconds; ``ts`` is ``at_ms`` in seconds.
+    Bookkeeping about an execution, like run-events: the same events give the same alerts, not
+    the same attempts.
+    """
+
+    STREAM = "deliveries"
+    KEY = ("alert_id",)
+
+    alert_id: str
+    sink: str
+    attempt: int
+    outcome: str
+    detail: str
+    transaction_id: str
+    window_end: int
+    reported_ms: int
+    at_ms: int
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryDeadLetter(Record):
+    """An alert a sink did not take after its last attempt: the alert as it would have been sent
+    (``payload``, JSON), the sink, how many attempts were made and the last one's ``reason``."""
+
+    STREAM = "delivery-dead-letter"
+    KEY = ("alert_id",)
+
+    alert_id: str
+    sink: str
+    attempts: int
+    reason: str
+    payload: str
+    ts: int
+
+
 # ---- run bookkeeping -----------------------------------------------------------------------
 
 
@@ -375,6 +422,8 @@ INPUT_PROBLEM_RECORDS: tuple[type[Record], ...] = (Quarantined,)
 RUN_RECORDS: tuple[type[Record], ...] = (RunEvent,)
 # changes to a run's rules: neither simulated nor results, archived as they came
 RULE_RECORDS: tuple[type[Record], ...] = (RuleChangeRecord,)
+# what became of each alert sent to a sink: wall-clock bookkeeping, never replayed
+DELIVERY_RECORDS: tuple[type[Record], ...] = (AlertDelivery, DeliveryDeadLetter)
 STREAM_RECORDS: tuple[type[Record], ...] = (
     STATIC_RECORDS
     + EVENT_RECORDS
@@ -382,6 +431,7 @@ STREAM_RECORDS: tuple[type[Record], ...] = (
     + RUN_RECORDS
     + INPUT_PROBLEM_RECORDS
     + RULE_RECORDS
+    + DELIVERY_RECORDS
 )
 NESTED_RECORDS: tuple[type[Record], ...] = (AlertedTransaction,)
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -28,6 +30,66 @@ DEFAULT_SETTINGS_FILE = Path("fraudlab.toml")
 # Wall seconds a producer keeps trying to get a message acknowledged before it gives up: Kafka's
 # own producer default (``delivery.timeout.ms`` = 120,000).
 DELIVERY_TIMEOUT_S = 120.0
+
+
+SINK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def _sink_name(value: str) -> str:
+    if not SINK_NAME.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a sink name (up to 64 letters, digits, '.', '_' or '-')"
+        )
+    return value
+
+
+SinkName = Annotated[str, AfterValidator(_sink_name)]
+
+
+class WebhookSink(BaseModel):
+    """An HTTP endpoint that receives each new alert as a JSON POST (see :mod:`engine.sinks`).
+
+    An attempt that times out, cannot connect or gets HTTP 408, 429 or 5xx is tried again after
+    ``backoff_s``, doubling up to ``backoff_max_s``, until ``attempts`` have been made; any
+    other 4xx is a refusal, not retried. Either way the alert then goes to the run's delivery
+    dead letter.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["webhook"]
+    name: SinkName
+    url: str = Field(description="where alerts are POSTed: an http:// or https:// URL")
+    timeout_s: float = Field(5.0, gt=0, le=300, description="wall seconds per attempt")
+    attempts: int = Field(5, ge=1, le=100, description="attempts per alert, the first included")
+    backoff_s: float = Field(0.5, ge=0, le=600, description="wait before the first retry")
+    backoff_max_s: float = Field(30.0, ge=0, le=3600, description="longest wait between tries")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value
+
+
+class KafkaSink(BaseModel):
+    """A Kafka topic that receives each new alert, keyed by its alert id (see
+    :mod:`engine.sinks`), on the lab's cluster unless ``bootstrap_servers`` names another."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["kafka"]
+    name: SinkName
+    topic: str = Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")
+    bootstrap_servers: str | None = None
+    attempts: int = Field(5, ge=1, le=100)
+    backoff_s: float = Field(0.5, ge=0, le=600)
+    backoff_max_s: float = Field(30.0, ge=0, le=3600)
+
+
+AlertSink = Annotated[WebhookSink | KafkaSink, Field(discriminator="kind")]
 
 
 class Settings(BaseSettings):
@@ -82,6 +144,19 @@ class Settings(BaseSettings):
     viz_port: int = Field(5006, ge=1, le=65535)
     # the zone of naive local times in assignment CSV files (the assignment's shop is in Jakarta)
     csv_time_zone: str = Field("Asia/Jakarta", description="time zone of naive CSV times")
+    # where a run's new fraud alerts are delivered (`[[alert_sinks]]` tables); none by default
+    alert_sinks: tuple[AlertSink, ...] = Field(
+        (), description="webhooks and Kafka topics each new fraud alert is sent to"
+    )
+
+    @field_validator("alert_sinks")
+    @classmethod
+    def _distinct_sink_names(cls, value: tuple[AlertSink, ...]) -> tuple[AlertSink, ...]:
+        names = [sink.name for sink in value]
+        repeated = next((n for n in names if names.count(n) > 1), None)
+        if repeated is not None:
+            raise ValueError(f"two sinks are named {repeated!r}")
+        return value
 
     @field_validator("bootstrap_servers")
     @classmethod
@@ -153,7 +228,8 @@ def load_settings(
             where = f"FRAUDLAB_{name.upper()}"
         else:
             where = f"{name} in {file}" if file else name
-        raise UsageError(f"setting {where}: {err['msg']}.") from None
+        message = err["msg"].removeprefix("Value error, ")
+        raise UsageError(f"setting {where}: {message}.") from None
 
 
 def _env_names() -> set[str]:
@@ -169,7 +245,9 @@ def settings_toml(settings: Settings) -> str:
     """
     lines = []
     for name, value in settings.model_dump().items():
-        if isinstance(value, bool):
+        if name == "alert_sinks":
+            lines.append(f"{name} = [{', '.join(_inline_table(v) for v in value)}]")
+        elif isinstance(value, bool):
             lines.append(f"{name} = {'true' if value else 'false'}")
         elif isinstance(value, int | float):
             lines.append(f"{name} = {value}")
@@ -177,3 +255,9 @@ def settings_toml(settings: Settings) -> str:
             # a JSON string is a TOML basic string for the paths and names settings hold
             lines.append(f"{name} = {json.dumps(str(value))}")
     return "\n".join(lines) + "\n"
+
+
+def _inline_table(values: dict[str, Any]) -> str:
+    """A flat dict of strings and numbers as a TOML inline table (None values left out)."""
+    items = (f"{k} = {json.dumps(v)}" for k, v in values.items() if v is not None)
+    return "{" + ", ".join(items) + "}"

@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "lab.model_commands",
     "engine.commands",
     "engine.rule_commands",
+    "engine.delivery_commands",
     "archive.commands",
     "replay.commands",
     "viz.commands",

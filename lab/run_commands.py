@@ -85,10 +85,12 @@ def supervise(
     source_args: list[str],
     engine_args: list[str],
     rules: list[RuleChange] | None = None,
+    deliver: bool = True,
 ) -> RunOutcome:
     """Run a source command, the engine and the archiver for ``run_id``, then print its report.
 
-    ``rules``: changes published to the run's rules topic before any part starts.
+    ``rules``: changes published to the run's rules topic before any part starts. With
+    ``deliver`` and sinks in the settings, a delivery part sends each new alert to them.
     """
     from engine.rule_topics import publish_changes
     from models.registry import load_model
@@ -107,6 +109,13 @@ def supervise(
         return PartProcess(name, fraudlab_argv(settings_file, *args), logs / f"{name}.log", label)
 
     show, done = _status_printer()
+    delivery = None
+    wait_for = "producer,engine"
+    if deliver and settings.alert_sinks:
+        delivery = part("delivery", ["deliver", run_id, "--until-engine-ends"])
+        wait_for += ",delivery"
+        sinks = ", ".join(s.name for s in settings.alert_sinks)
+        stderr.print(f"run {run_id}: new alerts go to {sinks}")
     supervisor = RunSupervisor(
         settings,
         run_id,
@@ -116,8 +125,9 @@ def supervise(
             "producer" if source_args[0] in ("produce", "produce-csv") else "replay",
         ),
         part("engine", ["engine", run_id, *engine_args]),
-        part("archiver", ["archive", run_id, "--until-end"]),
+        part("archiver", ["archive", run_id, "--until-end", "--wait-for", wait_for]),
         show,
+        delivery,
     )
     stderr.print(f"run {run_id}: parts' logs in {logs}")
     # a SIGTERM stops the run as a Ctrl-C does: every part ends cleanly
@@ -397,7 +407,7 @@ def replay_command(
         settings = settings_from(ctx)
         run_id = validate_run_id(resume_run)
         source, engine = _resumed(settings, run_id, speed, fast, model_name, replay=True)
-        supervise(ctx, settings, run_id, source, engine)
+        supervise(ctx, settings, run_id, source, engine, deliver=False)
         return
     if source_run_id is None:
         raise UsageError(
@@ -419,7 +429,9 @@ def replay_command(
         else new_run_id(f"replay-{original.scenario or 'run'}", original.seed or 0)
     )
     source = ["republish", source_run_id, "--run-id", run_id, *flags]
-    supervise(ctx, settings, run_id, source, engine_flags(model, None if fast else speed), rules)
+    engine = engine_flags(model, None if fast else speed)
+    # a replay's alerts are a what-if: `fraudlab deliver REPLAY` sends them when they are wanted
+    supervise(ctx, settings, run_id, source, engine, rules, deliver=False)
 
 
 def register(group: click.Group) -> None:

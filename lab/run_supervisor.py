@@ -2,11 +2,12 @@
 
 The source of the run's events (the producer, or a replay) starts first; once it has announced
 itself (the run's topics exist by then) the archiver and the engine start, both reading every
-topic from its beginning. The run ends when the source and the engine have exited and the archiver
-has drained what they wrote. A part that fails, or a Ctrl-C, stops the others: the source first,
-then the engine (which closes its last windows), and the archiver last, so the archive is
-consistent and says how the run ended. Every part the archiver waits for gets an ending on the
-run's run-events, announced on its behalf when it could not say it itself.
+topic from its beginning, and the delivery of alerts to the settings' sinks when there is one.
+The run ends when the source, the engine and the delivery have exited and the archiver has
+drained what they wrote. A part that fails, or a Ctrl-C, stops the others: the source first,
+then the engine (which closes its last windows), then the delivery, and the archiver last, so
+the archive is consistent and says how the run ended. Every part the archiver waits for gets an
+ending on the run's run-events, announced on its behalf when it could not say it itself.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = ["RunOutcome", "RunSupervisor"]
 
 SOURCE_GRACE_S = 30.0
 ENGINE_GRACE_S = 240.0  # closing the last windows and counting results runs Spark jobs
+DELIVERY_GRACE_S = 30.0  # an attempt in flight ends within its sink's timeout
 ARCHIVER_DRAIN_S = 300.0
 SOURCE_ANNOUNCE_S = 120.0
 POLL_S = 1.0
@@ -55,10 +57,12 @@ class RunSupervisor:
         engine: PartProcess,
         archiver: PartProcess,
         show: Callable[[RunFigures], None] | None = None,
+        delivery: PartProcess | None = None,
     ) -> None:
         self.settings = settings
         self.run_id = run_id
         self.source, self.engine, self.archiver = source, engine, archiver
+        self.delivery = delivery
         self.show = show
         self.watcher = RunWatcher(settings.bootstrap_servers, run_id)
 
@@ -70,8 +74,14 @@ class RunSupervisor:
         try:
             return self._run()
         finally:
-            for part in (self.source, self.engine, self.archiver):
+            for part in self.parts:
                 part.reap()
+
+    @property
+    def parts(self) -> tuple[PartProcess, ...]:
+        """Every part, in the order they are stopped (the archiver last)."""
+        delivery = () if self.delivery is None else (self.delivery,)
+        return (self.source, self.engine, *delivery, self.archiver)
 
     def _run(self) -> RunOutcome:
         try:
@@ -102,17 +112,19 @@ class RunSupervisor:
         # created the run's topics loses nothing
         self.archiver.start()
         self.engine.start()
+        if self.delivery is not None:
+            self.delivery.start()
 
     def _watch(self) -> PartProcess | None:
         """Watch until every part has exited well (None) or one has failed (that part)."""
         shown = 0.0
         while True:
-            for part in (self.source, self.engine, self.archiver):
+            for part in self.parts:
                 if part.returncode not in (None, 0):
                     return part
             if not self.engine.started and self.source.returncode == 0:
                 self._start_readers()  # the source ended before it could be seen to start
-            if all(p.returncode == 0 for p in (self.source, self.engine, self.archiver)):
+            if all(p.returncode == 0 for p in self.parts):
                 self._show()
                 return None
             if time.monotonic() - shown >= STATUS_EVERY_S:
@@ -131,7 +143,10 @@ class RunSupervisor:
         """Stop the parts in order and make sure the archive can tell how each ended."""
         if failed is not None:
             self._ensure_ending(failed, "failed")
-        for part, grace in ((self.source, SOURCE_GRACE_S), (self.engine, ENGINE_GRACE_S)):
+        stopped = [(self.source, SOURCE_GRACE_S), (self.engine, ENGINE_GRACE_S)]
+        if self.delivery is not None:
+            stopped.append((self.delivery, DELIVERY_GRACE_S))
+        for part, grace in stopped:
             if part is failed:
                 continue
             if part.started:

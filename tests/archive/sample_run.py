@@ -20,12 +20,14 @@ from archive.writer import ConsumedBatch
 from fraudlab import codec
 from fraudlab.kafka_io import create_topics, make_producer, quiet_kafka_logs, start_or_report
 from fraudlab.records import (
+    AlertDelivery,
     AlertedTransaction,
     Browsing,
     Category,
     Customer,
     CustomerSession,
     DeadLetter,
+    DeliveryDeadLetter,
     Fault,
     FraudAlerts,
     Product,
@@ -154,6 +156,15 @@ def make_sample_run(run_id: str, seed: int = 7, transactions: int = 240) -> Samp
     rule = '{"action":"flag","condition":"n_items > 3.0","description":"many items","id":"many"}'
     run.add(RuleChangeRecord("add", "many", START, rule, START))
     run.add(RuleChangeRecord("disable", "many", START + 60, None, START + 60))
+    # one alert taken by a webhook at its second attempt, one dead-lettered (engine/delivery.py)
+    at = (START + 200) * 1000
+    for attempt, outcome, detail in ((1, "retried", "HTTP 503"), (2, "sent", "HTTP 200")):
+        run.add(AlertDelivery("r:t1", "oncall", attempt, outcome, detail, "t1", START + 10,
+                              at, at + 500 * attempt, START + 200))  # fmt: skip
+    run.add(AlertDelivery("r:t2", "oncall", 1, "failed", "refused: HTTP 404", "t2", START + 10,
+                          at, at + 40, START + 200))  # fmt: skip
+    run.add(DeliveryDeadLetter("r:t2", "oncall", 1, "refused: HTTP 404", '{"alert_id":"r:t2"}',
+                               START + 200))  # fmt: skip
     alerted: list[AlertedTransaction] = []
     for i in range(transactions):
         ts = START + 2 * i

@@ -40,9 +40,11 @@ session's JVM starts as a live ``fraudlab engine``'s does: both JIT tiers, or C1
    when the event time it read advanced as fast as the producer's and its score latency did
    not grow along the measured window; when it did not, the figures hold only for that run's
    length, and the script prints so, with the rate the engine got through and how far behind
-   it was when the producer stopped.
+   it was when the producer stopped. At 1,000 events/s the run's alerts are also delivered to a
+   local webhook by the delivery part, and the alert-to-webhook latency measured.
 
-Run: ``.venv/bin/python tests/benchmarks/bench_engine.py [--skip-latency] [--json PATH]``.
+Run: ``.venv/bin/python tests/benchmarks/bench_engine.py [--skip-latency | --latency-only]
+[--json PATH]``.
 """
 
 from __future__ import annotations
@@ -98,6 +100,8 @@ CONSTANT_PROBABILITY = 0.0
 LATENCY_RUNS = ((1_000, 90.0), (10_000, 30.0))
 # the rate at which the latency the frontier hold adds is measured (against a run without it)
 HOLD_LATENCY_TARGET = 1_000
+# the rate at which alerts are also delivered to a local webhook, and the delivery timed
+WEBHOOK_TARGET = 1_000
 GOAL_HOLD_RATIO = 0.9
 
 
@@ -202,6 +206,9 @@ def measure(spark: SparkSession, settings: Settings, args: argparse.Namespace) -
         f"({backlog['events_per_sim_s']:.1f} events per simulated second)",
         file=sys.stderr,
     )
+    if args.latency_only:
+        figures: dict[str, Any] = {"scenario": SCENARIO, "backlog": backlog}
+        return latency_figures(spark, settings, model, backlog, figures, LATENCY_RUNS[:1])
     constant_model = SavedModel("constant", model.folder, {**model.metadata, "name": "constant"})
     variants = [
         Variant("model", model_scorer(model), model, "bench-engine-model"),
@@ -217,7 +224,7 @@ def measure(spark: SparkSession, settings: Settings, args: argparse.Namespace) -
     started = time.monotonic()
     sustained_rates(spark, settings, backlog_run, variants)
     sustained_s = time.monotonic() - started
-    figures: dict[str, Any] = {
+    figures = {
         "scenario": SCENARIO,
         "model": {"name": model.name, "kind": model.metadata.get("kind"), "digest": model.digest},
         "trigger_s": SCORES_TRIGGER_S,
@@ -248,17 +255,37 @@ def measure(spark: SparkSession, settings: Settings, args: argparse.Namespace) -
     figures["model_vs_constant_processing_ratio"] = ratio
     figures["processing_ratio_rates"] = common
     figures["scores_batch_cost"] = {v.name: batch_cost(v) for v in variants}
+    if args.skip_latency:
+        return {**figures, "latency": []}
+    return latency_figures(spark, settings, model, backlog, figures, LATENCY_RUNS)
+
+
+def latency_figures(
+    spark: SparkSession,
+    settings: Settings,
+    model: SavedModel,
+    backlog: dict[str, Any],
+    figures: dict[str, Any],
+    runs: tuple[tuple[int, float], ...],
+) -> dict[str, Any]:
+    """``figures`` with the latency runs at the rates of ``runs`` added."""
     figures["latency"] = []
-    for target, measure_s in LATENCY_RUNS:
-        if args.skip_latency:
-            break
+    for target, measure_s in runs:
         speed = target / backlog["events_per_sim_s"]
         print(
             f"latency at {target:,} events/s: {SCENARIO} at k = {speed:.1f}, the engine live ...",
             file=sys.stderr,
             flush=True,
         )
-        run = latency_run(spark, settings, model.name, (SCENARIO, SEED), speed, measure_s)
+        run = latency_run(
+            spark,
+            settings,
+            model.name,
+            (SCENARIO, SEED),
+            speed,
+            measure_s,
+            webhook=target == WEBHOOK_TARGET,
+        )
         figures["latency"].append({"target_events_per_s": target, **run})
         if target == HOLD_LATENCY_TARGET:
             print("  the same without the frontier hold ...", file=sys.stderr, flush=True)
@@ -283,6 +310,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--backlog-minutes", type=float, default=1200.0, help="simulated minutes of the backlog run"
     )
     parser.add_argument("--skip-latency", action="store_true", help="the sustained rates only")
+    parser.add_argument(
+        "--latency-only",
+        action="store_true",
+        help="the latency run at 1,000 events/s only, its alerts delivered to a webhook",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     started = time.monotonic()
@@ -313,6 +345,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         finally:
             spark.stop()
             broker.down()
+    if args.latency_only:
+        print_latency(figures["latency"])
+        if args.json:
+            args.json.write_text(json.dumps(_without_nan(figures), indent=2, default=str) + "\n")
+        return figures
     figures["cores"] = os.cpu_count()
     figures["jit"] = "C1 alone" if base.spark_live_quick_start else "C1 and C2"
     loads = [step["load_average_1min"] for v in figures["sustained_steps"].values() for step in v]

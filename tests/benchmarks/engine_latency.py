@@ -4,6 +4,11 @@ The run's transactions, scores and fraud-alerts topics are created beforehand wi
 ``message.timestamp.type=LogAppendTime`` (the engine reads no Kafka timestamp of a well-formed
 record, and creates only the topics that are missing), so every message carries the broker's
 wall-clock time of its arrival: a latency is the difference of two such times, both in Kafka.
+
+With ``webhook``, the delivery part (:mod:`engine.delivery`) runs beside the engine and sends
+each new alert to a real local HTTP server, which notes the wall-clock time each arrives: the
+alert-to-webhook latency is that time less the broker's time of the alert's first report
+window, on the same machine's clock.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import orjson
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from engine.delivery import deliver_run
 from engine.job import EngineOptions, run_engine
 from fraudlab.kafka_io import (
     RUN_TOPIC_CONFIG,
@@ -34,12 +40,13 @@ from fraudlab.kafka_io import (
     make_consumer,
     start_or_report,
 )
-from fraudlab.settings import Settings
+from fraudlab.settings import Settings, WebhookSink
 from fraudlab.topics import topic_name
 from simulator.clock import DEFAULT_START
 from simulator.producer import PRODUCED_STREAMS, produce_run, run_details
 from simulator.scenario import load_scenario
 from simulator.simulation import Simulation
+from tests.engine.webhook_receiver import WebhookReceiver
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -54,6 +61,7 @@ EVENTS = (".browsing", ".transactions")
 PROGRESS_EVERY_S = 15.0
 START_LIMIT_S = 300.0  # for the engine's first scoring micro-batch, every profile folded in
 SETTLE_S = 20.0  # after it, for the engine to work off what arrived meanwhile
+DELIVERY_DRAIN_S = 60.0  # how long the delivery may go on after the engine ended
 
 Message = tuple[int, bytes | None, bytes]  # (Kafka timestamp ms, key, value)
 
@@ -158,9 +166,11 @@ def latency_run(
     speed: float,
     measure_s: float,
     hold: bool = True,
+    webhook: bool = False,
 ) -> dict[str, Any]:
     """Produce at ``speed`` with the engine live on a thread; the latency figures (``hold``:
-    the engine holds records until the frontier passes them, see :mod:`engine.frontier`).
+    the engine holds records until the frontier passes them, see :mod:`engine.frontier`;
+    ``webhook``: the alerts are also delivered to a local webhook, and timed).
 
     The measured transactions are those that reached Kafka during ``measure_s`` wall seconds
     starting SETTLE_S after the engine's first scoring micro-batch (which folds every customer
@@ -191,6 +201,7 @@ def latency_run(
 
     thread = threading.Thread(target=engine, name="engine", daemon=True)
     thread.start()
+    delivery = _Delivery(settings, run_id) if webhook else None
     started = time.time()
 
     def window() -> tuple[float, float] | None:
@@ -223,6 +234,7 @@ def latency_run(
     live_end = _live_end(spark, thread)
     if "error" in outcome:
         raise outcome["error"]
+    arrived = delivery.finish() if delivery is not None else None
     span = window()
     if span is None:
         raise RuntimeError(f"the engine scored nothing in {START_LIMIT_S:g} s")
@@ -232,7 +244,7 @@ def latency_run(
     achieved, reached = (n1 - n0) / (w1 - w0), (s1 - s0) / (w1 - w0)
     produced_until = DEFAULT_START.timestamp() + produced
     pace = watch.pace(reached, produced_until)
-    figures = _latency_figures(bootstrap, timed, reached, span, live_end)
+    figures = _latency_figures(bootstrap, timed, reached, span, live_end, arrived)
     figures["kept_up"] = figures["kept_up"] and not pace < PACE_LIMIT
     return {
         "speed": round(speed, 2),
@@ -292,6 +304,45 @@ async def _produce_until(
     return reached["sim_s"]
 
 
+class _Delivery:
+    """The delivery part on a thread of its own, sending to a local webhook receiver."""
+
+    def __init__(self, settings: Settings, run_id: str) -> None:
+        self.receiver = WebhookReceiver().__enter__()
+        sink = WebhookSink(kind="webhook", name="bench", url=self.receiver.url)
+        self.settings = settings.model_copy(update={"alert_sinks": (sink,)})
+        self.stop_at = math.inf
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(run_id,), name="delivery")
+        self.thread.start()
+
+    def _run(self, run_id: str) -> None:
+        try:
+            asyncio.run(
+                deliver_run(
+                    self.settings,
+                    run_id,
+                    until_engine_ends=True,
+                    should_stop=lambda: time.time() > self.stop_at,
+                )
+            )
+        except BaseException as exc:
+            self.error = exc
+
+    def finish(self) -> dict[str, int]:
+        """Wait for the delivery to end (at most DELIVERY_DRAIN_S); when each alert arrived
+        (transaction id: wall-clock ms)."""
+        self.stop_at = time.time() + DELIVERY_DRAIN_S
+        self.thread.join()
+        self.receiver.__exit__()
+        if self.error is not None:
+            raise self.error
+        return {
+            body["transaction_id"]: self.receiver.received.arrived_ms[body["alert_id"]]
+            for body in self.receiver.received.taken
+        }
+
+
 def _live_end(spark: SparkSession, thread: threading.Thread) -> float:
     """Wait for the engine; the moment its live fraud-alerts query stopped (what it emitted
     from then on is the closing of the run's reports, not live)."""
@@ -321,6 +372,7 @@ def _latency_figures(
     speed: float,
     window: tuple[float, float],
     live_end: float,
+    arrived: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     sent: dict[str, tuple[int, int]] = {}  # transaction id: (Kafka time ms, event time s)
     for ts, _key, value in asyncio.run(read_topic(bootstrap, timed["transactions"])):
@@ -344,6 +396,15 @@ def _latency_figures(
         x = np.array([w for w, _ in score_lat]) / 1000
         growth = float(np.polyfit(x - x[0], np.array([lat for _, lat in score_lat]), 1)[0])
     unscored = len(sent) - len(score_lat)
+    delivered: dict[str, Any] = {}
+    if arrived is not None:
+        reached = [t for t in live if t in arrived]
+        delivered = {
+            "webhook_alerts": len(reached),
+            "webhook_missing": len(live) - len(reached),
+            "alert_to_webhook_ms": _p50_p99([float(arrived[t] - alerted[t]) for t in reached]),
+            "produce_to_webhook_s": _p50_p99([(arrived[t] - sent[t][0]) / 1000 for t in reached]),
+        }
     return {
         "transactions_measured": len(sent),
         "scored": len(score_lat),
@@ -355,6 +416,7 @@ def _latency_figures(
         "alert_latency_s": _p50_p99(alert_lat),
         "alert_wait_floor_s": _p50_p99(floor),
         "alert_latency_beyond_floor_s": _p50_p99(beyond),
+        **delivered,
     }
 
 
@@ -398,6 +460,14 @@ def print_latency(runs: list[dict[str, Any]]) -> None:
                 f"{unscored:,} of the {r['transactions_measured']:,} "
                 f"transactions measured were not scored {DRAIN_LIMIT_S:g} s later. Its "
                 "latency grows with the run's length: these figures hold for this run only."
+            )
+        if "alert_to_webhook_ms" in r:
+            w, e = r["alert_to_webhook_ms"], r["produce_to_webhook_s"]
+            print(
+                f"    to a local webhook: {r['webhook_alerts']} alerts "
+                f"({r['webhook_missing']} missing), alert-to-webhook p50 / p99 "
+                f"{w['p50']:.0f} / {w['p99']:.0f} ms; produce-to-webhook p50 / p99 "
+                f"{e['p50']:.2f} / {e['p99']:.2f} s"
             )
         if r["alerted_only_when_closing"]:
             print(

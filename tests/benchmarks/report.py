@@ -187,6 +187,32 @@ def _engine(f: Figures) -> Iterator[Row]:
                 None,
                 higher_is_better=False,
             )
+    for run in f.get("latency", []):
+        if "alert_to_webhook_ms" not in run:
+            continue
+        target = run["target_events_per_s"]
+        yield Row(
+            "engine",
+            f"alert-to-webhook p99 at {target:,} events/s (delivery part, local webhook)",
+            run["alert_to_webhook_ms"]["p99"],
+            "ms",
+            "alert-to-webhook p50",
+            run["alert_to_webhook_ms"]["p50"],
+            _ratio(run["alert_to_webhook_ms"]["p99"], run["alert_to_webhook_ms"]["p50"]),
+            None,
+            higher_is_better=False,
+        )
+        yield Row(
+            "engine",
+            f"produce-to-webhook p99 at {target:,} events/s",
+            run["produce_to_webhook_s"]["p99"],
+            "s",
+            "produce-to-alert p99 (the fraud-alerts topic)",
+            run["alert_latency_s"]["p99"],
+            _ratio(run["produce_to_webhook_s"]["p99"], run["alert_latency_s"]["p99"]),
+            None,
+            higher_is_better=False,
+        )
     hold = f.get("hold_latency") or {}
     free = hold.get("without_hold") or {}
     with_hold = next(

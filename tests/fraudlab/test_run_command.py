@@ -20,8 +20,10 @@ import pytest
 from process_tree import describe, kill_marked, left_after, marked, marked_env, new_marker
 from run_results import read
 
+from fraudlab.kafka_io import read_to_end
 from fraudlab.run_events import read_run_events
-from fraudlab.settings import Settings, settings_toml
+from fraudlab.settings import Settings, WebhookSink, load_settings, settings_toml
+from tests.engine.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.kafka, pytest.mark.spark, pytest.mark.slow]
 
@@ -117,7 +119,13 @@ def test_paced_run_scores_live_and_ends_complete(
     """At speed 16 the engine runs its processing-time triggers (10 s / 16 for alerts) and stops
     by itself once the producer has ended and every transaction is scored. A rule added while
     the run plays flags exactly the matching transactions from its event time on, and a --fast
-    replay of the run (other micro-batch cuts) applies it at the same point: the same alerts."""
+    replay of the run (other micro-batch cuts) applies it at the same point: the same alerts.
+    A webhook that fails each alert's first two attempts receives every alert of the run once,
+    in window-end order; the replay sends it nothing."""
+    receiver = WebhookReceiver(fail_first=2).__enter__()
+    hook = WebhookSink(kind="webhook", name="oncall", url=receiver.url, backoff_s=0.05)
+    with_hook = load_settings(run_settings).model_copy(update={"alert_sinks": (hook,)})
+    run_settings.write_text(settings_toml(with_hook))
     rule = tmp_path / "ovo.toml"
     rule.write_text(
         '[[rules]]\nid = "ovo"\ndescription = "OVO payments"\n'
@@ -136,6 +144,7 @@ def test_paced_run_scores_live_and_ends_complete(
         _, err = run.communicate(timeout=420)
     finally:
         kill_marked(marker)
+        receiver.__exit__()
     assert run.returncode == 0, err[-3000:]
     listing = _listing(run_settings, "run-live")
     assert listing["status"] == "complete"
@@ -160,6 +169,29 @@ def test_paced_run_scores_live_and_ends_complete(
     flagged = {i for i, s in scores.items() if "ovo" in s["rules"].split(",")}
     assert flagged == {i for i, ts in ovo.items() if ts >= at}
 
+    # the fraud-alerts topic is in window-end order, on partition 0: the live windows, then
+    # every window again as the engine closed the run
+    topic = "fraudlab.run-live.fraud-alerts"
+    written = asyncio.run(read_to_end(settings.bootstrap_servers, topic))
+    assert {partition for partition, _, _ in written} == {0}
+    ends = [json.loads(value)["window_end"] for _, _, value in written]
+    falls = [i for i in range(1, len(ends)) if ends[i] < ends[i - 1]]
+    assert len(falls) <= 1, f"window ends fall back more than once, at {falls}"
+    # each alert (a potential fraud's first report window) reached the webhook once, in order
+    windows = read(settings.bootstrap_servers, "run-live", "fraud-alerts")
+    alerted = {t["transaction_id"] for w in windows for t in w["transactions"]}
+    taken = receiver.received.taken
+    assert sorted(a["transaction_id"] for a in taken) == sorted(alerted) and alerted
+    assert [a["window_end"] for a in taken] == sorted(a["window_end"] for a in taken)
+    assert set(receiver.received.attempts.values()) == {3} and receiver.received.repeats == 0
+    assert summary["rows"]["deliveries"] == 3 * len(alerted)
+    (oncall,) = summary["deliveries"]
+    assert (oncall["sent"], oncall["retries"], oncall["dead_lettered"]) == (
+        len(alerted),
+        2 * len(alerted),
+        0,
+    )
+
     # played again from its archive as fast as it goes, through the same model and its rules:
     # the same alerts, however the micro-batches cut it, in a run of its own
     replay = _run(run_settings, "replay", "run-live", "--fast", "--run-id", "run-live-again")
@@ -172,6 +204,7 @@ def test_paced_run_scores_live_and_ends_complete(
     assert summary["replay_of"] == "run-live" and summary["model_name"] == "tiny"
     again = read(settings.bootstrap_servers, "run-live-again", "scores")
     assert {s["transaction_id"] for s in again if "ovo" in s["rules"].split(",")} == flagged
+    assert len(receiver.received.taken) == len(alerted), "a replay delivers nothing"
 
 
 def test_ctrl_c_stops_every_part_and_marks_the_run_interrupted(

@@ -72,3 +72,55 @@ def test_unknown_key_and_bad_syntax_in_the_file(tmp_path: Path) -> None:
 def test_bootstrap_servers_must_be_host_port_pairs() -> None:
     with pytest.raises(UsageError, match=r"bootstrap-servers.*not host:port"):
         load_settings(bootstrap_servers="localhost")
+
+
+SINKS = """
+[[alert_sinks]]
+kind = "webhook"
+name = "oncall"
+url = "http://127.0.0.1:8080/alerts"
+attempts = 3
+
+[[alert_sinks]]
+kind = "kafka"
+name = "queue"
+topic = "fraud-alerts-out"
+"""
+
+
+def test_alert_sinks_are_read_from_the_file_and_passed_on_to_the_parts(tmp_path: Path) -> None:
+    from fraudlab.settings import KafkaSink, WebhookSink, settings_toml
+
+    file = tmp_path / "fraudlab.toml"
+    file.write_text(SINKS)
+    settings = load_settings(file)
+    hook, queue = settings.alert_sinks
+    assert isinstance(hook, WebhookSink) and isinstance(queue, KafkaSink)
+    assert (hook.attempts, hook.timeout_s, queue.topic) == (3, 5.0, "fraud-alerts-out")
+    assert load_settings().alert_sinks == (), "no sinks unless the settings name some"
+    # the settings file a run writes for its parts holds them unchanged
+    passed = tmp_path / "parts.toml"
+    passed.write_text(settings_toml(settings))
+    assert load_settings(passed).alert_sinks == settings.alert_sinks
+
+
+@pytest.mark.parametrize(
+    ("change", "sentence"),
+    [
+        (("http://127.0.0.1:8080/alerts", "ftp://host/x"), "'ftp://host/x' is not an http:// or"),
+        (('name = "queue"', 'name = "oncall"'), "two sinks are named 'oncall'"),
+        (('kind = "kafka"', 'kind = "email"'), "alert_sinks.1"),
+        (("attempts = 3", "attempts = 0"), "attempts"),
+        (('name = "queue"', 'name = "a b"'), "'a b' is not a sink name"),
+    ],
+)
+def test_a_bad_sink_is_one_sentence_naming_it(
+    tmp_path: Path, change: tuple[str, str], sentence: str
+) -> None:
+    file = tmp_path / "fraudlab.toml"
+    file.write_text(SINKS.replace(*change))
+    with pytest.raises(UsageError) as refused:
+        load_settings(file)
+    message = str(refused.value)
+    assert message.startswith("setting alert_sinks") and sentence in message
+    assert "\n" not in message

@@ -1,0 +1,81 @@
+"""``fraudlab deliver RUN``: send a run's new fraud alerts to the sinks in the settings.
+
+``fraudlab run`` starts it as one of a run's parts when the settings name sinks
+(``[[alert_sinks]]``); on its own it delivers the alerts of a run that is playing, or of one that
+was played without it (a replay, say), and continues a delivery that was stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import click
+
+from fraudlab.cli_context import settings_from
+from fraudlab.errors import UsageError
+from fraudlab.progress import Steps
+from fraudlab.runs import validate_run_id
+from fraudlab.stop_request import StopRequest
+
+STATUS_EVERY_S = 10.0
+
+
+@click.command("deliver")
+@click.argument("run_id")
+@click.option(
+    "--until-engine-ends",
+    is_flag=True,
+    help="Stop by itself once the run's engine has ended and every alert it reported is sent "
+    "or dead-lettered [default: keep following until Ctrl-C].",
+)
+@click.pass_context
+def deliver_command(ctx: click.Context, run_id: str, until_engine_ends: bool) -> None:
+    """Send each new fraud alert of RUN_ID once to every sink of the settings' [[alert_sinks]].
+
+    Each attempt is written to the run's delivery log; an alert a sink has not taken after its
+    last attempt goes to the run's delivery dead letter. Run again, it skips what is done.
+    """
+    from engine.delivery import DeliveryStatus, deliver_run, describe_sink
+
+    validate_run_id(run_id)
+    settings = settings_from(ctx)
+    if not settings.alert_sinks:
+        raise UsageError(
+            "the settings name no alert sinks: add an [[alert_sinks]] table (a webhook or a "
+            "Kafka topic) to the settings file."
+        )
+    stop = StopRequest().install()
+    steps = Steps()
+    names = [s.name for s in settings.alert_sinks]
+    sinks = ", ".join(describe_sink(s) for s in settings.alert_sinks)
+    steps(f"delivering the alerts of run {run_id} to {sinks}")
+    status = DeliveryStatus()
+
+    async def deliver() -> bool:
+        task = asyncio.create_task(
+            deliver_run(
+                settings,
+                run_id,
+                until_engine_ends=until_engine_ends,
+                should_stop=stop,
+                status=status,
+            )
+        )
+        shown = time.monotonic()
+        while not task.done():
+            await asyncio.wait({task}, timeout=1.0)
+            if time.monotonic() - shown >= STATUS_EVERY_S:
+                shown = time.monotonic()
+                steps(status.describe(names))
+        return task.result()
+
+    complete = asyncio.run(deliver())
+    click.echo(f"run {run_id}: {status.describe(names)}")
+    if not complete:
+        ctx.exit(130)
+
+
+def register(group: click.Group) -> None:
+    """Add the deliver command to the CLI."""
+    group.add_command(deliver_command)
