@@ -73,6 +73,7 @@ from models.registry import load_model
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.streaming import StreamingQuery
 
 RESULT_STREAMS = ("scores", "fraud-alerts", "top-products", "dead-letter")
 # The scoring query's live trigger at speed 1 (divided by the speed of a faster run): the fraud
@@ -349,8 +350,7 @@ def run_engine(
         raise
     finally:
         for q in queries:
-            if q.isActive:
-                q.stop()
+            _stop_between_batches(q)
         scored_any = any(p.get("numInputRows") for p in queries[0].recentProgress)
         if status == "finished" or (status == "interrupted" and scored_any):
             # close every window, the run's last ones included
@@ -382,3 +382,14 @@ def run_engine(
 
 
 __all__ = ["EngineOptions", "EngineReport", "Score", "run_engine"]
+
+
+def _stop_between_batches(query: StreamingQuery, wait_s: float = 30.0) -> None:
+    """Stop ``query``, waiting (up to ``wait_s``) for a micro-batch in progress to end first: a
+    ``foreachBatch`` query interrupted inside its Python function fails on the way out with an
+    error Spark cannot even print (its stop check runs a regex over the whole Py4J message)."""
+    deadline = time.monotonic() + wait_s
+    while query.isActive and query.status["isTriggerActive"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if query.isActive:
+        query.stop()

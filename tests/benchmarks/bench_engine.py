@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the engine benchmark's two halves, next to this script
+sys.path.insert(1, str(HERE.parent.parent))  # tests.engine's webhook receiver
 
 from engine_latency import latency_run, print_latency  # noqa: E402
 from engine_sustained import (  # noqa: E402

@@ -16,6 +16,8 @@ import json
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from engine.alerts import alert_id
 from engine.delivery import DeliveryStatus, deliver_run
 from fraudlab import codec
@@ -33,6 +35,8 @@ from fraudlab.run_events import announce, run_event
 from fraudlab.settings import KafkaSink, Settings, WebhookSink
 from fraudlab.topics import topic_name
 from tests.engine.webhook_receiver import WebhookReceiver
+
+pytestmark = pytest.mark.kafka
 
 T0 = 1_767_571_200  # 2026-01-05T00:00:00Z
 # (ts, transaction id, reasons) of the potential frauds, in no particular order
