@@ -33,6 +33,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from engine.alerts import Alert, new_alerts
 from engine.sinks import Sender, retry_delays, sender_for
 from fraudlab import codec
+from fraudlab.errors import FraudlabError
 from fraudlab.kafka_io import (
     create_topics,
     existing_partitions,
@@ -292,7 +293,11 @@ class _Delivery:
             await announce(self.log, run_event(self.run_id, PART, "started", {"sinks": sinks}))
             await self.log.flush()
             for sender in self.senders:
-                await sender.start()
+                try:
+                    await sender.start()
+                except FraudlabError as exc:
+                    reason = str(exc).rstrip(".")
+                    raise FraudlabError(f"alert sink {sender.config.name}: {reason}.") from None
                 started.append(sender)
             workers = [asyncio.create_task(self.worker(s)) for s in self.senders]
             try:

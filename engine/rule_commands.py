@@ -11,6 +11,8 @@ from pathlib import Path
 import click
 
 from engine.rule_topics import (
+    DEFAULT_BOOK,
+    default_book,
     default_effective,
     latest_event_time,
     publish_changes,
@@ -66,7 +68,7 @@ def _run_and_bootstrap(ctx: click.Context, run_id: str, changing: bool = False) 
     validate_run_id(run_id)
     settings = settings_from(ctx)
     require_broker(settings.bootstrap_servers)
-    if changing:
+    if changing and run_id != DEFAULT_BOOK:
         events = run_async(read_run_events(settings.bootstrap_servers, run_id))
         ending = part_ending(events, "engine")
         if ending is not None:
@@ -126,13 +128,17 @@ def add_command(
     ctx: click.Context, run_id: str, files: tuple[Path, ...], effective: str | None
 ) -> None:
     """Add the rules of FILES to run RUN_ID (before it starts, or while it plays); a rule that
-    is there already is replaced from the change's effective time on.
+    is there already is replaced from the change's effective time on. RUN_ID `default` is the
+    default rule book: each new run without --rules starts with its rules.
 
     Example: fraudlab rules add my-run rules/card-testing.toml
     """
     rules = [rule for path in files for rule in read_rule_file(path)]
     bootstrap = _run_and_bootstrap(ctx, run_id, changing=True)
     given = _effective_time(effective)
+    if run_id == DEFAULT_BOOK:
+        _add_to_default_book(bootstrap, rules, given)
+        return
     if given is not None:
         _not_passed(given, bootstrap, run_id)
     # the run's latest event is read only when some rule has no effective time of its own
@@ -158,6 +164,23 @@ def add_command(
         )
 
 
+def _add_to_default_book(bootstrap: str, rules: list[Rule], given: int | None) -> None:
+    """Rules into the default rule book: each in force from its own effective time in every
+    new run (or ``given``), from the run's start when it has none."""
+    changes = [
+        RuleChange.add(
+            Rule(**{**asdict(r), "effective": given if given is not None else r.effective})
+        )
+        for r in rules
+    ]
+    run_async(publish_changes(bootstrap, DEFAULT_BOOK, changes))
+    for change in changes:
+        click.echo(
+            f"rule {change.rule_id} added to the default rule book: new runs start with it, "
+            f"in force {_from(change.effective)} (event time)"
+        )
+
+
 @rules_group.command("disable")
 @click.argument("run_id")
 @click.argument("rule_ids", nargs=-1, required=True)
@@ -166,7 +189,8 @@ def add_command(
 def disable_command(
     ctx: click.Context, run_id: str, rule_ids: tuple[str, ...], effective: str | None
 ) -> None:
-    """Disable rules RULE_IDS of run RUN_ID from an event time on.
+    """Disable rules RULE_IDS of run RUN_ID from an event time on (RUN_ID `default`: take them
+    out of the default rule book).
 
     Example: fraudlab rules disable my-run scripted-checkout
     """
@@ -174,10 +198,17 @@ def disable_command(
     changes, _ = run_async(read_changes(bootstrap, run_id))
     known = {c.rule_id for c in changes if c.kind == "add"}
     unknown = [r for r in rule_ids if r not in known]
+    whose = "the default rule book" if run_id == DEFAULT_BOOK else f"run {run_id}"
     if unknown:
         listed = ", ".join(sorted(known)) or "none"
-        raise click.UsageError(f"run {run_id} has no rule {unknown[0]!r} (its rules: {listed}).")
+        raise click.UsageError(f"{whose} has no rule {unknown[0]!r} (its rules: {listed}).")
     given = _effective_time(effective)
+    if run_id == DEFAULT_BOOK:
+        # out of the book (its latest change, in log order): a new run starts without it
+        run_async(publish_changes(bootstrap, run_id, [RuleChange.disable(r, 0) for r in rule_ids]))
+        for rule_id in rule_ids:
+            click.echo(f"rule {rule_id} taken out of the default rule book")
+        return
     at = _not_passed(given, bootstrap, run_id) if given is not None else None
     at = at if at is not None else default_effective(bootstrap, run_id)
     run_async(publish_changes(bootstrap, run_id, [RuleChange.disable(r, at) for r in rule_ids]))
@@ -197,9 +228,11 @@ def list_command(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """
     bootstrap = _run_and_bootstrap(ctx, run_id)
     changes, refused = run_async(read_changes(bootstrap, run_id))
-    book = RuleBook(changes)
-    last = max((c.effective for c in changes), default=0)
-    in_force = book.in_force(last)
+    if run_id == DEFAULT_BOOK:
+        in_force = tuple(run_async(default_book(bootstrap)))
+    else:
+        last = max((c.effective for c in changes), default=0)
+        in_force = RuleBook(changes).in_force(last)
     if as_json:
         body = {
             "changes": [
@@ -211,7 +244,8 @@ def list_command(ctx: click.Context, run_id: str, as_json: bool) -> None:
         click.echo(json.dumps(body, indent=2))
         return
     if not changes:
-        click.echo(f"run {run_id} has no rules.")
+        whose = "the default rule book" if run_id == DEFAULT_BOOK else f"run {run_id}"
+        click.echo(f"{whose} has no rules.")
     for c in changes:
         click.echo(f"{c.kind:<8} {c.rule_id:<28} {_from(c.effective)}")
     for sentence in refused:

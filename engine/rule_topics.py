@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import orjson
 
-from engine.rules import RuleChange, RuleError
+from engine.rules import Rule, RuleChange, RuleError
 from fraudlab.kafka_io import (
     create_topics,
     existing_partitions,
@@ -24,6 +24,9 @@ from fraudlab.publisher import Publisher
 from fraudlab.records import RuleChangeRecord
 from fraudlab.topics import topic_name
 
+# the rule book new runs start from (`fraudlab rules add default FILE`): its changes travel on
+# the topic a run of this name would have, so no run may take the name
+DEFAULT_BOOK = "default"
 # a change with no effective time of its own, on a run under way, takes effect this many
 # seconds of event time past the latest event the run's topics hold: the engine holds each
 # transaction until every input has passed it, so none it has scored falls under the change
@@ -110,6 +113,18 @@ def _ts(value: bytes | None) -> int:
     return int(ts) if isinstance(ts, int | float) else 0
 
 
+async def default_book(bootstrap: str) -> list[Rule]:
+    """The rules of the default rule book, in id order. The book is a log of edits, not a run:
+    the latest change of each rule, in log order, says whether it is in (each keeps its own
+    effective time, which applies in every run that starts with it)."""
+    changes, _ = await read_changes(bootstrap, DEFAULT_BOOK)
+    latest = {c.rule_id: c for c in changes}
+    return sorted(
+        (c.rule for c in latest.values() if c.kind == "add" and c.rule is not None),
+        key=lambda r: r.id,
+    )
+
+
 def default_effective(bootstrap: str, run_id: str) -> int:
     """When a change with no effective time of its own takes effect on ``run_id``: from the
     start (0) when the run holds no events yet, else :data:`MARGIN_S` past its latest event."""
@@ -118,7 +133,9 @@ def default_effective(bootstrap: str, run_id: str) -> int:
 
 
 __all__ = [
+    "DEFAULT_BOOK",
     "MARGIN_S",
+    "default_book",
     "default_effective",
     "latest_event_time",
     "publish_changes",

@@ -1,8 +1,24 @@
-"""Loopback ports: finding a free one and telling whether one is taken."""
+"""Loopback ports and addresses: finding a free port, telling whether one is taken, and whether
+an address is a loopback one.
+
+>>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("::1"), is_loopback("0.0.0.0")
+(True, True, True, False)
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import socket
+
+
+def is_loopback(address: str) -> bool:
+    """Whether ``address`` (an IP address or ``localhost``) is reachable from this machine only."""
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 def free_port(host: str = "127.0.0.1") -> int:

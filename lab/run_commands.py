@@ -86,17 +86,24 @@ def supervise(
     engine_args: list[str],
     rules: list[RuleChange] | None = None,
     deliver: bool = True,
+    default_rules: bool = False,
 ) -> RunOutcome:
     """Run a source command, the engine and the archiver for ``run_id``, then print its report.
 
-    ``rules``: changes published to the run's rules topic before any part starts. With
-    ``deliver`` and sinks in the settings, a delivery part sends each new alert to them.
+    ``rules``: changes published to the run's rules topic before any part starts; with
+    ``default_rules`` and no ``rules``, those of the default rule book. With ``deliver`` and
+    sinks in the settings, a delivery part sends each new alert to them.
     """
-    from engine.rule_topics import publish_changes
+    from engine.rule_topics import default_book, publish_changes
     from models.registry import load_model
 
     load_model(settings.models_dir, engine_args[engine_args.index("--model") + 1])
     require_broker(settings.bootstrap_servers)
+    if rules is None and default_rules:
+        book = asyncio.run(default_book(settings.bootstrap_servers))
+        rules = [RuleChange.add(r) for r in book]
+        if book:
+            stderr.print(f"run {run_id}: starts with the default rule book ({len(book)} rules)")
     if rules:
         asyncio.run(publish_changes(settings.bootstrap_servers, run_id, rules))
         stderr.print(f"run {run_id}: {len(rules)} rule changes, in force by event time")
@@ -249,6 +256,16 @@ def _file_rules(files: tuple[Path, ...]) -> list[RuleChange]:
     return [RuleChange.add(r) for r in rules]
 
 
+def _free_run_id(run_id: str | None) -> None:
+    """A UsageError for a run id taken by the default rule book."""
+    from engine.rule_topics import DEFAULT_BOOK
+
+    if run_id == DEFAULT_BOOK:
+        raise UsageError(
+            f"--run-id {DEFAULT_BOOK}: the name is the default rule book's; choose another."
+        )
+
+
 def _csv_run(
     ctx: click.Context,
     data_dir: Path,
@@ -258,7 +275,7 @@ def _csv_run(
     fast: bool,
     model_name: str,
     run_id: str | None,
-    rules: list[RuleChange],
+    rules: list[RuleChange] | None,
 ) -> None:
     """``run --csv DIR``: the folder streamed by produce-csv, scored and archived."""
     from fraudlab.runs import validate_run_id
@@ -276,7 +293,7 @@ def _csv_run(
     run_id = validate_run_id(run_id) if run_id else new_run_id("csv", seed)
     source = csv_source(data_dir, run_id, seed, first_ts, fast)
     engine = engine_flags(model_name, None if fast else 1.0)
-    supervise(ctx, settings, run_id, source, engine, rules)
+    supervise(ctx, settings, run_id, source, engine, rules, default_rules=rules is None)
 
 
 @click.command("run")
@@ -345,9 +362,11 @@ def run_command(
         supervise(ctx, settings, run_id, source, engine)
         return
     model_name = model_name or "default"
-    rules = _file_rules(rule_files)
     if (scenario is None) == (csv_dir is None):
         raise UsageError("say what to run: a SCENARIO, or --csv DIR for a folder of CSV files.")
+    _free_run_id(run_id)
+    # a run starts with its --rules files, else with the default rule book (read in supervise)
+    rules = _file_rules(rule_files) if rule_files else None
     if csv_dir is not None:
         if minutes is not None:
             raise UsageError("--minutes is for scenarios: a CSV run streams its whole folder.")
@@ -366,7 +385,7 @@ def run_command(
     if minutes is not None:
         source += ["--minutes", f"{minutes:g}"]
     engine = engine_flags(model_name, None if fast else speed)
-    supervise(ctx, settings, run_id, source, engine, rules)
+    supervise(ctx, settings, run_id, source, engine, rules, default_rules=rules is None)
 
 
 @click.command("replay")
@@ -415,6 +434,7 @@ def replay_command(
         )
     flags = pace_flags(speed, fast)
     settings = settings_from(ctx)
+    _free_run_id(run_id)
     rules = _file_rules(rule_files)
     with reading(settings.archive_dir, validate_run_id(source_run_id)) as con:
         original = run_summary(con)

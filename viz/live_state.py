@@ -21,6 +21,7 @@ from fraudlab.records import (
     AlertedTransaction,
     FraudAlerts,
     Record,
+    RuleChangeRecord,
     RunEvent,
     Score,
     TopProduct,
@@ -29,11 +30,12 @@ from fraudlab.records import (
 from fraudlab.run_events import Event, RunInfo, fold_run_events
 from viz.charts import TOP_PRODUCTS, Headline, figure_text
 from viz.fraud_map import UNCONFIRMED, bubble_size, pattern_colour
+from viz.rules_panel import MODEL, rule_lines, rules_html
 
 __all__ = ["LIVE_STREAMS", "Cursor", "LiveDelta", "LiveRun", "TopLine", "run_status"]
 
 # the streams the live view reads of a run (inputs are only counted, by their end offsets)
-LIVE_STREAMS = ("run-events", "fraud-alerts", "top-products", "scores", "truth")
+LIVE_STREAMS = ("run-events", "fraud-alerts", "top-products", "scores", "truth", "rules")
 COUNTED_STREAMS = ("browsing", "transactions")
 GRID_DEG = 0.5
 # Partitions are read side by side, so a run's streams arrive in no fixed order relative to
@@ -124,6 +126,7 @@ class Cursor:
     points: dict[str, tuple[int, int]] = field(default_factory=dict)  # product: version, points
     cells: dict[CellKey, int] = field(default_factory=dict)  # version drawn
     headline: str | None = None
+    rules: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,10 +150,13 @@ class LiveDelta:
     top: list[TopLine]
     cells: list[dict[str, Any]]
     headline: str | None
+    rules: str | None = None  # the rules table, when it changed
 
     @property
     def empty(self) -> bool:
-        return not (self.windows["window_end"] or self.top or self.cells or self.headline)
+        return not (
+            self.windows["window_end"] or self.top or self.cells or self.headline or self.rules
+        )
 
 
 class LiveRun:
@@ -180,6 +186,8 @@ class LiveRun:
         self.line_versions: Counter[str] = Counter()  # moved on when a line is redrawn whole
         self.input_counts: deque[tuple[float, int]] = deque()
         self.undecodable = 0
+        self.rule_changes: list[RuleChangeRecord] = []
+        self.alert_reasons: Counter[str] = Counter()  # alerts raised by the model, by each rule
 
     # ---- folding ----------------------------------------------------------------------------
 
@@ -198,6 +206,8 @@ class LiveRun:
                 self._score(decode(Score, value))
             elif stream == "truth":
                 self._truth(decode(Truth, value))
+            elif stream == "rules":
+                self.rule_changes.append(decode(RuleChangeRecord, value))
         except (ValueError, KeyError, TypeError):
             self.undecodable += 1
 
@@ -222,6 +232,8 @@ class LiveRun:
                 continue
             key_ = _cell(a.shipment_location_lat, a.shipment_location_long)
             self.alerted[a.transaction_id] = key_
+            for reason in (a.reasons or MODEL).split(","):
+                self.alert_reasons[reason] += 1
             cell = self.cells.setdefault(key_, MapCell())
             cell.alerts += 1
             cell.probability_sum += a.probability
@@ -361,6 +373,12 @@ class LiveRun:
             Headline("recall", figure_text(recall), "against truth so far"),
         ]
 
+    def rules_table(self) -> str:
+        """The rules table (HTML): each rule as it stands at the engine's latest scored event
+        time, and the alerts the model and each rule raised so far."""
+        at = self.latest_score_ts
+        return rules_html(rule_lines(self.rule_changes, at), self.alert_reasons, at)
+
     def top_products(self, n: int = TOP_PRODUCTS) -> list[str]:
         """The ``n`` products with the largest cumulative sales so far, best first."""
         return sorted(self.cumulative, key=lambda p: (-self.cumulative[p], p))[:n]
@@ -391,6 +409,9 @@ class LiveRun:
                 cursor.cells[key] = cell.version
         headline = None if headline_html == cursor.headline else headline_html
         cursor.headline = headline_html
+        table = self.rules_table()
+        rules = None if table == cursor.rules else table
+        cursor.rules = table
         return LiveDelta(
             self.run_id,
             {
@@ -402,4 +423,5 @@ class LiveRun:
             top,
             cells,
             headline,
+            rules,
         )

@@ -9,14 +9,18 @@ already drawn are patched in place).
 from __future__ import annotations
 
 import html
+import threading
+from collections import Counter
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from bokeh.document import Document
-from bokeh.layouts import row
-from bokeh.models import ColumnDataSource
-from bokeh.models.widgets import Select
+from bokeh.layouts import column, row
+from bokeh.models import ColumnDataSource, LayoutDOM
+from bokeh.models.widgets import Button, Div, Select, TextInput
 
+from fraudlab.net import is_loopback
 from viz import charts, context
 from viz.fraud_map import (
     ALERT_MAP_COLUMNS,
@@ -27,6 +31,8 @@ from viz.fraud_map import (
 )
 from viz.live_feed import LiveFeed, LiveRunChoice, LiveUpdate, Subscription
 from viz.live_state import LiveDelta
+from viz.rule_form import add_rule, disable_rule
+from viz.rules_panel import rules_html
 from viz.run_catalog import checked_run_id, query_values
 
 __all__ = ["LiveView", "build_live"]
@@ -65,6 +71,14 @@ class LiveView:
         fraud_map = map_figure("fraud_map", "Potential frauds by shipment location so far")
         by_probability, by_pattern = add_alert_bubbles(fraud_map, self.alerts)
         self.picker.on_change("value", self._on_pick)
+        self.rules = Div(
+            name="live_rules",
+            text=rules_html([], Counter()),
+            disable_math=True,
+            sizing_mode="stretch_width",
+            stylesheets=[RULES_CSS],
+        )
+        self.form = RuleFormWidgets(self)
         self.root = charts.column_of(
             self.message,
             row(self.picker),
@@ -73,6 +87,8 @@ class LiveView:
             charts.top_products_figure(self.slots),
             colour_choice(fraud_map, by_probability, by_pattern),
             fraud_map,
+            self.rules,
+            self.form.layout,
             name=ROOT,
         )
         doc.add_root(self.root)
@@ -104,6 +120,7 @@ class LiveView:
         self.alerts.data = empty_columns(ALERT_MAP_COLUMNS)
         self.cell_index = {}
         self.headline.text = charts.headline_html([])
+        self.rules.text = rules_html([], Counter())
 
     # ---- drawing ----------------------------------------------------------------------------
 
@@ -129,6 +146,8 @@ class LiveView:
         self._draw_cells(delta.cells)
         if delta.headline is not None:
             self.headline.text = delta.headline
+        if delta.rules is not None:
+            self.rules.text = delta.rules
 
     def _draw_top(self, delta: LiveDelta) -> None:
         shown = set(delta.shown)
@@ -206,6 +225,102 @@ class LiveView:
         if self.feed is not None and self.sub is not None:
             self.feed.unsubscribe(self.sub)
         self.sub = None
+
+
+class RuleFormWidgets:
+    """The rule form under the rules table: add a rule to the followed run, or disable one,
+    through ``fraudlab rules`` (see :mod:`viz.rule_form`); offered on loopback servers only."""
+
+    def __init__(self, view: LiveView) -> None:
+        self.view = view
+        self.result = charts.message_panel("rule_form_result")
+        self.layout: LayoutDOM
+        if not is_loopback(context.settings().viz_address):
+            self.layout = charts.message_panel(
+                "rule_form",
+                "the rule form is offered only when the views are served on a loopback "
+                "address: change rules with `fraudlab rules add|disable`.",
+            )
+            return
+        self.fields = {
+            "id": TextInput(title="rule id", name="rule_id", width=160),
+            "description": TextInput(title="description", name="rule_description", width=260),
+            "condition": TextInput(
+                title="condition (CEL over the model's features)",
+                name="rule_condition",
+                placeholder="failed_payments >= 3.0 && payment_method == 'OVO'",
+                width=420,
+            ),
+            "score": TextInput(title="score (raise)", name="rule_score", width=100),
+            "effective": TextInput(
+                title="effective (ISO 8601; empty: 30 s past the latest event)",
+                name="rule_effective",
+                width=300,
+            ),
+        }
+        self.action = Select(
+            title="action",
+            options=charts.choices([("flag", "flag"), ("raise", "raise")]),
+            value="flag",
+            name="rule_action",
+            width=100,
+        )
+        self.add = Button(label="add rule", name="rule_add", button_type="primary", width=120)
+        self.disable = Button(label="disable rule", name="rule_disable", width=120)
+        self.add.on_click(self._on_add)
+        self.disable.on_click(self._on_disable)
+        f = self.fields
+        self.layout = column(
+            Div(text="<b>change the run's rules</b>", disable_math=True),
+            row(f["id"], f["description"], self.action, f["score"]),
+            row(f["condition"], f["effective"]),
+            row(self.add, self.disable),
+            self.result,
+            name="rule_form",
+            sizing_mode="stretch_width",
+        )
+
+    def _values(self) -> dict[str, str]:
+        values = {name: str(widget.value or "") for name, widget in self.fields.items()}
+        return {**values, "action": str(self.action.value)}
+
+    def _on_add(self) -> None:
+        values = self._values()
+        self._submit(lambda settings, run: add_rule(settings, run, values))
+
+    def _on_disable(self) -> None:
+        rule_id = self._values()["id"]
+        self._submit(lambda settings, run: disable_rule(settings, run, rule_id))
+
+    def _submit(self, change: Callable[[Any, str], tuple[bool, str]]) -> None:
+        run_id = self.view.run_id
+        if run_id is None:
+            self._show(False, "follow a run in progress first.")
+            return
+        self.add.disabled = self.disable.disabled = True
+        self.result.text = "<p>sending ...</p>"
+        settings = context.settings()
+
+        def work() -> None:
+            ok, sentence = change(settings, run_id)
+            self.view.doc.add_next_tick_callback(partial(self._show, ok, sentence))
+
+        # the command starts a process and talks to Kafka: never on the document's thread
+        threading.Thread(target=work, name="rule-form", daemon=True).start()
+
+    def _show(self, ok: bool, sentence: str) -> None:
+        self.add.disabled = self.disable.disabled = False
+        mark = "done" if ok else "refused"
+        self.result.text = f'<p class="{mark}">{html.escape(sentence)}</p>'
+
+
+RULES_CSS = """
+table.rules { border-collapse: collapse; font-size: 13px; margin: 4px 0; }
+table.rules th, table.rules td { border-bottom: 1px solid #ddd; padding: 2px 10px 2px 0;
+  text-align: left; }
+table.rules tr.scheduled, table.rules tr.disabled { color: #888; }
+table.rules code { font-size: 12px; }
+"""
 
 
 def build_live(doc: Document, arguments: dict[str, list[bytes]] | None = None) -> LiveView:

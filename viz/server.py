@@ -21,13 +21,13 @@ pages are reached by name).
 from __future__ import annotations
 
 import errno
-import ipaddress
 import socket
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from fraudlab.errors import FraudlabError, UsageError
+from fraudlab.net import is_loopback
 from fraudlab.settings import Settings
 
 __all__ = [
@@ -42,15 +42,6 @@ __all__ = [
 
 VIZ_DIR = Path(__file__).resolve().parent
 APPS = ("live", "replay", "compare")
-
-
-def _is_loopback(address: str) -> bool:
-    if address == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
 
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1")
@@ -87,7 +78,7 @@ def allowed_origins(
 ) -> list[str]:
     """The ``host:port`` origins whose pages may open the server's websockets, when it serves
     on ``address`` (see the module's text); ``names`` stands for :func:`machine_names`."""
-    if _is_loopback(address):
+    if is_loopback(address):
         hosts = {address, *LOOPBACK_NAMES}
     elif address in WILDCARDS:
         hosts = {*(machine_names() if names is None else names), *LOOPBACK_NAMES} - {""}

@@ -196,3 +196,20 @@ def test_a_refusal_is_dead_lettered_without_retrying(settings: Settings) -> None
     log = _log(settings, run_id)
     assert {(e.attempt, e.outcome, e.detail) for e in log} == {(1, "failed", "refused: HTTP 422")}
     assert sum(receiver.received.attempts.values()) == len(FRAUDS)
+
+
+def test_deliver_without_sinks_says_how_to_name_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    from lab.cli import main
+
+    settings_file = tmp_path / "fraudlab.toml"
+    settings_file.write_text("")
+    with pytest.raises(SystemExit) as done:
+        main(["--settings", str(settings_file), "deliver", "some-run"])
+    err = capsys.readouterr().err
+    assert done.value.code == 2
+    assert err == (
+        "fraudlab: the settings name no alert sinks: add an [[alert_sinks]] table (a webhook or "
+        "a Kafka topic) to the settings file.\n"
+    )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from engine.rules import read_rule_file
 from lab.cli import main
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
@@ -46,3 +49,40 @@ def test_a_bad_rule_file_is_one_sentence_and_exit_2(
     twice.write_text((RULES_DIR / "high-value.toml").read_text())
     code, _, err = _cli(capsys, "rules", "check", str(RULES_DIR / "high-value.toml"), str(twice))
     assert code == 2 and "field 'id' is also a rule of" in err
+
+
+@pytest.mark.kafka
+def test_the_default_rule_book_is_edited_by_the_same_commands(
+    capsys: pytest.CaptureFixture[str], settings: Any, tmp_path: Path
+) -> None:
+    """`rules add|disable|list default` edit the book new runs start with: the latest change of
+    each rule, in log order, says whether it is in; no run may take the name."""
+    from engine.rule_topics import DEFAULT_BOOK, default_book, rules_topic
+    from fraudlab.kafka_io import delete_topics
+    from fraudlab.settings import settings_toml
+
+    file = tmp_path / "fraudlab.toml"
+    file.write_text(settings_toml(settings))
+    book = ("--settings", str(file), "rules")
+    high_value = str(RULES_DIR / "high-value.toml")
+    ids = sorted(r.id for r in read_rule_file(RULES_DIR / "high-value.toml"))
+    try:
+        code, out, err = _cli(capsys, *book, "add", DEFAULT_BOOK, high_value)
+        assert code == 0, err
+        assert f"rule {ids[0]} added to the default rule book: new runs start with it" in out
+        code, out, _ = _cli(capsys, *book, "list", DEFAULT_BOOK, "--json")
+        assert sorted(r["id"] for r in json.loads(out)["in_force"]) == ids
+        code, out, _ = _cli(capsys, *book, "disable", DEFAULT_BOOK, ids[0])
+        assert code == 0 and out == f"rule {ids[0]} taken out of the default rule book\n"
+        assert [r.id for r in asyncio.run(default_book(settings.bootstrap_servers))] == ids[1:]
+        code, _, err = _cli(capsys, *book, "disable", DEFAULT_BOOK, "nothing-such")
+        assert code == 2 and "the default rule book has no rule 'nothing-such'" in err
+        # added again after it was taken out: in again, whatever its effective time
+        _cli(capsys, *book, "add", DEFAULT_BOOK, high_value)
+        assert [r.id for r in asyncio.run(default_book(settings.bootstrap_servers))] == ids
+        code, _, err = _cli(
+            capsys, "--settings", str(file), "run", "baseline", "--run-id", "default"
+        )
+        assert code == 2 and "the name is the default rule book's" in err
+    finally:
+        asyncio.run(delete_topics(settings.bootstrap_servers, [rules_topic(DEFAULT_BOOK)]))

@@ -98,21 +98,6 @@ def _engine_driver(marker: str) -> int:
     raise AssertionError(f"no engine among:\n{describe(marked(marker))}")
 
 
-def test_fast_run_ends_complete_and_leaves_nothing(run_settings: Path) -> None:
-    marker = new_marker("run-fast")
-    done = _run(
-        run_settings, "run", "baseline", "--seed", "7", "--minutes", "2", "--fast",
-        "--model", "tiny", "--run-id", "run-fast", env=marked_env(marker),
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "run run-fast: complete" in done.stdout
-    assert "precision" in done.stdout and "recall" in done.stdout
-    listing = _listing(run_settings, "run-fast")
-    assert listing["status"] == "complete"
-    assert listing["events"] > 0 and listing["scenario"] == "baseline"
-    _nothing_left(marker, timeout_s=0)
-
-
 def test_paced_run_scores_live_and_ends_complete(
     run_settings: Path, settings: Settings, tmp_path: Path
 ) -> None:
@@ -193,10 +178,18 @@ def test_paced_run_scores_live_and_ends_complete(
     )
 
     # played again from its archive as fast as it goes, through the same model and its rules:
-    # the same alerts, however the micro-batches cut it, in a run of its own
-    replay = _run(run_settings, "replay", "run-live", "--fast", "--run-id", "run-live-again")
+    # the same alerts, however the micro-batches cut it, in a run of its own that ends complete
+    # and leaves nothing running
+    again_marker = new_marker("run-live-again")
+    replay = _run(
+        run_settings, "replay", "run-live", "--fast", "--run-id", "run-live-again",
+        env=marked_env(again_marker),
+    )  # fmt: skip
     assert replay.returncode == 0, replay.stderr[-3000:]
     assert "run run-live-again: complete" in replay.stdout
+    assert "precision" in replay.stdout and "recall" in replay.stdout
+    assert _listing(run_settings, "run-live-again")["status"] == "complete"
+    _nothing_left(again_marker, timeout_s=0)
     compared = _run(run_settings, "compare", "run-live", "run-live-again", "--json", timeout=60)
     (pair,) = json.loads(compared.stdout)["pairs"]
     assert pair["jaccard"] == 1.0 and pair["both"] > 0

@@ -110,3 +110,16 @@ def screenshot(driver: Any, folder: Path, name: str) -> Path:
     path = folder / f"{name}.png"
     driver.save_screenshot(str(path))
     return path
+
+
+_SET_VALUE = """
+const model = Bokeh.documents[0].get_model_by_name(arguments[0]);
+if (model === null) return false;
+model.value = arguments[1];
+return true;
+"""
+
+
+def set_value(driver: Any, name: str, value: str) -> None:
+    """Set the ``value`` of the named widget (a text input, a select), as typing would."""
+    assert driver.execute_script(_SET_VALUE, name, value), f"no widget named {name!r}"

@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 from page_checks import (
+    button,
     column_length,
     drawn,
     model_text,
     screenshot,
+    set_value,
     severe_console_entries,
     wait_for,
 )
@@ -22,7 +24,7 @@ from view_runs import SMALL, synthetic_records
 
 from fraudlab import codec
 from fraudlab.kafka_io import create_topics, make_producer, quiet_kafka_logs, start_or_report
-from fraudlab.records import FraudAlerts, Record, RunEvent, message_key
+from fraudlab.records import FraudAlerts, Record, RuleChangeRecord, RunEvent, message_key
 from fraudlab.topics import run_topics, topic_name
 
 pytestmark = [pytest.mark.kafka, pytest.mark.browser]
@@ -96,4 +98,53 @@ def test_a_run_in_progress_shows_live_and_keeps_updating(
     assert wait_for(lambda: "in progress" in model_text(browser, "live_headline"), timeout=10)
     assert "precision" in model_text(browser, "live_headline")
     screenshot(browser, test_output, "live")
+    assert severe_console_entries(browser) == []
+
+
+def test_the_rules_in_force_show_and_the_form_changes_them(
+    browser: Any, served_live: ServedViews, live_run: str, bootstrap: str, test_output: Path
+) -> None:
+    """A rule on the run's rules topic shows in force with the alerts it raised; the form adds a
+    rule through `fraudlab rules add` and a bad one is refused in the command's sentence."""
+    windows = [r for r in _in_progress(live_run) if isinstance(r, FraudAlerts)]
+    start = min(w.window_start for w in windows)
+    rule = '{"id": "burst", "description": "3 failed payments", "action": "flag", '
+    rule += '"condition": "failed_payments >= 3.0"}'
+    run_blocking(
+        _publish(bootstrap, live_run, [RuleChangeRecord("add", "burst", start, rule, start)])
+    )
+    browser.get("about:blank")
+    severe_console_entries(browser)
+    browser.get(f"{served_live.url}/live?run={live_run}")
+    assert wait_for(lambda: drawn(browser), timeout=30)
+    assert wait_for(lambda: "burst" in model_text(browser, "live_rules"), timeout=60)
+    table = model_text(browser, "live_rules")
+    assert "in force since" in table and "failed_payments &gt;= 3.0" in table
+
+    set_value(browser, "rule_id", "wallet")
+    set_value(browser, "rule_description", "OVO payments")
+    set_value(browser, "rule_condition", "payment_method == 'OVO'")
+    button(browser, "add rule").click()
+    said = wait_for(
+        lambda: (
+            "added to run" in model_text(browser, "rule_form_result")
+            and model_text(browser, "rule_form_result")
+        ),
+        timeout=90,
+    )
+    assert said and f"rule wallet added to run {live_run}" in said
+    assert wait_for(lambda: "wallet" in model_text(browser, "live_rules"), timeout=30)
+
+    set_value(browser, "rule_id", "broken")
+    set_value(browser, "rule_condition", "total_amount >")
+    button(browser, "add rule").click()
+    refused = wait_for(
+        lambda: (
+            'class="refused"' in model_text(browser, "rule_form_result")
+            and model_text(browser, "rule_form_result")
+        ),
+        timeout=90,
+    )
+    assert refused and "condition" in refused and "broken" in refused
+    screenshot(browser, test_output, "live-rules")
     assert severe_console_entries(browser) == []

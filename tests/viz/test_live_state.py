@@ -223,3 +223,46 @@ def test_engine_lag_is_on_the_clock_with_its_event_time_beside_it() -> None:
     )
     lag = paced.lag_headline()
     assert (lag.value, lag.hint) == ("0.7 s", "13 s of event time at 20x")
+
+
+def test_the_rules_table_shows_each_rule_at_the_engines_event_time_and_its_alerts() -> None:
+    from collections import Counter
+
+    from fraudlab.records import RuleChangeRecord
+    from viz.rules_panel import rule_lines
+
+    rule = '{"id": "burst", "action": "raise", "score": 0.95, "condition": "n_items > 3.0"}'
+    flagged = FraudAlerts(
+        0,
+        120,
+        2,
+        (
+            AlertedTransaction("t1", "s1", "c1", 100, 10.0, -6.2, 106.8, 0.95, "model,burst"),
+            AlertedTransaction("t2", "s2", "c2", 105, 10.0, -6.2, 106.8, 0.9, "model"),
+        ),
+    )
+    later = FraudAlerts(10, 130, 2, flagged.transactions)  # the same alerts, counted once
+    records: list[Record] = [
+        RuleChangeRecord("add", "burst", 90, rule, 90),
+        RuleChangeRecord("disable", "burst", 200, None, 200),
+        RuleChangeRecord("add", "late", 300, '{"id": "late", "condition": "true"}', 300),
+        _score("t1", 100, 1),
+        _score("t2", 105, 1),
+        flagged,
+        later,
+    ]
+    run = _fold(LiveRun(RUN), records)
+    assert run.alert_reasons == Counter({"model": 2, "burst": 1})
+    lines = rule_lines(run.rule_changes, run.latest_score_ts)
+    assert [(r.rule_id, r.state, r.since, r.action) for r in lines] == [
+        ("burst", "in force", 90, "raise to 0.95"),
+        ("late", "scheduled", 300, "flag"),
+    ]
+    table = run.rules_table()
+    assert "<td>burst</td><td>in force since 00:01:30</td>" in table
+    assert "<td>late</td><td>from 00:05:00</td>" in table
+    cursor = Cursor()
+    assert run.delta(cursor, None).rules == table
+    assert run.delta(cursor, None).rules is None, "unchanged: not handed over again"
+    _fold(run, [_score("t9", 250, 0)])
+    assert "<td>burst</td><td>disabled at 00:03:20</td>" in run.rules_table()
