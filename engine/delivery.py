@@ -214,13 +214,20 @@ class _Delivery:
 
     # ---- reading the alerts ----------------------------------------------------------------
 
-    async def alert_partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
-        """The fraud-alerts partitions, once the topic exists ([] if asked to stop first)."""
+    async def alert_partitions(
+        self, consumer: AIOKafkaConsumer, until_engine_ends: bool
+    ) -> list[TopicPartition]:
+        """The fraud-alerts partitions, once the topic exists ([] if asked to stop first, or,
+        with ``until_engine_ends``, if the engine ended without creating it)."""
         topic = topic_name(self.run_id, FraudAlerts.STREAM)
         while not self.should_stop():
+            # the engine's end is read first: a topic it created before it ended is found
+            ended = until_engine_ends and await self.engine_ended()
             found = await existing_partitions(consumer, [topic])
             if found.get(topic):
                 return [TopicPartition(topic, p) for p in found[topic]]
+            if ended:
+                return []
             await asyncio.sleep(ENGINE_CHECK_S)
         return []
 
@@ -236,7 +243,7 @@ class _Delivery:
         seen: set[str] = set()
         try:
             with quiet_kafka_logs():
-                partitions = await self.alert_partitions(consumer)
+                partitions = await self.alert_partitions(consumer, until_engine_ends)
                 if not partitions:
                     return
                 consumer.assign(partitions)

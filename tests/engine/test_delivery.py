@@ -31,7 +31,7 @@ from fraudlab.records import (
     FraudAlerts,
     message_key,
 )
-from fraudlab.run_events import announce, run_event
+from fraudlab.run_events import announce, announce_now, run_event
 from fraudlab.settings import KafkaSink, Settings, WebhookSink
 from fraudlab.topics import topic_name
 from tests.engine.webhook_receiver import WebhookReceiver
@@ -213,3 +213,15 @@ def test_deliver_without_sinks_says_how_to_name_one(
         "fraudlab: the settings name no alert sinks: add an [[alert_sinks]] table (a webhook or "
         "a Kafka topic) to the settings file.\n"
     )
+
+
+def test_a_run_whose_engine_reported_nothing_ends_the_delivery_at_once(settings: Settings) -> None:
+    run_id = "deliver-nothing"
+    asyncio.run(create_topics(settings.bootstrap_servers, [topic_name(run_id, "run-events")], 1))
+    announce_now(
+        settings.bootstrap_servers, 1, run_event(run_id, "engine", "interrupted", {"scored": 0})
+    )
+    with WebhookReceiver() as receiver:
+        ran = settings.model_copy(update={"alert_sinks": (_webhook(receiver.url),)})
+        done, status = _deliver(ran, run_id)
+    assert done and status.alerts == 0 and receiver.received.taken == []
