@@ -299,6 +299,13 @@ def report_command(
         ]
         for line in _table(header, rows):
             click.echo(line)
+        for d in deliveries:
+            if d.dead_lettered:
+                click.echo(
+                    f"{d.dead_lettered} alerts were not taken by {d.sink}: they are in "
+                    f"fraudlab.{run_id}.delivery-dead-letter, and `fraudlab deliver {run_id} "
+                    "--retry-dead-letters` sends them again."
+                )
 
 
 @click.command("export-run")

@@ -47,4 +47,7 @@ def sink_deliveries(con: duckdb.DuckDBPyConnection) -> list[SinkDeliveries]:
         FROM {table} GROUP BY sink ORDER BY sink
         """
     ).fetchall()
-    return [SinkDeliveries(*row) for row in rows]
+    return [
+        SinkDeliveries(*row[:4], *(None if v is None else round(v, 1) for v in row[4:]))
+        for row in rows
+    ]

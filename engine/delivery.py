@@ -13,9 +13,10 @@ unreachable sink holds up no other. Each sink sends its alerts one at a time, in
   retried or failed, with its wall-clock times), archived with the run like its other topics.
 
 A restarted part reads the delivery log first and skips what each sink already took or
-dead-lettered; an alert whose outcome was not yet logged is sent again, with the same
-idempotency key. With ``until_engine_ends`` it ends by itself once the engine has ended and every
-alert the engine reported is sent or dead-lettered.
+dead-lettered (with ``retry_dead_letters``, only what it took: the dead letters are tried again);
+an alert whose outcome was not yet logged is sent again, with the same idempotency key. With
+``until_engine_ends`` it ends by itself once the engine has ended and every alert the engine
+reported is sent or dead-lettered.
 """
 
 from __future__ import annotations
@@ -95,15 +96,19 @@ def describe_sink(sink: AlertSink) -> str:
     return f"{sink.name} (Kafka topic {sink.topic})"
 
 
-async def delivered_before(bootstrap: str, run_id: str) -> set[tuple[str, str]]:
-    """(sink, alert id) of every alert the run's delivery log shows as sent or dead-lettered."""
-    done: set[tuple[str, str]] = set()
+async def delivered_before(
+    bootstrap: str, run_id: str, retry_dead_letters: bool = False
+) -> set[tuple[str, str]]:
+    """(sink, alert id) of every alert the run's delivery log shows as done: sent, or
+    dead-lettered (unless ``retry_dead_letters``), by its latest outcome at that sink."""
+    latest: dict[tuple[str, str], str] = {}
     for _, _, value in await read_to_end(bootstrap, topic_name(run_id, AlertDelivery.STREAM)):
         with contextlib.suppress(ValueError, KeyError, TypeError):
             entry = codec.decode(AlertDelivery, value)
             if entry.outcome in ("sent", "failed"):
-                done.add((entry.sink, entry.alert_id))
-    return done
+                latest[(entry.sink, entry.alert_id)] = entry.outcome
+    done = ("sent",) if retry_dead_letters else ("sent", "failed")
+    return {key for key, outcome in latest.items() if outcome in done}
 
 
 class _Delivery:
@@ -116,7 +121,9 @@ class _Delivery:
         run_id: str,
         should_stop: Callable[[], bool],
         status: DeliveryStatus,
+        retry_dead_letters: bool = False,
     ) -> None:
+        self.retry_dead_letters = retry_dead_letters
         self.settings = settings
         self.run_id = run_id
         self.should_stop = should_stop
@@ -132,6 +139,7 @@ class _Delivery:
             s.config.name: asyncio.Queue() for s in self.senders
         }
         self.done: set[tuple[str, str]] = set()
+        self.all_read = False
 
     # ---- the log ---------------------------------------------------------------------------
 
@@ -205,8 +213,10 @@ class _Delivery:
         while True:
             alert = await queue.get()
             if alert is None or self.should_stop():
+                self.status.waiting[name] = 0
                 return
-            self.status.waiting[name] = queue.qsize()
+            # the queue ends with a None once every alert is read: not an alert waiting
+            self.status.waiting[name] = queue.qsize() - (1 if self.all_read else 0)
             if (name, alert.alert_id) in self.done:
                 self.status.skipped[name] += 1
                 continue
@@ -292,7 +302,7 @@ class _Delivery:
             [topic_name(self.run_id, s) for s in (AlertDelivery.STREAM, DeliveryDeadLetter.STREAM)],
             1,
         )
-        self.done = await delivered_before(self.bootstrap, self.run_id)
+        self.done = await delivered_before(self.bootstrap, self.run_id, self.retry_dead_letters)
         await self.log.start()
         started: list[Sender] = []
         try:
@@ -309,6 +319,7 @@ class _Delivery:
             workers = [asyncio.create_task(self.worker(s)) for s in self.senders]
             try:
                 await self.read_alerts(until_engine_ends)
+                self.all_read = True
                 for queue in self.queues.values():
                     queue.put_nowait(None)
                 await asyncio.gather(*workers)
@@ -336,6 +347,7 @@ async def deliver_run(
     until_engine_ends: bool,
     should_stop: Callable[[], bool],
     status: DeliveryStatus | None = None,
+    retry_dead_letters: bool = False,
 ) -> bool:
     """Deliver the new fraud alerts of ``run_id`` to the settings' sinks (see the module).
 
@@ -343,5 +355,7 @@ async def deliver_run(
     ``should_stop`` ended it first. ``status`` is kept up to date as it goes. Errors:
     FraudlabError (a broker that does not answer, in one sentence).
     """
-    delivery = _Delivery(settings, run_id, should_stop, status or DeliveryStatus())
+    delivery = _Delivery(
+        settings, run_id, should_stop, status or DeliveryStatus(), retry_dead_letters
+    )
     return await delivery.run(until_engine_ends)

@@ -24,19 +24,31 @@ STATUS_EVERY_S = 10.0
 @click.command("deliver")
 @click.argument("run_id")
 @click.option(
-    "--until-engine-ends",
+    "--follow",
     is_flag=True,
-    help="Stop by itself once the run's engine has ended and every alert it reported is sent "
-    "or dead-lettered [default: keep following until Ctrl-C].",
+    help="Keep following the run's alerts after its engine has ended, until Ctrl-C (for an "
+    "engine that will be started again) [default: stop once the engine has ended and every "
+    "alert it reported is sent or dead-lettered].",
+)
+@click.option(
+    "--retry-dead-letters",
+    is_flag=True,
+    help="Send again the alerts a sink did not take before (its dead letters).",
 )
 @click.pass_context
-def deliver_command(ctx: click.Context, run_id: str, until_engine_ends: bool) -> None:
+def deliver_command(
+    ctx: click.Context, run_id: str, follow: bool, retry_dead_letters: bool
+) -> None:
     """Send each new fraud alert of RUN_ID once to every sink of the settings' [[alert_sinks]].
 
     Each attempt is written to the run's delivery log; an alert a sink has not taken after its
-    last attempt goes to the run's delivery dead letter. Run again, it skips what is done.
+    last attempt goes to the run's delivery dead letter. Run again, it skips what is done (the
+    dead letters too, unless --retry-dead-letters). Deliveries made after the run was archived
+    stay in its Kafka topics: its archive holds what was delivered while it played.
     """
     from engine.delivery import DeliveryStatus, deliver_run, describe_sink
+    from fraudlab.broker import require_broker
+    from fraudlab.run_events import read_run_events
 
     validate_run_id(run_id)
     settings = settings_from(ctx)
@@ -44,6 +56,12 @@ def deliver_command(ctx: click.Context, run_id: str, until_engine_ends: bool) ->
         raise UsageError(
             "the settings name no alert sinks: add an [[alert_sinks]] table (a webhook or a "
             "Kafka topic) to the settings file."
+        )
+    require_broker(settings.bootstrap_servers)
+    if not asyncio.run(read_run_events(settings.bootstrap_servers, run_id)):
+        raise UsageError(
+            f"run {run_id} is not on Kafka at {settings.bootstrap_servers} (it has no run-events): "
+            "see `fraudlab runs`."
         )
     stop = StopRequest().install()
     steps = Steps()
@@ -57,9 +75,10 @@ def deliver_command(ctx: click.Context, run_id: str, until_engine_ends: bool) ->
             deliver_run(
                 settings,
                 run_id,
-                until_engine_ends=until_engine_ends,
+                until_engine_ends=not follow,
                 should_stop=stop,
                 status=status,
+                retry_dead_letters=retry_dead_letters,
             )
         )
         shown = time.monotonic()

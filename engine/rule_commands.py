@@ -116,7 +116,9 @@ def check_command(files: tuple[Path, ...], as_json: bool) -> None:
         click.echo(f"{rule.id}  ({path.name}, {action}, {_from(rule.effective)})")
         click.echo(f"    {rule.description}")
         click.echo(f"    when {rule.condition}")
-    click.echo(f"{len(rules)} rules in {len(files)} files: every one can be used.")
+    rule_word = "rule" if len(rules) == 1 else "rules"
+    file_word = "file" if len(files) == 1 else "files"
+    click.echo(f"{len(rules)} {rule_word} in {len(files)} {file_word}: every one can be used.")
 
 
 @rules_group.command("add")
@@ -197,6 +199,8 @@ def disable_command(
     bootstrap = _run_and_bootstrap(ctx, run_id, changing=True)
     changes, _ = run_async(read_changes(bootstrap, run_id))
     known = {c.rule_id for c in changes if c.kind == "add"}
+    if run_id == DEFAULT_BOOK:  # the rules in the book now
+        known = {r.id for r in run_async(default_book(bootstrap))}
     unknown = [r for r in rule_ids if r not in known]
     whose = "the default rule book" if run_id == DEFAULT_BOOK else f"run {run_id}"
     if unknown:
@@ -229,10 +233,10 @@ def list_command(ctx: click.Context, run_id: str, as_json: bool) -> None:
     bootstrap = _run_and_bootstrap(ctx, run_id)
     changes, refused = run_async(read_changes(bootstrap, run_id))
     if run_id == DEFAULT_BOOK:
-        in_force = tuple(run_async(default_book(bootstrap)))
-    else:
-        last = max((c.effective for c in changes), default=0)
-        in_force = RuleBook(changes).in_force(last)
+        _list_default_book(bootstrap, as_json)
+        return
+    last = max((c.effective for c in changes), default=0)
+    in_force = RuleBook(changes).in_force(last)
     if as_json:
         body = {
             "changes": [
@@ -252,6 +256,19 @@ def list_command(ctx: click.Context, run_id: str, as_json: bool) -> None:
         click.echo(f"refused  {sentence}")
     if changes:
         click.echo(f"in force after the last change: {', '.join(r.id for r in in_force) or 'none'}")
+
+
+def _list_default_book(bootstrap: str, as_json: bool) -> None:
+    """The rules in the default rule book (a log of edits: what its latest edits leave in)."""
+    book = run_async(default_book(bootstrap))
+    if as_json:
+        click.echo(json.dumps({"in_force": [asdict(r) for r in book]}, indent=2))
+        return
+    if not book:
+        click.echo("the default rule book has no rules: new runs start with none.")
+    for rule in book:
+        action = rule.action if rule.score is None else f"{rule.action} to {rule.score:g}"
+        click.echo(f"{rule.id:<28} {action}, {_from(rule.effective)}  when {rule.condition}")
 
 
 def register(group: click.Group) -> None:

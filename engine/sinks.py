@@ -32,6 +32,7 @@ import orjson
 from aiokafka.errors import KafkaError
 
 from engine.alerts import Alert
+from fraudlab.errors import FraudlabError
 from fraudlab.kafka_io import create_topics, make_producer, start_or_report
 from fraudlab.settings import AlertSink, KafkaSink, WebhookSink
 from fraudlab.version import code_version
@@ -119,8 +120,12 @@ class KafkaSender:
         self._producer = make_producer(self.bootstrap)
 
     async def start(self) -> None:
-        await create_topics(self.bootstrap, [self.config.topic], 1)
-        await start_or_report(self._producer, self.bootstrap)
+        try:
+            await create_topics(self.bootstrap, [self.config.topic], 1)
+            await start_or_report(self._producer, self.bootstrap)
+        except FraudlabError:
+            await self._producer.stop()
+            raise FraudlabError(f"no Kafka broker answers at {self.bootstrap}") from None
 
     async def send(self, alert: Alert) -> Attempt:
         value = orjson.dumps(alert.payload())

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 # Wall seconds between two lines about the same broker outage when stderr is not a terminal.
 WAIT_LINE_EVERY_S = 10.0
 
-stderr = Console(stderr=True, highlight=False)
+# soft wrap: a line longer than the terminal (or than 80 columns in a log file) stays one line
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class Steps:

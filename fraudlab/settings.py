@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -30,6 +38,16 @@ DEFAULT_SETTINGS_FILE = Path("fraudlab.toml")
 # Wall seconds a producer keeps trying to get a message acknowledged before it gives up: Kafka's
 # own producer default (``delivery.timeout.ms`` = 120,000).
 DELIVERY_TIMEOUT_S = 120.0
+
+
+def host_port_list(value: str) -> str:
+    """``value`` if it is a comma-separated list of host:port, else a ValueError naming the
+    first entry that is not one."""
+    for server in value.split(","):
+        host, sep, port = server.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{server!r} is not host:port")
+    return value
 
 
 SINK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -69,9 +87,17 @@ class WebhookSink(BaseModel):
     @classmethod
     def _http_url(cls, value: str) -> str:
         parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018 (a port out of range raises here)
+        except ValueError:
+            raise ValueError(f"{value!r} has no valid port") from None
         if parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
             raise ValueError(f"{value!r} is not an http:// or https:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _backoff_in_order(self) -> WebhookSink:
+        return _backoff_checked(self)
 
 
 class KafkaSink(BaseModel):
@@ -87,6 +113,23 @@ class KafkaSink(BaseModel):
     attempts: int = Field(5, ge=1, le=100)
     backoff_s: float = Field(0.5, ge=0, le=600)
     backoff_max_s: float = Field(30.0, ge=0, le=3600)
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_port_list(cls, value: str | None) -> str | None:
+        return None if value is None else host_port_list(value)
+
+    @model_validator(mode="after")
+    def _backoff_in_order(self) -> KafkaSink:
+        return _backoff_checked(self)
+
+
+def _backoff_checked(sink: WebhookSink | KafkaSink) -> Any:
+    if sink.backoff_s > sink.backoff_max_s:
+        raise ValueError(
+            f"backoff_s ({sink.backoff_s:g}) is more than backoff_max_s ({sink.backoff_max_s:g})"
+        )
+    return sink
 
 
 AlertSink = Annotated[WebhookSink | KafkaSink, Field(discriminator="kind")]
@@ -161,11 +204,7 @@ class Settings(BaseSettings):
     @field_validator("bootstrap_servers")
     @classmethod
     def _host_port_list(cls, value: str) -> str:
-        for server in value.split(","):
-            host, sep, port = server.strip().rpartition(":")
-            if not sep or not host or not port.isdigit():
-                raise ValueError(f"{server!r} is not host:port")
-        return value
+        return host_port_list(value)
 
     @field_validator("csv_time_zone")
     @classmethod
@@ -221,15 +260,46 @@ def load_settings(
         return cls(**given)
     except ValidationError as exc:
         err = exc.errors()[0]
-        name = ".".join(str(p) for p in err["loc"]) or "settings"
+        name = _location(err["loc"])
         if name in given:
             where = (flag_names or {}).get(name, f"--{name.replace('_', '-')}")
         elif name.upper() in _env_names():
             where = f"FRAUDLAB_{name.upper()}"
         else:
             where = f"{name} in {file}" if file else name
-        message = err["msg"].removeprefix("Value error, ")
-        raise UsageError(f"setting {where}: {message}.") from None
+        raise UsageError(f"setting {where}: {_sentence(err)}.") from None
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    """Where an error is, as a settings file says it: ``alert_sinks[1].url`` (tables counted
+    from 1; the union's tag, which pydantic puts in the path, left out).
+
+    >>> _location(("alert_sinks", 0, "webhook", "url"))
+    'alert_sinks[1].url'
+    """
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] += f"[{item + 1}]"
+        elif item in ("webhook", "kafka") and parts and parts[-1].startswith("alert_sinks["):
+            continue
+        else:
+            parts.append(item)
+    return ".".join(parts) or "settings"
+
+
+def _sentence(err: Any) -> str:
+    """pydantic's message in the words of the settings file."""
+    kind = err["type"]
+    if kind == "union_tag_not_found":
+        return 'a sink needs kind = "webhook" or kind = "kafka"'
+    if kind == "union_tag_invalid":
+        return f"kind {err['input'].get('kind')!r} is neither 'webhook' nor 'kafka'"
+    if kind == "extra_forbidden":
+        return "no such setting"
+    if kind == "tuple_type":
+        return "must be a list: one [[alert_sinks]] table per sink"
+    return str(err["msg"]).removeprefix("Value error, ")
 
 
 def _env_names() -> set[str]:

@@ -119,7 +119,7 @@ def supervise(
     delivery = None
     wait_for = "producer,engine"
     if deliver and settings.alert_sinks:
-        delivery = part("delivery", ["deliver", run_id, "--until-engine-ends"])
+        delivery = part("delivery", ["deliver", run_id])
         wait_for += ",delivery"
         sinks = ", ".join(s.name for s in settings.alert_sinks)
         stderr.print(f"run {run_id}: new alerts go to {sinks}")

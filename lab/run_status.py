@@ -2,11 +2,12 @@
 
 Simulated time and speed come from the producer's progress run-events; the engine's lag is the
 number of transactions it has not scored yet (transactions in Kafka minus scores); alerts are
-the fraud-alert windows the engine has reported so far.
+the fraud-alert reports the engine has written so far (the messages of its fraud-alerts topic:
+closing a run writes every window again, so a finished run shows about twice its windows).
 
 >>> RunFigures(simulated_s=150, horizon_s=600, events_per_s=1234.5, unscored=12,
 ...            alert_windows=3, engine="scoring").describe()
-'2.5/10.0 min · 1,234 ev/s · engine scoring, 12 tx behind · 3 alert windows'
+'2.5/10.0 min · 1,234 ev/s · engine scoring, 12 tx behind · 3 alert reports'
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class RunFigures:
         return (
             f"{self.simulated_s / 60:.1f}{horizon} min · {self.events_per_s:,.0f} ev/s · "
             f"engine {self.engine}, {self.unscored:,} tx behind · "
-            f"{self.alert_windows:,} alert windows"
+            f"{self.alert_windows:,} alert reports"
         )
 
 

@@ -98,12 +98,19 @@ def _log(settings: Settings, run_id: str) -> list[AlertDelivery]:
     return [codec.decode(AlertDelivery, value) for _, _, value in found]
 
 
-def _deliver(settings: Settings, run_id: str) -> tuple[bool, DeliveryStatus]:
+def _deliver(
+    settings: Settings, run_id: str, retry_dead_letters: bool = False
+) -> tuple[bool, DeliveryStatus]:
     status = DeliveryStatus()
     done = asyncio.run(
         asyncio.wait_for(
             deliver_run(
-                settings, run_id, until_engine_ends=True, should_stop=lambda: False, status=status
+                settings,
+                run_id,
+                until_engine_ends=True,
+                should_stop=lambda: False,
+                status=status,
+                retry_dead_letters=retry_dead_letters,
             ),
             120,
         )
@@ -185,17 +192,28 @@ def test_a_webhook_down_past_the_last_retry_leaves_every_alert_in_the_dead_lette
     assert [v["alert_id"] for v in values] == _expected(run_id)
 
 
-def test_a_refusal_is_dead_lettered_without_retrying(settings: Settings) -> None:
+def test_a_refusal_is_dead_lettered_without_retrying_and_sent_again_when_asked(
+    settings: Settings,
+) -> None:
     run_id = "deliver-refused"
     asyncio.run(_play_engine(settings, run_id))
     with WebhookReceiver(refuse_with=422) as receiver:
         sink = _webhook(receiver.url, attempts=5, backoff_s=0.01)
         ran = settings.model_copy(update={"alert_sinks": (sink,)})
         done, status = _deliver(ran, run_id)
-    assert done and status.failed["oncall"] == len(FRAUDS) and status.retried["oncall"] == 0
-    log = _log(settings, run_id)
-    assert {(e.attempt, e.outcome, e.detail) for e in log} == {(1, "failed", "refused: HTTP 422")}
-    assert sum(receiver.received.attempts.values()) == len(FRAUDS)
+        assert done and status.failed["oncall"] == len(FRAUDS) and status.retried["oncall"] == 0
+        log = _log(settings, run_id)
+        assert {(e.attempt, e.outcome, e.detail) for e in log} == {
+            (1, "failed", "refused: HTTP 422")
+        }
+        assert sum(receiver.received.attempts.values()) == len(FRAUDS)
+        # the receiver fixed: run again, the dead letters stay done; asked to, they are sent
+        receiver.refuse_with = None
+        _, again = _deliver(ran, run_id)
+        assert again.skipped["oncall"] == len(FRAUDS) and receiver.received.taken == []
+        _, retried = _deliver(ran, run_id, retry_dead_letters=True)
+        assert retried.sent["oncall"] == len(FRAUDS) and retried.waiting["oncall"] == 0
+        assert [b["alert_id"] for b in receiver.received.taken] == _expected(run_id)
 
 
 def test_deliver_without_sinks_says_how_to_name_one(
@@ -225,3 +243,20 @@ def test_a_run_whose_engine_reported_nothing_ends_the_delivery_at_once(settings:
         ran = settings.model_copy(update={"alert_sinks": (_webhook(receiver.url),)})
         done, status = _deliver(ran, run_id)
     assert done and status.alerts == 0 and receiver.received.taken == []
+
+
+def test_deliver_for_a_run_not_on_kafka_is_one_sentence(
+    capsys: pytest.CaptureFixture[str], settings: Settings, tmp_path: Any
+) -> None:
+    from fraudlab.settings import settings_toml
+    from lab.cli import main
+
+    hook = _webhook(f"http://127.0.0.1:{free_port()}/alerts")
+    settings_file = tmp_path / "fraudlab.toml"
+    settings_file.write_text(settings_toml(settings.model_copy(update={"alert_sinks": (hook,)})))
+    with pytest.raises(SystemExit) as done:
+        main(["--settings", str(settings_file), "deliver", "no-such-run"])
+    err = capsys.readouterr().err
+    assert done.value.code == 2
+    assert err.startswith("fraudlab: run no-such-run is not on Kafka at ")
+    assert err.count("\n") == 1

@@ -77,6 +77,10 @@ def test_the_default_rule_book_is_edited_by_the_same_commands(
         assert [r.id for r in asyncio.run(default_book(settings.bootstrap_servers))] == ids[1:]
         code, _, err = _cli(capsys, *book, "disable", DEFAULT_BOOK, "nothing-such")
         assert code == 2 and "the default rule book has no rule 'nothing-such'" in err
+        code, _, err = _cli(capsys, *book, "disable", DEFAULT_BOOK, ids[0])  # out already
+        assert code == 2 and f"has no rule {ids[0]!r}" in err
+        code, out, _ = _cli(capsys, *book, "list", DEFAULT_BOOK)
+        assert ids[0] not in out and all(i in out for i in ids[1:])
         # added again after it was taken out: in again, whatever its effective time
         _cli(capsys, *book, "add", DEFAULT_BOOK, high_value)
         assert [r.id for r in asyncio.run(default_book(settings.bootstrap_servers))] == ids

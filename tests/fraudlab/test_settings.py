@@ -109,7 +109,11 @@ def test_alert_sinks_are_read_from_the_file_and_passed_on_to_the_parts(tmp_path:
     [
         (("http://127.0.0.1:8080/alerts", "ftp://host/x"), "'ftp://host/x' is not an http:// or"),
         (('name = "queue"', 'name = "oncall"'), "two sinks are named 'oncall'"),
-        (('kind = "kafka"', 'kind = "email"'), "alert_sinks.1"),
+        (('kind = "kafka"', 'kind = "email"'), "kind 'email' is neither 'webhook' nor 'kafka'"),
+        (("127.0.0.1:8080", "127.0.0.1:99999"), "alert_sinks[1].url in"),
+        (("attempts = 3", "backoff_s = 10\nbackoff_max_s = 1"), "backoff_s (10) is more than"),
+        (("attempts = 3", "headers = 1"), "alert_sinks[1].headers in"),
+        (('topic = "fraud-alerts-out"', 'topic = "t"\nbootstrap_servers = "x"'), "'x' is not host"),
         (("attempts = 3", "attempts = 0"), "attempts"),
         (('name = "queue"', 'name = "a b"'), "'a b' is not a sink name"),
     ],
