@@ -13,7 +13,6 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -36,6 +35,7 @@ from fraudlab.run_events import latest_details, read_run_events
 from fraudlab.runs import new_run_id, validate_run_id
 from fraudlab.settings import Settings, settings_toml
 from lab.run_parts import PartProcess, fraudlab_argv
+from lab.run_rules import file_rules, free_run_id, publish_starting_rules, rules_option
 from lab.run_status import RunFigures
 from lab.run_supervisor import RunOutcome, RunSupervisor
 
@@ -94,19 +94,11 @@ def supervise(
     ``default_rules`` and no ``rules``, those of the default rule book. With ``deliver`` and
     sinks in the settings, a delivery part sends each new alert to them.
     """
-    from engine.rule_topics import default_book, publish_changes
     from models.registry import load_model
 
     load_model(settings.models_dir, engine_args[engine_args.index("--model") + 1])
     require_broker(settings.bootstrap_servers)
-    if rules is None and default_rules:
-        book = asyncio.run(default_book(settings.bootstrap_servers))
-        rules = [RuleChange.add(r) for r in book]
-        if book:
-            stderr.print(f"run {run_id}: starts with the default rule book ({len(book)} rules)")
-    if rules:
-        asyncio.run(publish_changes(settings.bootstrap_servers, run_id, rules))
-        stderr.print(f"run {run_id}: {len(rules)} rule changes, in force by event time")
+    publish_starting_rules(settings, run_id, rules, default_rules)
     logs = settings.logs_dir / run_id
     logs.mkdir(parents=True, exist_ok=True)
     settings_file = logs / "settings.toml"
@@ -231,41 +223,6 @@ def csv_source(
     return [*source, "--fast"] if fast else source
 
 
-def rules_option(help: str) -> Any:
-    """``--rules FILE``, repeatable, into the parameter ``rule_files``."""
-    return click.option(
-        "--rules",
-        "rule_files",
-        multiple=True,
-        type=click.Path(dir_okay=False, path_type=Path),
-        metavar="FILE",
-        help=help,
-    )
-
-
-def _file_rules(files: tuple[Path, ...]) -> list[RuleChange]:
-    """The rules of ``files`` as changes (each from its own effective time, or the start);
-    RuleError naming the file, rule and field when one cannot be used."""
-    from engine.rules import read_rule_file
-
-    rules = [rule for path in files for rule in read_rule_file(path)]
-    ids = [r.id for r in rules]
-    repeated = next((i for i in ids if ids.count(i) > 1), None)
-    if repeated is not None:
-        raise UsageError(f"--rules: rule {repeated!r} is in more than one file.")
-    return [RuleChange.add(r) for r in rules]
-
-
-def _free_run_id(run_id: str | None) -> None:
-    """A UsageError for a run id taken by the default rule book."""
-    from engine.rule_topics import DEFAULT_BOOK
-
-    if run_id == DEFAULT_BOOK:
-        raise UsageError(
-            f"--run-id {DEFAULT_BOOK}: the name is the default rule book's; choose another."
-        )
-
-
 def _csv_run(
     ctx: click.Context,
     data_dir: Path,
@@ -364,9 +321,9 @@ def run_command(
     model_name = model_name or "default"
     if (scenario is None) == (csv_dir is None):
         raise UsageError("say what to run: a SCENARIO, or --csv DIR for a folder of CSV files.")
-    _free_run_id(run_id)
+    free_run_id(run_id)
     # a run starts with its --rules files, else with the default rule book (read in supervise)
-    rules = _file_rules(rule_files) if rule_files else None
+    rules = file_rules(rule_files) if rule_files else None
     if csv_dir is not None:
         if minutes is not None:
             raise UsageError("--minutes is for scenarios: a CSV run streams its whole folder.")
@@ -434,8 +391,8 @@ def replay_command(
         )
     flags = pace_flags(speed, fast)
     settings = settings_from(ctx)
-    _free_run_id(run_id)
-    rules = _file_rules(rule_files)
+    free_run_id(run_id)
+    rules = file_rules(rule_files)
     with reading(settings.archive_dir, validate_run_id(source_run_id)) as con:
         original = run_summary(con)
         if not rule_files:
