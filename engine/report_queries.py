@@ -13,6 +13,7 @@ a run writes every window again, in the same order, after the live ones.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -118,26 +119,36 @@ def report_queries(
     def write_alerts(batch: DataFrame, _batch_id: int) -> None:
         write_batch(ordered_alert_rows(batch, topics["fraud-alerts"]), bootstrap)
 
-    alerts = (
-        fraud_alerts(scored)
-        .writeStream.queryName("fraud-alerts")
-        .option("checkpointLocation", str(checkpoints / "fraud-alerts"))
-        .outputMode("append")
-        .trigger(processingTime=f"{ALERTS_TRIGGER_S / speed:.3f} seconds")
-        .foreachBatch(write_alerts)
-        .start()
-    )
-
     def write_top(batch: DataFrame, _batch_id: int) -> None:
         write_batch(kafka_rows(top_products(batch), TopProduct, topics["top-products"]), bootstrap)
 
-    top = (
-        product_quantities(scored, products)
-        .writeStream.queryName("top-products")
-        .option("checkpointLocation", str(checkpoints / "top-products"))
-        .outputMode("append")
-        .trigger(processingTime=f"{TOP_TRIGGER_S / speed:.3f} seconds")
-        .foreachBatch(write_top)
-        .start()
+    alerts = _batch_query(
+        fraud_alerts(scored), "fraud-alerts", checkpoints, ALERTS_TRIGGER_S / speed, write_alerts
+    )
+    top = _batch_query(
+        product_quantities(scored, products),
+        "top-products",
+        checkpoints,
+        TOP_TRIGGER_S / speed,
+        write_top,
     )
     return [alerts, top]
+
+
+def _batch_query(
+    frame: DataFrame,
+    name: str,
+    checkpoints: Path,
+    every_s: float,
+    write: Callable[[DataFrame, int], None],
+) -> StreamingQuery:
+    """Start query ``name``: ``frame``'s finished windows (append mode), handed to ``write``
+    as a batch frame every ``every_s`` seconds of processing time."""
+    return (
+        frame.writeStream.queryName(name)
+        .option("checkpointLocation", str(checkpoints / name))
+        .outputMode("append")
+        .trigger(processingTime=f"{every_s:.3f} seconds")
+        .foreachBatch(write)
+        .start()
+    )
