@@ -13,6 +13,14 @@ first job run in 8.4 s and 4.8 s; a fresh engine's first scoring micro-batch (11
 profiles and 20,000 events) in 7.5 s and 6.2 s; a broker formatted, started and answering in
 3.3 s and 2.2 s.
 
+JDK 25's AOT cache (JEP 483, ``-XX:AOTCache``), tried in place of this archive with Temurin 25
+on the same two cores: the session built in 3.4 s, the engine's first scoring micro-batch in 5.4
+to 5.7 s (6.4 s on JDK 25 without a cache, 2.9 to 3.0 s once warm). Its log said why it gave
+no more: with the ``--add-opens`` options Spark's launcher passes, JDK 25 archives no full module
+graph, so the cache holds no ahead-of-time linked classes (``-XX:+AOTClassLinking`` needs that
+graph); the method profiles of JEP 515, recorded in the same training run, brought no visible
+gain in the JIT's warm-up.
+
 The JVM checks that an archive fits (same JDK build, same class path, each jar of the same size
 and modification time) and otherwise runs without it, as it would with no archive: a stale
 archive costs only the time it would have saved. Its messages about that stay off, so that
