@@ -162,7 +162,7 @@ def _engine(f: Figures) -> Iterator[Row]:
     if first is not None and goals.get("first_scoring_batch_s"):
         yield Row(
             "engine",
-            "first scoring micro-batch (every customer profile)",
+            "first scoring micro-batch (every customer profile, fresh JVM)",
             first,
             "s",
             "goal",
