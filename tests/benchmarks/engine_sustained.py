@@ -301,9 +301,11 @@ def first_batch(
     topics: dict[str, str],
     variant: Variant,
     products: DataFrame,
-) -> float:
-    """Run the scoring query until it has committed its first micro-batch, which folds in
-    every customer profile there is; the seconds it took (not part of any step)."""
+    max_offsets: int = round(START_RATE * SCORES_TRIGGER_S),
+) -> tuple[float, int]:
+    """Run the scoring query, reading at most ``max_offsets`` events per micro-batch, until it
+    has committed its first micro-batch, which folds in every customer profile there is; the
+    seconds it took (not part of any step) and the input rows it read (profiles and events)."""
     # as run_engine starts: the Python workers up, then the scoring query (the report queries
     # start after its first micro-batch)
     start_python_workers(spark, variant.scorer)
@@ -313,7 +315,7 @@ def first_batch(
         topics,
         variant,
         products,
-        round(START_RATE * SCORES_TRIGGER_S),
+        max_offsets,
         with_reports=False,
     )
     started = time.monotonic()
@@ -325,10 +327,12 @@ def first_batch(
             if time.monotonic() - started > FIRST_BATCH_LIMIT_S:
                 raise RuntimeError(f"no scoring micro-batch ended in {FIRST_BATCH_LIMIT_S:g} s")
             time.sleep(0.1)
+        took = time.monotonic() - started
+        first = next(p for p in queries[0].recentProgress if batch_events(p) > 0)
     finally:
         for q in queries:
             q.stop()
-    return time.monotonic() - started
+    return took, int(first["numInputRows"])
 
 
 def sustained_rates(
@@ -344,7 +348,7 @@ def sustained_rates(
         if v.rules:
             asyncio.run(publish_changes(bootstrap, v.results_run, v.rules))
     for v in variants:
-        v.first_batch_s = first_batch(
+        v.first_batch_s, _ = first_batch(
             spark, settings, variant_topics(backlog_run, v.results_run), v, products
         )
         print(

@@ -287,11 +287,35 @@ def _viz(f: Figures) -> Iterator[Row]:
     )
 
 
+def _first_batch(f: Figures) -> Iterator[Row]:
+    """A fresh engine's first micro-batch against the same batch in a warmed JVM: the ratio is
+    what the JVM's warm-up multiplies it by (``bench_first_batch.py``).
+
+    >>> f = {"profiles": 8100, "first_batch_s": {"200": {"cold_s": 4.9, "warm_s": 2.45}}}
+    >>> [(r.measure, r.ratio) for r in _first_batch(f)]
+    [('first scoring micro-batch, 8,100 profiles + 200 events, fresh JVM', 2.0)]
+    """
+    for events, m in f["first_batch_s"].items():
+        yield Row(
+            "first_batch",
+            f"first scoring micro-batch, {f['profiles']:,} profiles + {int(events):,} events, "
+            "fresh JVM",
+            m["cold_s"],
+            "s",
+            "the same batch again, warmed JVM",
+            m["warm_s"],
+            _ratio(m["cold_s"], m["warm_s"]),
+            None,
+            higher_is_better=False,
+        )
+
+
 ROWS: dict[str, Callable[[Figures], Iterator[Row]]] = {
     "simulator": _simulator,
     "producer": _producer,
     "archive": _archive,
     "engine": _engine,
+    "first_batch": _first_batch,
     "replay": _replay,
     "viz": _viz,
 }
