@@ -24,7 +24,14 @@ import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["DEFAULT_TIME_ZONE", "decimal", "event_time", "time_zone", "whole_number"]
+__all__ = [
+    "DEFAULT_TIME_ZONE",
+    "decimal",
+    "event_time",
+    "fraud_label",
+    "time_zone",
+    "whole_number",
+]
 
 DEFAULT_TIME_ZONE = "Asia/Jakarta"
 
@@ -59,6 +66,23 @@ def whole_number(text: str) -> int | None:
     if value is None or not value.is_integer():
         return None
     return int(value)
+
+
+_YES, _NO = ("true", "yes"), ("false", "no")
+
+
+def fraud_label(text: str) -> bool | None:
+    """Whether a label field says fraud: 1 or 0 as a whole number ("1", "1.0", as spreadsheets
+    and pandas write it), true/false or yes/no in any case; None for anything else.
+
+    >>> [fraud_label(t) for t in ("1", "1.0", "TRUE", "no", "0.0", "2", "maybe")]
+    [True, True, True, False, False, None, None]
+    """
+    word = text.strip().lower()
+    if word in _YES or word in _NO:
+        return word in _YES
+    number = whole_number(word)
+    return None if number not in (0, 1) else number == 1
 
 
 @functools.cache

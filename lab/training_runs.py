@@ -57,7 +57,9 @@ def csv_history(spark: SparkSession, data_dir: Path) -> History:
     names, a byte-order mark, quoted fields, every common time form (naive times in the
     default dataset time zone). Browsing rows without customer_id get it from
     customer_session.csv. fraud_transaction.csv may list only the frauds, as the assignment's
-    does: a transaction it does not name is labelled legitimate. ``ts`` is each row's own time.
+    does: a transaction it does not name is labelled legitimate; a label is 1 or 0, true or
+    false, yes or no (``1.0`` too), and one naming no transaction of the dataset is a row that
+    cannot be read. ``ts`` is each row's own time.
 
     Raises UsageError when a required file is missing or a row cannot be read (naming the
     file, line and field of the first; ``fraudlab check-csv`` lists them all).
@@ -65,7 +67,7 @@ def csv_history(spark: SparkSession, data_dir: Path) -> History:
     from contextlib import ExitStack
 
     from fraudlab.field_values import event_time
-    from simulator.csv_dataset import locate_dataset
+    from simulator.csv_dataset import FraudLabels, locate_dataset, set_aside_values
     from simulator.csv_rows import Problem
 
     dataset = locate_dataset(data_dir)
@@ -74,8 +76,13 @@ def csv_history(spark: SparkSession, data_dir: Path) -> History:
     problems: list[Problem] = []
     rows: dict[str, list[dict[str, Any]]] = {}
     with ExitStack() as stack:
-        for stream in ("customer", "customer_session", "browsing", "transactions", "truth"):
+        for stream in ("customer", "customer_session", "browsing", "transactions"):
             rows[stream] = list(dataset.rows(stack, stream, problems.append))
+        labels = FraudLabels.read(dataset, stack, problems.append)
+    assert labels is not None  # the folder has the file: checked above
+    known = {tx["transaction_id"] for tx in rows["transactions"]}
+    known |= set_aside_values(problems, dataset.files["transactions"].name)
+    problems.extend(labels.unmatched(known))
     if problems:
         raise UsageError(
             f"{len(problems)} row(s) of {data_dir} cannot be read (the first: {problems[0]}); "
@@ -89,14 +96,11 @@ def csv_history(spark: SparkSession, data_dir: Path) -> History:
         row["ts"] = int(event_time(row["created_at"], dataset.zone))
     for row in rows["customer"]:
         row["ts"] = 0
-    listed = {r["transaction_id"]: r for r in rows["truth"]}
     rows["truth"] = [
         {
             "transaction_id": tx["transaction_id"],
-            "is_fraud": (listed[tx["transaction_id"]].get("is_fraud") or "1")
-            if tx["transaction_id"] in listed
-            else "0",
-            "pattern": listed.get(tx["transaction_id"], {}).get("pattern", ""),
+            "is_fraud": labels.labels.get(tx["transaction_id"], ("0", ""))[0],
+            "pattern": labels.labels.get(tx["transaction_id"], ("0", ""))[1],
             "ts": tx["ts"],
         }
         for tx in rows["transactions"]

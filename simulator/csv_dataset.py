@@ -9,6 +9,7 @@ folder that cannot be streamed is refused in one sentence before anything is sen
 
 from __future__ import annotations
 
+import csv
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fraudlab.errors import UsageError
-from fraudlab.field_values import DEFAULT_TIME_ZONE, time_zone
+from fraudlab.field_values import DEFAULT_TIME_ZONE, fraud_label, time_zone
 from simulator.csv_rows import (
     BROWSING,
     CATEGORIES,
@@ -28,6 +29,7 @@ from simulator.csv_rows import (
     FileSpec,
     Problem,
     open_text,
+    read_numbered_rows,
     read_rows,
 )
 
@@ -36,8 +38,10 @@ __all__ = [
     "STATIC_STREAMS",
     "CheckReport",
     "CsvDataset",
+    "FraudLabels",
     "check_dataset_rows",
     "locate_dataset",
+    "set_aside_values",
 ]
 
 # stream -> its file; static streams first, in the order they are sent
@@ -72,6 +76,17 @@ class CsvDataset:
             return iter(())
         handle = stack.enter_context(open_text(path, self.encoding))
         return read_rows(handle, path.name, DATASET_FILES[stream], problem, zone=self.zone)
+
+    def numbered_rows(
+        self, stack: ExitStack, stream: str, problem: Callable[[Problem], None]
+    ) -> Iterator[tuple[int, dict[str, str]]]:
+        """As :meth:`rows`, each row with its line: (line, {column: text})."""
+        path = self.files.get(stream)
+        if path is None:
+            return iter(())
+        handle = stack.enter_context(open_text(path, self.encoding))
+        spec = DATASET_FILES[stream]
+        return read_numbered_rows(handle, path.name, spec, problem, zone=self.zone)
 
 
 def _file_of(folder: Path, spec: FileSpec) -> Path | None:
@@ -117,12 +132,72 @@ class CheckReport:
     problems: list[Problem] = field(default_factory=list)
 
 
+@dataclass
+class FraudLabels:
+    """fraud_transaction.csv's labels by transaction_id: (is_fraud, pattern), is_fraud "1" or
+    "0" (:func:`fraudlab.field_values.fraud_label`; a label left empty or out is "1", as the
+    assignment's file lists only frauds), and each label's line, to name the labels of
+    transaction ids that transactions.csv never gave."""
+
+    file: str
+    labels: dict[str, tuple[str, str]] = field(default_factory=dict)
+    lines: dict[str, tuple[int, dict[str, str]]] = field(default_factory=dict)
+
+    @classmethod
+    def read(
+        cls, dataset: CsvDataset, stack: ExitStack, problem: Callable[[Problem], None]
+    ) -> FraudLabels | None:
+        """The dataset's labels, or None when it has no fraud_transaction.csv."""
+        path = dataset.files.get("truth")
+        if path is None:
+            return None
+        found = cls(path.name)
+        for line, row in dataset.numbered_rows(stack, "truth", problem):
+            said = row.get("is_fraud") or ""
+            label = "1" if not said.strip() or fraud_label(said) else "0"
+            found.labels[row["transaction_id"]] = (label, row.get("pattern", ""))
+            found.lines[row["transaction_id"]] = (line, row)
+        return found
+
+    def unmatched(self, transaction_ids: set[str]) -> list[Problem]:
+        """A problem for each label whose transaction_id is none of ``transaction_ids``."""
+        return [
+            Problem(
+                self.file,
+                line,
+                "transaction_id",
+                f"{transaction_id!r} is no transaction of the dataset's transactions file",
+                ",".join(row.values()),
+            )
+            for transaction_id, (line, row) in sorted(self.lines.items(), key=lambda i: i[1][0])
+            if transaction_id not in transaction_ids
+        ]
+
+
+def set_aside_values(problems: list[Problem], file: str) -> set[str]:
+    """Every value of the rows of ``file`` set aside among ``problems`` (their raw text read as
+    CSV): a label naming a transaction set aside names a transaction of the file all the same."""
+    return {value for p in problems if p.file == file for value in next(csv.reader([p.raw]), [])}
+
+
 def check_dataset_rows(dataset: CsvDataset) -> CheckReport:
-    """Read every row of every file of the dataset, as a producer would, sending nothing."""
+    """Read every row of every file of the dataset, as a producer would, sending nothing; a
+    fraud label whose transaction is not in the dataset is a problem too."""
     report = CheckReport()
+    transaction_ids: set[str] = set()
     with ExitStack() as stack:
         for stream, path in dataset.files.items():
             report.rows[path.name] = 0
-            for _ in dataset.rows(stack, stream, report.problems.append):
+            if stream == "truth":
+                continue
+            for row in dataset.rows(stack, stream, report.problems.append):
                 report.rows[path.name] += 1
+                if stream == "transactions":
+                    transaction_ids.add(row["transaction_id"])
+        labels = FraudLabels.read(dataset, stack, report.problems.append)
+        if labels is not None:
+            set_aside = set_aside_values(report.problems, dataset.files["transactions"].name)
+            unmatched = labels.unmatched(transaction_ids | set_aside)
+            report.rows[labels.file] = len(labels.labels) - len(unmatched)
+            report.problems.extend(unmatched)
     return report

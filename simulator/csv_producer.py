@@ -35,7 +35,13 @@ from fraudlab.records import Quarantined, RunEvent, message_key, record_for_stre
 from fraudlab.run_publication import RunPublication, publishing
 from fraudlab.topics import topic_name
 from simulator.csv_batches import BatchRule, CsvBatch, Row, plan_batches
-from simulator.csv_dataset import STATIC_STREAMS, CsvDataset, locate_dataset
+from simulator.csv_dataset import (
+    STATIC_STREAMS,
+    CsvDataset,
+    FraudLabels,
+    locate_dataset,
+    set_aside_values,
+)
 from simulator.csv_rows import Problem
 from simulator.producer import ProduceReport
 
@@ -167,7 +173,7 @@ async def produce_csv(
             # static data is complete in Kafka before the first event: an engine that sees an
             # event can read customers and products whole
             await publication.publisher.flush()
-            truth = _fraud_labels(dataset, stack, problems)
+            truth = FraudLabels.read(dataset, stack, problems.append)
             await sender.problems(problems, start_ts)
             pacer = Pacer(None if options.fast else 1.0)
             batches = plan_batches(
@@ -180,14 +186,22 @@ async def produce_csv(
                 zone=dataset.zone,
                 now=(lambda: int(wall_epoch())) if stamp_now else None,
             )
+            transaction_ids: set[str] = set()  # read or set aside: what labels may name
+            transactions_file = dataset.files["transactions"].name
+            last_ts = start_ts
             for batch in batches:
                 await pacer.wait_until(batch.number * options.rule.interval_s)
                 await _send_batch(sender, batch, truth, options.message_format)
+                transaction_ids.update(str(tx["transaction_id"]) for tx in batch.transactions)
+                transaction_ids.update(set_aside_values(problems, transactions_file))
                 await sender.problems(problems, batch.ts)
                 await publication.publisher.submit_open()
                 if progress is not None:
                     progress(batch)
                 await publication.progress(partial(_progress_details, sender, batch, options.rule))
+                last_ts = batch.ts
+            if truth is not None:  # a label no transaction met is counted, never dropped
+                await sender.problems(truth.unmatched(transaction_ids), last_ts)
         delivered = await publication.finish({})
     return ProduceReport(
         run_id, delivered, 0.0, wall_seconds() - started, quarantined=sender.quarantined
@@ -215,7 +229,7 @@ async def _send_static(
 async def _send_batch(
     sender: _Sender,
     batch: CsvBatch,
-    truth: dict[str, tuple[str, str]] | None,
+    truth: FraudLabels | None,
     message_format: MessageFormat,
 ) -> None:
     await sender.rows("browsing", batch.browsing, message_format, batch.number)
@@ -223,7 +237,7 @@ async def _send_batch(
     if truth is not None:
         labels: list[Row] = []
         for tx in batch.transactions:
-            is_fraud, pattern = truth.get(str(tx["transaction_id"]), ("0", ""))
+            is_fraud, pattern = truth.labels.get(str(tx["transaction_id"]), ("0", ""))
             labels.append(
                 {
                     "transaction_id": str(tx["transaction_id"]),
@@ -243,20 +257,4 @@ def _progress_details(sender: _Sender, batch: CsvBatch, rule: BatchRule) -> dict
         "simulated_s": (batch.number + 1) * rule.interval_s,
         "event_time": batch.ts,
         "quarantined": sender.quarantined,
-    }
-
-
-def _fraud_labels(
-    dataset: CsvDataset, stack: ExitStack, problems: list[Problem]
-) -> dict[str, tuple[str, str]] | None:
-    """transaction_id -> (is_fraud, pattern) from fraud_transaction.csv, if the dataset has it.
-
-    The assignment's file lists the frauds (is_fraud may be left out: 1); fraudlab's export
-    also names each fraud's pattern.
-    """
-    if "truth" not in dataset.files:
-        return None
-    return {
-        row["transaction_id"]: (row.get("is_fraud") or "1", row.get("pattern", ""))
-        for row in dataset.rows(stack, "truth", problems.append)
     }

@@ -1,12 +1,15 @@
 """Reading the assignment's CSV files row by row, setting aside every row that cannot be read.
 
-A file is read sequentially (never whole) as UTF-8 with or without a byte-order mark (or the
-encoding given), with CRLF or LF line ends and quoted fields. Its header must name the columns its
-record requires (:func:`fraudlab.records.required_fields`); a header that does not is a mistake
-in the file as a whole and ends the read in one sentence (:class:`fraudlab.errors.UsageError`)
-before any row is used. A row that cannot be read (a wrong field count, an empty required value,
-a bad time, number or product_metadata, bytes that are not text in the file's encoding) becomes a
-:class:`Problem` with its file, line, field, reason and raw text, and reading goes on.
+A file is read sequentially (never whole) as UTF-8 (or the encoding given), or as the UTF-8,
+UTF-16 or UTF-32 its byte-order mark names, with CRLF or LF line ends and quoted fields. Its
+header must name the columns its record requires (:func:`fraudlab.records.required_fields`); a
+header that does not, or that is not text in the file's encoding, is a mistake in the file as a
+whole and ends the read in one sentence (:class:`fraudlab.errors.UsageError`) before any row is
+used. A row that cannot be read (a wrong field count, an empty required value,
+a bad time, number or product_metadata, bytes that are not text in the file's encoding, a quote
+left open) becomes a :class:`Problem` with its file, line, field, reason and raw text, and
+reading goes on. A quoted value may hold a line break, but a quote left open never swallows the
+rows after it: they are read again, each on its own line.
 
 >>> import io
 >>> text = "session_id,customer_id\\r\\ns1,10000\\r\\ns2\\r\\n"
@@ -21,13 +24,20 @@ from __future__ import annotations
 
 import codecs
 import csv
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from fraudlab.errors import UsageError
-from fraudlab.field_values import DEFAULT_TIME_ZONE, decimal, event_time, whole_number
+from fraudlab.field_values import (
+    DEFAULT_TIME_ZONE,
+    decimal,
+    event_time,
+    fraud_label,
+    whole_number,
+)
 from fraudlab.product_metadata import parse_items
 from fraudlab.records import (
     EVENT_TYPES,
@@ -53,9 +63,14 @@ __all__ = [
     "Problem",
     "check_header",
     "open_text",
+    "read_numbered_rows",
     "read_rows",
 ]
 
+# A quoted value may hold a line break, but a quote left open would swallow the rows after it:
+# a row over several lines whose field count is wrong, or whose later lines are rows by
+# themselves, makes its first line a problem, and the lines after it are read as rows again.
+UNCLOSED_QUOTE = "a quote opened on this line is never closed before the next row"
 # csv's default limit (128 KiB) is far above any real field; a larger one is a broken file
 csv.field_size_limit(1 << 20)
 
@@ -75,6 +90,7 @@ class FileSpec:
     longitudes: tuple[str, ...] = ()
     metadata: str | None = None  # the product_metadata column
     event_types: str | None = None  # the column of browsing event types
+    labels: tuple[str, ...] = ()  # fraud labels (fraudlab.field_values.fraud_label) where given
 
     @property
     def name(self) -> str:
@@ -115,7 +131,12 @@ TRANSACTIONS = FileSpec(
     longitudes=("shipment_location_long",),
     metadata="product_metadata",
 )
-FRAUD_LABELS = FileSpec(("fraud_transaction.csv",), ("transaction_id",), filled=("transaction_id",))
+FRAUD_LABELS = FileSpec(
+    ("fraud_transaction.csv",),
+    ("transaction_id",),
+    filled=("transaction_id",),
+    labels=("is_fraud",),
+)
 
 
 @dataclass(frozen=True)
@@ -169,6 +190,7 @@ def _field_problem(row: dict[str, str], spec: FileSpec, zone: str) -> tuple[str,
         (spec.counts, _count),
         (spec.latitudes, lambda text: _coordinate(text, 90.0)),
         (spec.longitudes, lambda text: _coordinate(text, 180.0)),
+        (spec.labels, _label),
     ]
     for names, check in checks:
         for name in names:
@@ -202,6 +224,12 @@ def _count(text: str) -> str | None:
     return f"{text} is negative" if value < 0 else None
 
 
+def _label(text: str) -> str | None:
+    if fraud_label(text) is None:
+        return f"{text!r} is not a fraud label (1 or 0, true or false, yes or no)"
+    return None
+
+
 def _coordinate(text: str, limit: float) -> str | None:
     value = decimal(text)
     if value is None:
@@ -210,28 +238,51 @@ def _coordinate(text: str, limit: float) -> str | None:
 
 
 class _Lines:
-    """The lines of a text file as csv reads them, keeping those of the current row."""
+    """The physical lines of a text file as csv reads them, numbered, keeping those of the
+    current row; lines handed back with :meth:`again` are read again before the file's next."""
 
     def __init__(self, handle: TextIO) -> None:
         self._handle = handle
-        self.taken: list[str] = []
-        self.count = 0
+        self._again: deque[tuple[int, str]] = deque()
+        self.taken: list[tuple[int, str]] = []
+        self._count = 0
 
     def __iter__(self) -> _Lines:
         return self
 
     def __next__(self) -> str:
-        line = next(self._handle)
-        self.taken.append(line)
-        self.count += 1
+        if self._again:
+            number, line = self._again.popleft()
+        else:
+            line = next(self._handle)
+            self._count += 1
+            number = self._count
+        self.taken.append((number, line))
         return line
 
     def row_text(self) -> tuple[int, str]:
         """(the line the row began on, its raw text), and start the next row."""
-        first = self.count - len(self.taken) + 1
-        text = "".join(self.taken).rstrip("\r\n")
+        first, text = self.taken[0][0], "".join(line for _, line in self.taken).rstrip("\r\n")
         self.taken = []
         return first, text
+
+    def holds_rows(self, columns: int) -> bool:
+        """Whether a line after the current row's first is a row of ``columns`` fields by
+        itself: then the row's quote was left open, not a value's line break quoted."""
+        return any(len(next(csv.reader([line]), [])) == columns for _, line in self.taken[1:])
+
+    def split_row(self) -> tuple[int, str]:
+        """For a row that ran over several lines: (its first line's number, that line's text);
+        its other lines are read again, as rows of their own."""
+        (first, line), *rest = self.taken
+        self._again.extendleft(reversed(rest))
+        self.taken = []
+        return first, line.rstrip("\r\n")
+
+
+def _open_quote(line: str) -> bool:
+    """Whether a quote is still open at the end of ``line`` (csv would read on past it)."""
+    return len(list(csv.reader([line + "\n", "-\n"]))) < 2
 
 
 def _undecodable(text: str) -> str | None:
@@ -246,18 +297,44 @@ def _undecodable(text: str) -> str | None:
     return None
 
 
+def _wrong_encoding(header: str, file: str) -> str | None:
+    """Why a file read with the wrong encoding cannot be read, from its header line, or None."""
+    if "\x00" in header:
+        return (
+            f"{file} is not text in the encoding it is read with (its header holds NUL bytes, "
+            "as UTF-16 text without a byte-order mark does): give the file's encoding with "
+            "--encoding, e.g. utf-16-le."
+        )
+    bad = _undecodable(header)
+    return None if bad is None else f"{file}: its header cannot be read: {bad}."
+
+
 def _printable(raw: str) -> str:
     """Raw text with undecodable bytes written as \\xNN, so it can be stored as text."""
     return raw.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+# byte-order marks, longest first (UTF-32 LE's begins with UTF-16 LE's): a file that starts with
+# one is in that encoding, whatever --encoding says
+_MARKS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
 def open_text(path: Path, encoding: str = "utf-8") -> TextIO:
-    """``path`` opened for :func:`read_rows`; UTF-8 files may start with a byte-order mark."""
+    """``path`` opened for :func:`read_rows`, in ``encoding`` unless the file starts with a
+    byte-order mark (UTF-8, UTF-16 or UTF-32), which names its encoding."""
     try:
-        utf8 = codecs.lookup(encoding).name == "utf-8"
+        codecs.lookup(encoding)
     except LookupError:
         raise UsageError(f"--encoding: {encoding!r} is not an encoding Python knows.") from None
-    codec = "utf-8-sig" if utf8 else encoding
+    with path.open("rb") as raw:
+        start = raw.read(4)
+    codec = next((name for mark, name in _MARKS if start.startswith(mark)), encoding)
     return path.open(encoding=codec, errors="surrogateescape", newline="")
 
 
@@ -274,6 +351,30 @@ def read_rows(
     Open the file with :func:`open_text`.
     Blank lines are skipped.
     """
+    return (row for _, row in read_numbered_rows(handle, file, spec, problem, zone=zone))
+
+
+def read_numbered_rows(
+    handle: TextIO,
+    file: str,
+    spec: FileSpec,
+    problem: Callable[[Problem], None],
+    *,
+    zone: str = DEFAULT_TIME_ZONE,
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """As :func:`read_rows`, each row with the line it is on: (line, {column: text})."""
+    try:
+        yield from _numbered_rows(handle, file, spec, problem, zone)
+    except UnicodeError as exc:  # a decoder that cannot skip what it cannot read (UTF-16's)
+        raise UsageError(
+            f"{file} cannot be read in the encoding given ({exc}): give the file's own with "
+            "--encoding."
+        ) from None
+
+
+def _numbered_rows(
+    handle: TextIO, file: str, spec: FileSpec, problem: Callable[[Problem], None], zone: str
+) -> Iterator[tuple[int, dict[str, str]]]:
     lines = _Lines(handle)
     reader = csv.reader(lines)
     try:
@@ -282,8 +383,11 @@ def read_rows(
         raise UsageError(f"{file}: the header cannot be read ({exc}).") from None
     if header is None:
         raise UsageError(f"{file} is empty: its first line must name the columns.")
+    _, header_text = lines.row_text()
+    wrong = _wrong_encoding(header_text, file)
+    if wrong is not None:
+        raise UsageError(wrong)
     names = check_header(header, file, spec)
-    lines.row_text()
     while True:
         try:
             fields = next(reader)
@@ -293,7 +397,15 @@ def read_rows(
             line, raw = lines.row_text()
             problem(Problem(file, line, "", f"the row cannot be read as CSV ({exc})", raw))
             continue
+        if len(lines.taken) > 1 and (len(fields) != len(names) or lines.holds_rows(len(names))):
+            # a quote left open: csv read on to the next quote, lines or the whole file later
+            line, raw = lines.split_row()
+            problem(Problem(file, line, "", UNCLOSED_QUOTE, raw))
+            continue
         line, raw = lines.row_text()
+        if '"' in raw and _open_quote(raw):  # the file's last line, with no line end after it
+            problem(Problem(file, line, "", UNCLOSED_QUOTE, raw))
+            continue
         if not fields:
             continue
         bad_text = _undecodable(raw)
@@ -312,4 +424,4 @@ def read_rows(
         if found is not None:
             problem(Problem(file, line, found[0], found[1], raw))
             continue
-        yield row
+        yield line, row

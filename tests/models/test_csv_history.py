@@ -46,3 +46,24 @@ def test_labels_are_required(spark: Any, tmp_path: Path) -> None:
     (folder / "fraud_transaction.csv").unlink()
     with pytest.raises(UsageError, match=r"has no fraud_transaction\.csv"):
         csv_history(spark, folder)
+
+
+def test_labels_as_pandas_writes_them_train_as_fraud(spark: Any, tmp_path: Path) -> None:
+    """pandas writes a label column of floats as 1.0: it was passed on as it was, and the
+    archive and training took "1.0" for not fraud."""
+    folder = shutil.copytree(CASES / "assignment-layout", tmp_path / "data")
+    labels = folder / "fraud_transaction.csv"
+    labels.write_text(labels.read_text().replace(",1\n", ",1.0\n").replace(",1\r\n", ",1.0\r\n"))
+    assert "1.0" in labels.read_text()
+    history = csv_history(spark, folder)
+    assert sorted(r["is_fraud"] for r in history.truth.collect()) == ["0", "0", "0", "1"]
+
+
+def test_a_label_of_no_transaction_is_named_and_nothing_is_trained(
+    spark: Any, tmp_path: Path
+) -> None:
+    folder = shutil.copytree(CASES / "assignment-layout", tmp_path / "data")
+    with (folder / "fraud_transaction.csv").open("a") as labels:
+        labels.write("no-such-transaction,1\n")
+    with pytest.raises(UsageError, match=r"fraud_transaction\.csv:3: transaction_id: 'no-such"):
+        csv_history(spark, folder)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import io
+import shutil
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
 from fraudlab.errors import UsageError
 from fraudlab.field_values import event_time
-from simulator.csv_dataset import check_dataset_rows, locate_dataset
+from simulator.csv_dataset import FraudLabels, check_dataset_rows, locate_dataset
 from simulator.csv_rows import (
     BROWSING,
     PRODUCTS,
@@ -259,3 +261,92 @@ def test_quoted_metadata_refuses_the_negative_quantity_and_the_comma_coordinates
         "transactions.csv:5: shipment_location_lat: '-6,2392' is not a number (write it with a "
         "decimal point: 6.2, not 6,2)",
     ]
+
+
+def test_an_open_quote_sets_aside_its_line_and_the_rows_after_it_are_read() -> None:
+    text = (
+        f"{BROWSING_HEADER}\n"
+        "s1,HP,2024-05-09 10:00:01,MOBILE,Android\n"
+        's2,"VC,2024-05-09 10:00:02,MOBILE,Android\n'
+        "s3,VC,2024-05-09 10:00:03,WEB,Desktop\n"
+        's4,HP,2024-05-09 10:00:04,"WEB,Desktop\n'
+        "s5,HP,2024-05-09 10:00:05,WEB,Desktop\n"
+        's6,HP,2024-05-09 10:00:06,WEB,"Desktop'
+    )
+    rows, problems = read(text)
+    assert [r["session_id"] for r in rows] == ["s1", "s3", "s5"]
+    assert [(p.line, p.reason) for p in problems] == [
+        (n, "a quote opened on this line is never closed before the next row") for n in (3, 5, 7)
+    ]
+    assert problems[0].raw == 's2,"VC,2024-05-09 10:00:02,MOBILE,Android'
+
+
+def test_a_case_s_open_quote_loses_no_row(tmp_path: Path) -> None:
+    """The whole of browsing_behaviour.csv after an open quote was one value, and 58 rows were
+    counted nowhere: now the line is set aside and the 59 others are read."""
+    folder = tmp_path / "open-quote"
+    shutil.copytree(CASES / "assignment-layout", folder)
+    path = folder / "browsing_behaviour.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    lines[2] = lines[2].replace(",", ',"', 1)
+    path.write_text("".join(lines))
+    report = check_dataset_rows(locate_dataset(folder))
+    assert report.rows["browsing_behaviour.csv"] == ASSIGNMENT_COUNTS["browsing_behaviour.csv"] - 1
+    assert [(p.file, p.line) for p in report.problems] == [("browsing_behaviour.csv", 3)]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_a_byte_order_mark_names_the_file_s_encoding(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "browsing_behaviour.csv"
+    text = f"{BROWSING_HEADER}\r\ns1,HP,2024-05-09 10:00:01,MOBILE,Android\r\n"
+    mark = "\ufeff" if encoding != "utf-16" and encoding != "utf-32" else ""
+    path.write_bytes((mark + text).encode(encoding))
+    with open_text(path) as handle:
+        (row,) = read_rows(handle, path.name, BROWSING, lambda p: pytest.fail(str(p)))
+    assert row["session_id"] == "s1"
+
+
+def test_utf16_without_a_mark_or_read_in_the_wrong_encoding_is_one_sentence(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "browsing_behaviour.csv"
+    path.write_bytes(f"{BROWSING_HEADER}\n".encode("utf-16-le"))
+    with open_text(path) as handle, pytest.raises(UsageError, match=r"NUL bytes.*--encoding"):
+        list(read_rows(handle, path.name, BROWSING, lambda p: None))
+    path.write_bytes(f"{BROWSING_HEADER}\n".encode())
+    with (
+        open_text(path, "utf-16") as handle,
+        pytest.raises(UsageError, match=r"browsing_behaviour\.csv cannot be read in the encoding"),
+    ):
+        list(read_rows(handle, path.name, BROWSING, lambda p: None))
+
+
+def test_fraud_labels_are_read_as_spreadsheets_write_them_and_every_other_is_counted(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "labels"
+    shutil.copytree(CASES / "assignment-layout", folder)
+    ids = [
+        line.split(",")[2] for line in (folder / "transactions.csv").read_text().splitlines()[1:]
+    ]
+    (folder / "fraud_transaction.csv").write_text(
+        "transaction_id,is_fraud\n"
+        f"{ids[0]},1.0\n{ids[1]},FALSE\n{ids[2]},\nno-such-transaction,1\n{ids[3]},maybe\n"
+    )
+    dataset = locate_dataset(folder)
+    report = check_dataset_rows(dataset)
+    assert [str(p) for p in report.problems] == [
+        "fraud_transaction.csv:6: is_fraud: 'maybe' is not a fraud label (1 or 0, true or false, "
+        "yes or no)",
+        "fraud_transaction.csv:5: transaction_id: 'no-such-transaction' is no transaction of the "
+        "dataset's transactions file",
+    ]
+    assert report.rows["fraud_transaction.csv"] == 3
+    with ExitStack() as stack:
+        labels = FraudLabels.read(dataset, stack, lambda p: None)
+    assert labels is not None
+    assert {k: v[0] for k, v in labels.labels.items() if k in ids} == {
+        ids[0]: "1",
+        ids[1]: "0",
+        ids[2]: "1",  # left empty: the assignment's file lists the frauds
+    }
