@@ -22,6 +22,7 @@ from engine.rules import Rule, RuleBook, RuleChange, event_time, read_rule_file
 from fraudlab.broker import require_broker
 from fraudlab.cli_context import run_async, settings_from
 from fraudlab.cli_options import json_option
+from fraudlab.errors import UsageError
 from fraudlab.run_events import part_ending, read_run_events
 from fraudlab.runs import validate_run_id
 
@@ -63,13 +64,20 @@ def _chosen(rule: Rule, given: int | None, fallback: int | None) -> int:
 
 
 def _run_and_bootstrap(ctx: click.Context, run_id: str, changing: bool = False) -> str:
-    """The broker, once it answers; with ``changing``, a UsageError when the run's engine has
-    ended (a change would reach no engine)."""
+    """The broker, once it answers; a UsageError when the broker holds no run ``run_id`` (no
+    run event of it: a misspelt id would otherwise take rules no engine ever reads) and, with
+    ``changing``, when the run's engine has ended (a change would reach no engine)."""
     validate_run_id(run_id)
     settings = settings_from(ctx)
     require_broker(settings.bootstrap_servers)
-    if changing and run_id != DEFAULT_BOOK:
+    if run_id != DEFAULT_BOOK:
         events = run_async(read_run_events(settings.bootstrap_servers, run_id))
+        if not events:
+            raise UsageError(
+                f"the broker at {settings.bootstrap_servers} holds no run {run_id}: check the "
+                "run id (`fraudlab runs` lists the runs)."
+            )
+    if changing and run_id != DEFAULT_BOOK:
         ending = part_ending(events, "engine")
         if ending is not None:
             raise click.UsageError(

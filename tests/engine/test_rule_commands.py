@@ -90,3 +90,33 @@ def test_the_default_rule_book_is_edited_by_the_same_commands(
         assert code == 2 and "the name is the default rule book's" in err
     finally:
         asyncio.run(delete_topics(settings.bootstrap_servers, [rules_topic(DEFAULT_BOOK)]))
+
+
+@pytest.mark.kafka
+def test_a_run_the_broker_does_not_hold_takes_no_rule(
+    capsys: pytest.CaptureFixture[str], settings: Any, tmp_path: Path
+) -> None:
+    """A misspelt run id took rules no engine would ever read, and said it had added them."""
+    from fraudlab.kafka_io import list_topics
+    from fraudlab.settings import settings_toml
+
+    file = tmp_path / "fraudlab.toml"
+    file.write_text(settings_toml(settings))
+    rules = ("--settings", str(file), "rules")
+    before = set(asyncio.run(list_topics(settings.bootstrap_servers)))
+    for args in (
+        ("add", "no-such-run", str(RULES_DIR / "high-value.toml")),
+        ("disable", "no-such-run", "scripted-checkout"),
+        ("list", "no-such-run"),
+    ):
+        code, out, err = _cli(capsys, *rules, *args)
+        assert (code, out) == (2, ""), err
+        assert err == (
+            f"fraudlab: the broker at {settings.bootstrap_servers} holds no run no-such-run: "
+            "check the run id (`fraudlab runs` lists the runs).\n"
+        )
+    assert not {
+        t
+        for t in set(asyncio.run(list_topics(settings.bootstrap_servers))) - before
+        if "no-such-run" in t
+    }
