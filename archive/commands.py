@@ -210,6 +210,15 @@ def _report_json(summary: RunSummary, quality: DetectionQuality) -> dict[str, An
     return out
 
 
+def _quarantined_rows(s: RunSummary) -> list[str]:
+    """The first quarantined rows, each with its file, line, field and reason."""
+    lines = [f"             {row}" for row in s.quarantined_first]
+    more = sum(s.quarantined.values()) - len(s.quarantined_first)
+    if more > 0:
+        lines.append(f"             and {more:,} more (the run's quarantine table)")
+    return lines
+
+
 def _report_text(s: RunSummary, q: DetectionQuality) -> list[str]:
     counted = ", ".join(f"{k} {v}" for k, v in s.duplicates.items()) or "none"
     bad = ", ".join(f"{k} {v}" for k, v in s.undecodable.items()) or "none"
@@ -228,6 +237,7 @@ def _report_text(s: RunSummary, q: DetectionQuality) -> list[str]:
         f"duplicates   {counted} (results the engine emitted twice, stored once)",
         f"undecodable  {bad}",
         f"quarantined  {unread} (input rows that could not be read)",
+        *_quarantined_rows(s),
         f"digest       {_text(s.digest)}",
         "",
     ]

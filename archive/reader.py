@@ -23,6 +23,8 @@ from fraudlab.errors import FraudlabError
 from fraudlab.records import Quarantined, RuleChangeRecord
 from fraudlab.schemas import table_name
 
+QUARANTINED_SHOWN = 5  # quarantined rows a run's summary names, the first by file and line
+
 __all__ = [
     "RunListing",
     "RunSummary",
@@ -79,6 +81,8 @@ class RunSummary:
     parts: dict[str, Any] = field(default_factory=dict)
     # input rows a producer could not read, per input file (see the quarantine table)
     quarantined: dict[str, int] = field(default_factory=dict)
+    # the first of them (by file and line), each as "file:line: field: reason"
+    quarantined_first: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as plain JSON-ready values."""
@@ -133,6 +137,14 @@ def run_summary(con: duckdb.DuckDBPyConnection) -> RunSummary:
         if table_name(Quarantined) in present
         else []
     )
+    first = (
+        con.execute(
+            f"SELECT file, line, field, reason FROM {table_name(Quarantined)} "
+            f"ORDER BY file, line LIMIT {QUARANTINED_SHOWN}"
+        ).fetchall()
+        if table_name(Quarantined) in present
+        else []
+    )
     return RunSummary(
         run_id=run["run_id"],
         scenario=run["scenario"],
@@ -160,6 +172,10 @@ def run_summary(con: duckdb.DuckDBPyConnection) -> RunSummary:
         undecodable={s: u for s, _, _, u in per_stream if u},
         parts=orjson.loads(run["parts"]) if run["parts"] else {},
         quarantined={file: n for file, n in quarantined},
+        quarantined_first=[
+            f"{file}:{line}: {name}: {reason}" if name else f"{file}:{line}: {reason}"
+            for file, line, name, reason in first
+        ],
     )
 
 

@@ -48,6 +48,7 @@ from simulator.producer import ProduceReport
 __all__ = ["ASSIGNMENT_RULE", "CSV_STREAMS", "CsvRunOptions", "produce_csv"]
 
 MessageFormat = Literal["record", "batch"]
+SHOWN = 5  # quarantined rows the command names (file, line, field, reason); all are sent
 ASSIGNMENT_RULE = BatchRule()
 # Streams a CSV run writes.
 CSV_STREAMS = (
@@ -104,6 +105,7 @@ class _Sender:
     def __init__(self, publication: RunPublication) -> None:
         self.publication = publication
         self.quarantined = 0
+        self.first_problems: list[str] = []  # the first SHOWN, as the command prints them
 
     async def rows(
         self, stream: str, rows: list[Row], message_format: MessageFormat, batch: int = 0
@@ -120,6 +122,7 @@ class _Sender:
             await self.publication.send(stream, key, orjson.dumps(row), None)
 
     async def problems(self, problems: list[Problem], ts: int) -> None:
+        self.first_problems.extend(str(p) for p in problems[: SHOWN - len(self.first_problems)])
         for p in problems:
             record = Quarantined(p.file, p.line, p.field, p.reason, p.raw, ts)
             await self.publication.send(
@@ -204,7 +207,12 @@ async def produce_csv(
                 await sender.problems(truth.unmatched(transaction_ids), last_ts)
         delivered = await publication.finish({})
     return ProduceReport(
-        run_id, delivered, 0.0, wall_seconds() - started, quarantined=sender.quarantined
+        run_id,
+        delivered,
+        0.0,
+        wall_seconds() - started,
+        quarantined=sender.quarantined,
+        quarantined_first=sender.first_problems,
     )
 
 

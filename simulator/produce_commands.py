@@ -41,8 +41,12 @@ def _print_report(report: ProduceReport, paced: bool) -> None:
     if report.quarantined:
         click.echo(
             f"{report.quarantined:,} row{'s' if report.quarantined != 1 else ''} could not be "
-            "read and went to quarantine (see `fraudlab check-csv`)"
+            "read and went to quarantine (`fraudlab check-csv` lists them all):"
         )
+        for problem in report.quarantined_first:
+            click.echo(f"  {problem}")
+        if report.quarantined > len(report.quarantined_first):
+            click.echo(f"  and {report.quarantined - len(report.quarantined_first):,} more")
     speed = f"{report.speed:,.1f}x" if report.simulated_s else "-"
     click.echo(
         f"run {report.run_id}: {report.total:,} messages delivered in "

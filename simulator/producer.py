@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 
@@ -50,6 +50,7 @@ class ProduceReport:
     wall_s: float
     speed: float = 0.0  # simulated seconds per wall second while events were paced out
     quarantined: int = 0  # input rows that could not be read (CSV runs)
+    quarantined_first: list[str] = field(default_factory=list)  # the first, file:line: reason
     resumed: int = 0  # of ``delivered``, messages a resumed run found in its topics already
 
     @property

@@ -133,6 +133,20 @@ async def test_comma_in_name_quarantines_one_product_row_and_goes_on(
     assert raw == "6044,Men,Black,Winter,2015,Casual,Boss Men Perfume, After Shave,1,99000"
     summary = run_summary(con)
     assert summary.quarantined == {"product.csv": 1} and summary.status == "complete"
+    # the run's report and the producer's own name the row, not only check-csv
+    sentence = (
+        "product.csv:5: 10 fields where the header has 9 (a comma inside a value that is not "
+        "quoted?)"
+    )
+    assert summary.quarantined_first == [sentence]
+    report = await produce_csv(
+        CASES / "comma-in-name",
+        f"case-comma-{uuid.uuid4().hex[:6]}",
+        settings.bootstrap_servers,
+        settings.topic_partitions,
+        OPTIONS,
+    )
+    assert (report.quarantined, report.quarantined_first) == (1, [sentence])
 
 
 async def test_quoted_metadata_quarantines_the_negative_quantity_and_comma_coordinates(
