@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from fraudlab.cli_context import settings_from
+from fraudlab.cli_options import MIN_SPEED
 from fraudlab.progress import Steps
 from fraudlab.runs import validate_run_id
 from fraudlab.stop_request import StopRequest
@@ -25,7 +26,7 @@ from fraudlab.stop_request import StopRequest
 )
 @click.option(
     "--speed",
-    type=click.FloatRange(min=0, min_open=True),
+    type=click.FloatRange(min=MIN_SPEED),
     default=1.0,
     show_default=True,
     help="The run's speed: live triggers are 10 s and 30 s / speed.",

@@ -24,7 +24,10 @@ from fraudlab.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-SPEED_HELP = "Pace: simulated seconds per wall second (1 = real time)."
+# the slowest pace: the engine's 10 s micro-batches then come every 1,000 s of wall time (Spark
+# refuses a trigger interval of an absurd length, as 1e-300 would make it)
+MIN_SPEED = 0.01
+SPEED_HELP = f"Pace: simulated seconds per wall second (1 = real time, at least {MIN_SPEED:g})."
 
 
 def seed_option(help: str = "Seed [default: the scenario's].", default: int | None = None) -> Any:
@@ -59,9 +62,9 @@ def pace_options(
 
     def decorate(command: F) -> F:
         command = click.option("--fast", is_flag=True, help=fast_help)(command)
-        return click.option(
-            "--speed", type=click.FloatRange(min=0, min_open=True), help=speed_help
-        )(command)
+        return click.option("--speed", type=click.FloatRange(min=MIN_SPEED), help=speed_help)(
+            command
+        )
 
     return decorate
 

@@ -72,12 +72,14 @@ def train_command(
 ) -> None:
     """Train a fraud model on simulated (or exported) history and save it as models/NAME."""
     from fraudlab.spark import build_spark_session
-    from lab.training_runs import train
+    from lab.training_runs import train, training_dataset
     from models.registry import validate_model_name
     from models.training import TrainingPlan
 
     validate_model_name(name)
     settings = settings_from(ctx)
+    if data_dir is not None:
+        training_dataset(data_dir)  # a folder that cannot train is refused before Spark starts
     steps = Steps()
     steps("starting Spark")
     spark = build_spark_session(settings, f"fraudlab-train-{name}")

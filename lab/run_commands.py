@@ -319,7 +319,11 @@ def run_command(
         supervise(ctx, settings, run_id, source, engine)
         return
     model_name = model_name or "default"
-    if (scenario is None) == (csv_dir is None):
+    if scenario is not None and csv_dir is not None:
+        raise UsageError(
+            f"run {scenario!r} or the CSV files of --csv {csv_dir}, not both: a run plays one."
+        )
+    if scenario is None and csv_dir is None:
         raise UsageError("say what to run: a SCENARIO, or --csv DIR for a folder of CSV files.")
     free_run_id(run_id)
     # a run starts with its --rules files, else with the default rule book (read in supervise)

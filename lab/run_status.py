@@ -8,6 +8,9 @@ closing a run writes every window again, so a finished run shows about twice its
 >>> RunFigures(simulated_s=150, horizon_s=600, events_per_s=1234.5, unscored=12,
 ...            alert_windows=3, engine="scoring").describe()
 '2.5/10.0 min · 1,234 ev/s · engine scoring, 12 tx behind · 3 alert reports'
+>>> RunFigures(simulated_s=600, horizon_s=600, unscored=40, engine="scoring",
+...            produced=True).describe()
+'10.0/10.0 min · all produced · engine scoring, 40 tx behind · 0 alert reports'
 """
 
 from __future__ import annotations
@@ -33,11 +36,13 @@ class RunFigures:
     unscored: int = 0
     alert_windows: int = 0
     engine: str = "starting"
+    produced: bool = False  # the producer has finished: no input rate to show
 
     def describe(self) -> str:
         horizon = f"/{self.horizon_s / 60:.1f}" if self.horizon_s else ""
+        rate = "all produced" if self.produced else f"{self.events_per_s:,.0f} ev/s"
         return (
-            f"{self.simulated_s / 60:.1f}{horizon} min · {self.events_per_s:,.0f} ev/s · "
+            f"{self.simulated_s / 60:.1f}{horizon} min · {rate} · "
             f"engine {self.engine}, {self.unscored:,} tx behind · "
             f"{self.alert_windows:,} alert reports"
         )
@@ -90,6 +95,7 @@ class RunWatcher:
             unscored=max(0, count["transactions"] - count["scores"]),
             alert_windows=count["fraud-alerts"],
             engine=_engine_state(events),
+            produced=finished,
         )
 
     @staticmethod

@@ -20,6 +20,7 @@ from models.training import Step, TrainingPlan, feature_rows, fit_and_save
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from simulator.csv_dataset import CsvDataset
     from simulator.simulation import Message
 
 
@@ -50,6 +51,18 @@ def simulated_history(
     return history_frames(spark, rows_by_stream(messages()))
 
 
+def training_dataset(data_dir: Path) -> CsvDataset:
+    """The dataset folder ``data_dir``, its headers checked and its labels there (no Spark
+    needed: a folder that cannot train is refused before a session starts); a UsageError
+    otherwise."""
+    from simulator.csv_dataset import locate_dataset
+
+    dataset = locate_dataset(data_dir)
+    if "truth" not in dataset.files:
+        raise UsageError(f"{data_dir} has no fraud_transaction.csv: training needs the labels.")
+    return dataset
+
+
 def csv_history(spark: SparkSession, data_dir: Path) -> History:
     """The history in an assignment-layout dataset folder (the assignment's own or an export).
 
@@ -67,12 +80,10 @@ def csv_history(spark: SparkSession, data_dir: Path) -> History:
     from contextlib import ExitStack
 
     from fraudlab.field_values import event_time
-    from simulator.csv_dataset import FraudLabels, locate_dataset, set_aside_values
+    from simulator.csv_dataset import FraudLabels, set_aside_values
     from simulator.csv_rows import Problem
 
-    dataset = locate_dataset(data_dir)
-    if "truth" not in dataset.files:
-        raise UsageError(f"{data_dir} has no fraud_transaction.csv: training needs the labels.")
+    dataset = training_dataset(data_dir)
     problems: list[Problem] = []
     rows: dict[str, list[dict[str, Any]]] = {}
     with ExitStack() as stack:

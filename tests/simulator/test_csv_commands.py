@@ -89,7 +89,11 @@ def test_run_csv_mistakes_are_one_sentence_before_any_part_starts(tmp_path: Path
     folder = str(CASES / "assignment-layout")
     cases = [
         ([], "say what to run: a SCENARIO, or --csv DIR"),
-        (["baseline", "--csv", folder, "--fast"], "say what to run"),
+        (
+            ["baseline", "--csv", folder, "--fast"],
+            f"run 'baseline' or the CSV files of --csv {folder}, not both",
+        ),
+        (["baseline", "--speed", "1e-300"], "1e-300 is not in the range x>=0.01"),
         (["--csv", folder, "--speed", "2"], "a CSV run is paced by its batch interval"),
         (["--csv", folder, "--fast", "--minutes", "3"], "--minutes is for scenarios"),
         (["baseline", "--fast", "--first-ts", "5"], "--first-ts is for --csv runs"),
@@ -99,3 +103,20 @@ def test_run_csv_mistakes_are_one_sentence_before_any_part_starts(tmp_path: Path
         result = fraudlab("run", *args)
         assert result.returncode == 2, (args, result.stderr)
         assert expected in one_sentence(result), args
+
+
+def test_training_on_a_folder_that_cannot_train_is_refused_before_spark(tmp_path: Path) -> None:
+    """Spark took seconds to start before the folder was looked at."""
+    result = fraudlab("train", "--name", "x", "--data", str(tmp_path / "missing"))
+    assert result.returncode == 2
+    assert (
+        one_sentence(result)
+        == f"fraudlab: {tmp_path / 'missing'} is not a folder of assignment CSV files."
+    )
+    folder = tmp_path / "unlabelled"
+    shutil.copytree(CASES / "assignment-layout", folder)
+    (folder / "fraud_transaction.csv").unlink()
+    result = fraudlab("train", "--name", "x", "--data", str(folder))
+    assert result.returncode == 2
+    assert "has no fraud_transaction.csv: training needs the labels" in one_sentence(result)
+    assert "starting Spark" not in result.stdout + result.stderr
