@@ -203,6 +203,9 @@ async def produce_csv(
                     progress(batch)
                 await publication.progress(partial(_progress_details, sender, batch, options.rule))
                 last_ts = batch.ts
+            # rows set aside once the last batch was cut (none when the batches read ahead)
+            transaction_ids.update(set_aside_values(problems, transactions_file))
+            await sender.problems(problems, last_ts)
             if truth is not None:  # a label no transaction met is counted, never dropped
                 await sender.problems(truth.unmatched(transaction_ids), last_ts)
         delivered = await publication.finish({})
