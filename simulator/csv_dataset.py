@@ -30,7 +30,6 @@ from simulator.csv_rows import (
     Problem,
     open_text,
     read_numbered_rows,
-    read_rows,
 )
 
 __all__ = [
@@ -71,11 +70,7 @@ class CsvDataset:
         self, stack: ExitStack, stream: str, problem: Callable[[Problem], None]
     ) -> Iterator[dict[str, str]]:
         """The readable rows of a stream's file (none if the folder lacks it), read lazily."""
-        path = self.files.get(stream)
-        if path is None:
-            return iter(())
-        handle = stack.enter_context(open_text(path, self.encoding))
-        return read_rows(handle, path.name, DATASET_FILES[stream], problem, zone=self.zone)
+        return (row for _, row in self.numbered_rows(stack, stream, problem))
 
     def numbered_rows(
         self, stack: ExitStack, stream: str, problem: Callable[[Problem], None]

@@ -402,8 +402,13 @@ def _numbered_rows(
             line, raw = lines.split_row()
             problem(Problem(file, line, "", UNCLOSED_QUOTE, raw))
             continue
+        # a quote open on the file's last line: csv put its line end into the last value, or
+        # (no line end after it) gave the value as if closed; only that line is parsed again
+        single, unended = len(lines.taken) == 1, not lines.taken[-1][1].endswith(("\n", "\r"))
         line, raw = lines.row_text()
-        if '"' in raw and _open_quote(raw):  # the file's last line, with no line end after it
+        if (single and fields and fields[-1].endswith(("\n", "\r"))) or (
+            unended and '"' in raw and _open_quote(raw)
+        ):
             problem(Problem(file, line, "", UNCLOSED_QUOTE, raw))
             continue
         if not fields:
