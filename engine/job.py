@@ -311,7 +311,15 @@ def run_engine(
             scoring = queries[0].lastProgress
             if reports_due is not None and (scoring is not None or time.monotonic() > reports_due):
                 queries.extend(
-                    report_queries(spark, bootstrap, options.speed, topics, products, checkpoints)
+                    report_queries(
+                        spark,
+                        bootstrap,
+                        options.speed,
+                        topics,
+                        products,
+                        checkpoints,
+                        options.run_id,
+                    )
                 )
                 reports_due = None
             ending, reached = (None, None)
@@ -354,7 +362,7 @@ def run_engine(
         scored_any = any(p.get("numInputRows") for p in queries[0].recentProgress)
         if status == "finished" or (status == "interrupted" and scored_any):
             # close every window, the run's last ones included
-            close_reports(spark, bootstrap, topics, products)
+            close_reports(spark, bootstrap, topics, products, options.run_id)
         report = EngineReport(options.run_id)
         try:
             count_results(spark, settings, report, topics)

@@ -4,11 +4,19 @@ scores topic; at the end, both over every score as batch jobs, so that every win
 The windows themselves (10 s fraud alerts over the last 2 minutes, 30 s top products) are
 defined in :mod:`engine.reports`; this module reads, triggers and writes them.
 
+Each report window reaches its topic once per run, in its final form: live, a window is written
+when the watermark closes it (append mode: a window is never written before it is whole), and
+closing a run writes only the windows that were never written (the run's last ones, which no
+watermark closed), read from what the topics hold. A window's key names the run and the window
+(and the product, for top products; :attr:`fraudlab.records.Record.RUN_IN_KEY`): a micro-batch
+that Spark runs again after a crash writes the same windows under the same keys, so a consumer
+tells a repeat by its key.
+
 The fraud-alerts topic is in window-end order: each micro-batch's windows are written by one
 task, sorted by window end, to partition 0, and a micro-batch's windows all end after those of
 the batches before it (the watermark only moves on). A consumer that acts on each new alert
-(:mod:`engine.delivery`) reads them in the order they happened without holding any back. Closing
-a run writes every window again, in the same order, after the live ones.
+(:mod:`engine.delivery`) reads them in the order they happened without holding any back. The
+windows a run's close writes end after every live one.
 """
 
 from __future__ import annotations
@@ -76,27 +84,55 @@ def write_batch(frame: DataFrame, bootstrap: str) -> None:
     ).save()
 
 
-def ordered_alert_rows(alerts: DataFrame, topic: str) -> DataFrame:
+def ordered_alert_rows(alerts: DataFrame, topic: str, run_id: str) -> DataFrame:
     """A batch frame of fraud-alerts windows as Kafka rows for partition 0, in one task and
     sorted by window end (then start), so that the topic is in window-end order."""
     from pyspark.sql import functions as F
 
     ordered = alerts.coalesce(1).sortWithinPartitions("window_end", "window_start")
-    return kafka_rows(ordered, FraudAlerts, topic).withColumn("partition", F.lit(0))
+    return kafka_rows(ordered, FraudAlerts, topic, run_id).withColumn("partition", F.lit(0))
+
+
+def written_windows(spark: SparkSession, bootstrap: str, topic: str) -> DataFrame:
+    """The (window_start, window_end) of every window a report topic holds now, once each."""
+    from pyspark.sql import functions as F
+
+    window = "struct<window_start:bigint,window_end:bigint>"
+    return (
+        kafka_batch(spark, bootstrap, [topic])
+        .select(F.from_json(F.col("value").cast("string"), window).alias("w"))
+        .select("w.window_start", "w.window_end")
+        .where(F.col("window_start").isNotNull())
+        .distinct()
+    )
 
 
 def close_reports(
-    spark: SparkSession, bootstrap: str, topics: dict[str, str], products: DataFrame
+    spark: SparkSession,
+    bootstrap: str,
+    topics: dict[str, str],
+    products: DataFrame,
+    run_id: str,
 ) -> None:
-    """Both reports over every score of the run, as batch frames: every window closed."""
+    """Both reports over every score of the run, as batch frames: every window closed, and
+    written only if its topic does not hold it yet (a window is written once per run)."""
+    window = ["window_start", "window_end"]
     all_scores = parse_scores(kafka_batch(spark, bootstrap, [topics["scores"]]))
     # read and parsed once for both reports
     all_scores = all_scores.dropDuplicates(["transaction_id"]).persist()
     try:
-        write_batch(ordered_alert_rows(fraud_alerts(all_scores), topics["fraud-alerts"]), bootstrap)
-        quantities = product_quantities(all_scores, products)
+        alerts = fraud_alerts(all_scores).join(
+            written_windows(spark, bootstrap, topics["fraud-alerts"]), window, "left_anti"
+        )
+        write_batch(ordered_alert_rows(alerts, topics["fraud-alerts"], run_id), bootstrap)
+        # a top-products window is written whole (its 20 ranks at once): one written row of it
+        # means all of it was
+        quantities = product_quantities(all_scores, products).join(
+            written_windows(spark, bootstrap, topics["top-products"]), window, "left_anti"
+        )
         write_batch(
-            kafka_rows(top_products(quantities), TopProduct, topics["top-products"]), bootstrap
+            kafka_rows(top_products(quantities), TopProduct, topics["top-products"], run_id),
+            bootstrap,
         )
     finally:
         all_scores.unpersist()
@@ -109,6 +145,7 @@ def report_queries(
     topics: dict[str, str],
     products: DataFrame,
     checkpoints: Path,
+    run_id: str,
 ) -> list[StreamingQuery]:
     """The live fraud-alerts (every 10 s / ``speed``) and top-products (every 30 s / ``speed``)
     queries, event-time windows over the scores topic read from its start."""
@@ -117,10 +154,11 @@ def report_queries(
     )
 
     def write_alerts(batch: DataFrame, _batch_id: int) -> None:
-        write_batch(ordered_alert_rows(batch, topics["fraud-alerts"]), bootstrap)
+        write_batch(ordered_alert_rows(batch, topics["fraud-alerts"], run_id), bootstrap)
 
     def write_top(batch: DataFrame, _batch_id: int) -> None:
-        write_batch(kafka_rows(top_products(batch), TopProduct, topics["top-products"]), bootstrap)
+        top = kafka_rows(top_products(batch), TopProduct, topics["top-products"], run_id)
+        write_batch(top, bootstrap)
 
     alerts = _batch_query(
         fraud_alerts(scored), "fraud-alerts", checkpoints, ALERTS_TRIGGER_S / speed, write_alerts

@@ -43,14 +43,23 @@ LATENESS = "2 minutes"  # the assignment's limit: data later than this is droppe
 ScorerFactory = Callable[[], Scorer]
 
 
-def kafka_rows(frame: DataFrame, cls: type[Record], topic: Column | str) -> DataFrame:
-    """``frame`` (in ``cls``'s columns) as Kafka sink rows: topic, key, JSON value."""
+def kafka_rows(
+    frame: DataFrame, cls: type[Record], topic: Column | str, run_id: str | None = None
+) -> DataFrame:
+    """``frame`` (in ``cls``'s columns) as Kafka sink rows: topic, key, JSON value; the key is
+    :func:`fraudlab.records.message_key`'s (after ``run_id`` for a record whose key names its
+    run)."""
     from pyspark.sql import functions as F
 
     topic_col = F.lit(topic) if isinstance(topic, str) else topic
+    key = [F.col(k).cast("string") for k in cls.KEY]
+    if cls.RUN_IN_KEY:
+        if not run_id:
+            raise ValueError(f"a {cls.STREAM} key names its run: give the run id")
+        key.insert(0, F.lit(run_id))
     return frame.select(
         topic_col.alias("topic"),
-        F.concat_ws("|", *(F.col(k).cast("string") for k in cls.KEY)).alias("key"),
+        F.concat_ws("|", *key).alias("key"),
         F.to_json(F.struct(*field_names(cls))).alias("value"),
     )
 

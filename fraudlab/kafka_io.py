@@ -294,10 +294,25 @@ async def existing_partitions(
     return {t: sorted(parts) for t, parts in found.items() if parts}
 
 
+async def read_keys(bootstrap: str, topic: str) -> list[bytes | None]:
+    """The key of every message ``topic`` holds now, by partition then offset."""
+    return [key for _, _, key, _ in await _read_messages(bootstrap, topic)]
+
+
 async def read_to_end(bootstrap: str, topic: str) -> list[tuple[int, int, bytes]]:
     """(partition, offset, value) of every message ``topic`` holds now, up to its end offsets of
     the moment, by partition then offset; [] when the topic does not exist (yet). Messages
     without a value are left out."""
+    return [
+        (partition, offset, value)
+        for partition, offset, _, value in await _read_messages(bootstrap, topic)
+        if value is not None
+    ]
+
+
+async def _read_messages(
+    bootstrap: str, topic: str
+) -> list[tuple[int, int, bytes | None, bytes | None]]:
     from aiokafka import TopicPartition
 
     consumer = make_consumer(bootstrap)
@@ -312,13 +327,13 @@ async def read_to_end(bootstrap: str, topic: str) -> list[tuple[int, int, bytes]
             ends = await consumer.end_offsets(partitions)
             await consumer.seek_to_beginning(*partitions)
             pending = {tp for tp in partitions if ends[tp] > 0}
-            found: list[tuple[int, int, bytes]] = []
+            found: list[tuple[int, int, bytes | None, bytes | None]] = []
             while pending:
                 batches = await consumer.getmany(*pending, timeout_ms=1_000)
                 for tp, messages in batches.items():
                     for m in messages:
-                        if m.offset < ends[tp] and m.value is not None:
-                            found.append((tp.partition, m.offset, m.value))
+                        if m.offset < ends[tp]:
+                            found.append((tp.partition, m.offset, m.key, m.value))
                         if m.offset >= ends[tp] - 1:
                             pending.discard(tp)
             return sorted(found, key=lambda f: (f[0], f[1]))

@@ -38,12 +38,17 @@ class Record:
     """Marker base of every record class; the class attributes say how it travels.
 
     STREAM: the stream (topic suffix and archive table) the record belongs to.
-    KEY: the fields whose values, joined by '|', form the Kafka message key.
+    KEY: the fields whose values, joined by '|', form the Kafka message key (and the archive's
+    primary key of a result).
+    RUN_IN_KEY: whether the message key starts with the run id (``run|key``): a report window's
+    key names its run and window, so that a consumer of several runs' reports, or of a window
+    written again after a crash, tells each window apart by its key alone.
     ASSIGNMENT_COLUMNS: how many leading fields are the assignment's own columns.
     """
 
     STREAM: ClassVar[str]
     KEY: ClassVar[tuple[str, ...]]
+    RUN_IN_KEY: ClassVar[bool] = False
     ASSIGNMENT_COLUMNS: ClassVar[int] = 0
 
 
@@ -259,6 +264,7 @@ class FraudAlerts(Record):
 
     STREAM = "fraud-alerts"
     KEY = ("window_start", "window_end")
+    RUN_IN_KEY = True
 
     window_start: int
     window_end: int
@@ -271,7 +277,8 @@ class TopProduct(Record):
     """The 30 s report, one row per rank: top products by quantity among non-fraud sales."""
 
     STREAM = "top-products"
-    KEY = ("window_start", "rank")
+    KEY = ("window_start", "window_end", "product_id")
+    RUN_IN_KEY = True
 
     window_start: int
     window_end: int
@@ -491,6 +498,16 @@ def assignment_columns(cls: type[Record]) -> tuple[str, ...]:
     return field_names(cls)[: cls.ASSIGNMENT_COLUMNS]
 
 
-def message_key(record: Record) -> bytes:
-    """The Kafka key of a record: its KEY fields joined by '|', UTF-8."""
-    return "|".join(str(getattr(record, name)) for name in record.KEY).encode()
+def message_key(record: Record, run_id: str | None = None) -> bytes:
+    """The Kafka key of a record: its KEY fields joined by '|', UTF-8, after the run id for a
+    record whose key names its run (RUN_IN_KEY).
+
+    >>> message_key(FraudAlerts(100, 220, 0, ()), "r1")
+    b'r1|100|220'
+    """
+    fields = [str(getattr(record, name)) for name in record.KEY]
+    if record.RUN_IN_KEY:
+        if not run_id:
+            raise ValueError(f"a {record.STREAM} key names its run: give the run id")
+        fields.insert(0, run_id)
+    return "|".join(fields).encode()

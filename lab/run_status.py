@@ -2,15 +2,15 @@
 
 Simulated time and speed come from the producer's progress run-events; the engine's lag is the
 number of transactions it has not scored yet (transactions in Kafka minus scores); alerts are
-the fraud-alert reports the engine has written so far (the messages of its fraud-alerts topic:
-closing a run writes every window again, so a finished run shows about twice its windows).
+the fraud-alert windows the engine has reported so far (distinct keys of its fraud-alerts topic:
+a window written again after an engine's crash is counted once).
 
 >>> RunFigures(simulated_s=150, horizon_s=600, events_per_s=1234.5, unscored=12,
 ...            alert_windows=3, engine="scoring").describe()
-'2.5/10.0 min · 1,234 ev/s · engine scoring, 12 tx behind · 3 alert reports'
+'2.5/10.0 min · 1,234 ev/s · engine scoring, 12 tx behind · 3 alert windows'
 >>> RunFigures(simulated_s=600, horizon_s=600, unscored=40, engine="scoring",
 ...            produced=True).describe()
-'10.0/10.0 min · all produced · engine scoring, 40 tx behind · 0 alert reports'
+'10.0/10.0 min · all produced · engine scoring, 40 tx behind · 0 alert windows'
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from fraudlab.kafka_io import end_offsets
+from fraudlab.kafka_io import end_offsets, read_keys
 from fraudlab.records import RunEvent
 from fraudlab.run_events import latest_details, part_ending, read_run_events
 from fraudlab.topics import topic_name
@@ -44,7 +44,7 @@ class RunFigures:
         return (
             f"{self.simulated_s / 60:.1f}{horizon} min · {rate} · "
             f"engine {self.engine}, {self.unscored:,} tx behind · "
-            f"{self.alert_windows:,} alert reports"
+            f"{self.alert_windows:,} alert windows"
         )
 
 
@@ -71,8 +71,9 @@ class RunWatcher:
 
     async def _read(self) -> RunFigures:
         events = await read_run_events(self.bootstrap, self.run_id)
-        topics = {s: topic_name(self.run_id, s) for s in ("transactions", "scores", "fraud-alerts")}
+        topics = {s: topic_name(self.run_id, s) for s in ("transactions", "scores")}
         ends = await end_offsets(self.bootstrap, topics.values())
+        windows = await read_keys(self.bootstrap, topic_name(self.run_id, "fraud-alerts"))
         count = {
             s: sum(n for (t, _), n in ends.items() if t == topic) for s, topic in topics.items()
         }
@@ -93,7 +94,7 @@ class RunWatcher:
             horizon_s=horizon,
             events_per_s=0.0 if finished else self._rate,
             unscored=max(0, count["transactions"] - count["scores"]),
-            alert_windows=count["fraud-alerts"],
+            alert_windows=len(set(windows)),
             engine=_engine_state(events),
             produced=finished,
         )

@@ -60,7 +60,7 @@ TOP = [
 
 
 def _message(record: Record) -> Message:
-    return Message(record.STREAM, message_key(record), codec.encode(record))
+    return Message(record.STREAM, message_key(record, RUN_ID), codec.encode(record))
 
 
 def _alerted(tid: str) -> AlertedTransaction:

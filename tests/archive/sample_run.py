@@ -74,7 +74,9 @@ class SampleRun:
     frauds: Counter[str] = field(default_factory=Counter)
 
     def add(self, record: Record) -> None:
-        self.messages.append(Message(record.STREAM, message_key(record), codec.encode(record)))
+        self.messages.append(
+            Message(record.STREAM, message_key(record, self.run_id), codec.encode(record))
+        )
 
     def sent(self) -> Counter[str]:
         return Counter(m.stream for m in self.messages)

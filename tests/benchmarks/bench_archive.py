@@ -81,7 +81,7 @@ def make_run(records: int, seed: int = 1) -> list[Message]:
     out: list[Message] = []
 
     def add(record: Record) -> None:
-        out.append(Message(record.STREAM, message_key(record), codec.encode(record)))
+        out.append(Message(record.STREAM, message_key(record, "bench"), codec.encode(record)))
 
     i = 0
     while len(out) < records:

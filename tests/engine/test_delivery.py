@@ -85,7 +85,9 @@ async def _play_engine(settings: Settings, run_id: str) -> None:
     await publisher.start()
     try:
         for window in _windows():
-            await publisher.send(alerts_topic, message_key(window), codec.encode(window), None, 0)
+            await publisher.send(
+                alerts_topic, message_key(window, run_id), codec.encode(window), None, 0
+            )
         await announce(publisher, run_event(run_id, "engine", "finished", {}))
     finally:
         await publisher.close()

@@ -17,12 +17,13 @@ from typing import Any
 import orjson
 import pytest
 from run_helpers import produce, reasons
-from run_results import alert_set, archived_alert_set, read
+from run_results import alert_set, archived_alert_set, read, read_with_keys
 
 from engine.job import EngineOptions, run_engine
 from fraudlab.kafka_io import list_topics
 from fraudlab.net import free_port
 from fraudlab.settings import Settings, settings_toml
+from fraudlab.topics import topic_name
 from lab.training_runs import simulated_history
 from models.training import feature_rows
 
@@ -331,6 +332,19 @@ def test_an_engine_killed_mid_run_resumes_from_its_checkpoints(
     transactions = {t["transaction_id"] for t in read(bootstrap, run_id, "transactions")}
     assert {s["transaction_id"] for s in read(bootstrap, run_id, "scores")} == transactions
     assert alert_set(bootstrap, run_id) == alert_set(bootstrap, baseline_run["run_id"])
+    # a report window written again (a micro-batch run twice) carries the key it had: its run
+    # and window (and product), so that a consumer tells the repeat by its key
+    for stream in ("fraud-alerts", "top-products"):
+        messages = asyncio.run(read_with_keys(bootstrap, topic_name(run_id, stream)))
+        assert messages
+        keys: dict[tuple[Any, ...], set[bytes]] = defaultdict(set)
+        for _, _, key, value in messages:
+            v = orjson.loads(value)
+            window = (v["window_start"], v["window_end"], v.get("product_id"))
+            keys[window].add(key)
+        for (start, end, product), found in keys.items():
+            expected = f"{run_id}|{start}|{end}" + ("" if product is None else f"|{product}")
+            assert found == {expected.encode()}
     archives = engine_settings.model_copy(update={"archive_dir": tmp_path / "archive"})
     archived = archived_alert_set(archives, run_id)
     assert archived == archived_alert_set(archives, baseline_run["run_id"]) and archived

@@ -20,7 +20,7 @@ import pytest
 from process_tree import describe, kill_marked, left_after, marked, marked_env, new_marker
 from run_results import read
 
-from fraudlab.kafka_io import read_to_end
+from fraudlab.kafka_io import read_keys, read_to_end
 from fraudlab.run_events import read_run_events
 from fraudlab.settings import Settings, WebhookSink, load_settings, settings_toml
 from tests.engine.webhook_receiver import WebhookReceiver
@@ -101,7 +101,7 @@ def _engine_driver(marker: str) -> int:
 def test_paced_run_scores_live_and_ends_complete(
     run_settings: Path, settings: Settings, tmp_path: Path
 ) -> None:
-    """At speed 16 the engine runs its processing-time triggers (10 s / 16 for alerts) and stops
+    """At speed 20 the engine runs its processing-time triggers (10 s / 20 for alerts) and stops
     by itself once the producer has ended and every transaction is scored. A rule added while
     the run plays flags exactly the matching transactions from its event time on, and a --fast
     replay of the run (other micro-batch cuts) applies it at the same point: the same alerts.
@@ -118,8 +118,8 @@ def test_paced_run_scores_live_and_ends_complete(
     )
     marker = new_marker("run-live")
     run = _start(
-        run_settings, marker, "run", "card-testing-burst", "--seed", "3", "--minutes", "4",
-        "--speed", "16", "--model", "tiny", "--run-id", "run-live",
+        run_settings, marker, "run", "card-testing-burst", "--seed", "3", "--minutes", "5",
+        "--speed", "20", "--model", "tiny", "--run-id", "run-live",
     )  # fmt: skip
     try:
         _wait_for(settings.bootstrap_servers, "run-live", "producer", "progress", 120)
@@ -140,7 +140,7 @@ def test_paced_run_scores_live_and_ends_complete(
     assert summary["rows"]["scores"] == summary["transactions"]
     engine = summary["engine_settings"]
     engine = json.loads(engine) if isinstance(engine, str) else engine
-    assert engine["available_now"] is False and engine["speed"] == 16
+    assert engine["available_now"] is False and engine["speed"] == 20
 
     listed = json.loads(_run(run_settings, "rules", "list", "run-live", "--json").stdout)
     (change,) = listed["changes"]
@@ -154,14 +154,30 @@ def test_paced_run_scores_live_and_ends_complete(
     flagged = {i for i, s in scores.items() if "ovo" in s["rules"].split(",")}
     assert flagged == {i for i, ts in ovo.items() if ts >= at}
 
-    # the fraud-alerts topic is in window-end order, on partition 0: the live windows, then
-    # every window again as the engine closed the run
+    # each report window reached its topic once, the live ones and those the close wrote, and
+    # the fraud-alerts topic is in window-end order, on partition 0
     topic = "fraudlab.run-live.fraud-alerts"
     written = asyncio.run(read_to_end(settings.bootstrap_servers, topic))
     assert {partition for partition, _, _ in written} == {0}
-    ends = [json.loads(value)["window_end"] for _, _, value in written]
-    falls = [i for i in range(1, len(ends)) if ends[i] < ends[i - 1]]
-    assert len(falls) <= 1, f"window ends fall back more than once, at {falls}"
+    windows_written = [
+        (json.loads(value)["window_start"], json.loads(value)["window_end"])
+        for _, _, value in written
+    ]
+    assert len(windows_written) == len(set(windows_written)) == summary["fraud_alert_windows"]
+    ends = [end for _, end in windows_written]
+    assert ends == sorted(ends), "window ends fall back"
+    keys = asyncio.run(read_keys(settings.bootstrap_servers, topic))
+    assert keys == [f"run-live|{s}|{e}".encode() for s, e in windows_written]
+    products = [
+        json.loads(value)
+        for _, _, value in asyncio.run(
+            read_to_end(settings.bootstrap_servers, "fraudlab.run-live.top-products")
+        )
+    ]
+    rows = [(p["window_start"], p["window_end"], p["product_id"]) for p in products]
+    assert len(rows) == len(set(rows)) == summary["rows"]["top_products"] > 0
+    repeated = {s for s in summary["duplicates"] if "alerts" in s or "products" in s}
+    assert not repeated, f"the archive dropped reports written twice: {summary['duplicates']}"
     # each alert (a potential fraud's first report window) reached the webhook once, in order
     windows = read(settings.bootstrap_servers, "run-live", "fraud-alerts")
     alerted = {t["transaction_id"] for w in windows for t in w["transactions"]}

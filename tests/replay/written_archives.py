@@ -34,10 +34,11 @@ class Sent:
     timestamp_ms: int
 
 
-def sent_records(records: Iterable[Record]) -> list[Sent]:
-    """Records as messages, stamped with their ``ts`` (run events with 0)."""
+def sent_records(records: Iterable[Record], run_id: str = "written") -> list[Sent]:
+    """Records as messages of run ``run_id``, stamped with their ``ts`` (run events with 0)."""
     return [
-        Sent(r.STREAM, message_key(r), codec.encode(r), getattr(r, "ts", 0) * 1000) for r in records
+        Sent(r.STREAM, message_key(r, run_id), codec.encode(r), getattr(r, "ts", 0) * 1000)
+        for r in records
     ]
 
 

@@ -36,7 +36,9 @@ async def _publish(bootstrap: str, run_id: str, records: list[Record]) -> None:
     with quiet_kafka_logs():
         try:
             sent = [
-                await producer.send(topic_name(run_id, r.STREAM), codec.encode(r), message_key(r))
+                await producer.send(
+                    topic_name(run_id, r.STREAM), codec.encode(r), message_key(r, run_id)
+                )
                 for r in records
             ]
             for future in sent:

@@ -132,9 +132,11 @@ def synthetic_records(run_id: str, shape: RunShape) -> Iterator[Record]:
     yield _run_event(run_id, "engine", "finished", end + 1)
 
 
-def _messages(records: Iterable[Record]) -> Iterator[FileMessage]:
+def _messages(records: Iterable[Record], run_id: str) -> Iterator[FileMessage]:
     for record in records:
-        yield FileMessage(record.STREAM, message_key(record), codec.encode(record), START * 1000)
+        yield FileMessage(
+            record.STREAM, message_key(record, run_id), codec.encode(record), START * 1000
+        )
 
 
 def write_synthetic_run(
@@ -144,7 +146,7 @@ def write_synthetic_run(
     return write_run_file(
         archive_dir,
         run_id,
-        _messages(synthetic_records(run_id, shape)),
+        _messages(synthetic_records(run_id, shape), run_id),
         chunk=batch_messages,
         partitions=PARTITIONS,
         partition=crc_partition,
@@ -158,5 +160,9 @@ def write_empty_run(archive_dir: Path, run_id: str) -> Path:
         _run_event(run_id, "producer", "finished", START + 1),
     ]
     return write_run_file(
-        archive_dir, run_id, _messages(records), partitions=PARTITIONS, partition=crc_partition
+        archive_dir,
+        run_id,
+        _messages(records, run_id),
+        partitions=PARTITIONS,
+        partition=crc_partition,
     )
