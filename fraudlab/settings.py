@@ -156,8 +156,9 @@ class Settings(BaseSettings):
     spark_driver_memory: str = Field("2g", pattern=r"^\d+[kmgt]?$")
     spark_live_quick_start: bool = Field(
         False,
-        description="start a live engine's JVM with the C1 JIT alone: its first micro-batch "
-        "sooner, its sustained rate about half (see fraudlab.spark)",
+        description="start every live engine's JVM with the C1 JIT alone: its first micro-batch "
+        "sooner, its sustained rate about half (see fraudlab.spark); without it, fraudlab run "
+        "quick-starts only a live engine whose input is slow",
     )
     spark_ui: bool = Field(False, description="serve the Spark UI on 4040")
     jvm_class_archives: bool = Field(

@@ -1,8 +1,10 @@
 """Running the parts of a run together: started in order, watched, and stopped together.
 
-The source of the run's events (the producer, or a replay) starts first; once it has announced
-itself (the run's topics exist by then) the archiver and the engine start, both reading every
-topic from its beginning, and the delivery of alerts to the settings' sinks when there is one.
+The source of the run's events (the producer, or a replay) and the engine start together: the
+engine's JVM and Python workers take seconds to start, while it waits for the topics the source
+creates. Once the source has announced itself (the run's topics exist by then) the archiver
+starts, reading every topic from its beginning, and the delivery of alerts to the settings'
+sinks when there is one.
 The run ends when the source, the engine and the delivery have exited and the archiver has
 drained what they wrote. A part that fails, or a Ctrl-C, stops the others: the source first,
 then the engine (which closes its last windows), then the delivery, and the archiver last, so
@@ -86,6 +88,7 @@ class RunSupervisor:
     def _run(self) -> RunOutcome:
         try:
             self.source.start()
+            self.engine.start()
             self._wait_for_source()
             if self.source.returncode in (None, 0):
                 self._start_readers()
@@ -111,7 +114,8 @@ class RunSupervisor:
         # the archiver reads every topic from the beginning: starting after the source has
         # created the run's topics loses nothing
         self.archiver.start()
-        self.engine.start()
+        if not self.engine.started:
+            self.engine.start()
         if self.delivery is not None:
             self.delivery.start()
 
@@ -122,7 +126,7 @@ class RunSupervisor:
             for part in self.parts:
                 if part.returncode not in (None, 0):
                     return part
-            if not self.engine.started and self.source.returncode == 0:
+            if not self.archiver.started and self.source.returncode == 0:
                 self._start_readers()  # the source ended before it could be seen to start
             if all(p.returncode == 0 for p in self.parts):
                 self._show()

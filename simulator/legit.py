@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from simulator.arrivals import poisson_arrivals
 from simulator.chains import COMPILED
 from simulator.checkout import PROMOS, REGULAR_PROMOS, Terms, terms
-from simulator.daily_cycle import activity, activity_bound
+from simulator.daily_cycle import PEAK, activity, activity_bound
 from simulator.population import PERSONAS, Person, pick_device
 from simulator.sessions import Visit, is_new_user, session
 from simulator.shop import Shop
@@ -53,6 +53,11 @@ class Surge(BaseModel):
         return self.start_minute <= minute < self.start_minute + self.minutes
 
 
+# browsing events and transactions per visit, on average (card-testing-burst's first 10
+# simulated minutes: 37,130 events from about 4,700 visits)
+EVENTS_PER_VISIT = 8.0
+
+
 class TrafficConfig(BaseModel):
     """Legitimate traffic: visits and sign-ups per minute (daily average), and surges."""
 
@@ -61,6 +66,16 @@ class TrafficConfig(BaseModel):
     sessions_per_minute: float = Field(default=600.0, ge=0)
     signups_per_minute: float = Field(default=3.0, ge=0)
     surges: list[Surge] = []
+
+    def peak_events_per_s(self) -> float:
+        """Events (browsing and transactions) per simulated second at the busiest hour of the
+        day in the largest surge: what an engine must keep up with at speed 1, from above.
+
+        >>> round(TrafficConfig(sessions_per_minute=600).peak_events_per_s())
+        147
+        """
+        factor = max([1.0, *(s.factor for s in self.surges)])
+        return self.sessions_per_minute / 60 * PEAK * factor * EVENTS_PER_VISIT
 
     def surge_at(self, minute: float) -> Surge | None:
         """The surge running at ``minute``, if any."""
