@@ -223,6 +223,7 @@ def _report_text(s: RunSummary, q: DetectionQuality) -> list[str]:
     counted = ", ".join(f"{k} {v}" for k, v in s.duplicates.items()) or "none"
     bad = ", ".join(f"{k} {v}" for k, v in s.undecodable.items()) or "none"
     unread = ", ".join(f"{k} {v}" for k, v in s.quarantined.items()) or "none"
+    letters = ", ".join(f"{k} {v}" for k, v in s.dead_letters.items()) or "none"
     lines = [
         f"run          {s.run_id}",
         f"scenario     {_text(s.scenario)} (seed {_text(s.seed)})",
@@ -236,6 +237,8 @@ def _report_text(s: RunSummary, q: DetectionQuality) -> list[str]:
         f"recall       {_figure(s.recall)}  ({q.true_positives} of {q.frauds} frauds flagged)",
         f"duplicates   {counted} (results the engine emitted twice, stored once)",
         f"undecodable  {bad}",
+        f"dead letters {letters} (records the engine did not use; a conflict is a transaction "
+        "claiming another customer's transaction id or session)",
         f"quarantined  {unread} (input rows that could not be read)",
         *_quarantined_rows(s),
         f"digest       {_text(s.digest)}",

@@ -20,7 +20,7 @@ from archive.files import ArchiveCorrupt, RunIsLive, reading, run_ids
 from archive.quality import detection_quality
 from archive.tables import RUN_COLUMNS, UNDECODABLE, record_tables
 from fraudlab.errors import FraudlabError
-from fraudlab.records import Quarantined, RuleChangeRecord
+from fraudlab.records import DeadLetter, Quarantined, RuleChangeRecord
 from fraudlab.schemas import table_name
 
 QUARANTINED_SHOWN = 5  # quarantined rows a run's summary names, the first by file and line
@@ -83,6 +83,9 @@ class RunSummary:
     quarantined: dict[str, int] = field(default_factory=dict)
     # the first of them (by file and line), each as "file:line: field: reason"
     quarantined_first: list[str] = field(default_factory=list)
+    # the engine's dead letters by kind: late, duplicate, conflict (a transaction claiming
+    # another customer's transaction id or session), unreadable, rule change
+    dead_letters: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as plain JSON-ready values."""
@@ -145,6 +148,19 @@ def run_summary(con: duckdb.DuckDBPyConnection) -> RunSummary:
         if table_name(Quarantined) in present
         else []
     )
+    letters = table_name(DeadLetter)
+    dead_letters = (
+        con.execute(
+            f"""SELECT CASE
+                  WHEN source_topic LIKE '%.rules' THEN 'rule change'
+                  WHEN split_part(reason, ':', 1) IN ('late', 'duplicate', 'conflict')
+                    THEN split_part(reason, ':', 1)
+                  ELSE 'unreadable' END AS kind, count(*)
+                FROM {letters} GROUP BY kind ORDER BY kind"""
+        ).fetchall()
+        if letters in present
+        else []
+    )
     return RunSummary(
         run_id=run["run_id"],
         scenario=run["scenario"],
@@ -172,6 +188,7 @@ def run_summary(con: duckdb.DuckDBPyConnection) -> RunSummary:
         undecodable={s: u for s, _, _, u in per_stream if u},
         parts=orjson.loads(run["parts"]) if run["parts"] else {},
         quarantined={file: n for file, n in quarantined},
+        dead_letters={kind: n for kind, n in dead_letters},
         quarantined_first=[
             f"{file}:{line}: {name}: {reason}" if name else f"{file}:{line}: {reason}"
             for file, line, name, reason in first

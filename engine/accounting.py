@@ -35,6 +35,9 @@ class EngineReport:
     dropped_late: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    # of the dead letters: transactions that claimed another customer's transaction id or
+    # session (engine.identity)
+    conflicts: int = 0
     # folded in within the lateness limit, but after the frontier had passed them
     after_frontier: int = 0
     # changes to the run's rules that could not be used (dead letters from the rules topic, not
@@ -109,6 +112,7 @@ def count_results(
         letters(kind == "duplicate").alias("duplicate"),
         letters(~kind.isin("late", "duplicate") & ~from_rules).alias("dead_lettered"),
         letters(from_rules).alias("rule_changes_refused"),
+        letters(kind == "conflict").alias("conflicts"),
         F.sum(
             on("frontier", F.get_json_object(value, "$.after_frontier").cast("long"))
             if "frontier" in topics
@@ -122,6 +126,7 @@ def count_results(
     report.duplicates = counts["duplicate"]
     report.dead_lettered = counts["dead_lettered"]
     report.rule_changes_refused = counts["rule_changes_refused"]
+    report.conflicts = counts["conflicts"]
     report.after_frontier = int(counts["after_frontier"] or 0)
     report.fraud_alert_windows = counts["fraud_alert_windows"]
     report.top_product_rows = counts["top_product_rows"]

@@ -52,20 +52,29 @@ from engine.frontier import (
     partition_key,
     report,
 )
+from engine.identity import (
+    Owners,
+    conflict_reason,
+    conflicts_message,
+    decode_conflicts,
+    position,
+)
 from engine.rules import Decision, RuleBook, RuleChange, RuleError
 from features.definition import CustomerState, line_items_json
 from features.frames import (
+    CLAIM,
     CUSTOMER,
     EVENT_COLUMNS,
     FRONTIER,
     INVALID,
     RULE_CHANGE,
     SOURCE_COLUMNS,
+    TRANSACTION,
     fold_events,
 )
 from fraudlab.records import DeadLetter
 
-SCORED, LATE, DUPLICATE = "scored", "late", "duplicate"
+SCORED, LATE, DUPLICATE, CONFLICT = "scored", "late", "duplicate", "conflict"
 # (topic, key, value) of a Kafka sink row
 SinkRow = tuple[str, str, str]
 Scorer = Callable[[list[dict[str, Any]]], Iterable[float]]
@@ -140,7 +149,10 @@ class BucketState:
     yet folded in, held until the frontier passes them; ``known``: the greatest event time each
     input partition is known to have delivered (:mod:`engine.frontier`); ``at``: the frontier
     the bucket last folded up to (None before the first); ``rules``: the run's rule changes
-    (:mod:`engine.rules`) as their rules-topic messages, in the order they arrived.
+    (:mod:`engine.rules`) as their rules-topic messages, in the order they arrived; ``owners``:
+    the owner of each id whose claims come to this bucket, and ``conflicts``: record position
+    -> why it is a dead letter, for held transactions that claimed another customer's id
+    (:mod:`engine.identity`).
     """
 
     customers: dict[str, str] = field(default_factory=dict)
@@ -148,8 +160,10 @@ class BucketState:
     known: dict[str, int] = field(default_factory=dict)
     at: int | None = None
     rules: list[str] = field(default_factory=list)
+    owners: Owners = field(default_factory=Owners)
+    conflicts: dict[str, str] = field(default_factory=dict)
 
-    def to_columns(self) -> tuple[str, str, str]:
+    def to_columns(self) -> tuple[str, str, str, str]:
         """The state as Spark keeps it: three JSON strings (a held event as the list of its
         :data:`~features.frames.EVENT_COLUMNS` values, without their names)."""
         pending = {
@@ -159,18 +173,27 @@ class BucketState:
             orjson.dumps(self.customers).decode(),
             orjson.dumps(pending).decode(),
             orjson.dumps({"known": self.known, "at": self.at, "rules": self.rules}).decode(),
+            orjson.dumps({"owners": self.owners.owners, "conflicts": self.conflicts}).decode(),
         )
 
     @classmethod
-    def from_columns(cls, columns: tuple[str, str, str] | None) -> BucketState:
+    def from_columns(cls, columns: tuple[str, str, str, str] | None) -> BucketState:
         if columns is None:
             return cls()
-        customers, pending, position = (orjson.loads(c) for c in columns)
+        customers, pending, position, identities = (orjson.loads(c) for c in columns)
         held = {
             c: [dict(zip(EVENT_COLUMNS, values, strict=True)) for values in events]
             for c, events in pending.items()
         }
-        return cls(customers, held, position["known"], position["at"], position.get("rules", []))
+        return cls(
+            customers,
+            held,
+            position["known"],
+            position["at"],
+            position.get("rules", []),
+            Owners(identities["owners"]),
+            identities["conflicts"],
+        )
 
     def rule_book(self) -> RuleBook:
         """The rules of the run as this bucket has read them (built once per worker for the
@@ -222,10 +245,15 @@ def fold_bucket(
     learned: dict[str, int] = {}
     delivered: dict[str, int] = {}
     changes: list[dict[str, Any]] = []
+    claims: list[dict[str, Any]] = []
+    conflicts: dict[str, str] = {}
     for e in events:
         kind = e["kind"]
         if kind == FRONTIER:
             learned = merge(learned, decode_report(e["raw"]))
+            conflicts.update(decode_conflicts(e["raw"]))
+        elif kind == CLAIM:
+            claims.append(e)
         elif kind == RULE_CHANGE:
             changes.append(e)
         elif kind == INVALID:
@@ -266,6 +294,17 @@ def fold_bucket(
             # what its customer did later (a transaction before it was scored without it)
             behind += partitions is not None and state.at is not None and int(e["ts"]) < state.at
         state.pending.setdefault(e["customer_id"], []).append(e)
+    if conflicts:  # every bucket reads every conflict: keep those of the transactions it holds
+        held = {position(e) for pending in state.pending.values() for e in pending}
+        state.conflicts.update({p: why for p, why in conflicts.items() if p in held})
+    found = _take_claims(state, claims, watermark_ms)
+    if found and "frontier" in topics:
+        out.append((topics["frontier"], "conflicts", conflicts_message(found).decode()))
+    # a transaction claims its ids in the micro-batch it arrives in; a conflict comes back in
+    # the next one: it is folded in no sooner (with the hold)
+    fresh = (
+        set() if partitions is None else {position(e) for e in arrived if e["kind"] == TRANSACTION}
+    )
     shared = advanced if share else {}
     if (shared or behind) and partitions is not None and "frontier" in topics:
         out.append((topics["frontier"], "report", report(shared, behind).decode()))
@@ -275,15 +314,19 @@ def fold_bucket(
     if now is not None:
         for customer in sorted(state.pending):
             held = state.pending[customer]
-            due = [e for e in held if int(e["ts"]) < now]
+            due = sorted((e for e in held if int(e["ts"]) < now), key=_fold_order)
+            cut = next((i for i, e in enumerate(due) if position(e) in fresh), len(due))
+            due = due[:cut]
             if not due:
                 continue
+            taken = {id(e) for e in due}
+            due = [e for e in due if not _conflicted(state, e, out, topics["dead-letter"])]
             rows, duplicates = fold_events(customer_state(customer), due)
             features.extend(rows)
             for e in duplicates:
                 note = "a second delivery of the same record"
                 out.append(_skipped(e, DUPLICATE, note, topics["dead-letter"]))
-            rest = [e for e in held if int(e["ts"]) >= now]
+            rest = [e for e in held if id(e) not in taken]
             if rest:
                 state.pending[customer] = rest
             else:
@@ -299,6 +342,47 @@ def fold_bucket(
             for row, decision in zip(features, decisions, strict=True)
         )
     return out
+
+
+def _fold_order(e: dict[str, Any]) -> tuple[int, int]:
+    return int(e["ts"]), int(e["seq"])
+
+
+def _take_claims(
+    state: BucketState, claims: list[dict[str, Any]], watermark_ms: int
+) -> dict[str, str]:
+    """Take a micro-batch's claims on this bucket's ids, in (ts, position) order; the positions
+    of the records whose claim met another owner, with why (:mod:`engine.identity`). A claim
+    behind the watermark is not taken: its record is dropped as late."""
+    found: dict[str, str] = {}
+    if not claims:
+        return found
+    ordered = sorted(
+        (c for c in claims if int(c["ts"]) * 1000 >= watermark_ms),
+        key=lambda c: (int(c["ts"]), position(c), c["event_id"]),
+    )
+    for c in ordered:
+        key, claimant = str(c["event_id"]), str(c["customer_id"])
+        owner = state.owners.claim(key, claimant, int(c["ts"]))
+        if owner is not None:
+            where = position(c)
+            reason = conflict_reason(key, owner, claimant)
+            found[where] = f"{found[where]}; {reason}" if where in found else reason
+    if ordered:
+        state.owners.expire(int(ordered[-1]["ts"]))
+    return found
+
+
+def _conflicted(state: BucketState, e: dict[str, Any], out: list[SinkRow], topic: str) -> bool:
+    """Whether a due record is a transaction that claimed another customer's id: then it is a
+    dead letter naming both owners, and is not folded in."""
+    if e["kind"] != TRANSACTION or not state.conflicts:
+        return False
+    reason = state.conflicts.pop(position(e), None)
+    if reason is None:
+        return False
+    out.append(_skipped(e, CONFLICT, reason, topic))
+    return True
 
 
 def _rule_change(state: BucketState, e: dict[str, Any]) -> str | None:

@@ -115,7 +115,8 @@ def engine_command(
     click.echo(
         f"run {run_id}: {produced:,} input messages; {report.scored:,} transactions scored, "
         f"{report.dropped_late:,} records dropped as late, {report.duplicates:,} duplicates, "
-        f"{report.dead_lettered:,} dead-lettered, {report.after_frontier:,} folded in after the "
+        f"{report.dead_lettered:,} dead-lettered ({report.conflicts:,} claiming another "
+        f"customer's transaction id or session), {report.after_frontier:,} folded in after the "
         f"frontier; {report.fraud_alert_windows:,} fraud-alert "
         f"windows, {report.top_product_rows:,} top-product rows "
         f"({report.wall_s:,.0f} s)"

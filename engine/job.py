@@ -415,6 +415,7 @@ def run_engine(
                         "duplicates": report.duplicates,
                         "after_frontier": report.after_frontier,
                         "dead_lettered": report.dead_lettered,
+                        "conflicts": report.conflicts,
                         "fraud_alert_windows": report.fraud_alert_windows,
                         "wall_s": round(report.wall_s, 1),
                     },

@@ -20,10 +20,13 @@ from typing import TYPE_CHECKING
 
 from engine.bucket_fold import BucketState, ModelStamp, Scorer, fold_bucket
 from features.frames import (
+    CLAIM,
     CUSTOMER,
     FRONTIER,
     INVALID,
     RULE_CHANGE,
+    SOURCE_COLUMNS,
+    TRANSACTION,
     event_columns,
     frame_records,
 )
@@ -167,11 +170,13 @@ def scoring_rows(
         .withWatermark("event_timestamp", lateness)
         .withColumn("bucket", state_bucket(buckets))
     )
+    events_in = watermarked
     for messages, kind in ((reports, FRONTIER), (rules, RULE_CHANGE)):
         if messages is not None:
-            watermarked = watermarked.unionByName(
-                _every_bucket(messages, watermarked, buckets, kind)
-            )
+            watermarked = watermarked.unionByName(_every_bucket(messages, events_in, buckets, kind))
+    if partitions is not None and reports is not None:
+        # with the hold, each transaction's claims on its ids go to the ids' own buckets
+        watermarked = watermarked.unionByName(_claims(events_in, buckets))
     payload = [c for c in watermarked.columns if c not in ("bucket", "event_timestamp")]
     expected = None if partitions is None else list(partitions)
 
@@ -195,10 +200,43 @@ def scoring_rows(
             [StructField(c, StringType()) for c in ("topic", "key", "value")]
         ),
         stateStructType=StructType(
-            [StructField(c, StringType()) for c in ("customers", "pending", "frontier")]
+            [StructField(c, StringType()) for c in ("customers", "pending", "frontier", "owners")]
         ),
         outputMode="append",
         timeoutConf=GroupStateTimeout.NoTimeout,
+    )
+
+
+def _claims(events: DataFrame, buckets: int) -> DataFrame:
+    """A transaction's claims on its transaction id and its session id (:mod:`engine.identity`),
+    as rows of kind :data:`~features.frames.CLAIM` in the columns of ``events``: the claimant's
+    customer, time and Kafka position, the claim key as ``event_id``, in the bucket of the id."""
+    from pyspark.sql import functions as F
+
+    from engine.identity import SESSION_ID, TRANSACTION_ID
+
+    keys = F.array(
+        F.concat(F.lit(TRANSACTION_ID), F.nullif(F.col("transaction_id"), F.lit(""))),
+        F.concat(F.lit(SESSION_ID), F.nullif(F.col("session_id"), F.lit(""))),
+    )
+    claims = (
+        events.where(F.col("kind") == TRANSACTION)
+        .select("*", F.explode(keys).alias("claim"))
+        .where(F.col("claim").isNotNull())
+    )
+    kept = {"customer_id", "ts", "seq", "event_timestamp", *SOURCE_COLUMNS}
+    fixed = {
+        "kind": F.lit(CLAIM),
+        "event_id": F.col("claim"),
+        "bucket": F.pmod(F.xxhash64("claim"), F.lit(buckets)).cast("int"),
+    }
+    return claims.select(
+        *[
+            (fixed[f.name] if f.name in fixed else F.col(f.name) if f.name in kept else F.lit(None))
+            .cast(f.dataType)
+            .alias(f.name)
+            for f in events.schema.fields
+        ]
     )
 
 

@@ -28,6 +28,9 @@ INVALID = 3
 FRONTIER = 4
 # a change to the run's rules read from its rules topic (engine.rules): never an event
 RULE_CHANGE = 5
+# a transaction's claim on its transaction id or session id, sent to the bucket that keeps the
+# id's owner (engine.identity): never an event
+CLAIM = 6
 STREAM_KINDS = {"browsing": BROWSING, "transactions": TRANSACTION, "customer": CUSTOMER}
 # within one second: the profile first, then browsing, then the transaction it led to
 SEQ = {CUSTOMER: -1, BROWSING: 0, TRANSACTION: 1}

@@ -13,6 +13,7 @@ from engine.frontier import close_out_report, report
 from features.definition import CustomerState
 from features.frames import (
     BROWSING,
+    CLAIM,
     CUSTOMER,
     EVENT_COLUMNS,
     FRONTIER,
@@ -246,7 +247,71 @@ def test_events_delivered_out_of_order_are_folded_in_event_time_order() -> None:
 
     newer, older = _pay("c1", T0 + 600, "t2", 1, "[]"), _pay("c1", T0 + 60, "t1", 0, "[]")
     state = BucketState()
+    # a transaction is folded in no sooner than the micro-batch after it arrived (a conflict
+    # over its ids would come back by then: engine.identity)
     out = fold_bucket(state, [newer, older, _report()], 0, score, MODEL, TOPICS, PARTITIONS)
+    assert not [key for topic, key, _ in out if topic == "r.scores"]
+    out = fold_bucket(state, [_report()], 0, score, MODEL, TOPICS, PARTITIONS)
     assert [key for topic, key, _ in out if topic == "r.scores"] == ["t1", "t2"]
     first, second = seen
     assert first["seconds_since_previous"] > second["seconds_since_previous"] == 540.0
+
+
+def _claim(pay: dict[str, Any], key: str) -> dict[str, Any]:
+    """The claim row of transaction row ``pay`` on ``key`` (engine.scoring's claim rows)."""
+    row = _row(CLAIM, pay["customer_id"], pay["ts"], pay["offset"], event_id=key, seq=1)
+    row.update(topic=pay["topic"], partition=pay["partition"], element=pay["element"])
+    return row
+
+
+def _conflicts_read_back(out: list[Any]) -> dict[str, Any]:
+    ((_, raw),) = [(k, v) for t, k, v in out if t == "r.frontier" and k == "conflicts"]
+    return _row(FRONTIER, None, 0, 0, raw=orjson.dumps(raw), topic="r.frontier")
+
+
+def test_an_id_claimed_by_a_second_customer_is_a_dead_letter_naming_both_owners() -> None:
+    """A transaction id under two customers, and a session under two customers: the first
+    claim owns the id, the second transaction is a dead letter with both owners in its reason,
+    in the bucket that holds it; the same record delivered twice stays a duplicate."""
+    first = _pay("c1", T0 + 10, "tx1", 0, "[]")
+    second = _pay("c2", T0 + 20, "tx1", 1, "[]") | {"session_id": "s2"}
+    sharer = _pay("c3", T0 + 30, "tx3", 2, "[]")  # in c1's session s1
+    again = _pay("c1", T0 + 10, "tx1", 0, "[]") | {"offset": 3}  # c1's record delivered twice
+    ids = BucketState()  # the bucket the ids hash to
+    claims = [
+        _claim(p, key)
+        for p in (first, second, sharer, again)
+        for key in (f"t:{p['transaction_id']}", f"s:{p['session_id']}")
+    ]
+    found = _fold(ids, claims)
+    (conflicts,) = [v for t, k, v in found if k == "conflicts"]
+    assert conflicts == {
+        "conflicts": {
+            "r.transactions:0:1:0": "transaction id tx1 is customer c1's, not customer c2's",
+            "r.transactions:0:2:0": "session s1 is customer c1's, not customer c3's",
+        }
+    }
+    # each customer's own bucket: held first, then folded with the conflicts read back
+    holders = {c: BucketState() for c in ("c1", "c2", "c3")}
+    for p in (first, second, sharer, again):
+        assert not _of(_fold(holders[p["customer_id"]], [p]), "r.scores")
+    scored, letters = [], []
+    for holder in holders.values():
+        out = _fold(holder, [_conflicts_read_back(found), _report()])
+        scored += [k for k, _ in _of(out, "r.scores")]
+        letters += [v["reason"] for _, v in _of(out, "r.dead-letter")]
+    assert scored == ["tx1"]
+    assert sorted(letters) == [
+        "conflict: session s1 is customer c1's, not customer c3's",
+        "conflict: transaction id tx1 is customer c1's, not customer c2's",
+        "duplicate: a second delivery of the same record",
+    ]
+    assert all(not h.conflicts for h in holders.values())
+
+
+def test_a_bucket_state_with_owners_and_conflicts_survives_its_columns() -> None:
+    state = BucketState()
+    _fold(state, [_claim(_pay("c1", T0, "tx1", 0, "[]"), "t:tx1")])
+    state.conflicts["r.transactions:0:9:0"] = "why"
+    again = BucketState.from_columns(state.to_columns())
+    assert again.owners.owners == {"t:tx1": ["c1", T0]} and again.conflicts == state.conflicts

@@ -5,6 +5,7 @@ assignment's consumers write it. Right values: tests/simulator/data/cases/README
 from __future__ import annotations
 
 import asyncio
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +119,39 @@ def test_a_batch_format_run_scores_as_the_record_format_run(
     assert by_batch[0] == by_record[0]
     assert by_batch[1].dead_lettered == by_record[1].dead_lettered == 0
     assert by_batch[3] == by_record[3] == 0
+
+
+def test_an_id_under_two_customers_is_scored_once_and_dead_lettered_once(
+    spark: Any, engine_settings: Settings, tmp_path: Path
+) -> None:
+    """A transaction id under a second customer, and a session under a second customer: the
+    first owner's transaction is scored, the other is one dead letter naming both owners, and
+    produced = scored + late + duplicates + dead letters still balances."""
+    folder = tmp_path / "conflicts"
+    shutil.copytree(CASES / "assignment-layout", folder)
+    first_tx = "aaaaaaaa-0000-4000-8000-000000000001"
+    first_session = "c4b032cc-d7c5-24a5-5304-317faf42e12f"  # customer 10000's
+    with (folder / "transactions.csv").open("a") as rows:
+        rows.write(
+            f"2024-05-09 10:00:40.683,10004,{first_tx},b7c93acf-e059-a0ee-9132-b63ef16287e4,"
+            "\"[{'product_id': '28999', 'quantity': '1', 'item_price': '184929'}]\",OVO,"
+            "Success,0,,10000,-6.2392,106.8752,194929,1\n"
+            f"2024-05-09 10:00:55.683,10005,aaaaaaaa-0000-4000-8000-000000000005,{first_session},"
+            "\"[{'product_id': '58296', 'quantity': '1', 'item_price': '278120'}]\",OVO,"
+            "Success,0,,10000,-6.2392,106.8752,288120,1\n"
+        )
+    scores, report, _, _ = _score(spark, engine_settings, folder, "csv-conflicts", "record")
+    bootstrap = engine_settings.bootstrap_servers
+    owners = {s["transaction_id"]: s["customer_id"] for s in read(
+        bootstrap, "csv-conflicts", "scores"
+    )}  # fmt: skip
+    assert len(scores) == report.scored == 4 and owners[first_tx] == "10000"
+    letters = sorted(d["reason"] for d in read(bootstrap, "csv-conflicts", "dead-letter"))
+    assert letters == [
+        f"conflict: session {first_session} is customer 10000's, not customer 10005's",
+        f"conflict: transaction id {first_tx} is customer 10000's, not customer 10004's",
+    ]
+    assert report.conflicts == report.dead_lettered == 2
+    produced = sum(report.produced.values())
+    folded = 60 + 6  # browsing rows and customer profiles, folded in without a result
+    assert produced == folded + report.scored + report.dropped_late + report.duplicates + 2
