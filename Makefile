@@ -75,13 +75,16 @@ class-archives: $(VENV_STAMP) $(JVM_STAMP) ## Write the JVMs' class-data-sharing
 	$(MAKE) $(CDS_STAMP)
 
 .PHONY: model
-model: setup ## Train the default model (var/models/default) unless it is already there
-	@if [ -f var/models/default/metadata.json ]; then echo "var/models/default is there (make model-clean retrains it)"; \
-	else $(FRAUDLAB) train --name default --scenario history --minutes $(MODEL_MINUTES) \
-	     --validation-scenario baseline --validation-minutes 120; fi
+model: $(VENV_STAMP) ## Install the default model the project ships (var/models/default) unless one is there
+	@$(PY) -m lab.default_model install
+
+.PHONY: model-train
+model-train: $(VENV_STAMP) $(JVM_STAMP) ## Train the default model again from its recipe (lab/default_model.py; about two minutes)
+	rm -rf var/models/default
+	$(PY) -m lab.default_model train
 
 .PHONY: model-clean
-model-clean: ## Remove the default model so that `make model` trains it again
+model-clean: ## Remove the default model, so that `make model` installs the shipped one again
 	rm -rf var/models/default
 
 .PHONY: kafka-up
@@ -134,7 +137,10 @@ bench: setup ## Run every benchmark (or those in BENCH="engine replay") and writ
 	$(PY) -m tests.benchmarks.run $(BENCH)
 
 .PHONY: demo
-demo: setup model ## Broker, default model, the views, and a fraud scenario played live (Ctrl-C stops it all)
+demo: ## Broker, default model, the views, and a fraud scenario played live (Ctrl-C stops it all)
+	@# the virtual environment and the JVM parts download side by side on a new checkout
+	@$(MAKE) --no-print-directory -j2 $(VENV_STAMP) $(JVM_STAMP)
+	@$(MAKE) --no-print-directory model
 	@$(FRAUDLAB) broker status >/dev/null 2>&1 || $(FRAUDLAB) broker up
 	@mkdir -p var/logs; \
 	$(FRAUDLAB) serve --port $(DEMO_PORT) >var/logs/serve.log 2>&1 & serve=$$!; \
@@ -143,6 +149,9 @@ demo: setup model ## Broker, default model, the views, and a fraud scenario play
 	echo "views: http://127.0.0.1:$(DEMO_PORT)/live (this run, updating by itself), /replay, /compare"; \
 	$(FRAUDLAB) run $(DEMO_SCENARIO) --minutes $(DEMO_MINUTES) --speed $(DEMO_SPEED) || exit $$?; \
 	echo "the run is archived: replay it at http://127.0.0.1:$(DEMO_PORT)/replay; Ctrl-C stops the views"; \
+	if [ ! -f $(CDS_STAMP) ]; then \
+	  echo "meanwhile, the JVMs' class archives are written (about a minute): the next runs start sooner"; \
+	  $(MAKE) --no-print-directory $(CDS_STAMP) >var/logs/class-archives.log 2>&1; fi; \
 	wait $$serve
 
 .PHONY: clean
