@@ -52,7 +52,6 @@ from engine.frontier import (
     partition_key,
     report,
 )
-from engine.rules import Decision, RuleBook, RuleChange, RuleError
 from features.definition import CustomerState, line_items_json
 from features.frames import (
     CUSTOMER,
@@ -64,6 +63,7 @@ from features.frames import (
     fold_events,
 )
 from fraudlab.records import DeadLetter
+from rulebook.rules import Decision, RuleBook, RuleChange, RuleError
 
 SCORED, LATE, DUPLICATE = "scored", "late", "duplicate"
 # (topic, key, value) of a Kafka sink row
