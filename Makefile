@@ -125,7 +125,7 @@ regress: setup ## Run every scenario end to end against its golden events and al
 lint: setup ## ruff, mypy and the layers (import-linter) over the code
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy fraudlab simulator features models engine archive replay viz lab
+	$(VENV)/bin/mypy fraudlab simulator features models rulebook engine delivery archive replay viz lab
 	$(VENV)/bin/lint-imports
 
 .PHONY: serve

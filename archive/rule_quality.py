@@ -1,4 +1,4 @@
-"""Per-rule figures of a run against its ground truth, computed in DuckDB (see engine/rules.py).
+"""Per-rule figures of a run against its ground truth, computed in DuckDB (see rulebook/rules.py).
 
 For each source of verdicts (``model``, and each rule id that matched a score):
 

@@ -59,7 +59,6 @@ from engine.identity import (
     decode_conflicts,
     position,
 )
-from engine.rules import Decision, RuleBook, RuleChange, RuleError
 from features.definition import CustomerState, line_items_json
 from features.frames import (
     CLAIM,
@@ -73,6 +72,7 @@ from features.frames import (
     fold_events,
 )
 from fraudlab.records import DeadLetter
+from rulebook.rules import Decision, RuleBook, RuleChange, RuleError
 
 SCORED, LATE, DUPLICATE, CONFLICT = "scored", "late", "duplicate", "conflict"
 # (topic, key, value) of a Kafka sink row
@@ -149,7 +149,7 @@ class BucketState:
     yet folded in, held until the frontier passes them; ``known``: the greatest event time each
     input partition is known to have delivered (:mod:`engine.frontier`); ``at``: the frontier
     the bucket last folded up to (None before the first); ``rules``: the run's rule changes
-    (:mod:`engine.rules`) as their rules-topic messages, in the order they arrived; ``owners``:
+    (:mod:`rulebook.rules`) as their rules-topic messages, in the order they arrived; ``owners``:
     the owner of each id whose claims come to this bucket, and ``conflicts``: record position
     -> why it is a dead letter, for held transactions that claimed another customer's id
     (:mod:`engine.identity`).
@@ -230,7 +230,7 @@ def fold_bucket(
 
     Rule changes (kind :data:`~features.frames.RULE_CHANGE`, read into every bucket) join the
     bucket's rule book; each scored transaction is then decided by the model and the rules in
-    force at its event time (:meth:`engine.rules.RuleBook.decide`). A change that cannot be
+    force at its event time (:meth:`rulebook.rules.RuleBook.decide`). A change that cannot be
     used is a dead letter with its one-sentence reason, written by bucket 0 alone (``bucket``),
     and changes nothing.
 

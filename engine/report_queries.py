@@ -15,7 +15,7 @@ tells a repeat by its key.
 The fraud-alerts topic is in window-end order: each micro-batch's windows are written by one
 task, sorted by window end, to partition 0, and a micro-batch's windows all end after those of
 the batches before it (the watermark only moves on). A consumer that acts on each new alert
-(:mod:`engine.delivery`) reads them in the order they happened without holding any back. The
+(:mod:`delivery.sending`) reads them in the order they happened without holding any back. The
 windows a run's close writes end after every live one.
 """
 

@@ -150,7 +150,7 @@ def scoring_rows(
     whether buckets report their progress to the others (see
     :func:`engine.bucket_fold.fold_bucket`); ``sessions``: which customer each session belongs
     to (:func:`fraudlab.record_parsing.session_customers`), for browsing records without a
-    customer_id; ``rules``: the Kafka rows of the run's rules topic (:mod:`engine.rules`), each
+    customer_id; ``rules``: the Kafka rows of the run's rules topic (:mod:`rulebook.rules`), each
     read into every bucket.
     """
     from pyspark.sql import functions as F

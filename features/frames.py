@@ -26,7 +26,7 @@ CUSTOMER, BROWSING, TRANSACTION = 2, 0, 1
 INVALID = 3
 # a frontier report read back from the engine's own topic (engine.frontier): never an event
 FRONTIER = 4
-# a change to the run's rules read from its rules topic (engine.rules): never an event
+# a change to the run's rules read from its rules topic (rulebook.rules): never an event
 RULE_CHANGE = 5
 # a transaction's claim on its transaction id or session id, sent to the bucket that keeps the
 # id's owner (engine.identity): never an event

@@ -339,7 +339,7 @@ class Quarantined(Record):
 @dataclass(frozen=True, slots=True)
 class RuleChangeRecord(Record):
     """A rule added to a run, or disabled, from event time ``effective`` on (see
-    :mod:`engine.rules`). ``rule`` is the rule's JSON object for an addition, null for a
+    :mod:`rulebook.rules`). ``rule`` is the rule's JSON object for an addition, null for a
     disabling; ``ts`` equals ``effective``."""
 
     STREAM = "rules"
@@ -357,7 +357,7 @@ class RuleChangeRecord(Record):
 
 @dataclass(frozen=True, slots=True)
 class AlertDelivery(Record):
-    """One attempt to deliver an alert to a sink (see :mod:`engine.delivery`): the delivery log.
+    """One attempt to deliver an alert to a sink (see :mod:`delivery.sending`): the delivery log.
 
     ``outcome`` is ``sent`` (the sink took it), ``retried`` (it failed and will be tried again)
     or ``failed`` (the last attempt failed, or the sink refused it for good: the alert is in the

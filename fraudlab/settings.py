@@ -65,7 +65,7 @@ SinkName = Annotated[str, AfterValidator(_sink_name)]
 
 
 class WebhookSink(BaseModel):
-    """An HTTP endpoint that receives each new alert as a JSON POST (see :mod:`engine.sinks`).
+    """An HTTP endpoint that receives each new alert as a JSON POST (see :mod:`delivery.sinks`).
 
     An attempt that times out, cannot connect or gets HTTP 408, 429 or 5xx is tried again after
     ``backoff_s``, doubling up to ``backoff_max_s``, until ``attempts`` have been made; any
@@ -102,7 +102,7 @@ class WebhookSink(BaseModel):
 
 class KafkaSink(BaseModel):
     """A Kafka topic that receives each new alert, keyed by its alert id (see
-    :mod:`engine.sinks`), on the lab's cluster unless ``bootstrap_servers`` names another."""
+    :mod:`delivery.sinks`), on the lab's cluster unless ``bootstrap_servers`` names another."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

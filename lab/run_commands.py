@@ -16,7 +16,6 @@ from pathlib import Path
 
 import click
 
-from engine.rules import RuleChange
 from fraudlab import codec
 from fraudlab.broker import require_broker
 from fraudlab.cli_context import settings_from
@@ -38,6 +37,7 @@ from lab.run_parts import PartProcess, fraudlab_argv
 from lab.run_rules import file_rules, free_run_id, publish_starting_rules, rules_option
 from lab.run_status import RunFigures
 from lab.run_supervisor import RunOutcome, RunSupervisor
+from rulebook.rules import RuleChange
 
 __all__ = ["register", "supervise"]
 

@@ -1,5 +1,5 @@
 """The rules a run starts with: the rules of its ``--rules`` files, else those of the default rule
-book (``fraudlab rules add default FILE``, see :mod:`engine.rule_topics`), published to the run's
+book (``fraudlab rules add default FILE``, see :mod:`rulebook.topics`), published to the run's
 rules topic before any of its parts starts; and the run id the book keeps for itself.
 """
 
@@ -11,10 +11,10 @@ from typing import Any
 
 import click
 
-from engine.rules import RuleChange
 from fraudlab.errors import UsageError
 from fraudlab.progress import stderr
 from fraudlab.settings import Settings
+from rulebook.rules import RuleChange
 
 __all__ = ["file_rules", "free_run_id", "publish_starting_rules", "rules_option"]
 
@@ -34,7 +34,7 @@ def rules_option(help: str) -> Any:
 def file_rules(files: tuple[Path, ...]) -> list[RuleChange]:
     """The rules of ``files`` as changes (each from its own effective time, or the start);
     RuleError naming the file, rule and field when one cannot be used."""
-    from engine.rules import read_rule_file
+    from rulebook.rules import read_rule_file
 
     rules = [rule for path in files for rule in read_rule_file(path)]
     ids = [r.id for r in rules]
@@ -46,7 +46,7 @@ def file_rules(files: tuple[Path, ...]) -> list[RuleChange]:
 
 def free_run_id(run_id: str | None) -> None:
     """A UsageError for a run id taken by the default rule book."""
-    from engine.rule_topics import DEFAULT_BOOK
+    from rulebook.topics import DEFAULT_BOOK
 
     if run_id == DEFAULT_BOOK:
         raise UsageError(
@@ -59,7 +59,7 @@ def publish_starting_rules(
 ) -> None:
     """Publish ``rules`` to the run's rules topic; with ``default_rules`` and no ``rules``,
     those of the default rule book."""
-    from engine.rule_topics import default_book, publish_changes
+    from rulebook.topics import default_book, publish_changes
 
     if rules is None and default_rules:
         book = asyncio.run(default_book(settings.bootstrap_servers))

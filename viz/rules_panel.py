@@ -4,7 +4,7 @@ which are scheduled, which were disabled, and how many alerts each has raised.
 No Kafka and no Bokeh here: the run's rule changes (its ``rules`` topic, records
 :class:`fraudlab.records.RuleChangeRecord`) and the alerts' reasons come in as lists. A change
 takes effect at its effective event time, never on arrival (as in the engine, see
-``engine/rules.py``), so the rules in force are those whose latest change at or before the
+``rulebook/rules.py``), so the rules in force are those whose latest change at or before the
 engine's event time is an addition.
 
 >>> add = RuleChangeRecord("add", "burst", 100, '{"id": "burst", "action": "flag", '
@@ -32,7 +32,7 @@ from fraudlab.records import RuleChangeRecord
 
 __all__ = ["MODEL", "RuleLine", "rule_lines", "rules_html"]
 
-MODEL = "model"  # the reason of an alert the model raised (engine/rules.py)
+MODEL = "model"  # the reason of an alert the model raised (rulebook/rules.py)
 
 
 @dataclass(frozen=True)

@@ -154,11 +154,11 @@ def make_sample_run(run_id: str, seed: int = 7, transactions: int = 240) -> Samp
     run.add(
         Quarantined("product.csv", 31, "", "10 fields where the header has 9", "p30,Men,...", START)
     )
-    # a rule added from the run's start and disabled a minute later (engine/rules.py)
+    # a rule added from the run's start and disabled a minute later (rulebook/rules.py)
     rule = '{"action":"flag","condition":"n_items > 3.0","description":"many items","id":"many"}'
     run.add(RuleChangeRecord("add", "many", START, rule, START))
     run.add(RuleChangeRecord("disable", "many", START + 60, None, START + 60))
-    # one alert taken by a webhook at its second attempt, one dead-lettered (engine/delivery.py)
+    # one alert taken by a webhook at its second attempt, one dead-lettered (delivery/sending.py)
     at = (START + 200) * 1000
     for attempt, outcome, detail in ((1, "retried", "HTTP 503"), (2, "sent", "HTTP 200")):
         run.add(AlertDelivery("r:t1", "oncall", attempt, outcome, detail, "t1", START + 10,

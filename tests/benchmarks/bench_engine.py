@@ -65,7 +65,7 @@ from typing import TYPE_CHECKING, Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the engine benchmark's two halves, next to this script
-sys.path.insert(1, str(HERE.parent.parent))  # tests.engine's webhook receiver
+sys.path.insert(1, str(HERE.parent.parent))  # tests.delivery's webhook receiver
 
 from engine_latency import latency_run, print_latency  # noqa: E402
 from engine_sustained import (  # noqa: E402
@@ -77,12 +77,12 @@ from engine_sustained import (  # noqa: E402
 )
 
 from engine.job import SCORES_TRIGGER_S  # noqa: E402
-from engine.rules import RuleChange  # noqa: E402
 from engine.scoring import constant_scorer, model_scorer  # noqa: E402
 from fraudlab.broker import LocalBroker  # noqa: E402
 from fraudlab.net import free_port  # noqa: E402
 from fraudlab.settings import REPO_ROOT, Settings, load_settings  # noqa: E402
 from models.registry import SavedModel, load_model  # noqa: E402
+from rulebook.rules import RuleChange  # noqa: E402
 from simulator.clock import DEFAULT_START  # noqa: E402
 from simulator.producer import produce_run, run_details  # noqa: E402
 from simulator.scenario import load_scenario  # noqa: E402
@@ -119,7 +119,7 @@ def events_per_sim_second(delivered: list[tuple[float, int]]) -> float:
 def twenty_rules() -> list[RuleChange]:
     """The example rules of ``rules/`` and variations of them on other features, 20 in all,
     each in force from the start (conditions over numbers and the payment method)."""
-    from engine.rules import Rule, read_rule_file
+    from rulebook.rules import Rule, read_rule_file
 
     rules = [r for path in sorted(RULES_DIR.glob("*.toml")) for r in read_rule_file(path)]
     features = ("total_amount", "distance_km", "events_per_minute", "n_items", "shipment_fee")
@@ -220,7 +220,7 @@ def measure(spark: SparkSession, settings: Settings, args: argparse.Namespace) -
         ),
         # the model without the frontier hold: each transaction scored in its arrival batch
         Variant("no hold", model_scorer(model), model, "bench-engine-no-hold", hold=False),
-        # the model with 20 rules in force (engine.rules), decided in the same pass
+        # the model with 20 rules in force (rulebook.rules), decided in the same pass
         Variant("20 rules", model_scorer(model), model, "bench-engine-rules", rules=twenty_rules()),
     ]
     print("sustained rates (model and constant score, side by side) ...", file=sys.stderr)

@@ -5,7 +5,7 @@ The run's transactions, scores and fraud-alerts topics are created beforehand wi
 record, and creates only the topics that are missing), so every message carries the broker's
 wall-clock time of its arrival: a latency is the difference of two such times, both in Kafka.
 
-With ``webhook``, the delivery part (:mod:`engine.delivery`) runs beside the engine and sends
+With ``webhook``, the delivery part (:mod:`delivery.sending`) runs beside the engine and sends
 each new alert to a real local HTTP server, which notes the wall-clock time each arrives: the
 alert-to-webhook latency is that time less the broker's time of the alert's first report
 window, on the same machine's clock.
@@ -30,7 +30,7 @@ import orjson
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from engine.delivery import deliver_run
+from delivery.sending import deliver_run
 from engine.job import EngineOptions, run_engine
 from fraudlab.kafka_io import (
     RUN_TOPIC_CONFIG,
@@ -46,7 +46,7 @@ from simulator.clock import DEFAULT_START
 from simulator.producer import PRODUCED_STREAMS, produce_run, run_details
 from simulator.scenario import load_scenario
 from simulator.simulation import Simulation
-from tests.engine.webhook_receiver import WebhookReceiver
+from tests.delivery.webhook_receiver import WebhookReceiver
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

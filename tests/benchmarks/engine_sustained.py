@@ -25,14 +25,14 @@ from engine import job, report_queries
 from engine.bucket_fold import ModelStamp
 from engine.frontier import frontier_topic, partition_key
 from engine.job import SCORES_TRIGGER_S
-from engine.rule_topics import publish_changes, rules_topic
-from engine.rules import RuleChange
 from engine.scoring import ScorerFactory, scoring_rows, start_python_workers
 from engine.sources import kafka_stream
 from fraudlab.kafka_io import create_topics, end_offsets
 from fraudlab.settings import Settings
 from fraudlab.topics import topic_name
 from models.registry import SavedModel
+from rulebook.rules import RuleChange
+from rulebook.topics import publish_changes, rules_topic
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

@@ -12,10 +12,10 @@ from run_helpers import produce
 from run_results import read
 
 from engine.job import EngineOptions, run_engine
-from engine.rule_topics import publish_changes, rules_topic
-from engine.rules import Rule, RuleChange
 from fraudlab.publisher import Publisher
 from fraudlab.settings import Settings
+from rulebook.rules import Rule, RuleChange
+from rulebook.topics import publish_changes, rules_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.spark, pytest.mark.slow]
 

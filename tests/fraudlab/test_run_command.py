@@ -23,7 +23,7 @@ from run_results import read
 from fraudlab.kafka_io import read_keys, read_to_end
 from fraudlab.run_events import read_run_events
 from fraudlab.settings import Settings, WebhookSink, load_settings, settings_toml
-from tests.engine.webhook_receiver import WebhookReceiver
+from tests.delivery.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.kafka, pytest.mark.spark, pytest.mark.slow]
 

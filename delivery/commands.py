@@ -46,7 +46,7 @@ def deliver_command(
     dead letters too, unless --retry-dead-letters). Deliveries made after the run was archived
     stay in its Kafka topics: its archive holds what was delivered while it played.
     """
-    from engine.delivery import DeliveryStatus, deliver_run, describe_sink
+    from delivery.sending import DeliveryStatus, deliver_run, describe_sink
     from fraudlab.broker import require_broker
     from fraudlab.run_events import read_run_events
 

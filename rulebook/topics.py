@@ -1,4 +1,4 @@
-"""A run's rules topic: rule changes published, read back as a rule book (see engine.rules).
+"""A run's rules topic: rule changes published, read back as a rule book (see rulebook.rules).
 
 Changes travel on ``fraudlab.<run_id>.rules``, one partition so that they keep their order,
 keyed by rule id. The engine reads the topic in its scoring query; the CLI
@@ -12,7 +12,6 @@ from collections.abc import Iterable
 
 import orjson
 
-from engine.rules import Rule, RuleChange, RuleError
 from fraudlab.kafka_io import (
     create_topics,
     existing_partitions,
@@ -23,6 +22,7 @@ from fraudlab.kafka_io import (
 from fraudlab.publisher import Publisher
 from fraudlab.records import RuleChangeRecord
 from fraudlab.topics import topic_name
+from rulebook.rules import Rule, RuleChange, RuleError
 
 # the rule book new runs start from (`fraudlab rules add default FILE`): its changes travel on
 # the topic a run of this name would have, so no run may take the name

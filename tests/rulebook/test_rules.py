@@ -1,4 +1,4 @@
-"""Rules beside the model (engine/rules.py), fed with lists: rule files and their one-sentence
+"""Rules beside the model (rulebook/rules.py), fed with lists: rule files and their one-sentence
 refusals, rule changes by event time, and what the rules in force make of a scored transaction."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.rules import (
+from rulebook.rules import (
     MODEL,
     Rule,
     RuleBook,

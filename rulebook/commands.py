@@ -1,5 +1,5 @@
 """``fraudlab rules``: rule files checked, and a run's rules changed while it plays (see
-:mod:`engine.rules`, :mod:`engine.rule_topics`)."""
+:mod:`rulebook.rules`, :mod:`rulebook.topics`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ from pathlib import Path
 
 import click
 
-from engine.rule_topics import (
+from fraudlab.broker import require_broker
+from fraudlab.cli_context import run_async, settings_from
+from fraudlab.cli_options import json_option
+from fraudlab.errors import UsageError
+from fraudlab.run_events import part_ending, read_run_events
+from fraudlab.runs import validate_run_id
+from rulebook.rules import Rule, RuleBook, RuleChange, event_time, read_rule_file
+from rulebook.topics import (
     DEFAULT_BOOK,
     default_book,
     default_effective,
@@ -18,13 +25,6 @@ from engine.rule_topics import (
     publish_changes,
     read_changes,
 )
-from engine.rules import Rule, RuleBook, RuleChange, event_time, read_rule_file
-from fraudlab.broker import require_broker
-from fraudlab.cli_context import run_async, settings_from
-from fraudlab.cli_options import json_option
-from fraudlab.errors import UsageError
-from fraudlab.run_events import part_ending, read_run_events
-from fraudlab.runs import validate_run_id
 
 
 @click.group("rules")

@@ -2,9 +2,9 @@
 
 A sink is configured in the settings (:class:`fraudlab.settings.WebhookSink`,
 :class:`fraudlab.settings.KafkaSink`; ``[[alert_sinks]]`` tables) and sends one alert per
-attempt. :mod:`engine.delivery` decides when to try again; a sink only says how an attempt went.
+attempt. :mod:`delivery.sending` decides when to try again; a sink only says how an attempt went.
 
-- **webhook**: ``POST <url>`` with the payload of :mod:`engine.alerts` as its JSON body, and the
+- **webhook**: ``POST <url>`` with the payload of :mod:`delivery.alerts` as its JSON body, and the
   headers ``Idempotency-Key: <alert_id>`` (the same on every attempt, so that a receiver can
   drop a repeat after a timed-out attempt that did reach it) and ``Content-Type:
   application/json``. Any 2xx is taken; 408, 429 and 5xx, a timeout or a failed connection may
@@ -31,7 +31,7 @@ import httpx
 import orjson
 from aiokafka.errors import KafkaError
 
-from engine.alerts import Alert
+from delivery.alerts import Alert
 from fraudlab.errors import FraudlabError
 from fraudlab.kafka_io import create_topics, make_producer, start_or_report
 from fraudlab.settings import AlertSink, KafkaSink, WebhookSink

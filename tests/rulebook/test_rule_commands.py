@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from engine.rules import read_rule_file
 from lab.cli import main
+from rulebook.rules import read_rule_file
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 
@@ -57,9 +57,9 @@ def test_the_default_rule_book_is_edited_by_the_same_commands(
 ) -> None:
     """`rules add|disable|list default` edit the book new runs start with: the latest change of
     each rule, in log order, says whether it is in; no run may take the name."""
-    from engine.rule_topics import DEFAULT_BOOK, default_book, rules_topic
     from fraudlab.kafka_io import delete_topics
     from fraudlab.settings import settings_toml
+    from rulebook.topics import DEFAULT_BOOK, default_book, rules_topic
 
     file = tmp_path / "fraudlab.toml"
     file.write_text(settings_toml(settings))

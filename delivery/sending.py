@@ -2,7 +2,7 @@
 
 It reads the run's fraud-alerts topic from its start, in the report's window-end order (see
 :mod:`engine.report_queries`), takes each potential fraud's first appearance as an alert
-(:func:`engine.alerts.new_alerts`) and hands it to one queue per sink, so that a slow or
+(:func:`delivery.alerts.new_alerts`) and hands it to one queue per sink, so that a slow or
 unreachable sink holds up no other. Each sink sends its alerts one at a time, in order:
 
 - an attempt the sink did not take is tried again after a backoff that doubles (settings
@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from engine.alerts import Alert, new_alerts
-from engine.sinks import Sender, retry_delays, sender_for
+from delivery.alerts import Alert, new_alerts
+from delivery.sinks import Sender, retry_delays, sender_for
 from fraudlab import codec
 from fraudlab.errors import FraudlabError
 from fraudlab.kafka_io import (

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from engine.alerts import alert_id
-from engine.delivery import DeliveryStatus, deliver_run
+from delivery.alerts import alert_id
+from delivery.sending import DeliveryStatus, deliver_run
 from fraudlab import codec
 from fraudlab.kafka_io import create_topics, read_to_end
 from fraudlab.net import free_port
@@ -34,7 +34,7 @@ from fraudlab.records import (
 from fraudlab.run_events import announce, announce_now, run_event
 from fraudlab.settings import KafkaSink, Settings, WebhookSink
 from fraudlab.topics import topic_name
-from tests.engine.webhook_receiver import WebhookReceiver
+from tests.delivery.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.kafka
 
