@@ -295,8 +295,8 @@ def fold_bucket(
             behind += partitions is not None and state.at is not None and int(e["ts"]) < state.at
         state.pending.setdefault(e["customer_id"], []).append(e)
     if conflicts:  # every bucket reads every conflict: keep those of the transactions it holds
-        held = {position(e) for pending in state.pending.values() for e in pending}
-        state.conflicts.update({p: why for p, why in conflicts.items() if p in held})
+        holding = {position(e) for pending in state.pending.values() for e in pending}
+        state.conflicts.update({p: why for p, why in conflicts.items() if p in holding})
     found = _take_claims(state, claims, watermark_ms)
     if found and "frontier" in topics:
         out.append((topics["frontier"], "conflicts", conflicts_message(found).decode()))

@@ -145,10 +145,10 @@ def _check_run(
                 f"at {settings.bootstrap_servers}: produce it first "
                 f"(fraudlab produce SCENARIO --run-id {run_id} ...)."
             )
-        if not missing and sum(
-            asyncio.run(end_offsets(settings.bootstrap_servers, [topics["browsing"]])).values()
-        ):
-            return
+        if not missing:
+            ends = asyncio.run(end_offsets(settings.bootstrap_servers, [topics["browsing"]]))
+            if sum(ends.values()) > 0:
+                return
         if time.monotonic() > deadline:
             raise FraudlabError(f"run {run_id} has produced no browsing event in {wait_s:.0f} s.")
         if should_stop is not None and should_stop():
