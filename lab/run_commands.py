@@ -34,6 +34,16 @@ from fraudlab.run_events import latest_details, read_run_events
 from fraudlab.runs import new_run_id, validate_run_id
 from fraudlab.settings import Settings, settings_toml
 from lab.run_parts import PartProcess, fraudlab_argv
+from lab.run_plan import (
+    CSV_PEAK_EVENTS_PER_S,
+    CsvSource,
+    Part,
+    ReplaySource,
+    RunPlan,
+    ScenarioSource,
+    Source,
+    quick_start_for,
+)
 from lab.run_rules import file_rules, free_run_id, publish_starting_rules, rules_option
 from lab.run_status import RunFigures
 from lab.run_supervisor import RunOutcome, RunSupervisor
@@ -44,32 +54,6 @@ __all__ = ["register", "supervise"]
 FAST_HELP = "As fast as it goes; the engine then runs available-now."
 # without a terminal, a status line every this many seconds instead of a live one
 LOG_STATUS_EVERY_S = 10.0
-
-
-def pace_flags(speed: float | None, fast: bool) -> list[str]:
-    """The --speed or --fast flags of a run's source, with one sentence for a bad choice."""
-    chosen = pace(speed, fast)
-    return ["--fast"] if chosen is None else ["--speed", f"{chosen:g}"]
-
-
-# A live engine whose input stays under this many events per second starts its JVM with the C1
-# JIT alone (fraudlab.spark): half the 8,000 events/s such an engine sustains on two cores, so
-# it keeps up with room to spare, and its first scores come seconds sooner (make demo's first
-# alert: 33 s with both JIT tiers, 25 s with C1 alone).
-QUICK_START_MAX_RATE = 4_000.0
-
-
-def engine_flags(model_name: str, speed: float | None, peak_rate: float | None = None) -> list[str]:
-    """The engine of a run next to its source: available-now after a fast source, else live;
-    a live one quick-starts when ``peak_rate`` (events/s of the source at speed 1, an upper
-    estimate) times the speed stays under :data:`QUICK_START_MAX_RATE`."""
-    flags = ["--model", model_name, "--until-producer-ends"]
-    if speed is None:
-        return [*flags, "--available-now"]
-    flags += ["--speed", f"{speed:g}"]
-    if peak_rate is not None and peak_rate * speed <= QUICK_START_MAX_RATE:
-        flags.append("--quick-start")
-    return flags
 
 
 def _status_printer() -> tuple[Callable[[RunFigures], None], Callable[[], None]]:
@@ -92,55 +76,43 @@ def _status_printer() -> tuple[Callable[[RunFigures], None], Callable[[], None]]
     return update, status.stop
 
 
-def supervise(
-    ctx: click.Context,
-    settings: Settings,
-    run_id: str,
-    source_args: list[str],
-    engine_args: list[str],
-    rules: list[RuleChange] | None = None,
-    deliver: bool = True,
-    default_rules: bool = False,
-) -> RunOutcome:
-    """Run a source command, the engine and the archiver for ``run_id``, then print its report.
+def supervise(ctx: click.Context, settings: Settings, plan: RunPlan) -> RunOutcome:
+    """Run ``plan``: its source, engine and archiver (and the delivery of its alerts, when it
+    delivers and the settings name sinks), then print its report.
 
-    ``rules``: changes published to the run's rules topic before any part starts; with
-    ``default_rules`` and no ``rules``, those of the default rule book. With ``deliver`` and
-    sinks in the settings, a delivery part sends each new alert to them.
+    The plan's rules (or, for a new run without rules of its own, the default rule book's) are
+    published to the run's rules topic before any part starts.
     """
     from models.registry import load_model
 
-    load_model(settings.models_dir, engine_args[engine_args.index("--model") + 1])
+    run_id = plan.run_id
+    load_model(settings.models_dir, plan.model)
     require_broker(settings.bootstrap_servers)
-    publish_starting_rules(settings, run_id, rules, default_rules)
+    rules = None if plan.rules is None else list(plan.rules)
+    publish_starting_rules(settings, run_id, rules, plan.default_rules)
     logs = settings.logs_dir / run_id
     logs.mkdir(parents=True, exist_ok=True)
     settings_file = logs / "settings.toml"
     settings_file.write_text(settings_toml(settings))
+    delivery = plan.deliver and bool(settings.alert_sinks)
+    wait_for = "producer,engine" + (",delivery" if delivery else "")
 
-    def part(name: str, args: list[str], label: str = "") -> PartProcess:
-        return PartProcess(name, fraudlab_argv(settings_file, *args), logs / f"{name}.log", label)
+    def part(name: Part, label: str = "") -> PartProcess:
+        argv = fraudlab_argv(settings_file, *plan.invocation(name, wait_for))
+        return PartProcess(name, argv, logs / f"{name}.log", label)
 
     show, done = _status_printer()
-    delivery = None
-    wait_for = "producer,engine"
-    if deliver and settings.alert_sinks:
-        delivery = part("delivery", ["deliver", run_id])
-        wait_for += ",delivery"
+    if delivery:
         sinks = ", ".join(s.name for s in settings.alert_sinks)
         stderr.print(f"run {run_id}: new alerts go to {sinks}")
     supervisor = RunSupervisor(
         settings,
         run_id,
-        part(
-            "producer",
-            source_args,
-            "producer" if source_args[0] in ("produce", "produce-csv") else "replay",
-        ),
-        part("engine", ["engine", run_id, *engine_args]),
-        part("archiver", ["archive", run_id, "--until-end", "--wait-for", wait_for]),
+        part("producer", plan.source_label),
+        part("engine"),
+        part("archiver"),
         show,
-        delivery,
+        part("delivery") if delivery else None,
     )
     stderr.print(f"run {run_id}: parts' logs in {logs}")
     # a SIGTERM stops the run as a Ctrl-C does: every part ends cleanly
@@ -167,11 +139,11 @@ def _resumed(
     fast: bool,
     model_name: str | None,
     replay: bool,
-) -> tuple[list[str], list[str]]:
-    """The source and engine arguments that continue ``run_id``, stopped part way: its source
-    with ``--resume``, at its announced pace unless ``speed`` or ``fast`` say otherwise, and
-    the engine on the model it started with (or ``model_name``), from its checkpoints. A
-    UsageError, in one sentence, for a run that cannot be continued so."""
+) -> RunPlan:
+    """The plan that continues ``run_id``, stopped part way: its source with ``--resume``, at
+    its announced pace unless ``speed`` or ``fast`` say otherwise, and the engine on the model
+    it started with (or ``model_name``), from its checkpoints. A UsageError, in one sentence,
+    for a run that cannot be continued so."""
     from fraudlab.resume import resume_point, resumed_pace
 
     pace(speed, fast, required=False)
@@ -193,14 +165,21 @@ def _resumed(
             "scenario runs and replays can be resumed."
         )
     chosen = resumed_pace(details, speed, fast)
-    flags = ["--fast"] if chosen is None else ["--speed", f"{chosen:g}"]
-    if replay:
-        source = ["republish", str(source_of), "--run-id", run_id, "--resume", *flags]
-    else:
-        source = ["produce", "--resume", run_id, *flags]
+    source: Source = (
+        ReplaySource(str(source_of))
+        if replay
+        else ScenarioSource(str(details.get("scenario")), int(details.get("seed") or 0))
+    )
     events = asyncio.run(read_run_events(settings.bootstrap_servers, run_id))
     model = model_name or latest_details(events, "engine", "started").get("model_name")
-    return source, engine_flags(str(model or "default"), chosen)
+    return RunPlan(
+        run_id,
+        source,
+        chosen,
+        model=str(model or "default"),
+        deliver=not replay,
+        resume=True,
+    )
 
 
 def _speed_reached(settings: Settings, run_id: str) -> str:
@@ -220,21 +199,6 @@ def _report_command(ctx: click.Context) -> click.Command:
     if found is None:
         raise FraudlabError("the report command is missing from this installation.")
     return found
-
-
-def csv_source(
-    data_dir: Path, run_id: str, seed: int, first_ts: int | None, fast: bool
-) -> list[str]:
-    """The produce-csv command line of a CSV run.
-
-    >>> csv_source(Path("cases/a"), "r1", 0, 1800000000, True)
-    ['produce-csv', 'cases/a', '--run-id', 'r1', '--seed', '0', '--first-ts', '1800000000', \
-'--fast']
-    """
-    source = ["produce-csv", str(data_dir), "--run-id", run_id, "--seed", str(seed)]
-    if first_ts is not None:
-        source += ["--first-ts", str(first_ts)]
-    return [*source, "--fast"] if fast else source
 
 
 def _csv_run(
@@ -262,10 +226,16 @@ def _csv_run(
     locate_dataset(data_dir, zone=settings.csv_time_zone)
     seed = seed or 0
     run_id = validate_run_id(run_id) if run_id else new_run_id("csv", seed)
-    source = csv_source(data_dir, run_id, seed, first_ts, fast)
-    # one batch of at most 500 rows every 5 s
-    engine = engine_flags(model_name, None if fast else 1.0, peak_rate=100.0)
-    supervise(ctx, settings, run_id, source, engine, rules, default_rules=rules is None)
+    pace_ = None if fast else 1.0
+    plan = RunPlan(
+        run_id,
+        CsvSource(data_dir, seed, first_ts),
+        pace_,
+        model=model_name,
+        rules=None if rules is None else tuple(rules),
+        quick_start=quick_start_for(pace_, CSV_PEAK_EVENTS_PER_S),
+    )
+    supervise(ctx, settings, plan)
 
 
 @click.command("run")
@@ -330,8 +300,7 @@ def run_command(
             raise UsageError(f"--resume continues a run as it started: drop {', '.join(given)}.")
         settings = settings_from(ctx)
         run_id = validate_run_id(resume_run)
-        source, engine = _resumed(settings, run_id, speed, fast, model_name, replay=False)
-        supervise(ctx, settings, run_id, source, engine)
+        supervise(ctx, settings, _resumed(settings, run_id, speed, fast, model_name, False))
         return
     model_name = model_name or "default"
     if scenario is not None and csv_dir is not None:
@@ -352,17 +321,19 @@ def run_command(
     if first_ts is not None:
         raise UsageError("--first-ts is for --csv runs: a scenario run starts at its own start.")
 
-    flags = pace_flags(speed, fast)
+    chosen = pace(speed, fast)
     settings = settings_from(ctx)
     loaded = load_scenario(scenario, settings.scenarios_dir)
     seed = loaded.seed if seed is None else seed
-    run_id = run_id or new_run_id(loaded.name, seed)
-    source = ["produce", scenario, "--seed", str(seed), "--run-id", run_id, *flags]
-    if minutes is not None:
-        source += ["--minutes", f"{minutes:g}"]
-    peak = loaded.traffic.peak_events_per_s()
-    engine = engine_flags(model_name, None if fast else speed, peak)
-    supervise(ctx, settings, run_id, source, engine, rules, default_rules=rules is None)
+    plan = RunPlan(
+        run_id or new_run_id(loaded.name, seed),
+        ScenarioSource(scenario, seed, minutes),
+        chosen,
+        model=model_name,
+        rules=None if rules is None else tuple(rules),
+        quick_start=quick_start_for(chosen, loaded.traffic.peak_events_per_s()),
+    )
+    supervise(ctx, settings, plan)
 
 
 @click.command("replay")
@@ -402,14 +373,13 @@ def replay_command(
             )
         settings = settings_from(ctx)
         run_id = validate_run_id(resume_run)
-        source, engine = _resumed(settings, run_id, speed, fast, model_name, replay=True)
-        supervise(ctx, settings, run_id, source, engine, deliver=False)
+        supervise(ctx, settings, _resumed(settings, run_id, speed, fast, model_name, True))
         return
     if source_run_id is None:
         raise UsageError(
             "say which archived run to replay (see `fraudlab runs`), or --resume REPLAY."
         )
-    flags = pace_flags(speed, fast)
+    chosen = pace(speed, fast)
     settings = settings_from(ctx)
     free_run_id(run_id)
     rules = file_rules(rule_files)
@@ -425,10 +395,11 @@ def replay_command(
         if run_id
         else new_run_id(f"replay-{original.scenario or 'run'}", original.seed or 0)
     )
-    source = ["republish", source_run_id, "--run-id", run_id, *flags]
-    engine = engine_flags(model, None if fast else speed)
     # a replay's alerts are a what-if: `fraudlab deliver REPLAY` sends them when they are wanted
-    supervise(ctx, settings, run_id, source, engine, rules, deliver=False)
+    plan = RunPlan(
+        run_id, ReplaySource(source_run_id), chosen, model=model, rules=tuple(rules), deliver=False
+    )
+    supervise(ctx, settings, plan)
 
 
 def register(group: click.Group) -> None:

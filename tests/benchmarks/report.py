@@ -310,12 +310,37 @@ def _first_batch(f: Figures) -> Iterator[Row]:
         )
 
 
+def _first_alert(f: Figures) -> Iterator[Row]:
+    """The wait from ``fraudlab run`` to the first fraud-alerts message against the floor the
+    pace sets (``bench_first_alert.py``).
+
+    >>> f = {"with_class_archives": {"median_s": 20.0, "floor_s": 8.0}}
+    >>> [(r.measure, r.ratio) for r in _first_alert(f)]
+    [('first alert of a run at 20x, with class archives', 2.5)]
+    """
+    for label in ("with_class_archives", "cold"):
+        if label in f:
+            m = f[label]
+            yield Row(
+                "first_alert",
+                f"first alert of a run at 20x, {label.replace('_', ' ')}",
+                m["median_s"],
+                "s",
+                "the pace's floor (first window's end + 2 min, / speed)",
+                m["floor_s"],
+                _ratio(m["median_s"], m["floor_s"]),
+                None,
+                higher_is_better=False,
+            )
+
+
 ROWS: dict[str, Callable[[Figures], Iterator[Row]]] = {
     "simulator": _simulator,
     "producer": _producer,
     "archive": _archive,
     "engine": _engine,
     "first_batch": _first_batch,
+    "first_alert": _first_alert,
     "replay": _replay,
     "viz": _viz,
 }

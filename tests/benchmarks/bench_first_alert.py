@@ -1,0 +1,128 @@
+"""What a user waits for: wall seconds from ``fraudlab run`` to the first fraud-alerts message.
+
+``fraudlab run card-testing-burst --minutes 10 --speed 20`` (``make demo``'s scenario and
+pace) runs :data:`REPEATS` times on a broker of its own, each a new process as a user starts
+it: with the JVMs' class archives (``make setup`` writes them) and without them (the cold
+figure, as on a new checkout before they are written). The figure is the time from the
+command's start to the broker's timestamp of the first fraud-alerts message; its reference is
+the floor the pace sets: the event time at which the watermark closes the first alert window
+(its end plus the 2-minute lateness), divided by the speed. A zero-cost engine would report the
+first window then, so the ratio is what starting and running the parts multiply the wait by.
+
+``python tests/benchmarks/bench_first_alert.py`` (about 4 minutes), or ``make bench
+BENCH=first_alert``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import TopicPartition
+
+from fraudlab.broker import LocalBroker
+from fraudlab.cli_context import run_async
+from fraudlab.kafka_io import make_consumer, start_or_report
+from fraudlab.net import free_port
+from fraudlab.settings import Settings, load_settings, settings_toml
+from fraudlab.topics import topic_name
+from lab.default_model import install
+
+SCENARIO, MINUTES, SPEED = "card-testing-burst", 10, 20
+REPEATS = 3
+LATENESS_S = 120
+GOAL_S = 15.0  # issue: the first alert at most 15 s after the run starts, archives written
+
+
+async def _first_alert(bootstrap: str, run_id: str) -> tuple[int, dict[str, Any]]:
+    """The broker's timestamp (ms) of the run's first fraud-alerts message, and its value."""
+    consumer = make_consumer(bootstrap)
+    await start_or_report(consumer, bootstrap)
+    try:
+        tp = TopicPartition(topic_name(run_id, "fraud-alerts"), 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        batch = await consumer.getmany(tp, timeout_ms=10_000, max_records=1)
+        (message,) = batch[tp]
+        return message.timestamp, orjson.loads(message.value)
+    finally:
+        await consumer.stop()
+
+
+def one_run(settings_file: Path, bootstrap: str, run_id: str, start_ts: int) -> dict[str, float]:
+    """One ``fraudlab run``; the wait for its first alert and the floor the pace sets (s)."""
+    argv = [sys.executable, "-m", "lab", "--settings", str(settings_file), "run", SCENARIO]
+    argv += ["--minutes", str(MINUTES), "--speed", str(SPEED), "--run-id", run_id]
+    started = time.time()
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise SystemExit(f"{run_id} failed: {done.stderr[-2000:]}")
+    reported_ms, window = run_async(_first_alert(bootstrap, run_id))
+    floor = (window["window_end"] + LATENESS_S - start_ts) / SPEED
+    return {"wait_s": round(reported_ms / 1000 - started, 2), "floor_s": round(floor, 2)}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--repeats", type=int, default=REPEATS)
+    args = parser.parse_args(argv)
+    from simulator.clock import DEFAULT_START
+
+    start_ts = int(DEFAULT_START.timestamp())
+    base = load_settings()
+    figures: dict[str, Any] = {"scenario": SCENARIO, "speed": SPEED, "goal_s": GOAL_S}
+    with tempfile.TemporaryDirectory(prefix="fraudlab-first-alert-") as tmp:
+        folder = Path(tmp)
+        broker = LocalBroker(folder / "kafka", free_port(), base.jvm_lib_dir)
+        broker.up()
+        try:
+            for archives in (True, False):
+                settings = _settings(base, broker.bootstrap, folder, archives)
+                settings_file = folder / f"fraudlab-{archives}.toml"
+                settings_file.write_text(settings_toml(settings))
+                install(settings)
+                runs = [
+                    one_run(
+                        settings_file, broker.bootstrap, f"first-alert-{archives}-{i}", start_ts
+                    )
+                    for i in range(args.repeats)
+                ]
+                label = "with_class_archives" if archives else "cold"
+                waits = [r["wait_s"] for r in runs]
+                figures[label] = {
+                    "wait_s": waits,
+                    "median_s": statistics.median(waits),
+                    "floor_s": statistics.median(r["floor_s"] for r in runs),
+                }
+                print(f"{label}: first alert after {waits} s", flush=True)
+        finally:
+            broker.down()
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    return figures
+
+
+def _settings(base: Settings, bootstrap: str, folder: Path, archives: bool) -> Settings:
+    return base.model_copy(
+        update={
+            "bootstrap_servers": bootstrap,
+            "models_dir": folder / "models",
+            "archive_dir": folder / f"archive-{archives}",
+            "checkpoint_dir": folder / f"checkpoints-{archives}",
+            "logs_dir": folder / f"logs-{archives}",
+            "jvm_class_archives": archives,
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()
