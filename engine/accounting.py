@@ -6,13 +6,12 @@ duplicates + dead-lettered can be checked against what the broker holds.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from engine.scoring import INPUT_STREAMS
 from engine.sources import kafka_batch
-from fraudlab.kafka_io import end_offsets
+from fraudlab.kafka_session import BlockingKafka
 from fraudlab.records import DeadLetter
 from fraudlab.schemas import spark_schema
 from fraudlab.settings import Settings
@@ -65,10 +64,10 @@ def query_progress(query: StreamingQuery) -> dict[str, Any]:
     }
 
 
-def produced_messages(bootstrap: str, topics: dict[str, str]) -> dict[str, int]:
+def produced_messages(kafka: BlockingKafka, topics: dict[str, str]) -> dict[str, int]:
     """Messages in each input stream's topic (a message may hold a JSON array of records)."""
     produced: dict[str, int] = {}
-    ends = asyncio.run(end_offsets(bootstrap, [topics[s] for s in INPUT_STREAMS]))
+    ends = kafka.end_offsets([topics[s] for s in INPUT_STREAMS])
     for (topic, _), offset in ends.items():
         stream = topic.rsplit(".", 1)[1]
         produced[stream] = produced.get(stream, 0) + offset
@@ -76,7 +75,11 @@ def produced_messages(bootstrap: str, topics: dict[str, str]) -> dict[str, int]:
 
 
 def count_results(
-    spark: SparkSession, settings: Settings, report: EngineReport, topics: dict[str, str]
+    spark: SparkSession,
+    settings: Settings,
+    report: EngineReport,
+    topics: dict[str, str],
+    kafka: BlockingKafka,
 ) -> None:
     """Fill the report's counts from the run's topics, in one Spark job over the five of them.
 
@@ -86,7 +89,7 @@ def count_results(
     from pyspark.sql import functions as F
 
     bootstrap = settings.bootstrap_servers
-    report.produced = produced_messages(bootstrap, topics)
+    report.produced = produced_messages(kafka, topics)
     streams = ["scores", "dead-letter", "fraud-alerts", "top-products"]
     streams += ["frontier"] if "frontier" in topics else []
     rows = kafka_batch(spark, bootstrap, [topics[s] for s in streams])

@@ -16,7 +16,6 @@ False
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -24,46 +23,55 @@ from typing import Any
 import orjson
 
 from engine.frontier import close_out_report, frontier_topic
-from fraudlab.kafka_io import make_producer, start_or_report
-from fraudlab.run_events import latest_details, part_ending, read_run_events
+from fraudlab.kafka_session import BlockingKafka
+from fraudlab.records import RunEvent
+from fraudlab.run_events import decode_run_event, latest_details, part_ending
+from fraudlab.topics import topic_name
 
 __all__ = [
+    "ProducerWatch",
     "close_out",
     "consumed_up_to",
-    "producer_ending",
-    "producer_state",
     "progress_reached",
     "publish_report",
-    "wait_for_producer",
 ]
 
 POLL_S = 1.0
 
 
-def producer_ending(bootstrap: str, run_id: str) -> str | None:
-    """How the run's producer ended (finished, interrupted, failed), or None while it runs."""
-    return part_ending(asyncio.run(read_run_events(bootstrap, run_id)), "producer")
+class ProducerWatch:
+    """The run's producer as its run-events tell: followed by a consumer that keeps its place
+    (the whole topic is read once, at the first refresh, then only what arrived since)."""
 
+    def __init__(self, kafka: BlockingKafka, run_id: str) -> None:
+        self._events = kafka.follow(topic_name(run_id, RunEvent.STREAM))
+        self.events: list[RunEvent] = []
 
-def producer_state(bootstrap: str, run_id: str) -> tuple[str | None, int | None]:
-    """How the run's producer ended (None while it runs), and the event time (s) its last
-    progress event says every earlier record is in Kafka before (None without one)."""
-    events = asyncio.run(read_run_events(bootstrap, run_id))
-    reached = latest_details(events, "producer", "progress").get("event_time")
-    return part_ending(events, "producer"), int(reached) if isinstance(reached, int) else None
+    def refresh(self) -> None:
+        """Read the run-events that arrived since the last refresh."""
+        self.events.extend(decode_run_event(m.value or b"") for m in self._events.poll())
 
+    @property
+    def ending(self) -> str | None:
+        """How the producer ended (finished, interrupted, failed), or None while it runs."""
+        return part_ending(self.events, "producer")
 
-def wait_for_producer(
-    bootstrap: str, run_id: str, should_stop: Callable[[], bool] | None = None
-) -> str | None:
-    """Wait until the producer has ended; its ending, or None if asked to stop first."""
-    while True:
-        ending = producer_ending(bootstrap, run_id)
-        if ending is not None:
-            return ending
-        if should_stop is not None and should_stop():
-            return None
-        time.sleep(POLL_S)
+    @property
+    def reached(self) -> int | None:
+        """The event time (s) its last progress event says every earlier record is in Kafka
+        before (None without one)."""
+        reached = latest_details(self.events, "producer", "progress").get("event_time")
+        return int(reached) if isinstance(reached, int) else None
+
+    def wait_for_end(self, should_stop: Callable[[], bool] | None = None) -> str | None:
+        """Wait until the producer has ended; its ending, or None if asked to stop first."""
+        while True:
+            self.refresh()
+            if self.ending is not None:
+                return self.ending
+            if should_stop is not None and should_stop():
+                return None
+            time.sleep(POLL_S)
 
 
 def _offsets(source: Mapping[str, Any]) -> dict[tuple[str, int], int]:
@@ -99,23 +107,14 @@ def progress_reached(
     return consumed_up_to((last_progress or {}).get("sources") or (), targets)
 
 
-def publish_report(bootstrap: str, run_id: str, value: bytes) -> dict[tuple[str, int], int]:
+def publish_report(kafka: BlockingKafka, run_id: str, value: bytes) -> dict[tuple[str, int], int]:
     """Write a frontier report from the engine itself; the offsets the scoring query has read
     it at, as targets."""
-
-    async def send() -> dict[tuple[str, int], int]:
-        producer = make_producer(bootstrap)
-        await start_or_report(producer, bootstrap)
-        try:
-            sent = await producer.send_and_wait(frontier_topic(run_id), value, key=b"engine")
-        finally:
-            await producer.stop()
-        return {(sent.topic, sent.partition): sent.offset + 1}
-
-    return asyncio.run(send())
+    topic, partition, offset = kafka.send(frontier_topic(run_id), b"engine", value)
+    return {(topic, partition): offset + 1}
 
 
-def close_out(bootstrap: str, run_id: str) -> dict[tuple[str, int], int]:
+def close_out(kafka: BlockingKafka, run_id: str) -> dict[tuple[str, int], int]:
     """Write the report that closes the run's frontier (every input record has been read, so
     nothing stays held); the offsets the scoring query has read it at, as targets."""
-    return publish_report(bootstrap, run_id, close_out_report())
+    return publish_report(kafka, run_id, close_out_report())

@@ -225,21 +225,28 @@ async def create_topics(
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await start_or_report(admin, bootstrap)
     try:
-        existing = set(await on_a_live_node(admin, bootstrap, admin.list_topics, "ListTopics"))
-        wanted = [t for t in topics if t not in existing]
-        if wanted:
-            if replication is None:
-                replication = await default_replication(admin, bootstrap)
-            new = [
-                NewTopic(t, partitions, replication, topic_configs=RUN_TOPIC_CONFIG) for t in wanted
-            ]
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await on_a_live_node(
-                    admin, bootstrap, lambda: admin.create_topics(new), "CreateTopics"
-                )
-        return wanted
+        return await create_missing_topics(admin, bootstrap, topics, partitions, replication)
     finally:
         await admin.close()
+
+
+async def create_missing_topics(
+    admin: AIOKafkaAdminClient,
+    bootstrap: str,
+    topics: Iterable[str],
+    partitions: int,
+    replication: int | None = None,
+) -> list[str]:
+    """:func:`create_topics` through an admin client that is started already."""
+    existing = set(await on_a_live_node(admin, bootstrap, admin.list_topics, "ListTopics"))
+    wanted = [t for t in topics if t not in existing]
+    if wanted:
+        if replication is None:
+            replication = await default_replication(admin, bootstrap)
+        new = [NewTopic(t, partitions, replication, topic_configs=RUN_TOPIC_CONFIG) for t in wanted]
+        with contextlib.suppress(TopicAlreadyExistsError):
+            await on_a_live_node(admin, bootstrap, lambda: admin.create_topics(new), "CreateTopics")
+    return wanted
 
 
 async def list_topics(bootstrap: str) -> list[str]:

@@ -81,6 +81,7 @@ __all__ = [
     "announce",
     "announce_end",
     "announce_now",
+    "decode_run_event",
     "fold_run_events",
     "latest_details",
     "log_events",
@@ -163,10 +164,11 @@ async def _flush_end(publisher: Publisher, event: RunEvent) -> None:
 async def read_run_events(bootstrap: str, run_id: str) -> list[RunEvent]:
     """Every run-event of ``run_id`` the broker holds now, in log order ([] if none yet)."""
     found = await read_to_end(bootstrap, topic_name(run_id, RunEvent.STREAM))
-    return [_decode(value) for _, _, value in found]
+    return [decode_run_event(value) for _, _, value in found]
 
 
-def _decode(value: bytes) -> RunEvent:
+def decode_run_event(value: bytes) -> RunEvent:
+    """A run-event from its message value (an ``undecodable`` one when it is none)."""
     try:
         return codec.decode(RunEvent, value)
     except (ValueError, KeyError, TypeError):

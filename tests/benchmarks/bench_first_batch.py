@@ -100,7 +100,7 @@ def measure_in_fresh_jvm(
             start_python_workers(spark, scorer)
             workers_s = time.monotonic() - started
             products = report_queries.read_products(
-                spark, bootstrap, job._topics(BACKLOG_RUN)["product"]
+                spark, bootstrap, job.prepare_topics(BACKLOG_RUN)["product"]
             )
             timed: dict[str, tuple[float, int]] = {}
             for phase in ("cold", "warm"):

@@ -110,7 +110,7 @@ def batch_cost(variant: Variant) -> dict[str, float] | None:
 
 def variant_topics(backlog_run: str, results_run: str) -> dict[str, str]:
     """Input topics of the backlog run, result topics of the variant's own."""
-    topics = job._topics(backlog_run)
+    topics = job.prepare_topics(backlog_run)
     for stream in job.RESULT_STREAMS:
         topics[stream] = topic_name(results_run, stream)
     topics["frontier"] = frontier_topic(results_run)
@@ -340,7 +340,7 @@ def sustained_rates(
 ) -> None:
     """Search each variant's highest sustained rate, the variants' steps taken in turn."""
     bootstrap = settings.bootstrap_servers
-    products = report_queries.read_products(spark, bootstrap, job._topics(backlog_run)["product"])
+    products = report_queries.read_products(spark, bootstrap, job.prepare_topics(backlog_run)["product"])
     for v in variants:
         results = [topic_name(v.results_run, s) for s in job.RESULT_STREAMS]
         asyncio.run(create_topics(bootstrap, results, settings.topic_partitions))

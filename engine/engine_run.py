@@ -1,0 +1,291 @@
+"""One engine run as an object: start, one step per poll, close; what it keeps between steps are
+its fields, and it talks to Kafka through one long-lived session (:class:`BlockingKafka`).
+
+- :meth:`EngineRun.start` checks the run, announces the engine, starts Spark's Python workers
+  beside the reads of the run's static data, and starts the scoring query
+  (:func:`engine.job.start_scoring`); False when asked to stop first.
+- :meth:`EngineRun.step` is one poll of the control loop: a failed query is one sentence, the
+  queries' progress is shown and published, the live report queries start after the first
+  scoring micro-batch, partitions gone quiet are reported complete up to the producer's
+  promise, and, once every input record has been read, the frontier is closed out; False once
+  the run's scoring is done.
+- :meth:`EngineRun.close` stops the queries between micro-batches, writes the windows never
+  written, counts what the engine did and announces how it ended.
+
+The run's producer is followed through its run-events (:class:`engine.run_end.ProducerWatch`):
+the whole topic is read once, then only what arrives.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from engine.accounting import EngineReport, count_results, produced_messages, query_progress
+from engine.frontier import partition_key
+from engine.frontier import report as frontier_report
+from engine.job import (
+    AVAILABLE_NOW_POLL_S,
+    LIVE_POLL_S,
+    PROGRESS_EVERY_S,
+    REPORTS_WAIT_S,
+    EngineOptions,
+    EnginePlan,
+    check_run,
+    engine_details,
+    input_topics,
+    prepare_topics,
+    start_scoring,
+)
+from engine.report_queries import close_reports, read_products, report_queries
+from engine.run_end import ProducerWatch, close_out, progress_reached, publish_report
+from engine.scoring import ScorerFactory, model_scorer, start_python_workers
+from fraudlab import codec
+from fraudlab.errors import FraudlabError
+from fraudlab.kafka_session import BlockingKafka
+from fraudlab.records import RunEvent, message_key
+from fraudlab.run_events import run_event
+from fraudlab.settings import Settings
+from fraudlab.topics import topic_name
+from models.registry import load_model
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+
+Progress = Callable[[dict[str, Any]], None]
+
+__all__ = ["EngineRun", "Progress"]
+
+
+class EngineRun:
+    """The engine of one run (see the module)."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        settings: Settings,
+        options: EngineOptions,
+        kafka: BlockingKafka,
+        scorer: ScorerFactory | None = None,
+    ) -> None:
+        self.spark, self.settings, self.options, self.kafka = spark, settings, options, kafka
+        self.started = time.monotonic()
+        self.model = load_model(settings.models_dir, options.model_name)
+        self.score = scorer or model_scorer(self.model)
+        self.topics = prepare_topics(options.run_id)
+        self.inputs = input_topics(self.topics)
+        self.producer = ProducerWatch(kafka, options.run_id)
+        self.queries: list[StreamingQuery] = []
+        self.products: DataFrame | None = None
+        self.partitions: list[str] = []
+        # available-now: what is there at the start is the whole run; live: what the producer
+        # left once it ended (both None until known)
+        self.targets: dict[tuple[str, int], int] | None = None
+        self.closed: dict[tuple[str, int], int] | None = None
+        self.reports_due: float | None = None
+        self.idle_at = 0  # the event time up to which idle partitions were reported complete
+        self.last_published = 0.0
+
+    # ---- start ---------------------------------------------------------------------------
+
+    def start(self, should_stop: Callable[[], bool]) -> bool:
+        """Start the run's scoring; False (the engine announced interrupted) if asked to stop
+        first. Each step of the start takes seconds: a stop asked meanwhile is heard."""
+        options, settings = self.options, self.settings
+        # Spark's Python workers (forked, each loading the model: seconds) start on a thread of
+        # their own while this one waits for the run's first events and reads its static data
+        workers = _Background(lambda: start_python_workers(self.spark, self.score))
+        check_run(self.kafka, settings, options, self.topics, should_stop)
+        streams = ("scores", "fraud-alerts", "top-products", "dead-letter", "run-events")
+        self.kafka.create_topics([self.topics[s] for s in streams], settings.topic_partitions)
+        # one partition each: every bucket reads every report, and the rule changes in order
+        self.kafka.create_topics([self.topics["frontier"], self.topics["rules"]], 1)
+        plan = EnginePlan(self.spark, settings, options, self.model, self.topics, self.score)
+        self.announce("started", engine_details(plan))
+        waits = options.available_now and options.until_producer_ends
+        if waits and self.producer.wait_for_end(should_stop) is None:
+            return self.stopped_before_scoring()
+        self.products = read_products(
+            self.spark, settings.bootstrap_servers, self.topics["product"]
+        )
+        self.partitions = sorted(
+            partition_key(t, p) for t, p in self.kafka.end_offsets(self.inputs)
+        )
+        if should_stop():
+            return self.stopped_before_scoring()
+        workers.wait()
+        if should_stop():
+            return self.stopped_before_scoring()
+        self.queries = [start_scoring(plan, self.kafka, self.partitions)]
+        if options.available_now:
+            self.targets = self.kafka.end_offsets(self.inputs)
+        else:
+            # live, the report queries start once the first scoring micro-batch (which folds
+            # in every customer profile) is done, rather than planning and reading beside it:
+            # on two cores a fresh JVM's first windowed aggregations compete with that batch
+            # and delay the first alert (measured: 33 s started beside it, as after it). They
+            # read the scores from the start, so nothing is missed.
+            self.reports_due = time.monotonic() + REPORTS_WAIT_S
+        return True
+
+    def stopped_before_scoring(self) -> bool:
+        self.announce("interrupted", {"scored": 0})
+        return False
+
+    # ---- one step ------------------------------------------------------------------------
+
+    def step(self, progress: Progress | None = None) -> bool:
+        """One poll of the control loop; False once the run's scoring is done."""
+        if not any(q.isActive for q in self.queries):
+            return False
+        self.check_queries()
+        figures = {"queries": [query_progress(q) for q in self.queries]}
+        if progress is not None:
+            progress(figures)
+        if time.monotonic() - self.last_published >= PROGRESS_EVERY_S:
+            # on the run's run-events topic, where the archive and the views read it
+            self.announce("progress", figures)
+            self.last_published = time.monotonic()
+        scoring = self.queries[0].lastProgress
+        if self.reports_due is not None and (
+            scoring is not None or time.monotonic() > self.reports_due
+        ):
+            self.start_reports()
+        options = self.options
+        follow = options.until_producer_ends or options.available_now
+        live_hold = options.hold and self.closed is None and not options.available_now
+        if (follow and self.targets is None) or live_hold:
+            self.producer.refresh()
+        if live_hold:
+            self.report_quiet_partitions(scoring)
+        if follow:
+            if self.targets is None and self.producer.ending is not None:
+                self.targets = self.kafka.end_offsets(self.inputs)
+            if (
+                self.closed is None
+                and self.targets is not None
+                and progress_reached(scoring, self.targets)
+            ):
+                if not options.hold:
+                    return False
+                # every input record read: nothing more can arrive before the frontier
+                self.closed = close_out(self.kafka, options.run_id)
+            if self.closed is not None and progress_reached(scoring, self.closed):
+                return False
+        return True
+
+    @property
+    def poll_s(self) -> float:
+        """Seconds between two steps."""
+        return AVAILABLE_NOW_POLL_S if self.options.available_now else LIVE_POLL_S
+
+    def check_queries(self) -> None:
+        """A query that failed ends the engine in one sentence."""
+        for q in self.queries:
+            if q.exception() is not None:
+                first = str(q.exception()).strip().splitlines()[0][:300]
+                raise FraudlabError(f"the {q.name} query failed: {first}")
+
+    def start_reports(self) -> None:
+        assert self.products is not None
+        self.queries.extend(
+            report_queries(
+                self.spark,
+                self.settings.bootstrap_servers,
+                self.options.speed,
+                self.topics,
+                self.products,
+                self.settings.checkpoint_dir / self.options.run_id,
+                self.options.run_id,
+            )
+        )
+        self.reports_due = None
+
+    def report_quiet_partitions(self, scoring: dict[str, Any] | None) -> None:
+        """Caught up with a producer whose every record before its promise is in Kafka: the
+        partitions that went quiet are complete up to it, so nothing waits on them."""
+        reached = self.producer.reached
+        if reached is None or reached <= self.idle_at:
+            return
+        if progress_reached(scoring, self.kafka.end_offsets(self.inputs)):
+            idle = frontier_report(dict.fromkeys(self.partitions, reached))
+            publish_report(self.kafka, self.options.run_id, idle)
+            self.idle_at = reached
+
+    # ---- close ---------------------------------------------------------------------------
+
+    def close(self, status: str) -> EngineReport:
+        """Stop the queries, write the windows never written (unless nothing was scored or it
+        failed), count what the engine did and announce ``status``."""
+        for q in self.queries:
+            _stop_between_batches(q)
+        report = EngineReport(self.options.run_id)
+        if not self.queries:
+            report.produced = produced_messages(self.kafka, self.topics)
+            report.wall_s = time.monotonic() - self.started
+            return report
+        scored_any = any(p.get("numInputRows") for p in self.queries[0].recentProgress)
+        if self.products is not None and (
+            status == "finished" or (status == "interrupted" and scored_any)
+        ):
+            # close every window, the run's last ones included
+            bootstrap = self.settings.bootstrap_servers
+            close_reports(self.spark, bootstrap, self.topics, self.products, self.options.run_id)
+        try:
+            count_results(self.spark, self.settings, report, self.topics, self.kafka)
+        finally:
+            report.wall_s = time.monotonic() - self.started
+            self.announce(
+                status,
+                {
+                    "scored": report.scored,
+                    "dropped_late": report.dropped_late,
+                    "duplicates": report.duplicates,
+                    "after_frontier": report.after_frontier,
+                    "dead_lettered": report.dead_lettered,
+                    "conflicts": report.conflicts,
+                    "fraud_alert_windows": report.fraud_alert_windows,
+                    "wall_s": round(report.wall_s, 1),
+                },
+            )
+        return report
+
+    def announce(self, event: str, details: dict[str, Any]) -> None:
+        """Publish one of the engine's run-events and wait until the broker has it."""
+        record = run_event(self.options.run_id, "engine", event, details)
+        topic = topic_name(self.options.run_id, RunEvent.STREAM)
+        self.kafka.send(topic, message_key(record), codec.encode(record))
+
+
+class _Background:
+    """A step of the engine's start run on a thread of its own; ``wait`` gives its error."""
+
+    def __init__(self, step: Callable[[], None]) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(step,), daemon=True)
+        self._thread.start()
+
+    def _run(self, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except BaseException as exc:  # handed to the engine's own thread by wait()
+            self._error = exc
+
+    def wait(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+def _stop_between_batches(query: StreamingQuery, wait_s: float = 30.0) -> None:
+    """Stop ``query``, waiting (up to ``wait_s``) for a micro-batch in progress to end first: a
+    ``foreachBatch`` query interrupted inside its Python function fails on the way out with an
+    error Spark cannot even print (its stop check runs a regex over the whole Py4J message)."""
+    deadline = time.monotonic() + wait_s
+    while query.isActive and query.status["isTriggerActive"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if query.isActive:
+        query.stop()
