@@ -14,6 +14,7 @@ A broker that does not answer is one :class:`~fraudlab.errors.BrokerUnavailable`
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Awaitable, Coroutine, Iterable
 from typing import Any, NamedTuple, TypeVar
@@ -21,6 +22,7 @@ from typing import Any, NamedTuple, TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from fraudlab.errors import BrokerUnavailable
 from fraudlab.kafka_io import (
     create_missing_topics,
     make_consumer,
@@ -203,9 +205,18 @@ class BlockingKafka:
         )
         self._thread.start()
 
-    def call(self, work: Coroutine[Any, Any, T] | Awaitable[T]) -> T:
-        """Run ``work`` on the session's loop and wait for its result (or its error)."""
-        return asyncio.run_coroutine_threadsafe(_awaited(work), self._loop).result()
+    def call(self, work: Coroutine[Any, Any, T] | Awaitable[T], timeout_s: float = 60.0) -> T:
+        """Run ``work`` on the session's loop and wait for its result (or its error); a
+        BrokerUnavailable sentence when the cluster has not answered in ``timeout_s``."""
+        future = asyncio.run_coroutine_threadsafe(_awaited(work), self._loop)
+        try:
+            return future.result(timeout_s)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise BrokerUnavailable(
+                f"the Kafka cluster at {self.session.bootstrap} did not answer in "
+                f"{timeout_s:.0f} s."
+            ) from None
 
     def topics(self) -> list[str]:
         return self.call(self.session.topics())

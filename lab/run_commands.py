@@ -29,6 +29,7 @@ from fraudlab.cli_options import (
     seed_option,
 )
 from fraudlab.errors import FraudlabError, UsageError
+from fraudlab.kafka_session import BlockingKafka
 from fraudlab.progress import stderr
 from fraudlab.run_events import latest_details, read_run_events
 from fraudlab.runs import new_run_id, validate_run_id
@@ -105,20 +106,22 @@ def supervise(ctx: click.Context, settings: Settings, plan: RunPlan) -> RunOutco
     if delivery:
         sinks = ", ".join(s.name for s in settings.alert_sinks)
         stderr.print(f"run {run_id}: new alerts go to {sinks}")
-    supervisor = RunSupervisor(
-        settings,
-        run_id,
-        part("producer", plan.source_label),
-        part("engine"),
-        part("archiver"),
-        show,
-        part("delivery") if delivery else None,
-    )
     stderr.print(f"run {run_id}: parts' logs in {logs}")
     # a SIGTERM stops the run as a Ctrl-C does: every part ends cleanly
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        outcome = supervisor.run()
+        with BlockingKafka(settings.bootstrap_servers) as kafka:
+            supervisor = RunSupervisor(
+                settings,
+                run_id,
+                part("producer", plan.source_label),
+                part("engine"),
+                part("archiver"),
+                kafka,
+                show,
+                part("delivery") if delivery else None,
+            )
+            outcome = supervisor.run()
     finally:
         signal.signal(signal.SIGTERM, previous)
         done()

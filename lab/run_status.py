@@ -15,12 +15,11 @@ a window written again after an engine's crash is counted once).
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
-from fraudlab.kafka_io import end_offsets, read_keys
+from fraudlab.kafka_session import BlockingKafka
 from fraudlab.records import RunEvent
-from fraudlab.run_events import latest_details, part_ending, read_run_events
+from fraudlab.run_events import decode_run_event, latest_details, part_ending
 from fraudlab.topics import topic_name
 
 __all__ = ["RunFigures", "RunWatcher"]
@@ -58,22 +57,30 @@ def _engine_state(events: list[RunEvent]) -> str:
 
 
 class RunWatcher:
-    """Reads a run's figures from the broker; the event rate is taken between two readings."""
+    """Reads a run's figures from the broker through the process's Kafka session: its
+    run-events and fraud-alerts are followed (each read whole once, then only what arrives);
+    the event rate is taken between two readings."""
 
-    def __init__(self, bootstrap: str, run_id: str) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: BlockingKafka, run_id: str) -> None:
+        self.kafka = kafka
         self.run_id = run_id
+        self._events = kafka.follow(topic_name(run_id, RunEvent.STREAM))
+        self._alerts = kafka.follow(topic_name(run_id, "fraud-alerts"))
+        self.events: list[RunEvent] = []
+        self._windows: set[bytes | None] = set()
         self._last: tuple[int, int] | None = None  # (events sent, run-event ts)
         self._rate = 0.0
 
-    def read(self) -> RunFigures:
-        return asyncio.run(self._read())
+    def refresh_events(self) -> list[RunEvent]:
+        """The run's run-events so far, in log order."""
+        self.events.extend(decode_run_event(m.value or b"") for m in self._events.poll())
+        return self.events
 
-    async def _read(self) -> RunFigures:
-        events = await read_run_events(self.bootstrap, self.run_id)
+    def read(self) -> RunFigures:
+        events = self.refresh_events()
+        self._windows.update(m.key for m in self._alerts.poll())
         topics = {s: topic_name(self.run_id, s) for s in ("transactions", "scores")}
-        ends = await end_offsets(self.bootstrap, topics.values())
-        windows = await read_keys(self.bootstrap, topic_name(self.run_id, "fraud-alerts"))
+        ends = self.kafka.end_offsets(topics.values())
         count = {
             s: sum(n for (t, _), n in ends.items() if t == topic) for s, topic in topics.items()
         }
@@ -94,7 +101,7 @@ class RunWatcher:
             horizon_s=horizon,
             events_per_s=0.0 if finished else self._rate,
             unscored=max(0, count["transactions"] - count["scores"]),
-            alert_windows=len(set(windows)),
+            alert_windows=len(self._windows),
             engine=_engine_state(events),
             produced=finished,
         )

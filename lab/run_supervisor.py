@@ -14,16 +14,18 @@ ending on the run's run-events, announced on its behalf when it could not say it
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from fraudlab import codec
 from fraudlab.errors import FraudlabError
-from fraudlab.records import RunEvent
-from fraudlab.run_events import announce_now, part_ending, read_run_events, run_event
+from fraudlab.kafka_session import BlockingKafka
+from fraudlab.records import RunEvent, message_key
+from fraudlab.run_events import part_ending, run_event
 from fraudlab.settings import Settings
+from fraudlab.topics import topic_name
 from lab.run_parts import PartProcess
 from lab.run_status import RunFigures, RunWatcher
 
@@ -58,6 +60,7 @@ class RunSupervisor:
         source: PartProcess,
         engine: PartProcess,
         archiver: PartProcess,
+        kafka: BlockingKafka,
         show: Callable[[RunFigures], None] | None = None,
         delivery: PartProcess | None = None,
     ) -> None:
@@ -66,7 +69,8 @@ class RunSupervisor:
         self.source, self.engine, self.archiver = source, engine, archiver
         self.delivery = delivery
         self.show = show
-        self.watcher = RunWatcher(settings.bootstrap_servers, run_id)
+        self.kafka = kafka
+        self.watcher = RunWatcher(kafka, run_id)
 
     def run(self) -> RunOutcome:
         """Run every part to its end; a Ctrl-C stops them all and ends as ``interrupted``.
@@ -166,21 +170,20 @@ class RunSupervisor:
                 return
             if part.returncode == 0 and not part.stop_asked:
                 ending = "finished"
-            announce_now(
-                self.settings.bootstrap_servers,
-                self.settings.topic_partitions,
-                run_event(
-                    self.run_id,
-                    part.name,
-                    ending,
-                    {"exit_code": part.returncode, "announced_by": "run"},
-                ),
+            event = run_event(
+                self.run_id,
+                part.name,
+                ending,
+                {"exit_code": part.returncode, "announced_by": "run"},
             )
+            topic = topic_name(self.run_id, RunEvent.STREAM)
+            self.kafka.create_topics([topic], self.settings.topic_partitions)
+            self.kafka.send(topic, message_key(event), codec.encode(event))
         except FraudlabError:
             pass
 
     def _events(self) -> list[RunEvent]:
         try:
-            return asyncio.run(read_run_events(self.settings.bootstrap_servers, self.run_id))
+            return self.watcher.refresh_events()
         except FraudlabError:
             return []
