@@ -294,12 +294,7 @@ def fold_bucket(
             # what its customer did later (a transaction before it was scored without it)
             behind += partitions is not None and state.at is not None and int(e["ts"]) < state.at
         state.pending.setdefault(e["customer_id"], []).append(e)
-    if conflicts:  # every bucket reads every conflict: keep those of the transactions it holds
-        holding = {position(e) for pending in state.pending.values() for e in pending}
-        state.conflicts.update({p: why for p, why in conflicts.items() if p in holding})
-    found = _take_claims(state, claims, watermark_ms)
-    if found and "frontier" in topics:
-        out.append((topics["frontier"], "conflicts", conflicts_message(found).decode()))
+    out.extend(_identities(state, claims, conflicts, watermark_ms, topics))
     # a transaction claims its ids in the micro-batch it arrives in; a conflict comes back in
     # the next one: it is folded in no sooner (with the hold)
     fresh = (
@@ -313,24 +308,15 @@ def fold_bucket(
     features: list[dict[str, Any]] = []
     if now is not None:
         for customer in sorted(state.pending):
-            held = state.pending[customer]
-            due = sorted((e for e in held if int(e["ts"]) < now), key=_fold_order)
-            cut = next((i for i, e in enumerate(due) if position(e) in fresh), len(due))
-            due = due[:cut]
+            due = _take_due(state, customer, now, fresh)
             if not due:
                 continue
-            taken = {id(e) for e in due}
             due = [e for e in due if not _conflicted(state, e, out, topics["dead-letter"])]
             rows, duplicates = fold_events(customer_state(customer), due)
             features.extend(rows)
             for e in duplicates:
                 note = "a second delivery of the same record"
                 out.append(_skipped(e, DUPLICATE, note, topics["dead-letter"]))
-            rest = [e for e in held if id(e) not in taken]
-            if rest:
-                state.pending[customer] = rest
-            else:
-                del state.pending[customer]
         state.at = now if state.at is None else max(state.at, now)
     for customer, customer_state_ in touched.items():
         state.customers[customer] = customer_state_.to_json()
@@ -346,6 +332,41 @@ def fold_bucket(
 
 def _fold_order(e: dict[str, Any]) -> tuple[int, int]:
     return int(e["ts"]), int(e["seq"])
+
+
+def _take_due(state: BucketState, customer: str, now: int, fresh: set[str]) -> list[dict[str, Any]]:
+    """Take a customer's held records that are due (before the frontier ``now``), in fold
+    order, up to its first transaction that arrived in this micro-batch (``fresh``): that one
+    and what follows it wait for the next."""
+    held = state.pending[customer]
+    due = sorted((e for e in held if int(e["ts"]) < now), key=_fold_order)
+    due = due[: next((i for i, e in enumerate(due) if position(e) in fresh), len(due))]
+    taken = {id(e) for e in due}
+    rest = [e for e in held if id(e) not in taken]
+    if rest:
+        state.pending[customer] = rest
+    else:
+        del state.pending[customer]
+    return due
+
+
+def _identities(
+    state: BucketState,
+    claims: list[dict[str, Any]],
+    conflicts: dict[str, str],
+    watermark_ms: int,
+    topics: dict[str, str],
+) -> list[SinkRow]:
+    """Keep the conflicts read back that concern transactions this bucket holds (every bucket
+    reads every one), and take the claims that came to it; the message of the conflicts those
+    claims met, for the frontier topic (:mod:`engine.identity`)."""
+    if conflicts:
+        holding = {position(e) for pending in state.pending.values() for e in pending}
+        state.conflicts.update({p: why for p, why in conflicts.items() if p in holding})
+    found = _take_claims(state, claims, watermark_ms)
+    if not found or "frontier" not in topics:
+        return []
+    return [(topics["frontier"], "conflicts", conflicts_message(found).decode())]
 
 
 def _take_claims(
