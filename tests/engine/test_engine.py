@@ -20,7 +20,7 @@ from run_helpers import produce, reasons
 from run_results import alert_set, archived_alert_set, read, read_with_keys
 
 from engine.job import EngineOptions, run_engine
-from fraudlab.kafka_io import list_topics
+from fraudlab.kafka_io import end_offsets, list_topics
 from fraudlab.net import free_port
 from fraudlab.settings import Settings, settings_toml
 from fraudlab.topics import topic_name
@@ -316,7 +316,14 @@ def test_an_engine_killed_mid_run_resumes_from_its_checkpoints(
     commits = engine_settings.checkpoint_dir / run_id / "scoring" / "commits"
     try:
         deadline = time.monotonic() + 300
-        while not (commits.exists() and any(commits.iterdir())):
+        # a transaction is scored in the micro-batch after the one it arrived in (a conflict
+        # over its ids would come back by then): wait for a committed batch that scored some
+        scores = topic_name(run_id, "scores")
+        while not (
+            commits.exists()
+            and any(commits.iterdir())
+            and sum(asyncio.run(end_offsets(bootstrap, [scores])).values()) > 0
+        ):
             assert engine.poll() is None, "the engine ended before it could be killed"
             assert time.monotonic() < deadline, "no committed scoring batch in 300 s"
             time.sleep(0.2)
