@@ -17,7 +17,9 @@ True
 from __future__ import annotations
 
 import base64
-from typing import Any, TypeVar
+import operator
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import orjson
 
@@ -42,24 +44,71 @@ def to_dict(record: Record) -> dict[str, Any]:
     return orjson.loads(encode(record))
 
 
-def _build(cls: type[R], obj: dict[str, Any]) -> R:
-    values = []
-    for f in fields_of(cls):
-        value = obj.get(f.name) if f.optional else obj[f.name]
-        if value is None:
-            pass  # an optional field the record lacks (a required one is null only if sent so)
-        elif f.type is bytes and isinstance(value, str):
-            value = base64.b64decode(value)
-        elif f.type not in (str, int, float, bool, bytes):
-            (inner, _) = f.type.__args__
-            value = tuple(_build(inner, item) for item in value)
-        values.append(value)
-    return cls(*values)
+_Reader = Callable[[Any], Any]
+_READERS: dict[type[Record], _Reader] = {}
+
+
+def _reader(cls: type[Record]) -> _Reader:
+    """The reader of a record class's JSON objects, made on first use."""
+    read = _READERS.get(cls)
+    if read is None:
+        read = _READERS[cls] = _new_reader(cls)
+    return read
+
+
+def _new_reader(cls: type[Record]) -> _Reader:
+    """How a record of ``cls`` is built from its JSON object, worked out once per class: the
+    field names in order, which of them a record may lack, and the few fields whose JSON value
+    is not yet the field's value (base64 bytes, nested records)."""
+    specs = fields_of(cls)
+    names = tuple(f.name for f in specs)
+    required = tuple(i for i, f in enumerate(specs) if not f.optional)
+    converted = tuple(
+        (i, convert) for i, f in enumerate(specs) if (convert := _conversion(f.type)) is not None
+    )
+
+    if required == tuple(range(len(required))) and len(required) > 1:
+        # the usual layout, required fields first: taken by one C call, which raises the
+        # KeyError of a missing one itself
+        take_required = operator.itemgetter(*names[: len(required)])
+        optional = names[len(required) :]
+
+        def values_of(obj: dict[str, Any]) -> list[Any]:
+            return [*take_required(obj), *map(obj.get, optional)]
+
+    else:
+
+        def values_of(obj: dict[str, Any]) -> list[Any]:
+            values = list(map(obj.get, names))
+            if None in values:  # missing, or null (a required field is null only if sent so)
+                for i in required:
+                    if values[i] is None and names[i] not in obj:
+                        raise KeyError(names[i])
+            return values
+
+    def read(obj: Any) -> Any:
+        if not isinstance(obj, dict):
+            raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+        values = values_of(obj)
+        for i, convert in converted:
+            if values[i] is not None:
+                values[i] = convert(values[i])
+        return cls(*values)
+
+    return read
+
+
+def _conversion(tp: Any) -> Callable[[Any], Any] | None:
+    """What turns a field's JSON value into its value, or None where they are the same."""
+    if tp in (str, int, float, bool):
+        return None
+    if tp is bytes:
+        return lambda value: base64.b64decode(value) if isinstance(value, str) else value
+    (inner, _) = tp.__args__
+    read_item = _reader(inner)
+    return lambda items: tuple(read_item(item) for item in items)
 
 
 def decode(cls: type[R], value: bytes) -> R:
     """A record from its JSON message value; raises ValueError or KeyError when malformed."""
-    obj = orjson.loads(value)
-    if not isinstance(obj, dict):
-        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
-    return _build(cls, obj)
+    return cast(R, _reader(cls)(orjson.loads(value)))

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 
+from fraudlab.codec import decode
 from fraudlab.records import (
-    AlertedTransaction,
     FraudAlerts,
-    Record,
     RuleChangeRecord,
     RunEvent,
     Score,
@@ -49,26 +48,6 @@ ENGINE_SILENCE_S = 60
 SOURCE_PARTS = ("producer", "replay")
 
 CellKey = tuple[float, float]
-R = TypeVar("R", bound=Record)
-
-
-def decode(cls: type[R], value: bytes) -> R:
-    """A result record from its JSON value, built by the contract's own class.
-
-    :func:`fraudlab.codec.decode` resolves the class's type hints on every call (about a
-    millisecond); the feed reads thousands of results a second, and these records are flat
-    (fraud-alerts nest one list), so they are built here directly. Missing or unknown fields
-    fail as they do there.
-
-    >>> decode(Truth, b'{"transaction_id": "t1", "is_fraud": "1", "pattern": "p", "ts": 5}')
-    Truth(transaction_id='t1', is_fraud='1', pattern='p', ts=5)
-    """
-    obj = orjson.loads(value)
-    if not isinstance(obj, dict):
-        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
-    if cls is FraudAlerts:
-        obj["transactions"] = tuple(AlertedTransaction(**a) for a in obj["transactions"])
-    return cls(**obj)
 
 
 def run_status(info: RunInfo, now: float) -> str:
