@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import base64
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
 
 import orjson
@@ -37,6 +37,17 @@ def _default(value: Any) -> Any:
 def encode(record: Record) -> bytes:
     """The JSON message value of a record."""
     return orjson.dumps(record, default=_default)
+
+
+def encode_list(records: Iterable[Record]) -> bytes:
+    """A JSON array of records, each as :func:`encode` writes it (a score's product_metadata
+    is the list of its transaction's line items).
+
+    >>> from fraudlab.records import LineItem
+    >>> encode_list([LineItem("28999", 2, 1000.0)])
+    b'[{"product_id":"28999","quantity":2,"item_price":1000.0}]'
+    """
+    return b"[" + b",".join(map(encode, records)) + b"]"
 
 
 def to_dict(record: Record) -> dict[str, Any]:

@@ -155,8 +155,9 @@ class Browsing(Record):
 
 @dataclass(frozen=True, slots=True)
 class Transaction(Record):
-    """A checkout; product_metadata is a list of {product_id, quantity, item_price}, in JSON or
-    the assignment's Python-literal form (read by :mod:`fraudlab.product_metadata`)."""
+    """A checkout; product_metadata is a list of line items ({product_id, quantity,
+    item_price}: :class:`LineItem`), in JSON or the assignment's Python-literal form (read by
+    :mod:`fraudlab.product_metadata`)."""
 
     STREAM = "transactions"
     KEY = ("customer_id",)
@@ -177,6 +178,20 @@ class Transaction(Record):
     total_amount: str
     clear_payment: str
     ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class LineItem(Record):
+    """One line of a checkout's product_metadata (nested, not a stream of its own): which
+    product, how many, at what unit price. :mod:`fraudlab.product_metadata` reads the lines of
+    either form a file writes; a score's product_metadata is the JSON list of them."""
+
+    STREAM = ""
+    KEY = ("product_id",)
+
+    product_id: str
+    quantity: int
+    item_price: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,7 +455,7 @@ STREAM_RECORDS: tuple[type[Record], ...] = (
     + RULE_RECORDS
     + DELIVERY_RECORDS
 )
-NESTED_RECORDS: tuple[type[Record], ...] = (AlertedTransaction,)
+NESTED_RECORDS: tuple[type[Record], ...] = (AlertedTransaction, LineItem)
 
 _BY_STREAM = {cls.STREAM: cls for cls in STREAM_RECORDS}
 STREAMS: tuple[str, ...] = tuple(_BY_STREAM)
