@@ -270,17 +270,16 @@ class LiveRun:
     def _truth(self, t: Truth) -> None:
         if t.transaction_id in self.truth:
             return
-        fraud = t.is_fraud.lower() in ("1", "true")
-        self.truth[t.transaction_id] = (fraud, t.pattern)
+        self.truth[t.transaction_id] = (t.is_fraud, t.pattern)
         self.latest_truth_ts = max(self.latest_truth_ts or t.ts, t.ts)
-        if fraud:
+        if t.is_fraud:
             self.frauds += 1
             self.fraud_seconds[t.ts] += 1
         if self.predictions.get(t.transaction_id) == 1:
             self.flagged_with_truth += 1
-            self.true_positives += fraud
+            self.true_positives += t.is_fraud
         key = self.alerted.get(t.transaction_id)
-        if key is not None and fraud:
+        if key is not None and t.is_fraud:
             cell = self.cells[key]
             cell.patterns[t.pattern or "fraud"] += 1
             cell.version += 1
