@@ -12,7 +12,8 @@ Writing a run's file:
 
 Reading finished files (read-only, any number of readers):
 
-- :mod:`archive.files`: where run files are, opening them with one-sentence errors;
+- :mod:`archive.files`: where run files are, opening them with one-sentence errors (and older
+  files' label text read as booleans);
 - :mod:`archive.reader`: the list of runs and a run's summary;
 - :mod:`archive.quality`: precision, recall and time to detect, overall and per pattern;
 - :mod:`archive.aggregates`: time-bucketed aggregates for reports, replay and the views;

@@ -48,7 +48,7 @@ def potential_frauds(
     ),
     frauds AS (
         SELECT min(ts) AS ts FROM truth
-        WHERE lower(is_fraud) IN ('1', 'true') AND {_WITHIN.format(col="ts")}
+        WHERE is_fraud AND {_WITHIN.format(col="ts")}
         GROUP BY transaction_id
     ),
     marks AS (
@@ -132,7 +132,7 @@ def frauds_by_location(
         GROUP BY a.transaction_id
     ),
     truth_by_tx AS (
-        SELECT transaction_id, bool_or(lower(is_fraud) IN ('1', 'true')) AS is_fraud,
+        SELECT transaction_id, bool_or(is_fraud) AS is_fraud,
                max(pattern) AS pattern
         FROM truth GROUP BY transaction_id
     )

@@ -1,21 +1,21 @@
 """Kafka message values to Arrow tables of records, with every undecodable value kept and explained.
 
-A batch of JSON values is parsed by Arrow's JSON reader against the record's Arrow schema, many
-values per call, so decoding never runs a Python loop per field. A value that is not a JSON object
-with every required field of the record, of the right type, is set aside with the reason (an
-optional field, one of fraudlab's extras the assignment's datasets lack, may be missing: it is
-null); the rest of its
-batch is still decoded. A value that is not UTF-8 is set aside too, before parsing: Arrow's
-reader copies such bytes into its strings unchecked, and DuckDB then refuses the whole batch.
-Bad values are found by halving the batch, so a few of them cost a few extra parses, and a value
-gets the same verdict (and the same decoded row) whatever batch it arrives in: a resumed archive
-holds exactly the rows of an uninterrupted one.
+A batch of JSON values is parsed by Arrow's JSON reader against the record's wire schema (its
+Arrow schema, with a bool field as the label text it travels as, read afterwards by the codec's
+rule), many values per call, so decoding never runs a Python loop per field. A value that is not
+a JSON object with every required field of the record, of the right type, is set aside with the
+reason (an optional field, one of fraudlab's extras the assignment's datasets lack, may be
+missing: it is null); the rest of its batch is still decoded. A value that is not UTF-8 is set
+aside too, before parsing: Arrow's reader copies such bytes into its strings unchecked, and
+DuckDB then refuses the whole batch. Bad values are found by halving the batch, so a few of them
+cost a few extra parses, and a value gets the same verdict (and the same decoded row) whatever
+batch it arrives in: a resumed archive holds exactly the rows of an uninterrupted one.
 
 >>> from fraudlab.records import Truth
 >>> table, good, bad = decode_values(
 ...     Truth, [b'{"transaction_id":"t1","is_fraud":"1","pattern":"ato","ts":5}', b"oops"])
 >>> table.to_pylist()
-[{'transaction_id': 't1', 'is_fraud': '1', 'pattern': 'ato', 'ts': 5}]
+[{'transaction_id': 't1', 'is_fraud': True, 'pattern': 'ato', 'ts': 5}]
 >>> good, bad
 ([0], [(1, 'JSON parse error: Invalid value.')])
 
@@ -42,7 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
 from fraudlab.records import EMPTY_ARRAY, Record, fields_of, required_fields
-from fraudlab.schemas import arrow_schema
+from fraudlab.schemas import arrow_from_wire, arrow_schema, arrow_wire_schema
 
 __all__ = ["decode_values", "split_arrays"]
 
@@ -58,12 +58,15 @@ _SCHEMAS: dict[type[Record], tuple[pa.Schema, pa.Schema, tuple[str, ...]]] = {}
 def _schemas(cls: type[Record]) -> tuple[pa.Schema, pa.Schema, tuple[str, ...]]:
     """(schema to store, schema to parse with, the binary fields).
 
-    Binary fields travel as base64 text, which Arrow's JSON reader does not decode, so they are
-    parsed as strings and decoded afterwards.
+    The record's JSON is parsed with its wire schema (bool fields are label text, read after
+    parsing by :func:`fraudlab.schemas.arrow_from_wire`). Binary fields travel as base64 text,
+    which Arrow's JSON reader does not decode, so they are parsed as strings and decoded
+    afterwards too.
     """
     stored = arrow_schema(cls)
     binary = tuple(f.name for f in stored if pa.types.is_binary(f.type))
-    parsed = pa.schema([pa.field(f.name, pa.string()) if f.name in binary else f for f in stored])
+    wire = arrow_wire_schema(cls)
+    parsed = pa.schema([pa.field(f.name, pa.string()) if f.name in binary else f for f in wire])
     return stored, parsed, binary
 
 
@@ -305,6 +308,9 @@ def decode_values(
         table, not_base64 = _decode_binary(table, binary)
         for row, why in not_base64.items():
             rejected.setdefault(row, why)
+    table, not_labels = arrow_from_wire(cls, table)
+    for row, why in not_labels.items():
+        rejected.setdefault(row, why)
     if rejected:
         keep = [row for row in range(table.num_rows) if row not in rejected]
         bad.extend((good[row], why) for row, why in rejected.items())

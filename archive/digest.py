@@ -45,8 +45,12 @@ def table_hash(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, str]:
     """(rows, SHA-256 hex) of one table."""
     hasher = hashlib.sha256()
     rows = 0
+    # the table the file holds, named in full: a reader's connection may see a view of the
+    # same name over it (see archive.files.read_flags_as_bools)
+    ((catalog,),) = con.execute("SELECT current_database()").fetchall()
     reader = con.sql(
-        f"SELECT CAST(t AS VARCHAR) FROM {table} AS t ORDER BY {digest_order(table)}"
+        f'SELECT CAST(t AS VARCHAR) FROM "{catalog}".main.{table} AS t '
+        f"ORDER BY {digest_order(table)}"
     ).to_arrow_reader(_BATCH_ROWS)
     for batch in reader:
         _feed(hasher, batch.column(0))

@@ -5,7 +5,9 @@ holds the file (DuckDB allows one writing process); everyone else opens finished
 read-only, any number at a time, for the queries at hand only (the views too), so that an
 archiver resuming a run finds its file free, or free within :data:`LOCK_WAIT_S`. DuckDB's lock,
 I/O and format errors become one sentence that says what happened to which run and what to do;
-a lock held by another process names that process (pid and command).
+a lock held by another process names that process (pid and command). A file written before
+truth's is_fraud was a BOOLEAN column is read through a view that reads its label text
+(:func:`read_flags_as_bools`).
 
 >>> archive_path(Path("/data"), "r1")
 PosixPath('/data/r1.duckdb')
@@ -21,8 +23,11 @@ from pathlib import Path
 
 import duckdb
 
+from archive.tables import record_tables
 from fraudlab.errors import FraudlabError, UsageError
+from fraudlab.field_values import fraud_label
 from fraudlab.runs import RUN_ID_PATTERN, validate_run_id
+from fraudlab.schemas import flag_fields
 
 __all__ = [
     "ArchiveCorrupt",
@@ -32,6 +37,7 @@ __all__ = [
     "connect_for_writing",
     "lock_holder",
     "open_read_only",
+    "read_flags_as_bools",
     "reading",
     "run_ids",
 ]
@@ -157,7 +163,59 @@ def open_read_only(archive_dir: Path, run_id: str) -> duckdb.DuckDBPyConnection:
         raise ArchiveCorrupt(
             f"{path} is a DuckDB file but not a fraudlab archive (it has no run table)."
         )
+    try:
+        read_flags_as_bools(con)
+    except duckdb.Error as exc:
+        con.close()
+        raise archive_error(exc, run_id, path, writing=False) from None
     return con
+
+
+def read_flags_as_bools(con: duckdb.DuckDBPyConnection, *, row_ids: bool = False) -> None:
+    """Let ``con`` read a file written before bool fields were BOOLEAN columns as it reads a
+    new one: each record table of the file that holds such a field (truth's is_fraud) as its
+    label text is seen through a temporary view of the same name that reads the label by the
+    codec's rule. Nothing is written: the file keeps its text, and its digest still covers what
+    it holds. A temporary view belongs to its connection: a cursor (a connection of its own)
+    needs this call too. A view has no ``rowid``; ``row_ids`` gives it the stored table's as a
+    column of that name, for a reader that orders rows by it (and then sees it in ``*``)."""
+    ((catalog,),) = con.execute("SELECT current_database()").fetchall()
+    for spec in record_tables():
+        flags = flag_fields(spec.record)
+        if not flags:
+            continue
+        types = dict(
+            con.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = $db "
+                "AND schema_name = 'main' AND table_name = $table",
+                {"db": catalog, "table": spec.name},
+            ).fetchall()
+        )
+        as_text = [name for name in flags if types.get(name) == "VARCHAR"]
+        if not as_text:
+            continue
+        stored = f'"{catalog}".main.{spec.name}'
+        read = ", ".join(f"{_label_cases(con, stored, name)} AS {name}" for name in as_text)
+        row_id = ", rowid" if row_ids else ""
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {spec.name} AS "
+            f"SELECT * REPLACE ({read}){row_id} FROM {stored}"
+        )
+
+
+def _label_cases(con: duckdb.DuckDBPyConnection, table: str, column: str) -> str:
+    """A SQL CASE that reads each distinct text of ``column`` by the codec's rule (NULL where a
+    text is no label)."""
+    texts = [t for (t,) in con.execute(f"SELECT DISTINCT {column} FROM {table}").fetchall()]
+    cases = []
+    for text in texts:
+        flag = fraud_label(text) if text is not None else None
+        if flag is not None:
+            quoted = "'" + text.replace("'", "''") + "'"
+            cases.append(f"WHEN {quoted} THEN {str(flag).upper()}")
+    if not cases:
+        return "NULL::BOOLEAN"
+    return f"CASE {column} {' '.join(cases)} ELSE NULL END"
 
 
 @contextlib.contextmanager

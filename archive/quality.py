@@ -30,7 +30,7 @@ __all__ = ["DetectionQuality", "PatternQuality", "detection_quality"]
 _JOINED = """
 WITH truth_by_tx AS (
     SELECT transaction_id,
-           bool_or(lower(is_fraud) IN ('1', 'true')) AS is_fraud,
+           bool_or(is_fraud) AS is_fraud,
            max(pattern) AS pattern,
            min(ts) AS ts
     FROM truth

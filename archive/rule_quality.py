@@ -25,7 +25,7 @@ MODEL = "model"
 
 _PER_SOURCE = """
 WITH truth_by_tx AS (
-    SELECT transaction_id, bool_or(lower(is_fraud) IN ('1', 'true')) AS is_fraud
+    SELECT transaction_id, bool_or(is_fraud) AS is_fraud
     FROM truth GROUP BY transaction_id
 ),
 matched AS (

@@ -3,8 +3,10 @@
 ``fraud_alerts``: every 10 s of event time, the potential frauds (prediction 1) of the last
 2 minutes (sliding windows of 2 min every 10 s). ``top_products``: every 30 s of event time, the
 top 20 products by quantity among non-fraud transactions (prediction 0), with name and sales.
-A score's product_metadata is the JSON list the engine's fold wrote from its one reading of the
-transaction's (:func:`features.definition.line_items_json`), whatever form the record used.
+A score's product_metadata is the JSON list of line items (:class:`fraudlab.records.LineItem`) the
+engine's fold wrote from its one reading of the transaction's
+(:func:`features.definition.line_items_json`), whatever form the record used; the report reads it
+with the Spark schema derived from that record.
 The window arithmetic is Spark's, the same on a streaming frame (live) and a batch frame
 (``--available-now``, and closing a run's last windows).
 """
@@ -13,7 +15,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fraudlab.records import AlertedTransaction, FraudAlerts, TopProduct, field_names
+from fraudlab.records import AlertedTransaction, FraudAlerts, LineItem, TopProduct, field_names
+from fraudlab.schemas import spark_schema
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -21,7 +24,6 @@ if TYPE_CHECKING:
 ALERT_WINDOW, ALERT_SLIDE = "2 minutes", "10 seconds"
 TOP_WINDOW = "30 seconds"
 TOP_N = 20
-LINE_SCHEMA = "array<struct<product_id:string,quantity:double,item_price:double>>"
 
 
 def fraud_alerts(scores: DataFrame) -> DataFrame:
@@ -48,9 +50,11 @@ def fraud_alerts(scores: DataFrame) -> DataFrame:
 def product_quantities(scores: DataFrame, products: DataFrame) -> DataFrame:
     """Quantity and sales per product and 30 s window among non-fraud transactions."""
     from pyspark.sql import functions as F
+    from pyspark.sql.types import ArrayType
 
+    line_items = ArrayType(spark_schema(LineItem))
     lines = scores.where(F.col("prediction") == 0).select(
-        "event_timestamp", F.explode(F.from_json("product_metadata", LINE_SCHEMA)).alias("line")
+        "event_timestamp", F.explode(F.from_json("product_metadata", line_items)).alias("line")
     )
     names = products.select(
         F.col("id").alias("product_id"), F.col("productDisplayName").alias("product_name")

@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from fraudlab import codec
 from fraudlab.product_metadata import parse_items
 from fraudlab.records import L1_EVENTS, L2_EVENTS
 
@@ -303,8 +304,9 @@ def _items(metadata: str) -> list[tuple[float, float]]:
 
 
 def line_items_json(metadata: str | None) -> str:
-    """product_metadata as the JSON list the reports read (``[]`` when it cannot be read): the
-    one parser's reading of it, so that the features and the top-products report see the same
+    """product_metadata as the JSON list of line items (:class:`fraudlab.records.LineItem`, as
+    the codec writes them) that the reports read, ``[]`` when it cannot be read: the one
+    parser's reading of it, so that the features and the top-products report see the same
     items whatever form the record wrote them in.
 
     >>> line_items_json("[{'product_id': 28999, 'quantity': 2, 'item_price': 1000}]")
@@ -313,9 +315,4 @@ def line_items_json(metadata: str | None) -> str:
     items = parse_items(metadata) if metadata else ()
     if isinstance(items, str):
         return "[]"
-    return orjson.dumps(
-        [
-            {"product_id": i.product_id, "quantity": i.quantity, "item_price": i.item_price}
-            for i in items
-        ]
-    ).decode()
+    return codec.encode_list(items).decode()

@@ -1,8 +1,9 @@
-"""Reading the string fields of input records: decimal numbers and event times.
+"""Reading the string fields of input records: decimal numbers, event times and yes/no labels.
 
 Input records keep every field as the string their file wrote; whoever needs a value reads it
 here, so that the CSV reader's checks and the parts that compute with the values agree on what a
-number and a time are.
+number, a time and a fraud label are. A fraud label is read the same way in Python, in Arrow
+(the archive) and in Spark: :func:`fraud_label` and its two forms beside it.
 
 Times come in the forms the assignment's data and its peers write: a naive
 ``YYYY-MM-DD HH:MM:SS[.f...]`` (local time of the dataset's time zone, Asia/Jakarta unless told
@@ -22,13 +23,20 @@ import functools
 import math
 import re
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql import Column
 
 __all__ = [
     "DEFAULT_TIME_ZONE",
     "decimal",
     "event_time",
     "fraud_label",
+    "fraud_label_column",
+    "fraud_labels",
     "time_zone",
     "whole_number",
 ]
@@ -69,11 +77,17 @@ def whole_number(text: str) -> int | None:
 
 
 _YES, _NO = ("true", "yes"), ("false", "no")
+# the ASCII characters str.strip() takes for blanks, as the Spark form of the rule trims them
+_ASCII_BLANKS = "".join(c for c in map(chr, range(128)) if c.isspace())
 
 
 def fraud_label(text: str) -> bool | None:
     """Whether a label field says fraud: 1 or 0 as a whole number ("1", "1.0", as spreadsheets
     and pandas write it), true/false or yes/no in any case; None for anything else.
+
+    This is the one reading of a yes/no field: the CSV reader's, and the codec's for every
+    ``bool`` field of the record contract (truth's ``is_fraud``). :func:`fraud_labels` applies
+    it to an Arrow array and :func:`fraud_label_column` is its Spark expression.
 
     >>> [fraud_label(t) for t in ("1", "1.0", "TRUE", "no", "0.0", "2", "maybe")]
     [True, True, True, False, False, None, None]
@@ -83,6 +97,43 @@ def fraud_label(text: str) -> bool | None:
         return word in _YES
     number = whole_number(word)
     return None if number not in (0, 1) else number == 1
+
+
+def fraud_labels(texts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """:func:`fraud_label` of each text of an Arrow string array: a boolean array, null where
+    the text is null or no label. Each distinct text is read once, by fraud_label itself.
+
+    >>> import pyarrow as pa
+    >>> fraud_labels(pa.array(["1", "0", " TRUE", "maybe", None, "1"])).to_pylist()
+    [True, False, True, None, None, True]
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    distinct = pc.unique(texts).drop_null()
+    verdicts = pa.array([fraud_label(text) for text in distinct.to_pylist()], pa.bool_())
+    return pc.take(verdicts, pc.index_in(texts, value_set=distinct))
+
+
+def fraud_label_column(text: Column) -> Column:
+    """:func:`fraud_label` as a Spark expression over a string column: true, false, or null
+    where the text is null or no label.
+
+    Built from fraud_label's own words and number pattern; on ASCII text the two agree (Python
+    also takes other Unicode blanks around a label, and other Unicode digits, which Spark's
+    regular expressions do not).
+    """
+    from pyspark.sql import functions as F
+
+    blanks = "[" + "".join(f"\\u{ord(c):04x}" for c in _ASCII_BLANKS) + "]"
+    word = F.lower(F.regexp_replace(text, f"^{blanks}+|{blanks}+$", ""))
+    number = word.try_cast("double")
+    return (
+        F.when(word.isin(*_YES), True)
+        .when(word.isin(*_NO), False)
+        .when(word.rlike(f"^(?:{_DECIMAL.pattern})$") & (number == 1), True)
+        .when(word.rlike(f"^(?:{_DECIMAL.pattern})$") & (number == 0), False)
+    )
 
 
 @functools.cache

@@ -1,4 +1,5 @@
-"""The one reader of a transaction's product_metadata: the items a checkout bought.
+"""The one reader of a transaction's product_metadata: the line items a checkout bought
+(:class:`fraudlab.records.LineItem`).
 
 Files write the list two ways: JSON (``[{"product_id": "28999", "quantity": "1", ...}]``) and the
 assignment's Python literal (``[{'product_id': 28999, 'quantity': 1, 'item_price': 1000}]``).
@@ -8,9 +9,9 @@ not a list of whole items, or an item with a negative, fractional or non-numeric
 negative or non-numeric price, is refused with the reason, never read as 0.
 
 >>> parse_items("[{'product_id': 28999, 'quantity': 1, 'item_price': 1000}]")
-(Item(product_id='28999', quantity=1, item_price=1000.0),)
+(LineItem(product_id='28999', quantity=1, item_price=1000.0),)
 >>> parse_items('[{"product_id": "28999", "quantity": "1", "item_price": "1000"}]')
-(Item(product_id='28999', quantity=1, item_price=1000.0),)
+(LineItem(product_id='28999', quantity=1, item_price=1000.0),)
 >>> parse_items('[{"product_id": "53921", "quantity": "-2", "item_price": "276840"}]')
 'item 1: quantity -2 is negative'
 """
@@ -18,26 +19,17 @@ negative or non-numeric price, is refused with the reason, never read as 0.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
 
 import orjson
 
 from fraudlab.field_values import decimal
+from fraudlab.records import LineItem, field_names
 
-__all__ = ["MAX_TEXT", "Item", "parse_items", "read_items"]
+__all__ = ["MAX_TEXT", "parse_items", "read_items"]
 
 # A literal this long is not product metadata; literal_eval's parser is not meant for megabytes.
 MAX_TEXT = 100_000
-_KEYS = ("product_id", "quantity", "item_price")
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One line of a checkout: which product, how many, at what unit price."""
-
-    product_id: str
-    quantity: int
-    item_price: float
+_KEYS = field_names(LineItem)
 
 
 def _loaded(text: str) -> object:
@@ -60,7 +52,7 @@ def _text_of(value: object) -> str | None:
     return None
 
 
-def _item(number: int, raw: object) -> Item | str:
+def _item(number: int, raw: object) -> LineItem | str:
     if not isinstance(raw, dict):
         return f"item {number} is not a {{product_id, quantity, item_price}} object"
     missing = [k for k in _KEYS if k not in raw]
@@ -81,15 +73,15 @@ def _item(number: int, raw: object) -> Item | str:
         return f"item {number}: item_price {raw['item_price']!r} is not a number"
     if price < 0:
         return f"item {number}: item_price {price_text} is negative"
-    return Item(product.strip(), int(quantity), price)
+    return LineItem(product.strip(), int(quantity), price)
 
 
-def parse_items(text: str) -> tuple[Item, ...] | str:
+def parse_items(text: str) -> tuple[LineItem, ...] | str:
     """The items of a product_metadata text, or the reason it cannot be read.
 
     >>> parse_items("[{'product_id': 1, 'quantity': 4, 'item_price': 9}, "
     ...             "{'product_id': 2, 'quantity': 1, 'item_price': 5.5}]")[1]
-    Item(product_id='2', quantity=1, item_price=5.5)
+    LineItem(product_id='2', quantity=1, item_price=5.5)
     >>> parse_items("__import__('os').system('true')")
     'product_metadata is neither JSON nor a Python literal list'
     >>> parse_items("[]"), parse_items("[{'product_id': 1, 'quantity': 1}]")
@@ -105,7 +97,7 @@ def parse_items(text: str) -> tuple[Item, ...] | str:
         return "product_metadata is not a list of items"
     if not loaded:
         return "product_metadata lists no items"
-    items: list[Item] = []
+    items: list[LineItem] = []
     for number, raw in enumerate(loaded, 1):
         item = _item(number, raw)
         if isinstance(item, str):
@@ -114,7 +106,7 @@ def parse_items(text: str) -> tuple[Item, ...] | str:
     return tuple(items)
 
 
-def read_items(text: str) -> tuple[Item, ...]:
+def read_items(text: str) -> tuple[LineItem, ...]:
     """The items of a product_metadata text; ValueError with the reason when it cannot be read."""
     items = parse_items(text)
     if isinstance(items, str):

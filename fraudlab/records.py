@@ -6,10 +6,13 @@ StructType, the Arrow schema and the DuckDB table are derived from these classes
 
 Input records follow the assignment's datasets (the assignment's columns first and in order,
 fraudlab's extra columns after them); every streamed record carries ``ts``, an integer Unix
-timestamp, and every other input field travels as a string. A field typed ``str | None`` is one
-of fraudlab's extras that the assignment's datasets lack (a customer's home, a product's price,
-a browsing row's customer and item): a record without it is whole, and the field is null in
-Spark, Arrow and DuckDB. Result records (scores, reports, dead letters) are typed.
+timestamp, and every other input field travels as a string. A ``bool`` field (truth's
+``is_fraud``) travels as ``"1"`` or ``"0"`` and is read back as a bool by :mod:`fraudlab.codec`
+(and by the Arrow and Spark forms of its rule), so that no reader compares label texts. A field
+typed ``str | None`` is one of fraudlab's extras that the assignment's datasets lack (a
+customer's home, a product's price, a browsing row's customer and item): a record without it is
+whole, and the field is null in Spark, Arrow and DuckDB. Result records (scores, reports, dead
+letters) are typed.
 
 >>> [f.name for f in fields_of(Truth)]
 ['transaction_id', 'is_fraud', 'pattern', 'ts']
@@ -155,8 +158,9 @@ class Browsing(Record):
 
 @dataclass(frozen=True, slots=True)
 class Transaction(Record):
-    """A checkout; product_metadata is a list of {product_id, quantity, item_price}, in JSON or
-    the assignment's Python-literal form (read by :mod:`fraudlab.product_metadata`)."""
+    """A checkout; product_metadata is a list of line items ({product_id, quantity,
+    item_price}: :class:`LineItem`), in JSON or the assignment's Python-literal form (read by
+    :mod:`fraudlab.product_metadata`)."""
 
     STREAM = "transactions"
     KEY = ("customer_id",)
@@ -180,15 +184,30 @@ class Transaction(Record):
 
 
 @dataclass(frozen=True, slots=True)
+class LineItem(Record):
+    """One line of a checkout's product_metadata (nested, not a stream of its own): which
+    product, how many, at what unit price. :mod:`fraudlab.product_metadata` reads the lines of
+    either form a file writes; a score's product_metadata is the JSON list of them."""
+
+    STREAM = ""
+    KEY = ("product_id",)
+
+    product_id: str
+    quantity: int
+    item_price: float
+
+
+@dataclass(frozen=True, slots=True)
 class Truth(Record):
-    """Ground truth for one transaction; written by the simulator, never read by the engine."""
+    """Ground truth for one transaction; written by the simulator (or read from a dataset's
+    fraud_transaction.csv), never read by the engine. ``is_fraud`` travels as "1" or "0"."""
 
     STREAM = "truth"
     KEY = ("transaction_id",)
     ASSIGNMENT_COLUMNS = 2
 
     transaction_id: str
-    is_fraud: str
+    is_fraud: bool
     pattern: str
     ts: int
 
@@ -440,7 +459,7 @@ STREAM_RECORDS: tuple[type[Record], ...] = (
     + RULE_RECORDS
     + DELIVERY_RECORDS
 )
-NESTED_RECORDS: tuple[type[Record], ...] = (AlertedTransaction,)
+NESTED_RECORDS: tuple[type[Record], ...] = (AlertedTransaction, LineItem)
 
 _BY_STREAM = {cls.STREAM: cls for cls in STREAM_RECORDS}
 STREAMS: tuple[str, ...] = tuple(_BY_STREAM)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fraudlab import codec
 from fraudlab.errors import UsageError
 from fraudlab.settings import Settings
 from models.history import History, history_frames, rows_by_stream
@@ -108,12 +109,7 @@ def csv_history(spark: SparkSession, data_dir: Path) -> History:
     for row in rows["customer"]:
         row["ts"] = 0
     rows["truth"] = [
-        {
-            "transaction_id": tx["transaction_id"],
-            "is_fraud": labels.labels.get(tx["transaction_id"], ("0", ""))[0],
-            "pattern": labels.labels.get(tx["transaction_id"], ("0", ""))[1],
-            "ts": tx["ts"],
-        }
+        codec.to_dict(labels.truth_of(tx["transaction_id"], tx["ts"]))
         for tx in rows["transactions"]
     ]
     return history_frames(spark, rows)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 from fraudlab.records import Browsing, Customer, Record, Transaction, Truth, field_names
-from fraudlab.schemas import arrow_schema, spark_schema
+from fraudlab.schemas import arrow_from_wire, arrow_wire_schema, spark_schema
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -62,7 +62,7 @@ class History:
 
         truth = self.truth.select(
             "transaction_id",
-            F.when(F.col("is_fraud") == "1", 1.0).otherwise(0.0).alias("label"),
+            F.when(F.col("is_fraud"), 1.0).otherwise(0.0).alias("label"),
             F.coalesce(F.col("pattern"), F.lit("")).alias("pattern"),
         ).dropDuplicates(["transaction_id"])
         return features.join(truth, "transaction_id", "inner")
@@ -90,17 +90,21 @@ def rows_by_stream(messages: Iterable[StreamValue]) -> dict[str, list[dict[str, 
 
 
 def history_frames(spark: SparkSession, rows: dict[str, list[dict[str, Any]]]) -> History:
-    """The history of decoded records by stream (browsing, transactions, customer, truth)."""
+    """The history of records by stream (browsing, transactions, customer, truth), each record
+    given as its JSON object (:func:`fraudlab.codec.to_dict` of a record writes one)."""
     return History(*(_frame(spark, HISTORY_STREAMS[s], rows.get(s, [])) for s in HISTORY_STREAMS))
 
 
 def _frame(spark: SparkSession, cls: type[Record], rows: list[dict[str, Any]]) -> DataFrame:
+    """The frame of records given as their JSON objects (truth's is_fraud as label text, read
+    by the codec's rule: a text that is no label is null, and so not a fraud)."""
     import pyarrow as pa
 
     names = field_names(cls)
-    table = pa.Table.from_pylist(
-        [{n: r.get(n) for n in names} for r in rows], schema=arrow_schema(cls)
+    wire = pa.Table.from_pylist(
+        [{n: r.get(n) for n in names} for r in rows], schema=arrow_wire_schema(cls)
     )
+    table, _ = arrow_from_wire(cls, wire)
     if table.num_rows == 0:
         return spark.createDataFrame([], spark_schema(cls))
     return spark.createDataFrame(table.to_pandas(), spark_schema(cls))

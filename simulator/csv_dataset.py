@@ -18,6 +18,7 @@ from pathlib import Path
 
 from fraudlab.errors import UsageError
 from fraudlab.field_values import DEFAULT_TIME_ZONE, fraud_label, time_zone
+from fraudlab.records import Truth
 from simulator.csv_rows import (
     BROWSING,
     CATEGORIES,
@@ -129,13 +130,13 @@ class CheckReport:
 
 @dataclass
 class FraudLabels:
-    """fraud_transaction.csv's labels by transaction_id: (is_fraud, pattern), is_fraud "1" or
-    "0" (:func:`fraudlab.field_values.fraud_label`; a label left empty or out is "1", as the
+    """fraud_transaction.csv's labels by transaction_id: (is_fraud, pattern), is_fraud a bool
+    (:func:`fraudlab.field_values.fraud_label`; a label left empty or out is a fraud, as the
     assignment's file lists only frauds), and each label's line, to name the labels of
     transaction ids that transactions.csv never gave."""
 
     file: str
-    labels: dict[str, tuple[str, str]] = field(default_factory=dict)
+    labels: dict[str, tuple[bool, str]] = field(default_factory=dict)
     lines: dict[str, tuple[int, dict[str, str]]] = field(default_factory=dict)
 
     @classmethod
@@ -149,10 +150,15 @@ class FraudLabels:
         found = cls(path.name)
         for line, row in dataset.numbered_rows(stack, "truth", problem):
             said = row.get("is_fraud") or ""
-            label = "1" if not said.strip() or fraud_label(said) else "0"
-            found.labels[row["transaction_id"]] = (label, row.get("pattern", ""))
+            fraud = not said.strip() or bool(fraud_label(said))
+            found.labels[row["transaction_id"]] = (fraud, row.get("pattern", ""))
             found.lines[row["transaction_id"]] = (line, row)
         return found
+
+    def truth_of(self, transaction_id: str, ts: int) -> Truth:
+        """The truth of a transaction of the dataset: legitimate when the file does not name it."""
+        fraud, pattern = self.labels.get(transaction_id, (False, ""))
+        return Truth(transaction_id, fraud, pattern, ts)
 
     def unmatched(self, transaction_ids: set[str]) -> list[Problem]:
         """A problem for each label whose transaction_id is none of ``transaction_ids``."""

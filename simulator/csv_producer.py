@@ -31,7 +31,7 @@ from fraudlab.field_values import DEFAULT_TIME_ZONE
 from fraudlab.kafka_io import DEFAULT_TUNING, ProducerTuning
 from fraudlab.pacing import Pacer, wall_epoch, wall_seconds
 from fraudlab.publisher import WaitReport
-from fraudlab.records import Quarantined, RunEvent, message_key, record_for_stream
+from fraudlab.records import Quarantined, Record, RunEvent, message_key, record_for_stream
 from fraudlab.run_publication import RunPublication, publishing
 from fraudlab.topics import topic_name
 from simulator.csv_batches import BatchRule, CsvBatch, Row, plan_batches
@@ -121,13 +121,14 @@ class _Sender:
             key = str(row.get(key_column, "")).encode()
             await self.publication.send(stream, key, orjson.dumps(row), None)
 
+    async def record(self, record: Record) -> None:
+        """Send one record, written by the codec, as one message."""
+        await self.publication.send(record.STREAM, message_key(record), codec.encode(record), None)
+
     async def problems(self, problems: list[Problem], ts: int) -> None:
         self.first_problems.extend(str(p) for p in problems[: SHOWN - len(self.first_problems)])
         for p in problems:
-            record = Quarantined(p.file, p.line, p.field, p.reason, p.raw, ts)
-            await self.publication.send(
-                Quarantined.STREAM, message_key(record), codec.encode(record), None
-            )
+            await self.record(Quarantined(p.file, p.line, p.field, p.reason, p.raw, ts))
         self.quarantined += len(problems)
         self.publication.end_details["quarantined"] = self.quarantined
         problems.clear()
@@ -246,18 +247,8 @@ async def _send_batch(
     await sender.rows("browsing", batch.browsing, message_format, batch.number)
     await sender.rows("transactions", batch.transactions, message_format, batch.number)
     if truth is not None:
-        labels: list[Row] = []
         for tx in batch.transactions:
-            is_fraud, pattern = truth.labels.get(str(tx["transaction_id"]), ("0", ""))
-            labels.append(
-                {
-                    "transaction_id": str(tx["transaction_id"]),
-                    "is_fraud": is_fraud,
-                    "pattern": pattern,
-                    "ts": tx["ts"],
-                }
-            )
-        await sender.rows("truth", labels, "record")
+            await sender.record(truth.truth_of(str(tx["transaction_id"]), int(tx["ts"])))
 
 
 def _progress_details(sender: _Sender, batch: CsvBatch, rule: BatchRule) -> dict[str, Any]:

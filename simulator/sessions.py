@@ -216,7 +216,7 @@ def settle(
         now, "transactions", person.customer_id.encode(), orjson.dumps(record), transaction_id, ts
     )
     label = visit.label
-    shop.outbox.record(now, Truth(transaction_id, "1" if label else "0", label, ts))
+    shop.outbox.record(now, Truth(transaction_id, bool(label), label, ts))
     return not failed
 
 

@@ -80,7 +80,7 @@ def alert_windows(
     sql = """
     WITH frauds AS (
         SELECT transaction_id, min(ts) AS ts FROM truth
-        WHERE lower(is_fraud) IN ('1', 'true') GROUP BY transaction_id
+        WHERE is_fraud GROUP BY transaction_id
     ),
     windows AS (
         SELECT window_start, window_end, count FROM fraud_alerts
@@ -107,7 +107,7 @@ def true_frauds_by_location(
     sql = """
     WITH frauds AS (
         SELECT transaction_id, max(pattern) AS pattern FROM truth
-        WHERE lower(is_fraud) IN ('1', 'true') AND ($until IS NULL OR ts <= $until)
+        WHERE is_fraud AND ($until IS NULL OR ts <= $until)
         GROUP BY transaction_id
     ),
     placed AS (
@@ -205,7 +205,7 @@ def quality_so_far(con: duckdb.DuckDBPyConnection, until: int | None = None) -> 
         """
         WITH frauds AS (
             SELECT DISTINCT transaction_id FROM truth
-            WHERE lower(is_fraud) IN ('1', 'true') AND ($until IS NULL OR ts <= $until)
+            WHERE is_fraud AND ($until IS NULL OR ts <= $until)
         ),
         flagged AS (
             SELECT DISTINCT transaction_id FROM scores

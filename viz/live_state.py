@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 
+from fraudlab.codec import decode
 from fraudlab.records import (
-    AlertedTransaction,
     FraudAlerts,
-    Record,
     RuleChangeRecord,
     RunEvent,
     Score,
@@ -49,26 +48,6 @@ ENGINE_SILENCE_S = 60
 SOURCE_PARTS = ("producer", "replay")
 
 CellKey = tuple[float, float]
-R = TypeVar("R", bound=Record)
-
-
-def decode(cls: type[R], value: bytes) -> R:
-    """A result record from its JSON value, built by the contract's own class.
-
-    :func:`fraudlab.codec.decode` resolves the class's type hints on every call (about a
-    millisecond); the feed reads thousands of results a second, and these records are flat
-    (fraud-alerts nest one list), so they are built here directly. Missing or unknown fields
-    fail as they do there.
-
-    >>> decode(Truth, b'{"transaction_id": "t1", "is_fraud": "1", "pattern": "p", "ts": 5}')
-    Truth(transaction_id='t1', is_fraud='1', pattern='p', ts=5)
-    """
-    obj = orjson.loads(value)
-    if not isinstance(obj, dict):
-        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
-    if cls is FraudAlerts:
-        obj["transactions"] = tuple(AlertedTransaction(**a) for a in obj["transactions"])
-    return cls(**obj)
 
 
 def run_status(info: RunInfo, now: float) -> str:
@@ -291,17 +270,16 @@ class LiveRun:
     def _truth(self, t: Truth) -> None:
         if t.transaction_id in self.truth:
             return
-        fraud = t.is_fraud.lower() in ("1", "true")
-        self.truth[t.transaction_id] = (fraud, t.pattern)
+        self.truth[t.transaction_id] = (t.is_fraud, t.pattern)
         self.latest_truth_ts = max(self.latest_truth_ts or t.ts, t.ts)
-        if fraud:
+        if t.is_fraud:
             self.frauds += 1
             self.fraud_seconds[t.ts] += 1
         if self.predictions.get(t.transaction_id) == 1:
             self.flagged_with_truth += 1
-            self.true_positives += fraud
+            self.true_positives += t.is_fraud
         key = self.alerted.get(t.transaction_id)
-        if key is not None and fraud:
+        if key is not None and t.is_fraud:
             cell = self.cells[key]
             cell.patterns[t.pattern or "fraud"] += 1
             cell.version += 1

@@ -40,14 +40,14 @@ RUN_ID = "hand-made"
 
 # tx: (fraud, pattern, ts, prediction or None, lat, long)
 TRANSACTIONS = {
-    "t1": ("1", "card_testing", 100, 1, -6.2, 106.8),
-    "t2": ("1", "card_testing", 105, 0, -6.2, 106.8),
-    "t3": ("1", "account_takeover", 130, 1, 3.6, 98.7),
-    "t4": ("0", "", 110, 1, -6.3, 106.7),
-    "t5": ("0", "", 120, 0, -7.8, 110.4),
-    "t6": ("0", "flash_sale", 140, 0, -7.8, 110.4),
-    "t7": ("1", "account_takeover", 150, None, 3.6, 98.7),
-    "t8": ("0", "", 160, 0, -6.9, 107.6),
+    "t1": (True, "card_testing", 100, 1, -6.2, 106.8),
+    "t2": (True, "card_testing", 105, 0, -6.2, 106.8),
+    "t3": (True, "account_takeover", 130, 1, 3.6, 98.7),
+    "t4": (False, "", 110, 1, -6.3, 106.7),
+    "t5": (False, "", 120, 0, -7.8, 110.4),
+    "t6": (False, "flash_sale", 140, 0, -7.8, 110.4),
+    "t7": (True, "account_takeover", 150, None, 3.6, 98.7),
+    "t8": (False, "", 160, 0, -6.9, 107.6),
 }
 PROBABILITY = {"t1": 0.9, "t3": 0.7, "t4": 0.6, "t9": 0.95}
 WINDOWS = {110: ("t1",), 120: ("t1", "t4"), 140: ("t1", "t4", "t3")}

@@ -214,7 +214,7 @@ def make_sample_run(run_id: str, seed: int = 7, transactions: int = 240) -> Samp
         if i % 50 == 7:  # the simulator's own duplicates: separate records of the stream
             run.add(tx)
             run.add(Fault("transactions", tid, "duplicate", 0, ts))
-        run.add(Truth(tid, "1" if pattern else "0", pattern, ts))
+        run.add(Truth(tid, bool(pattern), pattern, ts))
         if pattern:
             run.frauds[pattern] += 1
         # the model catches most frauds and a few legitimate checkouts

@@ -4,6 +4,7 @@ are set aside with a reason, whatever batch they arrive in."""
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 from sample_run import make_sample_run
@@ -11,7 +12,15 @@ from sample_run import make_sample_run
 from archive.decoding import decode_values
 from fraudlab import codec
 from fraudlab.malformed import malformed_value
-from fraudlab.records import STREAM_RECORDS, DeadLetter, FraudAlerts, Record, Score, Truth
+from fraudlab.records import (
+    STREAM_RECORDS,
+    DeadLetter,
+    FraudAlerts,
+    Record,
+    Score,
+    Truth,
+    fields_of,
+)
 
 SAMPLE = make_sample_run("decoding", transactions=60)
 
@@ -27,12 +36,15 @@ def test_every_record_decodes_to_what_the_codec_reads(cls: type[Record]) -> None
     table, good, bad = decode_values(cls, values)
     assert bad == []
     assert good == list(range(len(values)))
-    assert table.to_pylist() == [codec.to_dict(codec.decode(cls, v)) | _raw(cls, v) for v in values]
+    assert table.to_pylist() == [_as_stored(cls, v) for v in values]
 
 
-def _raw(cls: type[Record], value: bytes) -> dict[str, bytes]:
-    # to_dict gives bytes as base64 text; the table holds the bytes themselves
-    return {"raw": codec.decode(DeadLetter, value).raw} if cls is DeadLetter else {}
+def _as_stored(cls: type[Record], value: bytes) -> dict[str, Any]:
+    # to_dict gives the JSON's values: bytes as base64 text and bools as label text, where the
+    # table holds the bytes and the bools themselves
+    record = codec.decode(cls, value)
+    own = {f.name for f in fields_of(cls) if f.type in (bytes, bool)}
+    return codec.to_dict(record) | {name: getattr(record, name) for name in own}
 
 
 @pytest.mark.parametrize(
@@ -45,6 +57,11 @@ def _raw(cls: type[Record], value: bytes) -> dict[str, bytes]:
         (b'["a"]', "changed from object to array"),
         (b'{"transaction_id": "t", "is_fraud": "1", "pattern": "x"}', "field ts is missing"),
         (b'{"transaction_id": "t", "is_fraud": 1, "pattern": "x", "ts": 1}', "is_fraud"),
+        (b'{"transaction_id": "t", "is_fraud": true, "pattern": "x", "ts": 1}', "is_fraud"),
+        (
+            b'{"transaction_id": "t", "is_fraud": "maybe", "pattern": "x", "ts": 1}',
+            "field is_fraud is not a label (1 or 0, true or false, yes or no)",
+        ),
         (b'{"transaction_id": "t", "is_fraud": "1", "pattern": "x", "ts": 1.5}', "int64"),
         (b'{"transaction_id": "t", "is_fraud": "1", "pattern": null, "ts": 1}', "pattern"),
         (b'{"transaction_id": "t",\n "is_fraud": "1", "pattern": "x", "ts": "1"}', "ts"),
@@ -61,7 +78,7 @@ def _raw(cls: type[Record], value: bytes) -> dict[str, bytes]:
     ],
 )
 def test_a_bad_value_is_set_aside_with_its_reason(value: bytes | None, reason: str) -> None:
-    good_value = codec.encode(Truth("t1", "0", "", 5))
+    good_value = codec.encode(Truth("t1", False, "", 5))
     table, good, bad = decode_values(Truth, [good_value, value, good_value])
     assert good == [0, 2]
     assert table.num_rows == 2
@@ -73,16 +90,16 @@ def test_a_value_over_several_lines_is_still_a_record() -> None:
     value = b'{\n  "transaction_id": "t9",\n  "is_fraud": "1",\n  "pattern": "ato",\n  "ts": 7\n}'
     table, good, bad = decode_values(Truth, [value])
     assert (table.to_pylist(), good, bad) == (
-        [{"transaction_id": "t9", "is_fraud": "1", "pattern": "ato", "ts": 7}],
+        [{"transaction_id": "t9", "is_fraud": True, "pattern": "ato", "ts": 7}],
         [0],
         [],
     )
 
 
 def test_a_value_that_is_not_utf8_is_set_aside_and_the_rest_of_its_batch_decoded() -> None:
-    values = [codec.encode(Truth(f"t{i}", "0", "", i)) for i in range(6)]
+    values = [codec.encode(Truth(f"t{i}", False, "", i)) for i in range(6)]
     values.insert(2, malformed_value("invalid_utf8", values[2], random.Random(0)))
-    values.insert(5, codec.encode(Truth("t\u00e9\u20ac\U0001f600", "1", "ato", 9)))
+    values.insert(5, codec.encode(Truth("t\u00e9\u20ac\U0001f600", True, "ato", 9)))
     table, good, bad = decode_values(Truth, values)
     assert bad == [(2, "not valid UTF-8: invalid start byte at byte 19")]
     assert good == [0, 1, 3, 4, 5, 6, 7]

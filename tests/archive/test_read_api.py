@@ -19,6 +19,7 @@ from archive.aggregates import (
     potential_frauds,
     top_product_sales,
 )
+from archive.digest import content_digest
 from archive.export import export_run, exported_tables
 from archive.files import ArchiveCorrupt, RunIsLive, open_read_only, reading
 from archive.quality import detection_quality
@@ -27,10 +28,29 @@ from archive.writer import ArchiveWriter
 from fraudlab.errors import UsageError
 
 
-@pytest.fixture(scope="module")
-def archive_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def as_written_before_flags_were_booleans(path: Path) -> None:
+    """Turn an archive into one written before truth's is_fraud was a BOOLEAN column: the label
+    text as it came ("1"/"0"; a "true" too, as another producer may write it), its digest
+    that of what it then holds."""
+    mode = path.stat().st_mode
+    os.chmod(path, 0o644)
+    with duckdb.connect(str(path)) as rw:
+        rw.execute(
+            "ALTER TABLE truth ALTER is_fraud TYPE VARCHAR USING "
+            "(CASE WHEN transaction_id = 't3' THEN 'true' WHEN is_fraud THEN '1' ELSE '0' END)"
+        )
+        rw.execute("UPDATE run SET digest = ?", [content_digest(rw)])
+    os.chmod(path, mode)
+
+
+@pytest.fixture(scope="module", params=["boolean", "label text"])
+def archive_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The hand-made run's archive, as written now and as written when truth's is_fraud was
+    stored as its label text: every reader gives the same answers from both."""
     folder = tmp_path_factory.mktemp("read-api")
-    write_hand_made_run(folder)
+    path = write_hand_made_run(folder)
+    if request.param == "label text":
+        as_written_before_flags_were_booleans(path)
     return folder
 
 
@@ -148,6 +168,23 @@ def test_summary_of_a_finished_run(con: duckdb.DuckDBPyConnection) -> None:
     assert s.digest is not None and verify_digest(con) is True
 
 
+def test_truth_reads_as_booleans_and_replays_as_it_was_sent(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    from hand_made_run import records
+
+    from fraudlab import codec
+    from fraudlab.records import Truth
+    from replay.archived_messages import archived_messages
+
+    assert con.execute("SELECT typeof(is_fraud) FROM truth LIMIT 1").fetchone() == ("BOOLEAN",)
+    frauds = con.execute("SELECT transaction_id FROM truth WHERE is_fraud ORDER BY 1").fetchall()
+    assert [t for (t,) in frauds] == ["t1", "t2", "t3", "t7"]
+    sent = sorted(codec.encode(r) for r in records() if isinstance(r, Truth))
+    replayed = sorted(m.value for m in archived_messages(con, RUN_ID) if m.stream == "truth")
+    assert replayed == sent
+
+
 def test_a_changed_file_no_longer_matches_its_digest(tmp_path: Path) -> None:
     path = write_hand_made_run(tmp_path)
     os.chmod(path, 0o644)
@@ -214,6 +251,11 @@ def test_export_writes_parquet_that_duckdb_reads(archive_dir: Path, tmp_path: Pa
     counted = duckdb.sql(f"SELECT count(*), sum(len(transactions)) FROM '{alerts}'")
     assert counted is not None
     assert counted.fetchall() == [(3, 6)]
+    truth = tmp_path / "out" / "truth.parquet"
+    frauds = duckdb.sql(
+        f"SELECT typeof(is_fraud), count(*) FILTER (is_fraud) FROM '{truth}' GROUP BY 1"
+    )
+    assert frauds is not None and frauds.fetchall() == [("BOOLEAN", 4)]
     assert not list((tmp_path / "out").glob(".*partial"))
 
 

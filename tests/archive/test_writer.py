@@ -19,7 +19,7 @@ from fraudlab import codec
 from fraudlab.errors import FraudlabError
 from fraudlab.malformed import malformed_value
 from fraudlab.records import RESULT_RECORDS, Record, Score
-from fraudlab.schemas import arrow_schema, table_name
+from fraudlab.schemas import arrow_from_wire, arrow_wire_schema, table_name
 from fraudlab.topics import topic_name
 
 RUN = make_sample_run("writer-run", transactions=120)
@@ -176,10 +176,10 @@ def test_a_failed_insert_raises_its_own_error_not_the_clean_up_s(
         table = pa_json.read_json(
             pa.BufferReader(b"\n".join(values)),
             parse_options=pa_json.ParseOptions(
-                explicit_schema=arrow_schema(cls), unexpected_field_behavior="ignore"
+                explicit_schema=arrow_wire_schema(cls), unexpected_field_behavior="ignore"
             ),
         )
-        return table, list(range(len(values))), []
+        return arrow_from_wire(cls, table)[0], list(range(len(values))), []
 
     monkeypatch.setattr(writer_module, "decode_values", unchecked)
     (batch,) = consumed_batches(RUN.run_id, [*truth[:10], _not_utf8(truth[10])])

@@ -126,7 +126,7 @@ def make_run(records: int, seed: int = 1) -> list[Message]:
             )
         )
         fraud = rng.random() < 0.02
-        add(Truth(tid, "1" if fraud else "0", "card_testing" if fraud else "", ts))
+        add(Truth(tid, fraud, "card_testing" if fraud else "", ts))
         add(
             Score(
                 tid,

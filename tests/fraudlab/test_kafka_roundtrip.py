@@ -20,7 +20,7 @@ async def test_keyed_idempotent_round_trip(
 ) -> None:
     topic = topic_factory(partitions=3)
     records = [
-        Truth(f"t{i}", str(i % 2), "card_testing" if i % 2 else "", 1_700_000_000 + i)
+        Truth(f"t{i}", i % 2 == 1, "card_testing" if i % 2 else "", 1_700_000_000 + i)
         for i in range(200)
     ]
     producer = make_producer(bootstrap)

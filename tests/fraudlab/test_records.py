@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import orjson
+import pyarrow as pa
 import pytest
+from label_texts import LABELS
 
 from fraudlab import codec
+from fraudlab.field_values import fraud_label, fraud_labels
 from fraudlab.records import (
     STREAM_RECORDS,
     STREAMS,
@@ -15,6 +19,7 @@ from fraudlab.records import (
     DeadLetter,
     Product,
     Transaction,
+    Truth,
     assignment_columns,
     field_names,
     fields_of,
@@ -92,3 +97,41 @@ def test_decode_rejects_non_objects_and_missing_fields() -> None:
         codec.decode(DeadLetter, b"[1, 2]")
     with pytest.raises(KeyError):
         codec.decode(DeadLetter, b'{"raw": ""}')
+
+
+def test_a_bool_field_travels_as_1_or_0_as_it_always_did() -> None:
+    assert codec.encode(Truth("t1", True, "p", 5)) == (
+        b'{"transaction_id":"t1","is_fraud":"1","pattern":"p","ts":5}'
+    )
+    assert codec.encode(Truth("t1", False, "", 5)) == (
+        b'{"transaction_id":"t1","is_fraud":"0","pattern":"","ts":5}'
+    )
+    assert codec.to_dict(Truth("t1", True, "p", 5))["is_fraud"] == "1"
+    with pytest.raises(TypeError, match="field is_fraud is a bool, not '1'"):
+        codec.encode(Truth("t1", "1", "p", 5))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("text", "flag"), LABELS.items())
+def test_a_bool_field_is_read_from_any_label_the_project_accepts(
+    text: str, flag: bool | None
+) -> None:
+    assert fraud_label(text) is flag
+    value = orjson.dumps({"transaction_id": "t", "is_fraud": text, "pattern": "", "ts": 1})
+    if flag is None:
+        with pytest.raises(ValueError, match=r"field is_fraud is .*, not a label"):
+            codec.decode(Truth, value)
+    else:
+        assert codec.decode(Truth, value).is_fraud is flag
+
+
+@pytest.mark.parametrize("value", [True, 1, ["1"]])
+def test_a_bool_field_that_is_not_text_is_malformed(value: object) -> None:
+    with pytest.raises(ValueError, match="not a label"):
+        codec.decode(
+            Truth, orjson.dumps({"transaction_id": "t", "is_fraud": value, "pattern": "", "ts": 1})
+        )
+
+
+def test_arrow_reads_labels_by_the_same_rule() -> None:
+    texts = pa.chunked_array([list(LABELS)[:7], [*list(LABELS)[7:], None]])
+    assert fraud_labels(texts).to_pylist() == [*LABELS.values(), None]

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import duckdb
+import orjson
 import pyarrow as pa
 import pytest
+from label_texts import LABELS
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from fraudlab import codec
@@ -14,9 +19,18 @@ from fraudlab.records import (
     AlertedTransaction,
     FraudAlerts,
     Record,
+    Truth,
     fields_of,
 )
-from fraudlab.schemas import arrow_schema, duckdb_table_ddl, spark_schema, table_name
+from fraudlab.schemas import (
+    arrow_schema,
+    duckdb_table_ddl,
+    flag_fields,
+    spark_from_wire,
+    spark_schema,
+    spark_wire_schema,
+    table_name,
+)
 
 ALL_RECORDS = STREAM_RECORDS + NESTED_RECORDS
 
@@ -103,3 +117,26 @@ def test_arrow_batch_of_decoded_records_inserts_into_duckdb() -> None:
         "FROM fraud_alerts"
     ).fetchone()
     assert row == (1, "t1", 0.91)
+
+
+def test_bool_fields_are_the_records_own() -> None:
+    """The wire schemas and their readers turn a record's own bool fields to label text and
+    back; a nested record with a bool field would need them to reach into lists."""
+    assert [cls for cls in NESTED_RECORDS if flag_fields(cls)] == []
+    assert [cls.__name__ for cls in STREAM_RECORDS if flag_fields(cls)] == ["Truth"]
+
+
+@pytest.mark.spark
+def test_spark_reads_labels_by_the_same_rule(spark: Any) -> None:
+    rows = [
+        (codec.encode(Truth(f"t{i}", True, "", i)).replace(b'"1"', orjson.dumps(text)),)
+        for i, text in enumerate([*LABELS, None])
+    ]
+    frame = spark.createDataFrame(rows, "value binary").select(
+        F.from_json(F.col("value").cast("string"), spark_wire_schema(Truth)).alias("r")
+    )
+    read = frame.select(*spark_from_wire(Truth, F.col("r"))).orderBy("ts").collect()
+    assert [r.is_fraud for r in read] == [*LABELS.values(), None]
+    assert [f.dataType for f in frame.select(*spark_from_wire(Truth, F.col("r"))).schema][1] == (
+        T.BooleanType()
+    )

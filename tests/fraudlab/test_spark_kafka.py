@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from fraudlab import codec
 from fraudlab.records import Truth, message_key
-from fraudlab.schemas import spark_schema
+from fraudlab.schemas import spark_from_wire, spark_wire_schema
 
 pytestmark = [pytest.mark.kafka, pytest.mark.spark]
 
@@ -32,7 +32,7 @@ async def test_structured_streaming_reads_a_topic_through_the_kafka_source(
     spark: Any, bootstrap: str, topic_factory: Callable[..., str], tmp_path: Any
 ) -> None:
     topic = topic_factory(partitions=2)
-    records = [Truth(f"t{i}", "0", "", 1_700_000_000 + i) for i in range(50)]
+    records = [Truth(f"t{i}", i % 3 == 0, "", 1_700_000_000 + i) for i in range(50)]
     await _write(bootstrap, topic, records)
 
     stream = (
@@ -43,9 +43,9 @@ async def test_structured_streaming_reads_a_topic_through_the_kafka_source(
         .load()
         .select(
             F.col("key").cast("string").alias("key"),
-            F.from_json(F.col("value").cast("string"), spark_schema(Truth)).alias("r"),
+            F.from_json(F.col("value").cast("string"), spark_wire_schema(Truth)).alias("r"),
         )
-        .select("key", "r.*")
+        .select("key", *spark_from_wire(Truth, F.col("r")))
     )
     query = (
         stream.writeStream.format("memory")

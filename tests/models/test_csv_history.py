@@ -29,7 +29,7 @@ def test_the_assignment_s_own_layout_is_whole_history(spark: Any) -> None:
     assert history.transactions.count() == 4
     # fraud_transaction.csv names the frauds; the other transactions are legitimate
     labels = sorted(r["is_fraud"] for r in history.truth.collect())
-    assert labels == ["0", "0", "0", "1"]
+    assert labels == [False, False, False, True]
     assert min(r["ts"] for r in browsing) > 1_500_000_000
 
 
@@ -56,7 +56,7 @@ def test_labels_as_pandas_writes_them_train_as_fraud(spark: Any, tmp_path: Path)
     labels.write_text(labels.read_text().replace(",1\n", ",1.0\n").replace(",1\r\n", ",1.0\r\n"))
     assert "1.0" in labels.read_text()
     history = csv_history(spark, folder)
-    assert sorted(r["is_fraud"] for r in history.truth.collect()) == ["0", "0", "0", "1"]
+    assert sorted(r["is_fraud"] for r in history.truth.collect()) == [False, False, False, True]
 
 
 def test_a_label_of_no_transaction_is_named_and_nothing_is_trained(

@@ -30,12 +30,12 @@ from written_archives import producer_events, sent_records, write_archive
 from fraudlab.records import AlertedTransaction, FraudAlerts, Record, Score, Transaction, Truth
 
 TRUTH = {
-    "t1": ("1", "card_testing", 100),
-    "t2": ("1", "card_testing", 105),
-    "t3": ("1", "account_takeover", 130),
-    "t4": ("0", "", 110),
-    "t5": ("0", "", 120),
-    "t6": ("1", "account_takeover", 150),
+    "t1": (True, "card_testing", 100),
+    "t2": (True, "card_testing", 105),
+    "t3": (True, "account_takeover", 130),
+    "t4": (False, "", 110),
+    "t5": (False, "", 120),
+    "t6": (True, "account_takeover", 150),
 }
 FLAGGED = {"model-a": {"t1", "t3", "t4"}, "model-b": {"t1", "t2", "t5", "t6"}}
 # model-b's verdicts other than the model's own: transaction -> (rules matched, reasons)

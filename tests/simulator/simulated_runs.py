@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 
+from fraudlab import codec
+from fraudlab.records import Truth
 from simulator.messages import Message
 from simulator.scenario import Scenario
 from simulator.simulation import Simulation
@@ -38,6 +40,11 @@ def small_scenario(**overrides: Any) -> Scenario:
 def run(scenario: Scenario, seed: int = 1, minutes: float | None = None) -> list[Message]:
     """Every message of a run of ``scenario`` from the default start."""
     return list(Simulation(scenario, seed, minutes=minutes).messages())
+
+
+def truths(messages: list[Message]) -> list[Truth]:
+    """The truth records of the messages, decoded by the codec (is_fraud a bool)."""
+    return [codec.decode(Truth, m.value) for m in messages if m.stream == Truth.STREAM]
 
 
 def records(messages: list[Message], stream: str) -> list[dict[str, Any]]:

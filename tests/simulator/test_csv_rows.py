@@ -346,7 +346,7 @@ def test_fraud_labels_are_read_as_spreadsheets_write_them_and_every_other_is_cou
         labels = FraudLabels.read(dataset, stack, lambda p: None)
     assert labels is not None
     assert {k: v[0] for k, v in labels.labels.items() if k in ids} == {
-        ids[0]: "1",
-        ids[1]: "0",
-        ids[2]: "1",  # left empty: the assignment's file lists the frauds
+        ids[0]: True,
+        ids[1]: False,
+        ids[2]: True,  # left empty: the assignment's file lists the frauds
     }

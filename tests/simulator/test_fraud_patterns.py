@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from simulated_runs import records, small_scenario
+from simulated_runs import records, small_scenario, truths
 
 from fraudlab.records import L1_EVENTS
 from simulator.geography import distance_km
@@ -73,11 +73,11 @@ def play(pattern: str, minutes: float = 12, **params: Any) -> Outcome:
     scenario = small_scenario(patterns={pattern: {"rate": 1.5, **params}})
     sim = Simulation(scenario, seed=3, minutes=minutes)
     messages = list(sim.messages())
-    labels = {t["transaction_id"]: t for t in records(messages, "truth")}
+    labels = {t.transaction_id: t for t in truths(messages)}
     transactions = records(messages, "transactions")
-    fraud = [t for t in transactions if labels[t["transaction_id"]]["is_fraud"] == "1"]
-    assert {labels[t["transaction_id"]]["pattern"] for t in fraud} <= {pattern}
-    assert all(labels[t["transaction_id"]]["pattern"] == "" for t in transactions if t not in fraud)
+    fraud = [t for t in transactions if labels[t["transaction_id"]].is_fraud]
+    assert {labels[t["transaction_id"]].pattern for t in fraud} <= {pattern}
+    assert all(labels[t["transaction_id"]].pattern == "" for t in transactions if t not in fraud)
     sessions: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for e in records(messages, "browsing"):
         sessions[e["session_id"]].append(e)
@@ -200,7 +200,7 @@ def test_a_burst_puts_episodes_inside_its_windows() -> None:
     )
     sim = Simulation(scenario, seed=5, minutes=10)
     messages = list(sim.messages())
-    fraud = {t["transaction_id"] for t in records(messages, "truth") if t["is_fraud"] == "1"}
+    fraud = {t.transaction_id for t in truths(messages) if t.is_fraud}
     start = sim.clock.ts(0)
     times = [
         t["ts"] - start for t in records(messages, "transactions") if t["transaction_id"] in fraud

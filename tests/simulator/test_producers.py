@@ -11,8 +11,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from fraudlab import codec
 from fraudlab.kafka_io import end_offsets, make_consumer, start_or_report
 from fraudlab.net import free_port
+from fraudlab.records import Truth
 from fraudlab.topics import topic_name
 from simulator.clock import DEFAULT_START
 from simulator.csv_batches import BatchRule
@@ -101,14 +103,15 @@ async def test_produce_csv_follows_the_assignment_rule(bootstrap: str, tmp_path:
     gaps = [b - a for a, b in itertools.pairwise(sent_ms)]
     assert all(4_500 <= g <= 6_500 for g in gaps), gaps
     assert report.delivered["browsing"] == len(arrays)
-    labels = [
-        orjson.loads(m.value)
+    values = [
+        m.value
         for m in await _consume_all(  # type: ignore[attr-defined]
             bootstrap, topic_name(run_id, "truth")
         )
     ]
-    assert labels and {label["is_fraud"] for label in labels} <= {"0", "1"}
-    assert all(label["pattern"] for label in labels if label["is_fraud"] == "1")
+    assert values and {orjson.loads(v)["is_fraud"] for v in values} <= {"0", "1"}  # the wire
+    labels = [codec.decode(Truth, v) for v in values]
+    assert all(label.pattern for label in labels if label.is_fraud)
 
 
 def test_a_broker_that_is_down_is_one_sentence() -> None:

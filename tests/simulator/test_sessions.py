@@ -7,7 +7,7 @@ import random
 from collections import Counter
 
 import pytest
-from simulated_runs import records, run, small_scenario
+from simulated_runs import records, run, small_scenario, truths
 
 from fraudlab.codec import decode, encode
 from fraudlab.records import EVENT_TYPES, L1_EVENTS, Browsing, CustomerSession, Transaction, Truth
@@ -109,9 +109,9 @@ def test_transactions_add_up() -> None:
         assert (t["promo_code"] == "") == (t["promo_amount"] == "0") or t["promo_code"]
     statuses = Counter(t["payment_status"] for t in transactions)
     assert 0 < statuses["Failed"] < statuses["Success"] * 0.15
-    truth = records(messages, "truth")
-    assert [t["transaction_id"] for t in truth] == [t["transaction_id"] for t in transactions]
-    assert {t["is_fraud"] for t in truth} == {"0"}
+    truth = truths(messages)
+    assert [t.transaction_id for t in truth] == [t["transaction_id"] for t in transactions]
+    assert {t.is_fraud for t in truth} == {False}
 
 
 def test_promos_respect_minimum_spend_and_new_users() -> None:

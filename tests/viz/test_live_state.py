@@ -44,10 +44,10 @@ WINDOW = FraudAlerts(
 )
 RECORDS: list[Record] = [
     RunEvent(RUN, "producer", "started", json.dumps({"scenario": "hand"}), 1000),
-    Truth("t1", "1", "card_testing", 100),
-    Truth("t2", "0", "", 105),
-    Truth("t3", "1", "account_takeover", 112),
-    Truth("t5", "0", "", 125),
+    Truth("t1", True, "card_testing", 100),
+    Truth("t2", False, "", 105),
+    Truth("t3", True, "account_takeover", 112),
+    Truth("t5", False, "", 125),
     _score("t1", 100, 1),
     _score("t2", 105, 1),
     _score("t3", 112, 0),
@@ -126,7 +126,7 @@ def test_a_report_waits_for_the_truth_of_its_window(run: LiveRun) -> None:
     assert len(run.windows) == 1, "the truth has not reached 130 yet"
     cursor = Cursor()
     run.delta(cursor, None)
-    _fold(run, [Truth("t4", "1", "regional_fraud_ring", 125)])
+    _fold(run, [Truth("t4", True, "regional_fraud_ring", 125)])
     changed = run.delta(cursor, None).cells
     assert [(c["lat"], c["long"], c["pattern"]) for c in changed] == [
         (3.5, 98.5, "regional_fraud_ring")
@@ -178,8 +178,8 @@ def test_the_view_draws_a_subscription_and_streams_what_follows() -> None:
     assert _length(view, view.alerts, "lat") == 2
     assert "0.500" in view.headline.text
 
-    feed.fold(RUN, "truth", codec.encode(Truth("t9", "1", "card_testing", 200)))
-    feed.fold(RUN, "truth", codec.encode(Truth("t10", "0", "", 215)))
+    feed.fold(RUN, "truth", codec.encode(Truth("t9", True, "card_testing", 200)))
+    feed.fold(RUN, "truth", codec.encode(Truth("t10", False, "", 215)))
     later = FraudAlerts(90, 210, 1, (_alerted("t9", 200, -6.2, 106.8, 0.95),))
     feed.fold(RUN, "fraud-alerts", codec.encode(later))
     feed.fold(RUN, "top-products", codec.encode(TopProduct(150, 180, 1, "p1", "P1", 1, 50.0)))

@@ -115,7 +115,7 @@ def synthetic_records(run_id: str, shape: RunShape) -> Iterator[Record]:
             str(ts), cid, tid, sid, metadata, "Gopay", "Success", "0", "", "10000",
             f"{lat:.5f}", f"{long:.5f}", str(total), "1", ts,
         )  # fmt: skip
-        yield Truth(tid, "1" if fraud else "0", pattern, ts)
+        yield Truth(tid, fraud, pattern, ts)
         flagged = rng.random() < (shape.catch_rate if fraud else 0.01)
         probability = round(rng.uniform(0.6, 1.0) if flagged else rng.uniform(0.0, 0.4), 4)
         yield Score(
