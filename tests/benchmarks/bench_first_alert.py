@@ -90,10 +90,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 settings_file = folder / f"fraudlab-{archives}.toml"
                 settings_file.write_text(settings_toml(settings))
                 install(settings)
+                kind = "archives" if archives else "cold"
                 runs = [
-                    one_run(
-                        settings_file, broker.bootstrap, f"first-alert-{archives}-{i}", start_ts
-                    )
+                    one_run(settings_file, broker.bootstrap, f"first-alert-{kind}-{i}", start_ts)
                     for i in range(args.repeats)
                 ]
                 label = "with_class_archives" if archives else "cold"

@@ -340,7 +340,9 @@ def sustained_rates(
 ) -> None:
     """Search each variant's highest sustained rate, the variants' steps taken in turn."""
     bootstrap = settings.bootstrap_servers
-    products = report_queries.read_products(spark, bootstrap, job.prepare_topics(backlog_run)["product"])
+    products = report_queries.read_products(
+        spark, bootstrap, job.prepare_topics(backlog_run)["product"]
+    )
     for v in variants:
         results = [topic_name(v.results_run, s) for s in job.RESULT_STREAMS]
         asyncio.run(create_topics(bootstrap, results, settings.topic_partitions))
