@@ -18,8 +18,8 @@ Next to a producer that is still running (``until_producer_ends``), available-no
 the producer's end; live stops once its queries have read what the producer left and the
 close-out (:mod:`engine.run_end`). Either way the reports are then closed over all the scores.
 Live, once the engine has read everything there is, the producer's last progress event moves the
-frontier on over partitions that went quiet. The control loop is :class:`engine.engine_run.
-EngineRun`; this module holds the plan it starts.
+frontier on over partitions that went quiet. The control loop is
+:class:`engine.engine_run.EngineRun`; this module holds the plan it starts.
 """
 
 from __future__ import annotations

@@ -301,11 +301,6 @@ async def existing_partitions(
     return {t: sorted(parts) for t, parts in found.items() if parts}
 
 
-async def read_keys(bootstrap: str, topic: str) -> list[bytes | None]:
-    """The key of every message ``topic`` holds now, by partition then offset."""
-    return [key for _, _, key, _ in await _read_messages(bootstrap, topic)]
-
-
 async def read_to_end(bootstrap: str, topic: str) -> list[tuple[int, int, bytes]]:
     """(partition, offset, value) of every message ``topic`` holds now, up to its end offsets of
     the moment, by partition then offset; [] when the topic does not exist (yet). Messages

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 from process_tree import describe, kill_marked, left_after, marked, marked_env, new_marker
-from run_results import read
+from run_results import read, read_with_keys
 
-from fraudlab.kafka_io import read_keys, read_to_end
+from fraudlab.kafka_io import read_to_end
 from fraudlab.run_events import read_run_events
 from fraudlab.settings import Settings, WebhookSink, load_settings, settings_toml
 from tests.delivery.webhook_receiver import WebhookReceiver
@@ -166,7 +166,7 @@ def test_paced_run_scores_live_and_ends_complete(
     assert len(windows_written) == len(set(windows_written)) == summary["fraud_alert_windows"]
     ends = [end for _, end in windows_written]
     assert ends == sorted(ends), "window ends fall back"
-    keys = asyncio.run(read_keys(settings.bootstrap_servers, topic))
+    keys = [key for *_, key, _ in asyncio.run(read_with_keys(settings.bootstrap_servers, topic))]
     assert keys == [f"run-live|{s}|{e}".encode() for s, e in windows_written]
     products = [
         json.loads(value)
