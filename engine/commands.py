@@ -61,7 +61,7 @@ def engine_command(
 ) -> None:
     """Score RUN_ID with a saved model; report fraud every 10 s and top products every 30 s."""
     from engine.job import EngineOptions, run_engine
-    from fraudlab.spark import build_spark_session
+    from fraudlab.spark import build_spark_session, stop_and_wait_for_jvm
     from models.registry import load_model
 
     validate_run_id(run_id)
@@ -111,6 +111,9 @@ def engine_command(
         f"({'available now' if available_now else f'live at speed {speed:g}'})"
     )
     report = run_engine(spark, settings, options, progress, stop)
+    if settings.jvm_class_dump is not None:
+        steps(f"writing the driver's class archive to {settings.jvm_class_dump}")
+        stop_and_wait_for_jvm(spark)
     produced = sum(report.produced.values())
     click.echo(
         f"run {run_id}: {produced:,} input messages; {report.scored:,} transactions scored, "

@@ -55,6 +55,17 @@ def minutes_option(
     )
 
 
+def customers_option() -> Any:
+    """``--customers N``: the scenario's world cut (or grown) to N customers, its products,
+    traffic, patterns and faults as they are (1 to 1,000,000, as a scenario file allows)."""
+    return click.option(
+        "--customers",
+        type=click.IntRange(1, 1_000_000),
+        default=None,
+        help="Customers in the simulated world [default: the scenario's].",
+    )
+
+
 def pace_options(
     speed_help: str = SPEED_HELP, fast_help: str = "As fast as the broker takes it."
 ) -> Callable[[F], F]:

@@ -166,6 +166,11 @@ class Settings(BaseSettings):
         description="start Spark's driver and the Kafka broker with the class-data-sharing "
         "archives `make setup` writes into jvm/lib/cds (see fraudlab.class_archives)",
     )
+    jvm_class_dump: Path | None = Field(
+        None,
+        description="write the class-data-sharing archive of Spark's driver here as it exits, "
+        "instead of mapping jvm/lib/cds's (`make setup`'s class-archive run sets it)",
+    )
     jvm_lib_dir: Path = Field(REPO_ROOT / "jvm" / "lib", description="jars resolved by Maven")
     delivery_timeout_s: float = Field(
         DELIVERY_TIMEOUT_S,
@@ -318,6 +323,8 @@ def settings_toml(settings: Settings) -> str:
     for name, value in settings.model_dump().items():
         if name == "alert_sinks":
             lines.append(f"{name} = [{', '.join(_inline_table(v) for v in value)}]")
+        elif value is None:
+            continue  # unset: TOML has no null, and the default is None
         elif isinstance(value, bool):
             lines.append(f"{name} = {'true' if value else 'false'}")
         elif isinstance(value, int | float):

@@ -44,16 +44,16 @@ def connector_jars(lib_dir: Path) -> list[Path]:
     return jars
 
 
-def spark_conf(
-    settings: Settings, app_name: str, quick_start: bool = False, class_dump: Path | None = None
-) -> dict[str, str]:
+def spark_conf(settings: Settings, app_name: str, quick_start: bool = False) -> dict[str, str]:
     """The Spark configuration fraudlab runs with, as plain key/value pairs.
 
     ``quick_start``: the JVMs (driver, and executors on a cluster) JIT with C1 alone
     (:data:`QUICK_START_JAVA_OPTIONS`), for a live engine whose first scores matter more than
     its peak rate. The driver maps the class-data-sharing archive of Spark's JVM when there is
-    one (:mod:`fraudlab.class_archives`), or, with ``class_dump``, writes one there as it exits.
+    one (:mod:`fraudlab.class_archives`), or, with ``settings.jvm_class_dump``, writes one there
+    as it exits (see :func:`stop_and_wait_for_jvm`).
     """
+    class_dump = settings.jvm_class_dump
     jars = ",".join(str(j) for j in connector_jars(settings.jvm_lib_dir))
     java_options = f"-Dlog4j2.configurationFile={LOG4J2}"
     if quick_start:
@@ -98,20 +98,17 @@ def spark_conf(
 
 
 def build_spark_session(
-    settings: Settings,
-    app_name: str = "fraudlab",
-    quick_start: bool = False,
-    class_dump: Path | None = None,
+    settings: Settings, app_name: str = "fraudlab", quick_start: bool = False
 ) -> SparkSession:
     """A SparkSession configured by ``settings`` (an existing one is reused by Spark);
-    ``quick_start`` and ``class_dump`` as in :func:`spark_conf`."""
+    ``quick_start`` as in :func:`spark_conf`."""
     java = java_executable()
     os.environ.setdefault("JAVA_HOME", str(Path(java).resolve().parent.parent))
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder
-    for key, value in spark_conf(settings, app_name, quick_start, class_dump).items():
+    for key, value in spark_conf(settings, app_name, quick_start).items():
         builder = builder.config(key, value)
     try:
         return builder.getOrCreate()
@@ -120,3 +117,25 @@ def build_spark_session(
         raise FraudlabError(
             f"Spark failed to start with master {settings.spark_master}: {first}"
         ) from None
+
+
+# how long a JVM that writes its class archive as it exits may take to do so (Spark's: 180 MiB)
+JVM_EXIT_LIMIT_S = 300.0
+
+
+def stop_and_wait_for_jvm(spark: SparkSession, limit_s: float = JVM_EXIT_LIMIT_S) -> None:
+    """Stop ``spark`` and wait for its driver JVM to exit, which a JVM started with
+    ``settings.jvm_class_dump`` spends writing its class archive: without the wait, this
+    process would end first and the archive be left half written. The JVM exits when its
+    standard input ends; it is killed after ``limit_s`` seconds."""
+    import subprocess
+
+    jvm = getattr(spark.sparkContext._gateway, "proc", None)
+    spark.stop()
+    if jvm is None or jvm.stdin is None:
+        return
+    jvm.stdin.close()
+    try:
+        jvm.wait(limit_s)
+    except subprocess.TimeoutExpired:
+        jvm.kill()

@@ -3,18 +3,17 @@
 called by ``make setup``.
 
 A JVM archives the classes it loaded when it exits, so each archive holds what a real run
-loads. In a temporary folder, a broker starts (writing Kafka's archive when it stops), and a
-Spark session of its own process (writing Spark's archive when that process ends) trains a
-small model through ``xgboost.spark``, as ``fraudlab train`` does, then scores a short
-produced run with the engine, as ``fraudlab run`` does. Each archive replaces the one in
+loads. In a temporary folder a broker starts (writing Kafka's archive when it stops), the
+shipped default model is installed, and a short scenario runs as ``fraudlab run`` runs one:
+a :class:`~lab.run_plan.RunPlan` whose producer, engine and archiver are supervised processes.
+The engine's driver JVM writes Spark's archive as it exits (``settings.jvm_class_dump``, which
+the run's parts read from its settings file). Each archive replaces the one in
 ``jvm/lib/cds`` only once it is whole. About a minute on two cores; one status line per step.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,87 +23,48 @@ from fraudlab.class_archives import archive_path
 from fraudlab.errors import FraudlabError
 from fraudlab.settings import Settings, load_settings
 
-SCENARIO, SEED, VALIDATION_SEED = "baseline", 7, 1007
-TRAINING_MINUTES, RUN_MINUTES = 10.0, 5.0
+SCENARIO, SEED, RUN_MINUTES = "baseline", 7, 5.0
 RUN_ID = "class-archive"
-MODEL = "class-archive"
-WORKLOAD_LIMIT_S = 600.0
 
 
 def _say(message: str) -> None:
     print(f"class archives: {message}", file=sys.stderr, flush=True)
 
 
-def spark_workload(settings: Settings, dump: Path) -> None:
-    """In this process: a Spark session writing its classes to ``dump`` when its JVM exits,
-    training a small model and scoring a short run at ``settings.bootstrap_servers``; returns
-    once the JVM has exited (and so written the archive)."""
-    from engine.job import EngineOptions, run_engine
-    from fraudlab.spark import build_spark_session
-    from lab.training_runs import simulated_history
-    from models.training import TrainingPlan, feature_rows, fit_and_save
-    from simulator.clock import DEFAULT_START
-    from simulator.producer import produce_run, run_details
-    from simulator.scenario import load_scenario
-    from simulator.simulation import Simulation
+def archive_run(settings: Settings) -> None:
+    """The run whose engine writes Spark's archive: :data:`SCENARIO` for :data:`RUN_MINUTES`
+    simulated minutes, fast, scored by the default model, with no rules; FraudlabError when it
+    does not complete."""
+    from fraudlab.kafka_session import BlockingKafka
+    from lab.default_model import install
+    from lab.run_plan import RunPlan, ScenarioSource
+    from lab.run_supervisor import supervised_run
 
-    spark = build_spark_session(settings, "fraudlab-class-archive", class_dump=dump)
-    jvm = getattr(spark.sparkContext._gateway, "proc", None)
-    try:
-        started = time.monotonic()
-        rows = {
-            seed: feature_rows(
-                spark,
-                simulated_history(spark, SCENARIO, settings.scenarios_dir, seed, TRAINING_MINUTES),
-            )
-            for seed in (SEED, VALIDATION_SEED)
-        }
-        plan = TrainingPlan(
-            name=MODEL,
-            scenario=SCENARIO,
-            seed=SEED,
-            minutes=TRAINING_MINUTES,
-            validation_seeds=(VALIDATION_SEED,),
+    install(settings)
+    plan = RunPlan(
+        RUN_ID, ScenarioSource(SCENARIO, SEED, RUN_MINUTES), speed=None, rules=(), deliver=False
+    )
+    started = time.monotonic()
+    with BlockingKafka(settings.bootstrap_servers) as kafka:
+        outcome = supervised_run(settings, plan, kafka)
+    if outcome.status != "complete":
+        raise FraudlabError(
+            f"the class archives' run ended {outcome.status}"
+            + (f": {outcome.reason}" if outcome.reason else "")
+            + f" (its parts' logs are in {settings.logs_dir / RUN_ID})."
         )
-        fit_and_save(spark, settings, plan, rows[SEED], rows[VALIDATION_SEED], lambda _: None)
-        _say(f"trained a small model ({time.monotonic() - started:.0f} s)")
-        started = time.monotonic()
-        scenario = load_scenario(SCENARIO, settings.scenarios_dir)
-        asyncio.run(
-            produce_run(
-                Simulation(scenario, SEED, DEFAULT_START, RUN_MINUTES),
-                DEFAULT_START,
-                RUN_ID,
-                settings.bootstrap_servers,
-                settings.topic_partitions,
-                None,
-                details=run_details(
-                    scenario.text, scenario.name, SEED, DEFAULT_START, RUN_MINUTES, None
-                ),
-            )
-        )
-        report = run_engine(spark, settings, EngineOptions(RUN_ID, MODEL, available_now=True))
-        _say(
-            f"scored a {RUN_MINUTES:g}-minute run, {report.scored:,} transactions "
-            f"({time.monotonic() - started:.0f} s)"
-        )
-    finally:
-        spark.stop()
-        # the JVM exits, writing the archive, when its standard input ends
-        if jvm is not None and jvm.stdin is not None:
-            jvm.stdin.close()
-            jvm.wait(WORKLOAD_LIMIT_S)
+    _say(f"ran {SCENARIO} for {RUN_MINUTES:g} minutes, fast ({time.monotonic() - started:.0f} s)")
 
 
-def write_archives(settings: Settings) -> dict[str, Path]:
-    """Write both archives into ``settings.jvm_lib_dir / "cds"``; their paths by JVM kind.
+def write_archives(base: Settings) -> dict[str, Path]:
+    """Write both archives into ``base.jvm_lib_dir / "cds"``; their paths by JVM kind.
 
     Raises FraudlabError when a step fails or a JVM wrote no archive.
     """
     from fraudlab.broker import LocalBroker
     from fraudlab.net import free_port
 
-    lib_dir = settings.jvm_lib_dir
+    lib_dir = base.jvm_lib_dir
     with tempfile.TemporaryDirectory(prefix="fraudlab-cds-") as tmp:
         folder = Path(tmp)
         dumps = {"kafka": folder / "kafka.jsa", "spark": folder / "spark.jsa"}
@@ -115,26 +75,9 @@ def write_archives(settings: Settings) -> dict[str, Path]:
         broker.up()
         _say(f"broker started at {broker.bootstrap} ({time.monotonic() - started:.0f} s)")
         try:
-            env = {**os.environ, "SPARK_LOCAL_DIRS": str(folder / "spark")}
-            workload = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "lab.class_archives",
-                    "--spark-workload",
-                    broker.bootstrap,
-                    str(folder),
-                ],
-                env=env,
-                timeout=WORKLOAD_LIMIT_S,
-                check=False,
-            )
+            archive_run(_run_settings(base, broker.bootstrap, folder, dumps["spark"]))
         finally:
             broker.down(timeout_s=120.0)
-        if workload.returncode != 0:
-            raise FraudlabError(
-                f"the Spark part of the class archives' run failed (exit {workload.returncode})."
-            )
         written: dict[str, Path] = {}
         for kind, dump in dumps.items():
             if not dump.is_file():
@@ -148,26 +91,25 @@ def write_archives(settings: Settings) -> dict[str, Path]:
     return written
 
 
-def _workload_settings(base: Settings, bootstrap: str, folder: Path) -> Settings:
+def _run_settings(base: Settings, bootstrap: str, folder: Path, spark_dump: Path) -> Settings:
+    """The run's settings: everything it writes under ``folder``, its engine dumping classes."""
     return base.model_copy(
         update={
             "bootstrap_servers": bootstrap,
             "checkpoint_dir": folder / "checkpoints",
             "models_dir": folder / "models",
             "archive_dir": folder / "archive",
+            "logs_dir": folder / "logs",
+            "alert_sinks": (),
             "spark_ui": False,
+            "jvm_class_dump": spark_dump,
         }
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
+def main() -> int:
     try:
         base = load_settings()
-        if args[:1] == ["--spark-workload"]:
-            bootstrap, folder = args[1], Path(args[2])
-            spark_workload(_workload_settings(base, bootstrap, folder), folder / "spark.jsa")
-            return 0
         started = time.monotonic()
         written = write_archives(base)
     except FraudlabError as exc:

@@ -29,6 +29,7 @@ from lab.regression_suite import (
     SuiteOutcome,
     regression_plans,
     run_suite,
+    train_regression_model,
 )
 
 
@@ -74,15 +75,22 @@ def regress_command(
     from fraudlab.spark import build_spark_session
 
     with tempfile.TemporaryDirectory(prefix="fraudlab-regress-") as work:
+        # the suite's model, checkpoints and archive are its own; its parts' logs stay in the
+        # settings' logs folder, to be read when a scenario fails
         own = settings.model_copy(
-            update={"models_dir": Path(work, "models"), "checkpoint_dir": Path(work, "checkpoints")}
+            update={
+                "models_dir": Path(work, "models"),
+                "checkpoint_dir": Path(work, "checkpoints"),
+                "archive_dir": Path(work, "archive"),
+            }
         )
-        steps("starting Spark")
+        steps("starting Spark to train the suite's model")
         spark = build_spark_session(own, "fraudlab-regress")
         try:
-            outcome = run_suite(spark, own, None if update else before, names, steps)
+            model = train_regression_model(spark, own, steps)
         finally:
             spark.stop()
+        outcome = run_suite(own, None if update else before, model, names, steps)
     if update:
         write_goldens(golden_file, outcome.as_goldens(before), ABOUT)
         _print_changes(before, outcome)

@@ -1,9 +1,13 @@
 """The scenario regression suite: every named scenario, end to end, against its golden digests.
 
-Each scenario is simulated at regression scale (a short horizon, a smaller world, its own seed),
-produced ``--fast`` to a broker as a run of its own, scored by the engine available-now, and its
-fraud alerts are read back; the canonical event stream and the alert set are digested and
-compared with :mod:`lab.regression_goldens`. One Spark session serves every scenario.
+Each scenario runs as ``fraudlab run SCENARIO --fast --minutes M --customers N`` runs it: a
+:class:`~lab.run_plan.RunPlan` whose producer, engine (available-now) and archiver are
+supervised ``fraudlab`` processes (:func:`lab.run_supervisor.supervised_run`), on a run of its
+own, with no rules. The producer digests the messages it sends and announces the digest when it
+finishes; the suite reads that and the run's fraud alerts back, and compares them with
+:mod:`lab.regression_goldens`. A scenario is simulated in this process only to locate a
+difference (or to write goldens with their chunk digests), so a passing suite simulates each
+scenario once, in the producer.
 
 Regression scale: the horizon holds the start of each scenario's own pattern (see
 :data:`HORIZONS`), and the world has at most :data:`REGRESSION_CUSTOMERS` customers; traffic,
@@ -12,11 +16,8 @@ set by its customers (every profile is folded into per-customer state in the fir
 micro-batch), not by the horizon: at 5,000 customers a run costs about twice as much as at 1,000
 whether it lasts one simulated minute or five, and nine of them would not fit CI's time.
 
-Why this lives in ``fraudlab/``: like ``fraudlab run``, the suite composes the simulator, the
-models and the engine, and none of them should import another's entry points to do it (the
-engine knows nothing of the simulator). It uses only their public functions (``Simulation``,
-``produce_run``, ``fit_and_save``, ``run_engine``), imported where they are called, as
-:mod:`lab.run_commands` does.
+Why this lives in ``lab/``: like ``fraudlab run``, the suite composes the simulator, the models
+and the engine, through the run plan and the parts' own commands.
 
 The model is trained from a fixed recipe (:data:`MODEL_RECIPE`) because none is committed
 (saved models are not in git, and ``var/models/default`` is whatever ``make model`` trained last).
@@ -28,7 +29,6 @@ than by its digest, which would also change with the xgboost version that wrote 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
@@ -40,7 +40,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from fraudlab.kafka_io import delete_topics, read_to_end
+from fraudlab.errors import FraudlabError
+from fraudlab.kafka_io import delete_topics
+from fraudlab.kafka_session import BlockingKafka
+from fraudlab.records import RunEvent
 from fraudlab.runs import new_run_id
 from fraudlab.settings import REPO_ROOT, Settings
 from fraudlab.topics import run_topics, topic_name
@@ -182,9 +185,9 @@ def regression_plans(scenarios_dir: Path, names: Sequence[str] = ()) -> list[Reg
 
 
 def at_regression_scale(scenario: Scenario, plan: RegressionPlan) -> Scenario:
-    """``scenario`` with the plan's world size (the file's text and path are kept)."""
-    world = scenario.world.model_copy(update={"customers": plan.customers})
-    return scenario.model_copy(update={"world": world})
+    """``scenario`` with the plan's world size (the file's text and path are kept), as
+    ``fraudlab produce --customers`` cuts it."""
+    return scenario.with_customers(plan.customers)
 
 
 def event_digest(messages: Sequence[Message]) -> EventDigest:
@@ -263,64 +266,102 @@ def model_fingerprint(model: SavedModel) -> ModelFingerprint:
     return ModelFingerprint(recipe, str(meta["kind"]), model.threshold, digest)
 
 
-def alert_pairs(bootstrap: str, run_id: str) -> list[tuple[int, str]]:
+def alert_pairs(kafka: BlockingKafka, run_id: str) -> list[tuple[int, str]]:
     """(window start, transaction id) of every potential fraud in the run's fraud alerts."""
     pairs: list[tuple[int, str]] = []
-    for _, _, value in asyncio.run(read_to_end(bootstrap, topic_name(run_id, "fraud-alerts"))):
-        alert = orjson.loads(value)
+    for message in kafka.follow(topic_name(run_id, "fraud-alerts")).poll():
+        if message.value is None:
+            continue
+        alert = orjson.loads(message.value)
         pairs.extend(
             (int(alert["window_start"]), t["transaction_id"]) for t in alert["transactions"]
         )
     return pairs
 
 
-def run_scenario(
-    spark: SparkSession, settings: Settings, plan: RegressionPlan, model_name: str, step: Step
-) -> tuple[ScenarioDigests, list[Message]]:
-    """One scenario end to end on a run of its own; its digests and its messages."""
-    from engine.frontier import frontier_topic
-    from engine.job import EngineOptions, run_engine
+def announced_digest(kafka: BlockingKafka, run_id: str) -> EventDigest:
+    """The canonical digest the run's producer announced when it finished (whole, without
+    chunks); FraudlabError when it announced none."""
+    from fraudlab.run_events import decode_run_event, latest_details
+
+    found = kafka.follow(topic_name(run_id, RunEvent.STREAM)).poll()
+    events = [decode_run_event(m.value) for m in found if m.value is not None]
+    digest = latest_details(events, "producer", "finished").get("digest")
+    if not isinstance(digest, dict):
+        raise FraudlabError(f"run {run_id}'s producer announced no digest of its messages.")
+    return EventDigest(str(digest["sha256"]), dict(digest["messages"]), ())
+
+
+def simulated_events(settings: Settings, plan: RegressionPlan) -> list[Message]:
+    """Every message of the plan's scenario, simulated here (in delivery order)."""
     from simulator.clock import DEFAULT_START
-    from simulator.producer import produce_run, run_details
     from simulator.scenario import load_scenario
     from simulator.simulation import Simulation
 
     scenario = at_regression_scale(load_scenario(plan.name, settings.scenarios_dir), plan)
-    messages = list(Simulation(scenario, plan.seed, DEFAULT_START, plan.minutes).messages())
-    events = event_digest(messages)
+    return list(Simulation(scenario, plan.seed, DEFAULT_START, plan.minutes).messages())
+
+
+@dataclass
+class ScenarioRun:
+    """One scenario's regression run: its digests, and its messages when they were simulated
+    here (to show a difference, or to write goldens with their chunks)."""
+
+    digests: ScenarioDigests
+    messages: list[Message] | None = None
+
+
+def run_scenario(
+    settings: Settings,
+    plan: RegressionPlan,
+    model_name: str,
+    kafka: BlockingKafka,
+    golden: ScenarioDigests | None,
+    step: Step,
+) -> ScenarioRun:
+    """One scenario end to end, as ``fraudlab run SCENARIO --fast`` runs it: a run plan whose
+    producer, engine and archiver are supervised processes, with no rules, so the alerts are
+    the model's alone. The events are digested by the producer as it sends them (announced on
+    the run's run-events); they are simulated here only when that digest is not the
+    ``golden``'s, or there is no golden, for the chunk digests that locate a difference.
+
+    Raises FraudlabError when the run does not complete."""
+    from engine.frontier import frontier_topic
+    from lab.run_plan import RunPlan, ScenarioSource
+    from lab.run_supervisor import supervised_run
+
     run_id = new_run_id(f"regress-{plan.name}", plan.seed)
-    bootstrap = settings.bootstrap_servers
-    details = run_details(
-        scenario.text, scenario.name, plan.seed, DEFAULT_START, plan.minutes, None
-    )
+    source = ScenarioSource(plan.name, plan.seed, plan.minutes, plan.customers)
+    run = RunPlan(run_id, source, speed=None, model=model_name, rules=(), deliver=False)
     try:
-        step(f"{plan.name}: producing {events.count:,} messages as run {run_id}")
-        asyncio.run(
-            produce_run(
-                Simulation(scenario, plan.seed, DEFAULT_START, plan.minutes),
-                DEFAULT_START,
-                run_id,
-                bootstrap,
-                settings.topic_partitions,
-                None,
-                details=details,
+        step(f"{plan.name}: run {run_id}, produced fast and scored available-now")
+        outcome = supervised_run(settings, run, kafka)
+        if outcome.status != "complete":
+            raise FraudlabError(
+                f"{plan.name}: run {run_id} ended {outcome.status}"
+                + (f": {outcome.reason}" if outcome.reason else "")
+                + f" (its parts' logs are in {settings.logs_dir / run_id})."
             )
-        )
-        step(f"{plan.name}: scoring")
-        options = EngineOptions(
-            run_id,
-            model_name,
-            available_now=True,
-            wait_for_events_s=60.0,
-        )
-        run_engine(spark, settings, options)
-        alerts = alert_digest(alert_pairs(bootstrap, run_id))
+        events = announced_digest(kafka, run_id)
+        alerts = alert_digest(alert_pairs(kafka, run_id))
     finally:
-        # a run of the suite is checked, never archived: leave nothing behind on the broker
+        # the suite's runs are checked, never kept: leave nothing behind on the broker
         with contextlib.suppress(Exception):
-            asyncio.run(delete_topics(bootstrap, [*run_topics(run_id), frontier_topic(run_id)]))
+            topics = [*run_topics(run_id), frontier_topic(run_id)]
+            kafka.call(delete_topics(settings.bootstrap_servers, topics))
+    messages = None
+    if golden is None or golden.events.digest != events.digest:
+        messages = simulated_events(settings, plan)
+        here = event_digest(messages)
+        if here.digest != events.digest:
+            raise FraudlabError(
+                f"{plan.name}: run {run_id}'s producer sent a stream with digest "
+                f"{events.digest[:12]}, but the same scenario simulated here gives "
+                f"{here.digest[:12]}: the producer does not send what the simulation makes."
+            )
+        events = here
     digests = ScenarioDigests(plan.name, plan.seed, plan.minutes, plan.customers, events, alerts)
-    return digests, messages
+    return ScenarioRun(digests, messages)
 
 
 def _chunk_lines(messages: Sequence[Message]) -> Callable[[int], list[str]]:
@@ -332,26 +373,23 @@ def _chunk_lines(messages: Sequence[Message]) -> Callable[[int], list[str]]:
 
 
 def run_suite(
-    spark: SparkSession,
     settings: Settings,
     goldens: Goldens | None,
+    model: SavedModel,
     names: Sequence[str] = (),
     step: Step = lambda _: None,
-    model: SavedModel | None = None,
 ) -> SuiteOutcome:
-    """Run the suite (``names``, or every scenario) and compare it with ``goldens`` if given.
+    """Run the suite (``names``, or every scenario) with ``model`` and compare it with
+    ``goldens`` if given.
 
-    Without a ``model`` one is trained into ``settings.models_dir``; the engine's checkpoints go
-    to ``settings.checkpoint_dir``: both should be folders of this run alone.
+    Each scenario is a run of its own (:func:`run_scenario`) whose parts read ``settings``: its
+    checkpoints, archive and logs go to the settings' folders, which should be this suite's.
     """
     from fraudlab.broker import require_broker
 
     started = time.monotonic()
     require_broker(settings.bootstrap_servers)
     plans = regression_plans(settings.scenarios_dir, names)
-    if model is None:
-        step("training the regression model")
-        model = train_regression_model(spark, settings, step)
     settings = settings.model_copy(update={"models_dir": model.folder.parent})
     fingerprint = model_fingerprint(model)
     step(
@@ -363,22 +401,24 @@ def run_suite(
         outcome.model_failure = model_failure(goldens.model, fingerprint)
         if not names:
             outcome.orphans = sorted(set(goldens.scenarios) - {p.name for p in plans})
-    for plan in plans:
-        began = time.monotonic()
-        digests, messages = run_scenario(spark, settings, plan, model.name, step)
-        failures: list[str] = []
-        if goldens is not None:
-            golden = goldens.scenarios.get(plan.name)
-            if golden is None:
-                failures = [f"{plan.name}: the goldens have no entry for it; {UPDATE_HINT}."]
-            else:
-                failures = scenario_failures(golden, digests, _chunk_lines(messages))
-        wall = time.monotonic() - began
-        verdict = "differs" if failures else ("ok" if goldens is not None else "digested")
-        step(
-            f"{plan.name}: {digests.events.count:,} messages, {digests.alerts.count:,} alert "
-            f"pairs, {wall:.0f} s: {verdict}"
-        )
-        outcome.scenarios.append(ScenarioOutcome(digests, failures, wall))
+    with BlockingKafka(settings.bootstrap_servers) as kafka:
+        for plan in plans:
+            began = time.monotonic()
+            golden = goldens.scenarios.get(plan.name) if goldens is not None else None
+            run = run_scenario(settings, plan, model.name, kafka, golden, step)
+            failures: list[str] = []
+            if goldens is not None:
+                if golden is None:
+                    failures = [f"{plan.name}: the goldens have no entry for it; {UPDATE_HINT}."]
+                else:
+                    lines = None if run.messages is None else _chunk_lines(run.messages)
+                    failures = scenario_failures(golden, run.digests, lines)
+            wall = time.monotonic() - began
+            verdict = "differs" if failures else ("ok" if goldens is not None else "digested")
+            step(
+                f"{plan.name}: {run.digests.events.count:,} messages, "
+                f"{run.digests.alerts.count:,} alert pairs, {wall:.0f} s: {verdict}"
+            )
+            outcome.scenarios.append(ScenarioOutcome(run.digests, failures, wall))
     outcome.wall_s = time.monotonic() - started
     return outcome

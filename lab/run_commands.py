@@ -17,10 +17,10 @@ from pathlib import Path
 import click
 
 from fraudlab import codec
-from fraudlab.broker import require_broker
 from fraudlab.cli_context import settings_from
 from fraudlab.cli_options import (
     SPEED_HELP,
+    customers_option,
     given_options,
     minutes_option,
     pace,
@@ -33,21 +33,19 @@ from fraudlab.kafka_session import BlockingKafka
 from fraudlab.progress import stderr
 from fraudlab.run_events import latest_details, read_run_events
 from fraudlab.runs import new_run_id, validate_run_id
-from fraudlab.settings import Settings, settings_toml
-from lab.run_parts import PartProcess, fraudlab_argv
+from fraudlab.settings import Settings
 from lab.run_plan import (
     CSV_PEAK_EVENTS_PER_S,
     CsvSource,
-    Part,
     ReplaySource,
     RunPlan,
     ScenarioSource,
     Source,
     quick_start_for,
 )
-from lab.run_rules import file_rules, free_run_id, publish_starting_rules, rules_option
+from lab.run_rules import file_rules, free_run_id, rules_option
 from lab.run_status import RunFigures
-from lab.run_supervisor import RunOutcome, RunSupervisor
+from lab.run_supervisor import RunOutcome, supervised_run
 from rulebook.rules import RuleChange
 
 __all__ = ["register", "supervise"]
@@ -78,53 +76,17 @@ def _status_printer() -> tuple[Callable[[RunFigures], None], Callable[[], None]]
 
 
 def supervise(ctx: click.Context, settings: Settings, plan: RunPlan) -> RunOutcome:
-    """Run ``plan``: its source, engine and archiver (and the delivery of its alerts, when it
-    delivers and the settings name sinks), then print its report.
-
-    The plan's rules (or, for a new run without rules of its own, the default rule book's) are
-    published to the run's rules topic before any part starts.
-    """
-    from models.registry import load_model
-
-    run_id = plan.run_id
-    load_model(settings.models_dir, plan.model)
-    require_broker(settings.bootstrap_servers)
-    rules = None if plan.rules is None else list(plan.rules)
-    publish_starting_rules(settings, run_id, rules, plan.default_rules)
-    logs = settings.logs_dir / run_id
-    logs.mkdir(parents=True, exist_ok=True)
-    settings_file = logs / "settings.toml"
-    settings_file.write_text(settings_toml(settings))
-    delivery = plan.deliver and bool(settings.alert_sinks)
-    wait_for = "producer,engine" + (",delivery" if delivery else "")
-
-    def part(name: Part, label: str = "") -> PartProcess:
-        argv = fraudlab_argv(settings_file, *plan.invocation(name, wait_for))
-        return PartProcess(name, argv, logs / f"{name}.log", label)
-
+    """Run ``plan`` (:func:`lab.run_supervisor.supervised_run`) with a status line, then print
+    its report; a SIGTERM stops the run as a Ctrl-C does, every part ending cleanly."""
     show, done = _status_printer()
-    if delivery:
-        sinks = ", ".join(s.name for s in settings.alert_sinks)
-        stderr.print(f"run {run_id}: new alerts go to {sinks}")
-    stderr.print(f"run {run_id}: parts' logs in {logs}")
-    # a SIGTERM stops the run as a Ctrl-C does: every part ends cleanly
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         with BlockingKafka(settings.bootstrap_servers) as kafka:
-            supervisor = RunSupervisor(
-                settings,
-                run_id,
-                part("producer", plan.source_label),
-                part("engine"),
-                part("archiver"),
-                kafka,
-                show,
-                part("delivery") if delivery else None,
-            )
-            outcome = supervisor.run()
+            outcome = supervised_run(settings, plan, kafka, show, stderr.print)
     finally:
         signal.signal(signal.SIGTERM, previous)
         done()
+    run_id = plan.run_id
     if outcome.status == "failed":
         raise FraudlabError(f"run {run_id} failed: {outcome.reason}.".replace("..", "."))
     ctx.invoke(_report_command(ctx), run_id=run_id, as_json=False, archive_dir=None)
@@ -256,6 +218,7 @@ def _csv_run(
 )
 @seed_option()
 @minutes_option()
+@customers_option()
 @pace_options(SPEED_HELP, FAST_HELP)
 @click.option("--model", "model_name", help="Saved model [default: default].")
 @click.option("--run-id", help="Run id [default: scenario, seed and the time it starts].")
@@ -273,6 +236,7 @@ def run_command(
     first_ts: int | None,
     seed: int | None,
     minutes: float | None,
+    customers: int | None,
     speed: float | None,
     fast: bool,
     model_name: str | None,
@@ -296,6 +260,7 @@ def run_command(
             first_ts=first_ts,
             seed=seed,
             minutes=minutes,
+            customers=customers,
             run_id=run_id,
             rules=rule_files or None,
         )
@@ -316,8 +281,9 @@ def run_command(
     # a run starts with its --rules files, else with the default rule book (read in supervise)
     rules = file_rules(rule_files) if rule_files else None
     if csv_dir is not None:
-        if minutes is not None:
-            raise UsageError("--minutes is for scenarios: a CSV run streams its whole folder.")
+        if minutes is not None or customers is not None:
+            flag = "--minutes" if minutes is not None else "--customers"
+            raise UsageError(f"{flag} is for scenarios: a CSV run streams its whole folder.")
         _csv_run(ctx, csv_dir, seed, first_ts, speed, fast, model_name, run_id, rules)
         return
     assert scenario is not None
@@ -330,7 +296,7 @@ def run_command(
     seed = loaded.seed if seed is None else seed
     plan = RunPlan(
         run_id or new_run_id(loaded.name, seed),
-        ScenarioSource(scenario, seed, minutes),
+        ScenarioSource(scenario, seed, minutes, customers),
         chosen,
         model=model_name,
         rules=None if rules is None else tuple(rules),

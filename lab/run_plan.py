@@ -12,6 +12,9 @@ of the plan.
 ['produce', 'baseline', '--seed', '7', '--run-id', 'r1', '--speed', '20', '--minutes', '5']
 >>> plan.invocation("engine")
 ['engine', 'r1', '--model', 'm1', '--until-producer-ends', '--speed', '20', '--quick-start']
+>>> RunPlan("r4", ScenarioSource("baseline", 7, 5, customers=1000), speed=None).invocation(
+...     "producer")[-4:]
+['--minutes', '5', '--customers', '1000']
 >>> RunPlan("r2", CsvSource(Path("data"), seed=0), speed=None).invocation("engine")[-1]
 '--available-now'
 >>> RunPlan("r3", ReplaySource("r1"), speed=None, resume=True).invocation("producer")
@@ -40,12 +43,12 @@ CSV_PEAK_EVENTS_PER_S = 100.0
 @dataclass(frozen=True)
 class ScenarioSource:
     """A named scenario (or a scenario file) simulated as the run's events; ``minutes`` None:
-    the scenario's own horizon; ``resume``: continue the run's producer from what its topics
-    hold (scenario, seed and start come from the run's announcement)."""
+    the scenario's own horizon; ``customers`` None: the scenario's own world size."""
 
     scenario: str
     seed: int
     minutes: float | None = None
+    customers: int | None = None
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,8 @@ class RunPlan:
             return ["produce", "--resume", self.run_id, *self._pace()]
         args = ["produce", source.scenario, "--seed", str(source.seed), "--run-id", self.run_id]
         args += self._pace()
-        return args + ([] if source.minutes is None else ["--minutes", f"{source.minutes:g}"])
+        args += [] if source.minutes is None else ["--minutes", f"{source.minutes:g}"]
+        return args + ([] if source.customers is None else ["--customers", str(source.customers)])
 
     @property
     def source_label(self) -> str:

@@ -24,12 +24,14 @@ from fraudlab.errors import FraudlabError
 from fraudlab.kafka_session import BlockingKafka
 from fraudlab.records import RunEvent, message_key
 from fraudlab.run_events import part_ending, run_event
-from fraudlab.settings import Settings
+from fraudlab.settings import Settings, settings_toml
 from fraudlab.topics import topic_name
-from lab.run_parts import PartProcess
+from lab.run_parts import PartProcess, fraudlab_argv
+from lab.run_plan import Part, RunPlan
+from lab.run_rules import publish_starting_rules
 from lab.run_status import RunFigures, RunWatcher
 
-__all__ = ["RunOutcome", "RunSupervisor"]
+__all__ = ["RunOutcome", "RunSupervisor", "supervised_run"]
 
 SOURCE_GRACE_S = 30.0
 ENGINE_GRACE_S = 240.0  # closing the last windows and counting results runs Spark jobs
@@ -187,3 +189,55 @@ class RunSupervisor:
             return self.watcher.refresh_events()
         except FraudlabError:
             return []
+
+
+def supervised_run(
+    settings: Settings,
+    plan: RunPlan,
+    kafka: BlockingKafka,
+    show: Callable[[RunFigures], None] | None = None,
+    say: Callable[[str], None] = lambda _: None,
+) -> RunOutcome:
+    """Run ``plan`` to its end: its source, engine and archiver (and the delivery of its alerts,
+    when it delivers and the settings name sinks), each a ``fraudlab`` process started from
+    :meth:`RunPlan.invocation`, with ``settings`` written to the run's logs folder for them.
+
+    The plan's rules (or, for a new run without rules of its own, the default rule book's) are
+    published to the run's rules topic before any part starts. ``show`` hears the run's figures
+    as it plays; ``say`` the lines a user should read (where the logs are, where alerts go).
+    Raises UsageError for a model that is not saved, BrokerUnavailable for a broker that does
+    not answer; a part that fails is the outcome's ``failed`` reason, not an exception.
+    """
+    from fraudlab.broker import require_broker
+    from models.registry import load_model
+
+    run_id = plan.run_id
+    load_model(settings.models_dir, plan.model)
+    require_broker(settings.bootstrap_servers)
+    rules = None if plan.rules is None else list(plan.rules)
+    publish_starting_rules(settings, run_id, rules, plan.default_rules)
+    logs = settings.logs_dir / run_id
+    logs.mkdir(parents=True, exist_ok=True)
+    settings_file = logs / "settings.toml"
+    settings_file.write_text(settings_toml(settings))
+    delivery = plan.deliver and bool(settings.alert_sinks)
+    wait_for = "producer,engine" + (",delivery" if delivery else "")
+
+    def part(name: Part, label: str = "") -> PartProcess:
+        argv = fraudlab_argv(settings_file, *plan.invocation(name, wait_for))
+        return PartProcess(name, argv, logs / f"{name}.log", label)
+
+    if delivery:
+        say(f"run {run_id}: new alerts go to {', '.join(s.name for s in settings.alert_sinks)}")
+    say(f"run {run_id}: parts' logs in {logs}")
+    supervisor = RunSupervisor(
+        settings,
+        run_id,
+        part("producer", plan.source_label),
+        part("engine"),
+        part("archiver"),
+        kafka,
+        show,
+        part("delivery") if delivery else None,
+    )
+    return supervisor.run()

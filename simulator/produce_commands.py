@@ -15,6 +15,7 @@ from rich.progress import TaskID
 
 from fraudlab.cli_context import run_async, settings_from
 from fraudlab.cli_options import (
+    customers_option,
     given_options,
     minutes_option,
     pace,
@@ -36,6 +37,8 @@ def _print_report(report: ProduceReport, paced: bool) -> None:
     for stream, count in report.delivered.items():
         click.echo(f"  {stream:<18} {count:>10,}")
     click.echo(f"  {'total':<18} {report.total:>10,}")
+    if report.digest:
+        click.echo(f"canonical digest of the run's messages: {report.digest}")
     if report.resumed:
         click.echo(f"{report.resumed:,} of them were in the run's topics already (resumed)")
     if report.quarantined:
@@ -59,6 +62,7 @@ def _print_report(report: ProduceReport, paced: bool) -> None:
 @seed_option()
 @minutes_option()
 @click.option("--start", "start_text", help="Run start (ISO 8601) [default: 2026-01-05T00:00Z].")
+@customers_option()
 @click.option("--run-id", help="Run id [default: scenario, seed and the time it starts].")
 @pace_options()
 @resume_option(
@@ -72,6 +76,7 @@ def produce_command(
     scenario: str | None,
     seed: int | None,
     minutes: float | None,
+    customers: int | None,
     start_text: str | None,
     run_id: str | None,
     speed: float | None,
@@ -86,7 +91,12 @@ def produce_command(
     settings = settings_from(ctx)
     if resume_run is not None:
         given = given_options(
-            SCENARIO=scenario, seed=seed, minutes=minutes, start=start_text, run_id=run_id
+            SCENARIO=scenario,
+            seed=seed,
+            minutes=minutes,
+            customers=customers,
+            start=start_text,
+            run_id=run_id,
         )
         if given:
             raise UsageError(
@@ -107,6 +117,8 @@ def produce_command(
         )
     chosen = pace(speed, fast)
     loaded = load_scenario(scenario, settings.scenarios_dir)
+    if customers is not None:
+        loaded = loaded.with_customers(customers)
     seed = loaded.seed if seed is None else seed
     try:
         start = parse_start(start_text) if start_text else DEFAULT_START
@@ -114,7 +126,9 @@ def produce_command(
         raise UsageError(f"--start: {start_text!r} is not an ISO 8601 date and time.") from None
     run_id = validate_run_id(run_id) if run_id else new_run_id(loaded.name, seed)
     simulation = Simulation(loaded, seed, start, minutes)
-    details = run_details(loaded.text, loaded.name, seed, start, simulation.minutes, chosen)
+    details = run_details(
+        loaded.text, loaded.name, seed, start, simulation.minutes, chosen, customers
+    )
     stderr.print(
         f"producing {loaded.name} (seed {seed}, {simulation.minutes:g} min) as run "
         f"{run_id} to {settings.bootstrap_servers}"

@@ -58,11 +58,14 @@ def resumed_run(
         scenario = parse_scenario(d["scenario_text"], Path(f"run {run_id}'s scenario"))
         seed, minutes = int(d["seed"]), float(d["minutes"])
         start = parse_start(str(d["start"]))
+        customers = None if d.get("customers") is None else int(d["customers"])
     except (KeyError, TypeError, ValueError) as exc:
         raise UsageError(
             f"run {run_id}'s producer announcement is incomplete ({exc}): it cannot be resumed."
         ) from None
     pace = resumed_pace(d, speed, fast)
-    details = run_details(scenario.text, scenario.name, seed, start, minutes, pace)
+    details = run_details(scenario.text, scenario.name, seed, start, minutes, pace, customers)
+    if customers is not None:
+        scenario = scenario.with_customers(customers)
     simulation = Simulation(scenario, seed, start, minutes)
     return ProducePlan(run_id, scenario.name, simulation, pace, details, point)

@@ -21,7 +21,7 @@ from fraudlab.publisher import WaitReport
 from fraudlab.resume import ResumePoint
 from fraudlab.run_publication import RunPublication, publishing
 from fraudlab.topics import topic_name
-from simulator.simulation import Message, Simulation
+from simulator.simulation import Message, Simulation, StreamDigest
 
 # Streams a simulated run writes; results topics are the engine's to create.
 PRODUCED_STREAMS = (
@@ -52,6 +52,7 @@ class ProduceReport:
     quarantined: int = 0  # input rows that could not be read (CSV runs)
     quarantined_first: list[str] = field(default_factory=list)  # the first, file:line: reason
     resumed: int = 0  # of ``delivered``, messages a resumed run found in its topics already
+    digest: str = ""  # the canonical digest of every message of the run (simulated runs)
 
     @property
     def total(self) -> int:
@@ -79,7 +80,10 @@ async def produce_run(
 
     ``on_wait`` hears how long the broker has not acknowledged (see
     :class:`fraudlab.publisher.Publisher`). ``resume``: the run was produced part way before;
-    the messages its topics hold are skipped, and pacing starts where they end. Raises
+    the messages its topics hold are skipped, and pacing starts where they end. The run's
+    ``finished`` announcement carries the canonical digest of every message
+    (:class:`~simulator.simulation.StreamDigest`: ``digest.sha256``, and ``digest.messages``
+    the count per stream), a resumed run's included. Raises
     BrokerUnavailable when the broker acknowledges nothing for the delivery timeout; the run is
     then announced ``interrupted`` with what was acknowledged, if the broker takes that."""
     topics = {s: topic_name(run_id, s) for s in PRODUCED_STREAMS}
@@ -97,7 +101,11 @@ async def produce_run(
         resume_hint=hint,
     ) as publication:
         start_ms = int(start.timestamp() * 1000)
-        for message in simulation.static_messages():
+        # every message of the run, those a resumed run finds in its topics too
+        digest = StreamDigest()
+        static = list(simulation.static_messages())
+        digest.add(static)
+        for message in static:
             await _send(publication, message, start_ms)
         # static data is complete in Kafka before the first event: an engine that sees an event
         # can read customers and products whole
@@ -107,14 +115,23 @@ async def produce_run(
         until = 0.0
         while until < simulation.horizon_s:
             until = min(until + step, simulation.horizon_s)
-            await _deliver(publication, simulation.advance(until), start_ms, pacer, until)
+            batch = simulation.advance(until)
+            digest.add(batch)
+            await _deliver(publication, batch, start_ms, pacer, until)
             if progress is not None:
                 progress(until, publication.publisher.sent)
             await publication.progress(partial(_progress_details, start, until, simulation, pacer))
         # messages held back past the horizon (late deliveries) still go out, in order
-        await _deliver(publication, simulation.advance(float("inf")), start_ms, pacer, until)
+        held_back = simulation.advance(float("inf"))
+        digest.add(held_back)
+        await _deliver(publication, held_back, start_ms, pacer, until)
         speed_reached = pacer.achieved_speed(simulation.horizon_s)
-        delivered = await publication.finish({"speed_reached": speed_reached})
+        delivered = await publication.finish(
+            {
+                "speed_reached": speed_reached,
+                "digest": {"sha256": digest.hexdigest(), "messages": digest.streams},
+            }
+        )
     return ProduceReport(
         run_id,
         delivered,
@@ -122,6 +139,7 @@ async def produce_run(
         wall_seconds() - started_wall,
         speed_reached,
         resumed=sum(publication.publisher.skipped.values()),
+        digest=digest.hexdigest(),
     )
 
 
@@ -177,9 +195,11 @@ def run_details(
     start: datetime,
     minutes: float,
     speed: float | None,
+    customers: int | None = None,
 ) -> dict[str, object]:
-    """The producer's part of a run's metadata."""
-    return {
+    """The producer's part of a run's metadata; ``customers``: the world size the run was cut
+    to (``produce --customers``), None for the scenario's own."""
+    details: dict[str, object] = {
         "scenario": scenario_name,
         "scenario_text": scenario_text,
         "seed": seed,
@@ -187,3 +207,6 @@ def run_details(
         "minutes": minutes,
         "speed": speed if speed is not None else "fast",
     }
+    if customers is not None:
+        details["customers"] = customers
+    return details

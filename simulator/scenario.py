@@ -78,6 +78,13 @@ class Scenario(BaseModel):
         """The file the scenario was loaded from."""
         return self._path
 
+    def with_customers(self, customers: int) -> Scenario:
+        """This scenario in a world of ``customers`` customers: its products, traffic, patterns,
+        faults and seed as they are, its file's text and path kept (a run announces the text and
+        the count apart, see :func:`simulator.producer.run_details`)."""
+        world = self.world.model_copy(update={"customers": customers})
+        return self.model_copy(update={"world": world})
+
     @property
     def text(self) -> str:
         """The scenario file's text, as read; for a scenario changed since (``model_copy``, as

@@ -35,7 +35,14 @@ from simulator.world import World, build_world, category_record, customer_record
 
 STEP_S = 60.0
 
-__all__ = ["DEFAULT_START", "STEP_S", "Message", "Simulation", "canonical_digest"]
+__all__ = [
+    "DEFAULT_START",
+    "STEP_S",
+    "Message",
+    "Simulation",
+    "StreamDigest",
+    "canonical_digest",
+]
 
 
 class Simulation:
@@ -113,13 +120,37 @@ class Simulation:
         yield from self.advance(float("inf"))
 
 
+class StreamDigest:
+    """The canonical digest of a message stream, fed as it goes, and its count per stream.
+
+    SHA-256 of each message's stream, delivery time (ms), key and value, length-prefixed, in
+    delivery order: the same scenario and seed give the same digest at any speed and however the
+    stream is stepped. A producer keeps one over everything it sends (and announces it), so a
+    run says which bytes it was made of without being simulated a second time.
+    """
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        self.streams: dict[str, int] = {}
+
+    def add(self, messages: Iterable[Message]) -> None:
+        """Feed ``messages``, in delivery order."""
+        update = self._sha.update
+        streams = self.streams
+        for m in messages:
+            head = f"{m.stream}\n{round(m.deliver_at * 1000)}\n{len(m.key)}\n{len(m.value)}\n"
+            update(head.encode())
+            update(m.key)
+            update(m.value)
+            streams[m.stream] = streams.get(m.stream, 0) + 1
+
+    def hexdigest(self) -> str:
+        """SHA-256 (64 hex digits) of what was fed so far."""
+        return self._sha.hexdigest()
+
+
 def canonical_digest(messages: Iterable[Message]) -> str:
-    """SHA-256 (hex) of a message stream: each message's stream, delivery time (ms), key and
-    value, length-prefixed, in delivery order."""
-    digest = hashlib.sha256()
-    update = digest.update
-    for m in messages:
-        update(f"{m.stream}\n{round(m.deliver_at * 1000)}\n{len(m.key)}\n{len(m.value)}\n".encode())
-        update(m.key)
-        update(m.value)
+    """The :class:`StreamDigest` of ``messages`` (64 hex digits)."""
+    digest = StreamDigest()
+    digest.add(messages)
     return digest.hexdigest()

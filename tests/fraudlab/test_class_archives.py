@@ -42,7 +42,8 @@ def test_the_spark_driver_maps_its_archive_or_writes_one(tmp_path: Path) -> None
     off = spark_conf(Settings(jvm_lib_dir=lib, jvm_class_archives=False), "t")
     assert not any("Archive" in o for o in off["spark.driver.extraJavaOptions"].split())
     dump = tmp_path / "out.jsa"
-    writing = spark_conf(settings, "t", class_dump=dump)["spark.driver.extraJavaOptions"].split()
+    dumping = settings.model_copy(update={"jvm_class_dump": dump})
+    writing = spark_conf(dumping, "t")["spark.driver.extraJavaOptions"].split()
     assert f"-XX:ArchiveClassesAtExit={dump}" in writing
     assert not any(o.startswith("-XX:SharedArchiveFile") for o in writing)
 

@@ -1,4 +1,5 @@
-"""Every named scenario end to end (simulated, produced, scored) against its golden digests.
+"""Every named scenario end to end, as ``fraudlab run SCENARIO --fast`` runs it (supervised
+producer, engine and archiver), against its golden digests.
 
 A scenario that fails names itself, the digest that differs (events or alerts) and the first
 records that differ. ``fraudlab regress --update`` rewrites the goldens; these tests never do.
@@ -50,9 +51,9 @@ def test_the_goldens_cover_every_scenario_and_pin_this_model(regression_model: A
 
 @pytest.mark.parametrize("name", NAMES)
 def test_scenario_gives_its_golden_events_and_alerts(
-    name: str, spark: Any, settings: Settings, regression_model: Any, tmp_path: Path
+    name: str, settings: Settings, regression_model: Any, tmp_path: Path
 ) -> None:
     goldens = read_goldens(GOLDEN_FILE)
     own = settings.model_copy(update={"checkpoint_dir": tmp_path / "checkpoints"})
-    outcome = run_suite(spark, own, goldens, [name], model=regression_model)
+    outcome = run_suite(own, goldens, regression_model, [name])
     assert not outcome.failed, outcome.failure_text()

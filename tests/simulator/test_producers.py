@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -22,7 +23,7 @@ from simulator.csv_producer import CsvRunOptions, produce_csv
 from simulator.export import export_csv
 from simulator.producer import PRODUCED_STREAMS, produce_run, run_details
 from simulator.scenario import load_scenario
-from simulator.simulation import Simulation
+from simulator.simulation import Simulation, canonical_digest
 
 pytestmark = pytest.mark.kafka
 
@@ -74,6 +75,40 @@ async def test_produce_fast_delivers_exactly_the_simulated_messages(bootstrap: s
     ]
     assert [e["event"] for e in events] == ["started", "finished"]
     assert orjson.loads(events[0]["details"])["scenario_text"] == scenario.text
+    # the run says which bytes it was made of: the simulation's canonical digest
+    simulated = canonical_digest(Simulation(scenario, 3, DEFAULT_START, 3).messages())
+    announced = orjson.loads(events[1]["details"])["digest"]
+    assert announced == {"sha256": simulated, "messages": dict(expected)}
+    assert report.digest == simulated
+
+
+async def test_produce_cuts_the_world_to_customers_and_announces_it(bootstrap: str) -> None:
+    run_id = "test-produce-customers"
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "lab.cli", "produce", "baseline", "--minutes", "1"),
+            *("--customers", "40", "--fast", "--run-id", run_id),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "FRAUDLAB_BOOTSTRAP_SERVERS": bootstrap},
+    )
+    assert result.returncode == 0, result.stderr
+    scenario = load_scenario("baseline", SCENARIOS)
+    simulated = canonical_digest(
+        Simulation(scenario.with_customers(40), scenario.seed, DEFAULT_START, 1).messages()
+    )
+    assert f"canonical digest of the run's messages: {simulated}" in result.stdout
+    events = [
+        orjson.loads(m.value)
+        for m in await _consume_all(  # type: ignore[attr-defined]
+            bootstrap, topic_name(run_id, "run-events")
+        )
+    ]
+    started, finished = (orjson.loads(e["details"]) for e in events)
+    assert started["customers"] == 40
+    assert finished["digest"]["sha256"] == simulated
 
 
 async def test_produce_csv_follows_the_assignment_rule(bootstrap: str, tmp_path: Path) -> None:
