@@ -47,12 +47,7 @@ def archive_run(settings: Settings) -> None:
     started = time.monotonic()
     with BlockingKafka(settings.bootstrap_servers) as kafka:
         outcome = supervised_run(settings, plan, kafka)
-    if outcome.status != "complete":
-        raise FraudlabError(
-            f"the class archives' run ended {outcome.status}"
-            + (f": {outcome.reason}" if outcome.reason else "")
-            + f" (its parts' logs are in {settings.logs_dir / RUN_ID})."
-        )
+    outcome.require_complete("the class archives' run", settings.logs_dir)
     _say(f"ran {SCENARIO} for {RUN_MINUTES:g} minutes, fast ({time.monotonic() - started:.0f} s)")
 
 

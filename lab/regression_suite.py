@@ -336,12 +336,7 @@ def run_scenario(
     try:
         step(f"{plan.name}: run {run_id}, produced fast and scored available-now")
         outcome = supervised_run(settings, run, kafka)
-        if outcome.status != "complete":
-            raise FraudlabError(
-                f"{plan.name}: run {run_id} ended {outcome.status}"
-                + (f": {outcome.reason}" if outcome.reason else "")
-                + f" (its parts' logs are in {settings.logs_dir / run_id})."
-            )
+        outcome.require_complete(f"{plan.name}: run {run_id}", settings.logs_dir)
         events = announced_digest(kafka, run_id)
         alerts = alert_digest(alert_pairs(kafka, run_id))
     finally:

@@ -18,6 +18,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from fraudlab import codec
 from fraudlab.errors import FraudlabError
@@ -50,6 +51,16 @@ class RunOutcome:
     run_id: str
     status: str
     reason: str | None = None
+
+    def require_complete(self, what: str, logs_dir: Path) -> None:
+        """FraudlabError, naming ``what`` ran and where its parts' logs are, unless the run
+        completed (for callers to whom any other end is a failure)."""
+        if self.status == "complete":
+            return
+        why = f": {self.reason.rstrip('.')}" if self.reason else ""
+        raise FraudlabError(
+            f"{what} ended {self.status}{why} (its parts' logs are in {logs_dir / self.run_id})."
+        )
 
 
 class RunSupervisor:
