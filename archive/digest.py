@@ -46,7 +46,7 @@ def table_hash(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, str]:
     hasher = hashlib.sha256()
     rows = 0
     # the table the file holds, named in full: a reader's connection may see a view of the
-    # same name over it (see archive.files.read_flags_as_bools)
+    # same name over it (see archive.files.read_as_current)
     ((catalog,),) = con.execute("SELECT current_database()").fetchall()
     reader = con.sql(
         f'SELECT CAST(t AS VARCHAR) FROM "{catalog}".main.{table} AS t '

@@ -5,9 +5,9 @@ holds the file (DuckDB allows one writing process); everyone else opens finished
 read-only, any number at a time, for the queries at hand only (the views too), so that an
 archiver resuming a run finds its file free, or free within :data:`LOCK_WAIT_S`. DuckDB's lock,
 I/O and format errors become one sentence that says what happened to which run and what to do;
-a lock held by another process names that process (pid and command). A file written before
-truth's is_fraud was a BOOLEAN column is read through a view that reads its label text
-(:func:`read_flags_as_bools`).
+a lock held by another process names that process (pid and command). A file written by an
+older fraudlab (truth's is_fraud as label text, a field the records gained since) is read
+through views that make it look new (:func:`read_as_current`).
 
 >>> archive_path(Path("/data"), "r1")
 PosixPath('/data/r1.duckdb')
@@ -27,7 +27,7 @@ from archive.tables import record_tables
 from fraudlab.errors import FraudlabError, UsageError
 from fraudlab.field_values import fraud_label
 from fraudlab.runs import RUN_ID_PATTERN, validate_run_id
-from fraudlab.schemas import flag_fields
+from fraudlab.schemas import duckdb_column_types, flag_fields
 
 __all__ = [
     "ArchiveCorrupt",
@@ -37,7 +37,7 @@ __all__ = [
     "connect_for_writing",
     "lock_holder",
     "open_read_only",
-    "read_flags_as_bools",
+    "read_as_current",
     "reading",
     "run_ids",
 ]
@@ -164,26 +164,28 @@ def open_read_only(archive_dir: Path, run_id: str) -> duckdb.DuckDBPyConnection:
             f"{path} is a DuckDB file but not a fraudlab archive (it has no run table)."
         )
     try:
-        read_flags_as_bools(con)
+        read_as_current(con)
     except duckdb.Error as exc:
         con.close()
         raise archive_error(exc, run_id, path, writing=False) from None
     return con
 
 
-def read_flags_as_bools(con: duckdb.DuckDBPyConnection, *, row_ids: bool = False) -> None:
-    """Let ``con`` read a file written before bool fields were BOOLEAN columns as it reads a
-    new one: each record table of the file that holds such a field (truth's is_fraud) as its
-    label text is seen through a temporary view of the same name that reads the label by the
-    codec's rule. Nothing is written: the file keeps its text, and its digest still covers what
-    it holds. A temporary view belongs to its connection: a cursor (a connection of its own)
-    needs this call too. A view has no ``rowid``; ``row_ids`` gives it the stored table's as a
-    column of that name, for a reader that orders rows by it (and then sees it in ``*``)."""
+def read_as_current(con: duckdb.DuckDBPyConnection, *, row_ids: bool = False) -> None:
+    """Let ``con`` read a file written by an older fraudlab as it reads a new one, through a
+    temporary view of the same name over each record table that needs one:
+
+    - a bool field stored as its label text (truth's is_fraud before it was a BOOLEAN column)
+      is read by the codec's rule;
+    - a field the record gained since (a score's ``explanation``) reads as NULL, as a new
+      file holds it for a record without one.
+
+    Nothing is written: the file keeps what it holds, and its digest still covers that. A
+    temporary view belongs to its connection: a cursor (a connection of its own) needs this
+    call too. A view has no ``rowid``; ``row_ids`` gives it the stored table's as a column of
+    that name, for a reader that orders rows by it (and then sees it in ``*``)."""
     ((catalog,),) = con.execute("SELECT current_database()").fetchall()
     for spec in record_tables():
-        flags = flag_fields(spec.record)
-        if not flags:
-            continue
         types = dict(
             con.execute(
                 "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = $db "
@@ -191,15 +193,21 @@ def read_flags_as_bools(con: duckdb.DuckDBPyConnection, *, row_ids: bool = False
                 {"db": catalog, "table": spec.name},
             ).fetchall()
         )
-        as_text = [name for name in flags if types.get(name) == "VARCHAR"]
-        if not as_text:
+        if not types:
             continue
         stored = f'"{catalog}".main.{spec.name}'
-        read = ", ".join(f"{_label_cases(con, stored, name)} AS {name}" for name in as_text)
+        as_text = [name for name in flag_fields(spec.record) if types.get(name) == "VARCHAR"]
+        wanted = duckdb_column_types(spec.record)
+        missing = [name for name in wanted if name not in types]
+        if not as_text and not missing:
+            continue
+        replaced = ", ".join(f"{_label_cases(con, stored, name)} AS {name}" for name in as_text)
+        select = f"* REPLACE ({replaced})" if as_text else "*"
+        added = "".join(f", NULL::{wanted[name]} AS {name}" for name in missing)
         row_id = ", rowid" if row_ids else ""
         con.execute(
             f"CREATE OR REPLACE TEMP VIEW {spec.name} AS "
-            f"SELECT * REPLACE ({read}){row_id} FROM {stored}"
+            f"SELECT {select}{added}{row_id} FROM {stored}"
         )
 
 

@@ -257,6 +257,10 @@ class Score(Record):
     model_probability: float | None = None
     rules: str | None = None
     reasons: str | None = None
+    # why the model scored it so: models.explanations.Explanation as JSON (the top feature
+    # contributions in log-odds, the rest and the bias); on every potential fraud, and on every
+    # score with the setting explain_every_score; None otherwise
+    explanation: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +279,7 @@ class AlertedTransaction(Record):
     shipment_location_long: float
     probability: float
     reasons: str | None = None  # "model" and/or the ids of the rules that flagged it
+    explanation: str | None = None  # the score's explanation (see Score)
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,9 +167,14 @@ def _duckdb_type(tp: Any) -> str:
     return f"STRUCT({inner})[]"
 
 
+def duckdb_column_types(cls: type[Record]) -> dict[str, str]:
+    """The DuckDB type of each column of a record's table, in contract order."""
+    return {f.name: _duckdb_type(f.type) for f in fields_of(cls)}
+
+
 def duckdb_columns(cls: type[Record]) -> str:
     """The column list of a record's DuckDB table, as used inside CREATE TABLE."""
-    return ", ".join(f"{f.name} {_duckdb_type(f.type)}" for f in fields_of(cls))
+    return ", ".join(f"{name} {tp}" for name, tp in duckdb_column_types(cls).items())
 
 
 def table_name(cls: type[Record]) -> str:

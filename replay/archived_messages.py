@@ -28,7 +28,7 @@ from typing import Any
 
 import duckdb
 
-from archive.files import read_flags_as_bools
+from archive.files import read_as_current
 from archive.tables import UNDECODABLE
 from fraudlab import codec
 from fraudlab.records import (
@@ -157,7 +157,7 @@ def _sequence_sql(cls: type[Record]) -> str:
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> Iterator[Any]:
     cursor = con.cursor()  # a cursor of its own: the sequences are read side by side
-    read_flags_as_bools(cursor, row_ids=True)  # an older file's truth: see _sequence_sql
+    read_as_current(cursor, row_ids=True)  # an older file's truth: see _sequence_sql
     try:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(_CHUNK):

@@ -43,14 +43,28 @@ def as_written_before_flags_were_booleans(path: Path) -> None:
     os.chmod(path, mode)
 
 
-@pytest.fixture(scope="module", params=["boolean", "label text"])
+def as_written_before_explanations(path: Path) -> None:
+    """Turn an archive into one written before scores and alerted transactions had an
+    explanation: the columns gone, its digest that of what it then holds."""
+    mode = path.stat().st_mode
+    os.chmod(path, 0o644)
+    with duckdb.connect(str(path)) as rw:
+        rw.execute("ALTER TABLE scores DROP COLUMN explanation")
+        rw.execute("UPDATE run SET digest = ?", [content_digest(rw)])
+    os.chmod(path, mode)
+
+
+@pytest.fixture(scope="module", params=["now", "label text", "before explanations"])
 def archive_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The hand-made run's archive, as written now and as written when truth's is_fraud was
-    stored as its label text: every reader gives the same answers from both."""
+    """The hand-made run's archive, as written now, as written when truth's is_fraud was
+    stored as its label text, and as written before scores had explanations: every reader
+    gives the same answers from all three."""
     folder = tmp_path_factory.mktemp("read-api")
     path = write_hand_made_run(folder)
     if request.param == "label text":
         as_written_before_flags_were_booleans(path)
+    if request.param == "before explanations":
+        as_written_before_explanations(path)
     return folder
 
 
