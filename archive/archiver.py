@@ -37,7 +37,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from archive.files import archive_path
 from archive.writer import ArchiveWriter, ConsumedBatch, WriteReport, peek_state, reopen
 from fraudlab.errors import UsageError
-from fraudlab.kafka_io import end_offsets, existing_partitions, make_consumer, start_or_report
+from fraudlab.kafka_io import make_consumer, start_or_report
+from fraudlab.kafka_session import KafkaSession
 from fraudlab.run_events import DEFAULT_WAIT_FOR
 from fraudlab.settings import Settings
 from fraudlab.topics import parse_topic, run_topics
@@ -102,16 +103,20 @@ class ArchiveResult:
 
 
 class _Session:
-    """One archiver session: a consumer, a writer, and the positions between them."""
+    """One archiver session: a consumer, a writer, and the positions between them; the
+    process's Kafka session (``kafka``) says which partitions the run's topics have and where
+    they end."""
 
     def __init__(
         self,
+        kafka: KafkaSession,
         settings: Settings,
         run_id: str,
         options: ArchiveOptions,
         stop: asyncio.Event,
         progress: Callable[[ArchiveProgress], None] | None,
     ) -> None:
+        self.kafka = kafka
         self.settings = settings
         self.run_id = run_id
         self.options = options
@@ -133,8 +138,7 @@ class _Session:
         return self.settings.bootstrap_servers
 
     async def run_topics_now(self) -> dict[str, list[int]]:
-        assert self.consumer is not None
-        return await existing_partitions(self.consumer, run_topics(self.run_id))
+        return await self.kafka.partitions(run_topics(self.run_id))
 
     async def assign(self, topics: dict[str, list[int]]) -> None:
         """Assign every partition of ``topics`` and seek each to where the archive stands."""
@@ -226,7 +230,7 @@ class _Session:
     async def _goes_on(self, archived: dict[tuple[str, int], int]) -> bool:
         """True when the run's topics hold more than its final archive (which drained them
         before it closed): the run went on, resumed."""
-        ends = await end_offsets(self.bootstrap, run_topics(self.run_id))
+        ends = await self.kafka.end_offsets(run_topics(self.run_id))
         return any(end > archived.get(where, 0) for where, end in ends.items())
 
     async def run(self) -> ArchiveResult:
@@ -353,7 +357,8 @@ async def archive_run(
             loop.add_signal_handler(sig, on_signal)
             handled.append(sig)
     try:
-        return await _Session(settings, run_id, options, stop, progress).run()
+        async with KafkaSession(settings.bootstrap_servers) as kafka:
+            return await _Session(kafka, settings, run_id, options, stop, progress).run()
     finally:
         for sig in handled:
             loop.remove_signal_handler(sig)

@@ -131,6 +131,7 @@ def archive_command(
     parts = tuple(p.strip() for p in wait_for.split(",") if p.strip() and p.strip() != "none")
     update, done = _progress_printer()
     try:
+        # the process's entry point into async code: the command is this one coroutine
         result = run_async(
             archive_run(
                 settings,

@@ -12,7 +12,7 @@ import time
 
 import click
 
-from fraudlab.cli_context import settings_from
+from fraudlab.cli_context import run_async, settings_from
 from fraudlab.errors import UsageError
 from fraudlab.progress import Steps
 from fraudlab.runs import validate_run_id
@@ -47,7 +47,7 @@ def deliver_command(
     stay in its Kafka topics: its archive holds what was delivered while it played.
     """
     from delivery.sending import DeliveryStatus, deliver_run, describe_sink
-    from fraudlab.broker import require_broker
+    from fraudlab.kafka_session import KafkaSession
     from fraudlab.run_events import read_run_events
 
     validate_run_id(run_id)
@@ -57,39 +57,42 @@ def deliver_command(
             "the settings name no alert sinks: add an [[alert_sinks]] table (a webhook or a "
             "Kafka topic) to the settings file."
         )
-    require_broker(settings.bootstrap_servers)
-    if not asyncio.run(read_run_events(settings.bootstrap_servers, run_id)):
-        raise UsageError(
-            f"run {run_id} is not on Kafka at {settings.bootstrap_servers} (it has no run-events): "
-            "see `fraudlab runs`."
-        )
-    stop = StopRequest().install()
-    steps = Steps()
     names = [s.name for s in settings.alert_sinks]
     sinks = ", ".join(describe_sink(s) for s in settings.alert_sinks)
-    steps(f"delivering the alerts of run {run_id} to {sinks}")
     status = DeliveryStatus()
 
     async def deliver() -> bool:
-        task = asyncio.create_task(
-            deliver_run(
-                settings,
-                run_id,
-                until_engine_ends=not follow,
-                should_stop=stop,
-                status=status,
-                retry_dead_letters=retry_dead_letters,
+        async with KafkaSession(settings.bootstrap_servers) as kafka:
+            await kafka.require_answer()
+            if not await read_run_events(kafka, run_id):
+                raise UsageError(
+                    f"run {run_id} is not on Kafka at {settings.bootstrap_servers} (it has no "
+                    "run-events): see `fraudlab runs`."
+                )
+            stop = StopRequest().install()
+            steps = Steps()
+            steps(f"delivering the alerts of run {run_id} to {sinks}")
+            task = asyncio.create_task(
+                deliver_run(
+                    kafka,
+                    settings,
+                    run_id,
+                    until_engine_ends=not follow,
+                    should_stop=stop,
+                    status=status,
+                    retry_dead_letters=retry_dead_letters,
+                )
             )
-        )
-        shown = time.monotonic()
-        while not task.done():
-            await asyncio.wait({task}, timeout=1.0)
-            if time.monotonic() - shown >= STATUS_EVERY_S:
-                shown = time.monotonic()
-                steps(status.describe(names))
-        return task.result()
+            shown = time.monotonic()
+            while not task.done():
+                await asyncio.wait({task}, timeout=1.0)
+                if time.monotonic() - shown >= STATUS_EVERY_S:
+                    shown = time.monotonic()
+                    steps(status.describe(names))
+            return task.result()
 
-    complete = asyncio.run(deliver())
+    # the process's entry point into async code: the command is this one coroutine
+    complete = run_async(deliver())
     click.echo(f"run {run_id}: {status.describe(names)}")
     if not complete:
         ctx.exit(130)

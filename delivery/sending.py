@@ -5,8 +5,9 @@ It reads the run's fraud-alerts topic from its start, in the report's window-end
 (:func:`delivery.alerts.new_alerts`) and hands it to one queue per sink, so that a slow or
 unreachable sink holds up no other. Each sink sends its alerts one at a time, in order:
 
-- an attempt the sink did not take is tried again after a backoff that doubles (settings
-  ``backoff_s``, ``backoff_max_s``), until the sink's ``attempts`` are spent or it refused the
+- an attempt the sink did not take is tried again after a backoff that doubles (the project's
+  one policy, :class:`fraudlab.backoff.Backoff`, from the sink's ``backoff_s`` up to its
+  ``backoff_max_s``), until the sink's ``attempts`` are spent or it refused the
   alert for good; the alert then goes to the run's delivery dead letter
   (``fraudlab.<run>.delivery-dead-letter``: the payload, the sink, the attempts and the reason);
 - every attempt is written to the run's delivery log (``fraudlab.<run>.deliveries``: sent,
@@ -17,6 +18,10 @@ dead-lettered (with ``retry_dead_letters``, only what it took: the dead letters 
 an alert whose outcome was not yet logged is sent again, with the same idempotency key. With
 ``until_engine_ends`` it ends by itself once the engine has ended and every alert the engine
 reported is sent or dead-lettered.
+
+The alerts and the run-events are read by followers of the process's Kafka session
+(:class:`fraudlab.kafka_session.TopicFollower`); no consumer group is involved, the delivery log
+says what is done.
 """
 
 from __future__ import annotations
@@ -29,30 +34,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from delivery.alerts import Alert, new_alerts
-from delivery.sinks import Sender, retry_delays, sender_for
+from delivery.sinks import Sender, sender_for
 from fraudlab import codec
+from fraudlab.backoff import Backoff
 from fraudlab.errors import FraudlabError
-from fraudlab.kafka_io import (
-    create_topics,
-    existing_partitions,
-    make_consumer,
-    quiet_kafka_logs,
-    read_to_end,
-    start_or_report,
-)
+from fraudlab.kafka_session import KafkaSession
 from fraudlab.publisher import Publisher
-from fraudlab.records import AlertDelivery, DeliveryDeadLetter, FraudAlerts, message_key
-from fraudlab.run_events import announce, part_ending, read_run_events, run_event
+from fraudlab.records import AlertDelivery, DeliveryDeadLetter, FraudAlerts, RunEvent, message_key
+from fraudlab.run_events import announce, decoded_run_events, part_ending, run_event
 from fraudlab.settings import AlertSink, Settings
 from fraudlab.topics import topic_name
 
 __all__ = ["DeliveryStatus", "deliver_run", "delivered_before", "describe_sink"]
 
 PART = "delivery"
-POLL_MS = 200
+POLL_S = 0.2  # wall seconds between two polls of the alerts
 ENGINE_CHECK_S = 1.0
 SLEEP_STEP_S = 0.2  # how often a backoff looks whether the part was asked to stop
 
@@ -97,14 +95,14 @@ def describe_sink(sink: AlertSink) -> str:
 
 
 async def delivered_before(
-    bootstrap: str, run_id: str, retry_dead_letters: bool = False
+    kafka: KafkaSession, run_id: str, retry_dead_letters: bool = False
 ) -> set[tuple[str, str]]:
     """(sink, alert id) of every alert the run's delivery log shows as done: sent, or
     dead-lettered (unless ``retry_dead_letters``), by its latest outcome at that sink."""
     latest: dict[tuple[str, str], str] = {}
-    for _, _, value in await read_to_end(bootstrap, topic_name(run_id, AlertDelivery.STREAM)):
+    for m in await kafka.read_to_end(topic_name(run_id, AlertDelivery.STREAM)):
         with contextlib.suppress(ValueError, KeyError, TypeError):
-            entry = codec.decode(AlertDelivery, value)
+            entry = codec.decode(AlertDelivery, m.value or b"")
             if entry.outcome in ("sent", "failed"):
                 latest[(entry.sink, entry.alert_id)] = entry.outcome
     done = ("sent",) if retry_dead_letters else ("sent", "failed")
@@ -112,17 +110,19 @@ async def delivered_before(
 
 
 class _Delivery:
-    """One delivery session: a consumer of the alerts, a sender and a queue per sink, and the
-    publisher of the delivery log."""
+    """One delivery: followers of the alerts and the run-events, a sender and a queue per sink,
+    and the publisher of the delivery log."""
 
     def __init__(
         self,
+        kafka: KafkaSession,
         settings: Settings,
         run_id: str,
         should_stop: Callable[[], bool],
         status: DeliveryStatus,
         retry_dead_letters: bool = False,
     ) -> None:
+        self.kafka = kafka
         self.retry_dead_letters = retry_dead_letters
         self.settings = settings
         self.run_id = run_id
@@ -186,7 +186,7 @@ class _Delivery:
     async def deliver(self, sender: Sender, alert: Alert) -> None:
         """Every attempt one alert gets at one sink, logged; dead-lettered after the last."""
         config = sender.config
-        delays = retry_delays(config.backoff_s, config.backoff_max_s, config.attempts)
+        backoff = Backoff(config.backoff_s, config.backoff_max_s)
         for attempt in range(1, config.attempts + 1):
             result = await sender.send(alert)
             if result.ok:
@@ -201,7 +201,7 @@ class _Delivery:
                 break
             await self.record(alert, config.name, attempt, "retried", result.detail)
             self.status.retried[config.name] += 1
-            await self.pause(delays[attempt - 1])
+            await self.pause(backoff.delay(attempt - 1))
             if self.should_stop():
                 return  # not logged as done: sent again when the part is restarted
         async with self.log_lock:
@@ -224,60 +224,34 @@ class _Delivery:
 
     # ---- reading the alerts ----------------------------------------------------------------
 
-    async def alert_partitions(
-        self, consumer: AIOKafkaConsumer, until_engine_ends: bool
-    ) -> list[TopicPartition]:
-        """The fraud-alerts partitions, once the topic exists ([] if asked to stop first, or,
-        with ``until_engine_ends``, if the engine ended without creating it)."""
-        topic = topic_name(self.run_id, FraudAlerts.STREAM)
-        while not self.should_stop():
-            # the engine's end is read first: a topic it created before it ended is found
-            ended = until_engine_ends and await self.engine_ended()
-            found = await existing_partitions(consumer, [topic])
-            if found.get(topic):
-                return [TopicPartition(topic, p) for p in found[topic]]
-            if ended:
-                return []
-            await asyncio.sleep(ENGINE_CHECK_S)
-        return []
-
-    async def engine_ended(self) -> bool:
-        events = await read_run_events(self.bootstrap, self.run_id)
-        return part_ending(events, "engine") is not None
-
     async def read_alerts(self, until_engine_ends: bool) -> None:
         """Read the fraud-alerts topic into the sinks' queues: until the engine has ended and
         all it wrote is read, or (without ``until_engine_ends``) until asked to stop."""
-        consumer = make_consumer(self.bootstrap)
-        await start_or_report(consumer, self.bootstrap)
+        alerts = await self.kafka.follow(topic_name(self.run_id, FraudAlerts.STREAM))
+        run_events = None
+        if until_engine_ends:
+            run_events = await self.kafka.follow(topic_name(self.run_id, RunEvent.STREAM))
+        events: list[RunEvent] = []
         seen: set[str] = set()
+        checked = -ENGINE_CHECK_S
         try:
-            with quiet_kafka_logs():
-                partitions = await self.alert_partitions(consumer, until_engine_ends)
-                if not partitions:
+            while not self.should_stop():
+                ended = False
+                if run_events is not None and time.monotonic() - checked >= ENGINE_CHECK_S:
+                    checked = time.monotonic()
+                    events.extend(decoded_run_events(await run_events.poll()))
+                    # the engine's end is read first: everything it wrote (the topic too, if it
+                    # created one) is in the alerts poll that follows
+                    ended = part_ending(events, "engine") is not None
+                for message in await alerts.poll():
+                    self.take(message.value, message.timestamp_ms, seen)
+                if ended:
                     return
-                consumer.assign(partitions)
-                await consumer.seek_to_beginning(*partitions)
-                targets: dict[TopicPartition, int] | None = None
-                checked = 0.0
-                while not self.should_stop():
-                    batches = await consumer.getmany(*partitions, timeout_ms=POLL_MS)
-                    for tp in partitions:
-                        for message in batches.get(tp, []):
-                            self.take(message.value, message.timestamp, seen)
-                    if targets is not None:
-                        positions = [await consumer.position(tp) for tp in partitions]
-                        if all(
-                            p >= targets[tp] for p, tp in zip(positions, partitions, strict=True)
-                        ):
-                            return
-                    elif until_engine_ends and time.monotonic() - checked >= ENGINE_CHECK_S:
-                        checked = time.monotonic()
-                        if await self.engine_ended():
-                            # everything the engine wrote is below the end offsets of now
-                            targets = await consumer.end_offsets(partitions)
+                await self.pause(POLL_S)
         finally:
-            await consumer.stop()
+            await alerts.close()
+            if run_events is not None:
+                await run_events.close()
 
     def take(self, value: bytes | None, reported_ms: int, seen: set[str]) -> None:
         if value is None:
@@ -297,12 +271,11 @@ class _Delivery:
 
     async def run(self, until_engine_ends: bool) -> bool:
         """Deliver; True when every alert was delivered or dead-lettered, False if stopped."""
-        await create_topics(
-            self.bootstrap,
+        await self.kafka.create_topics(
             [topic_name(self.run_id, s) for s in (AlertDelivery.STREAM, DeliveryDeadLetter.STREAM)],
             1,
         )
-        self.done = await delivered_before(self.bootstrap, self.run_id, self.retry_dead_letters)
+        self.done = await delivered_before(self.kafka, self.run_id, self.retry_dead_letters)
         await self.log.start()
         started: list[Sender] = []
         try:
@@ -341,6 +314,7 @@ class _Delivery:
 
 
 async def deliver_run(
+    kafka: KafkaSession,
     settings: Settings,
     run_id: str,
     *,
@@ -349,13 +323,14 @@ async def deliver_run(
     status: DeliveryStatus | None = None,
     retry_dead_letters: bool = False,
 ) -> bool:
-    """Deliver the new fraud alerts of ``run_id`` to the settings' sinks (see the module).
+    """Deliver the new fraud alerts of ``run_id`` to the settings' sinks (see the module),
+    reading the run's topics through ``kafka``.
 
     True once every alert is sent or dead-lettered (with ``until_engine_ends``), False when
     ``should_stop`` ended it first. ``status`` is kept up to date as it goes. Errors:
     FraudlabError (a broker that does not answer, in one sentence).
     """
     delivery = _Delivery(
-        settings, run_id, should_stop, status or DeliveryStatus(), retry_dead_letters
+        kafka, settings, run_id, should_stop, status or DeliveryStatus(), retry_dead_letters
     )
     return await delivery.run(until_engine_ends)

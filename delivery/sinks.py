@@ -2,7 +2,8 @@
 
 A sink is configured in the settings (:class:`fraudlab.settings.WebhookSink`,
 :class:`fraudlab.settings.KafkaSink`; ``[[alert_sinks]]`` tables) and sends one alert per
-attempt. :mod:`delivery.sending` decides when to try again; a sink only says how an attempt went.
+attempt. :mod:`delivery.sending` decides when to try again (after the sink's backoff,
+:class:`fraudlab.backoff.Backoff`); a sink only says how an attempt went.
 
 - **webhook**: ``POST <url>`` with the payload of :mod:`delivery.alerts` as its JSON body, and the
   headers ``Idempotency-Key: <alert_id>`` (the same on every attempt, so that a receiver can
@@ -13,10 +14,6 @@ attempt. :mod:`delivery.sending` decides when to try again; a sink only says how
   acks=all and an idempotent producer; the topic is created (one partition, so that alerts keep
   their order) when it does not exist.
 
->>> retry_delays(0.5, 3.0, 6)
-[0.5, 1.0, 2.0, 3.0, 3.0]
->>> retry_delays(0.5, 3.0, 1)
-[]
 >>> retryable_status(503), retryable_status(429), retryable_status(404)
 (True, True, False)
 """
@@ -37,7 +34,7 @@ from fraudlab.kafka_io import create_topics, make_producer, start_or_report
 from fraudlab.settings import AlertSink, KafkaSink, WebhookSink
 from fraudlab.version import code_version
 
-__all__ = ["Attempt", "Sender", "retry_delays", "retryable_status", "sender_for"]
+__all__ = ["Attempt", "Sender", "retryable_status", "sender_for"]
 
 
 @dataclass(frozen=True)
@@ -48,12 +45,6 @@ class Attempt:
     ok: bool
     retry: bool
     detail: str
-
-
-def retry_delays(backoff_s: float, backoff_max_s: float, attempts: int) -> list[float]:
-    """Seconds to wait before each retry: ``backoff_s`` doubling, capped at ``backoff_max_s``;
-    ``attempts - 1`` of them."""
-    return [min(backoff_s * 2**i, backoff_max_s) for i in range(max(attempts - 1, 0))]
 
 
 def retryable_status(status: int) -> bool:

@@ -27,15 +27,16 @@ folded in when it arrives, and counted in the bucket's frontier report as ``afte
 ['c1']
 >>> rows = fold_bucket(state, [_close_out()], watermark_ms=0, score=lambda rows: [],
 ...                    model=ModelStamp("m", "d" * 64, 0.5), topics=TOPICS)
->>> [(r[0], orjson.loads(base64.b64decode(orjson.loads(r[2])["raw"]))["ts"]) for r in rows]
-[('fraudlab.r.dead-letter', 100)]
+>>> ((topic, _, value),) = rows
+>>> letter = codec.decode(DeadLetter, value.encode())
+>>> topic, letter.reason, orjson.loads(letter.raw)["ts"]
+('fraudlab.r.dead-letter', 'duplicate: a second delivery of the same record', 100)
 >>> sorted(state.customers), state.pending
 (['c1'], {})
 """
 
 from __future__ import annotations
 
-import base64
 import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -71,7 +72,8 @@ from features.frames import (
     TRANSACTION,
     fold_events,
 )
-from fraudlab.records import DeadLetter
+from fraudlab import codec
+from fraudlab.records import DeadLetter, Score, message_key
 from rulebook.rules import Decision, RuleBook, RuleChange, RuleError
 
 SCORED, LATE, DUPLICATE, CONFLICT = "scored", "late", "duplicate", "conflict"
@@ -94,19 +96,24 @@ def _compact(obj: dict[str, Any]) -> bytes:
     return orjson.dumps({k: v for k, v in obj.items() if v is not None})
 
 
+def _sink_row(topic: str, record: Score | DeadLetter) -> SinkRow:
+    """A record as a Kafka sink row: its key and its JSON value, as the contract writes them
+    (:func:`fraudlab.records.message_key`, :func:`fraudlab.codec.encode`)."""
+    return (topic, message_key(record).decode(), codec.encode(record).decode())
+
+
 def _dead_letter(raw: bytes, reason: str, e: dict[str, Any], ts: int, topic: str) -> SinkRow:
-    source = [e[c] for c in SOURCE_COLUMNS]
-    letter = {
-        "raw": base64.b64encode(raw).decode("ascii"),
-        "reason": reason,
-        "source_topic": source[0],
-        "source_partition": None if source[1] is None else int(source[1]),
-        "source_offset": None if source[2] is None else int(source[2]),
-        "source_element": 0 if source[3] is None else int(source[3]),
-        "ts": int(ts),
-    }
-    key = "|".join("" if letter[k] is None else str(letter[k]) for k in DeadLetter.KEY)
-    return (topic, key, _compact(letter).decode())
+    source_topic, partition, offset, element = (e[c] for c in SOURCE_COLUMNS)
+    letter = DeadLetter(
+        raw=raw,
+        reason=reason,
+        source_topic=source_topic,
+        source_partition=int(partition),
+        source_offset=int(offset),
+        source_element=0 if element is None else int(element),
+        ts=int(ts),
+    )
+    return _sink_row(topic, letter)
 
 
 def _skipped(e: dict[str, Any], outcome: str, note: str, topic: str) -> SinkRow:
@@ -118,26 +125,27 @@ def _skipped(e: dict[str, Any], outcome: str, note: str, topic: str) -> SinkRow:
 
 def _score(row: dict[str, Any], decision: Decision, model: ModelStamp, topic: str) -> SinkRow:
     model_probability = decision.model_probability
-    score = {
-        "transaction_id": row["transaction_id"],
-        "session_id": row["session_id"],
-        "customer_id": row["customer_id"],
-        "ts": int(row["ts"]),
-        "probability": decision.probability,
-        "prediction": decision.prediction,
-        "model_name": model.name,
-        "model_digest": model.digest,
-        "total_amount": row["total_amount"],
-        "shipment_location_lat": row["shipment_lat"],
-        "shipment_location_long": row["shipment_long"],
-        "product_metadata": line_items_json(row["product_metadata"]),
-        "model_probability": (
+    score = Score(
+        transaction_id=row["transaction_id"],
+        session_id=row["session_id"],
+        customer_id=row["customer_id"],
+        ts=int(row["ts"]),
+        probability=decision.probability,
+        prediction=decision.prediction,
+        model_name=model.name,
+        model_digest=model.digest,
+        total_amount=row["total_amount"],
+        # the feature row names the shipment location as the features do
+        shipment_location_lat=row["shipment_lat"],
+        shipment_location_long=row["shipment_long"],
+        product_metadata=line_items_json(row["product_metadata"]),
+        model_probability=(
             decision.probability if model_probability is None else model_probability
         ),
-        "rules": ",".join(decision.rules),
-        "reasons": ",".join(decision.reasons(model.threshold)),
-    }
-    return (topic, str(row["transaction_id"]), _compact(score).decode())
+        rules=",".join(decision.rules),
+        reasons=",".join(decision.reasons(model.threshold)),
+    )
+    return _sink_row(topic, score)
 
 
 @dataclass

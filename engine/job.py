@@ -36,7 +36,6 @@ from engine.frontier import frontier_topic
 from engine.report_queries import ALERTS_TRIGGER_S, sink_query
 from engine.scoring import LATENESS, ScorerFactory, scoring_rows
 from engine.sources import kafka_batch, kafka_stream
-from fraudlab.broker import require_broker
 from fraudlab.errors import FraudlabError, UsageError
 from fraudlab.kafka_session import BlockingKafka
 from fraudlab.record_parsing import session_customers
@@ -150,7 +149,7 @@ def check_run(
     are complete then. A run whose topics do not exist is refused in one sentence, unless the
     engine waits for its producer (the engine of ``fraudlab run`` starts beside its producer,
     which creates them)."""
-    require_broker(settings.bootstrap_servers)
+    kafka.require_answer()
     needed = ("browsing", "transactions", "customer", "product")
     wait_s = options.wait_for_events_s
     deadline = time.monotonic() + wait_s

@@ -25,7 +25,7 @@ import orjson
 from engine.frontier import close_out_report, frontier_topic
 from fraudlab.kafka_session import BlockingKafka
 from fraudlab.records import RunEvent
-from fraudlab.run_events import decode_run_event, latest_details, part_ending
+from fraudlab.run_events import decoded_run_events, latest_details, part_ending
 from fraudlab.topics import topic_name
 
 __all__ = [
@@ -49,7 +49,7 @@ class ProducerWatch:
 
     def refresh(self) -> None:
         """Read the run-events that arrived since the last refresh."""
-        self.events.extend(decode_run_event(m.value or b"") for m in self._events.poll())
+        self.events.extend(decoded_run_events(self._events.poll()))
 
     @property
     def ending(self) -> str | None:

@@ -8,7 +8,6 @@ live there, so ``up`` again on the same folder keeps every topic. A node of a cl
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
 import secrets
@@ -141,48 +140,25 @@ def kafka_classpath(lib_dir: Path) -> str:
     return str(kafka_lib / "*")
 
 
-async def _answers(bootstrap: str, timeout_s: float) -> int:
-    """The number of brokers in the cluster at ``bootstrap`` (at least 1); raises when no
-    bootstrap server answers.
-
-    DescribeCluster goes to one node of the metadata, which may be a node that has just died:
-    a cluster with a node down still answers, so the metadata the bootstrap server gave counts
-    then."""
-    from aiokafka.admin import AIOKafkaAdminClient
-    from aiokafka.errors import KafkaError
-
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000) + 1000
-    )
-    try:
-        await asyncio.wait_for(admin.start(), timeout_s)
-        try:
-            cluster = await asyncio.wait_for(admin.describe_cluster(), timeout_s)
-            return max(1, len(cluster["brokers"]))
-        except (KafkaError, TimeoutError):
-            return max(1, len(admin._client.cluster.brokers()))
-    finally:
-        await admin.close()
-
-
 def broker_answers(bootstrap: str, timeout_s: float = 2.0) -> bool:
-    """Whether a Kafka broker at ``bootstrap`` answers a metadata request."""
-    from fraudlab.kafka_io import quiet_kafka_logs
+    """Whether a Kafka cluster at ``bootstrap`` answers in ``timeout_s`` (see
+    :meth:`fraudlab.kafka_session.KafkaSession.answers`): one question, asked through a session
+    of its own, for code that holds none (a broker's process, a command before it opens its
+    session). Code that holds a session asks it."""
+    from fraudlab.kafka_session import BlockingKafka
 
-    try:
-        with quiet_kafka_logs():
-            return asyncio.run(_answers(bootstrap, timeout_s)) > 0
-    except Exception:
-        return False
+    with BlockingKafka(bootstrap) as kafka:
+        return kafka.answers(timeout_s)
 
 
 def require_broker(bootstrap: str, timeout_s: float = 5.0) -> None:
-    """Raise BrokerUnavailable, in one sentence, when no broker answers at ``bootstrap``."""
+    """Raise BrokerUnavailable, in one sentence, when no broker answers at ``bootstrap`` (see
+    :func:`broker_answers`; with a session, :meth:`~fraudlab.kafka_session.KafkaSession.
+    require_answer`)."""
+    from fraudlab.kafka_session import no_broker
+
     if not broker_answers(bootstrap, timeout_s):
-        raise BrokerUnavailable(
-            f"no Kafka broker answers at {bootstrap}: start one with `make kafka-up` "
-            "or set FRAUDLAB_BOOTSTRAP_SERVERS."
-        )
+        raise BrokerUnavailable(no_broker(bootstrap))
 
 
 @dataclass(frozen=True)
@@ -347,16 +323,20 @@ class LocalBroker:
     def wait_ready(self, proc: subprocess.Popen[bytes], deadline: float) -> None:
         """Return once the started broker answers; stop it and raise when it exits or does
         not answer by ``deadline`` (a monotonic time)."""
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                self._pid_file.unlink(missing_ok=True)
-                raise FraudlabError(
-                    f"the broker exited with code {proc.returncode} while starting: "
-                    f"see {self.server_log}."
-                )
-            if broker_answers(self.bootstrap, timeout_s=1.0):
-                return
-            time.sleep(0.2)
+        from fraudlab.kafka_session import BlockingKafka
+
+        # one session asks each 0.2 s (a client that could not start is started afresh)
+        with BlockingKafka(self.bootstrap) as kafka:
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    self._pid_file.unlink(missing_ok=True)
+                    raise FraudlabError(
+                        f"the broker exited with code {proc.returncode} while starting: "
+                        f"see {self.server_log}."
+                    )
+                if kafka.answers(timeout_s=1.0):
+                    return
+                time.sleep(0.2)
         self.down()
         raise FraudlabError(f"the broker did not answer in time: see {self.server_log}.")
 

@@ -1,4 +1,12 @@
-"""What every command of the ``fraudlab`` CLI shares: settings from flags, and async entry."""
+"""What every command of the ``fraudlab`` CLI shares: settings from flags, the command's Kafka
+session, and async entry.
+
+A command talks to Kafka in one of two ways, each entering an event loop once for the process:
+the whole command is one coroutine, run by :func:`run_async` (the process's entry point into
+async code, which opens its own :class:`~fraudlab.kafka_session.KafkaSession`), or a command
+that is plain code asks :func:`command_kafka` for the process's one
+:class:`~fraudlab.kafka_session.BlockingKafka`, closed when the command ends.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
+from fraudlab.kafka_session import BlockingKafka
 from fraudlab.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -34,6 +43,19 @@ def settings_from(
     return load_settings(path, flag_names, **flags)
 
 
+def command_kafka(ctx: click.Context, settings: Settings) -> BlockingKafka:
+    """The process's Kafka session at ``settings.bootstrap_servers``: opened on first use and
+    closed when the command line's outermost context closes (the command has ended)."""
+    root = ctx.find_root()
+    key = f"fraudlab.kafka:{settings.bootstrap_servers}"
+    kafka = root.meta.get(key)
+    if kafka is None:
+        kafka = root.meta[key] = root.with_resource(BlockingKafka(settings.bootstrap_servers))
+    assert isinstance(kafka, BlockingKafka)
+    return kafka
+
+
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a command's coroutine to completion."""
+    """Run a command's coroutine to completion: a process entry point, for a command that is
+    one coroutine from its first Kafka call to its last."""
     return asyncio.run(coro)

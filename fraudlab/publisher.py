@@ -288,11 +288,33 @@ class Publisher:
             self._quiet.close()
 
     async def abort(self) -> None:
-        """Stop the producer at once: its undelivered batches are dropped, not waited for."""
+        """Stop the producer without waiting for what the broker never acknowledged: the stop
+        gets :data:`ABORT_WAIT_S`, then goes on in the background.
+
+        aiokafka has no public way to drop undelivered batches: its ``stop()`` waits for every
+        batch to be acknowledged or to fail. A batch the broker never takes fails at its request
+        timeout, at most :data:`~fraudlab.kafka_io.REQUEST_TIMEOUT_MARGIN_S` past the delivery
+        timeout the publisher gives up at, and the stop then ends by itself, its connections
+        closed; a process that ends first cancels it with its event loop. aiokafka's retries
+        stay unlogged until then."""
         producer, self._producer = self._producer, None
         if producer is None:
             return
-        with contextlib.suppress(Exception):
-            await producer._sender.close()  # the sender gone, stop() does not wait to flush
-            await asyncio.wait_for(producer.stop(), timeout=5.0)
-        self._quiet.close()
+        stopping = asyncio.ensure_future(producer.stop())
+        _STOPPING.add(stopping)
+        stopping.add_done_callback(_forget_stop)
+        quiet, self._quiet = self._quiet, contextlib.ExitStack()
+        stopping.add_done_callback(lambda _: quiet.close())
+        await asyncio.wait({stopping}, timeout=ABORT_WAIT_S)
+
+
+# Wall seconds an aborted publisher's producer gets to stop before it is left to stop alone.
+ABORT_WAIT_S = 5.0
+# producers left stopping by an abort, kept so that their stops run to their end
+_STOPPING: set[asyncio.Future[None]] = set()
+
+
+def _forget_stop(stopping: asyncio.Future[None]) -> None:
+    _STOPPING.discard(stopping)
+    if not stopping.cancelled():
+        stopping.exception()  # retrieved: a failed stop of an aborted producer says nothing new

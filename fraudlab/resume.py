@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fraudlab.errors import UsageError
-from fraudlab.kafka_io import end_offsets
+from fraudlab.kafka_session import KafkaSession
+from fraudlab.records import RunEvent
 from fraudlab.run_events import latest_details, part_ending, read_run_events
 from fraudlab.topics import topic_name
 
@@ -24,12 +25,14 @@ from fraudlab.topics import topic_name
 class ResumePoint:
     """An interrupted run: its producer's ``started`` details, how its previous attempt ended
     (``ending``: interrupted, failed, or None when it never said), and ``held``: messages each
-    (topic, partition) of its produced streams holds."""
+    (topic, partition) of its produced streams holds; ``events``: the run's run-events, as
+    read then, in log order."""
 
     run_id: str
     details: dict[str, Any]
     ending: str | None
     held: dict[tuple[str, int], int]
+    events: tuple[RunEvent, ...] = ()
 
     @property
     def held_total(self) -> int:
@@ -53,22 +56,22 @@ def resumed_pace(details: dict[str, Any], speed: float | None, fast: bool) -> fl
     return float(announced) if isinstance(announced, int | float) else None
 
 
-async def resume_point(bootstrap: str, run_id: str, streams: Iterable[str]) -> ResumePoint:
+async def resume_point(kafka: KafkaSession, run_id: str, streams: Iterable[str]) -> ResumePoint:
     """Where run ``run_id`` stands, for its producer to continue it over ``streams`` (the run-events
     stream is never skipped: a resumed producer announces itself again).
 
     Raises UsageError when the run has no producer announcement (an unknown run) or when its
     producer finished (nothing to resume)."""
-    events = await read_run_events(bootstrap, run_id)
+    events = await read_run_events(kafka, run_id)
     details = latest_details(events, "producer", "started")
     if not details:
         raise UsageError(
-            f"run {run_id} has no producer announcement at {bootstrap}: there is no such run "
+            f"run {run_id} has no producer announcement at {kafka.bootstrap}: there is no such run "
             "to resume (see `fraudlab runs`)."
         )
     ending = part_ending(events, "producer")
     if ending == "finished":
         raise UsageError(f"run {run_id} was produced to its end: there is nothing to resume.")
     topics = [topic_name(run_id, s) for s in streams if s != "run-events"]
-    held = {tp: n for tp, n in (await end_offsets(bootstrap, topics)).items() if n > 0}
-    return ResumePoint(run_id, details, ending, held)
+    held = {tp: n for tp, n in (await kafka.end_offsets(topics)).items() if n > 0}
+    return ResumePoint(run_id, details, ending, held, tuple(events))

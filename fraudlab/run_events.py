@@ -63,7 +63,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from fraudlab import codec
-from fraudlab.kafka_io import create_topics, read_to_end
+from fraudlab.kafka_session import KafkaSession, Message
 from fraudlab.publisher import Publisher
 from fraudlab.records import RunEvent, message_key
 from fraudlab.topics import topic_name
@@ -82,6 +82,7 @@ __all__ = [
     "announce_end",
     "announce_now",
     "decode_run_event",
+    "decoded_run_events",
     "fold_run_events",
     "latest_details",
     "log_events",
@@ -111,20 +112,12 @@ async def announce(publisher: Publisher, event: RunEvent) -> None:
     )
 
 
-async def _announce_now(bootstrap: str, partitions: int, event: RunEvent) -> None:
+async def announce_now(kafka: KafkaSession, partitions: int, event: RunEvent) -> None:
+    """Publish one run event through ``kafka`` and wait until the broker has it (the run's
+    run-events topic is created with ``partitions`` partitions if it does not exist)."""
     topic = topic_name(event.run_id, RunEvent.STREAM)
-    await create_topics(bootstrap, [topic], partitions)
-    publisher = Publisher(bootstrap)
-    await publisher.start()
-    try:
-        await announce(publisher, event)
-    finally:
-        await publisher.close()
-
-
-def announce_now(bootstrap: str, partitions: int, event: RunEvent) -> None:
-    """Publish one run event and wait until the broker has it."""
-    asyncio.run(_announce_now(bootstrap, partitions, event))
+    await kafka.create_topics([topic], partitions)
+    await kafka.send(topic, message_key(event), codec.encode(event))
 
 
 async def announce_end(
@@ -161,10 +154,15 @@ async def _flush_end(publisher: Publisher, event: RunEvent) -> None:
 # --- reading ---------------------------------------------------------------------------------
 
 
-async def read_run_events(bootstrap: str, run_id: str) -> list[RunEvent]:
+async def read_run_events(kafka: KafkaSession, run_id: str) -> list[RunEvent]:
     """Every run-event of ``run_id`` the broker holds now, in log order ([] if none yet)."""
-    found = await read_to_end(bootstrap, topic_name(run_id, RunEvent.STREAM))
-    return [decode_run_event(value) for _, _, value in found]
+    return decoded_run_events(await kafka.read_to_end(topic_name(run_id, RunEvent.STREAM)))
+
+
+def decoded_run_events(messages: Iterable[Message]) -> list[RunEvent]:
+    """The run-events of a follower's messages of a run-events topic, in their order (messages
+    without a value left out)."""
+    return [decode_run_event(m.value) for m in messages if m.value is not None]
 
 
 def decode_run_event(value: bytes) -> RunEvent:

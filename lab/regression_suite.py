@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from fraudlab.errors import FraudlabError
-from fraudlab.kafka_io import delete_topics
 from fraudlab.kafka_session import BlockingKafka
 from fraudlab.records import RunEvent
 from fraudlab.runs import new_run_id
@@ -269,7 +268,7 @@ def model_fingerprint(model: SavedModel) -> ModelFingerprint:
 def alert_pairs(kafka: BlockingKafka, run_id: str) -> list[tuple[int, str]]:
     """(window start, transaction id) of every potential fraud in the run's fraud alerts."""
     pairs: list[tuple[int, str]] = []
-    for message in kafka.follow(topic_name(run_id, "fraud-alerts")).poll():
+    for message in kafka.read_to_end(topic_name(run_id, "fraud-alerts")):
         if message.value is None:
             continue
         alert = orjson.loads(message.value)
@@ -284,7 +283,7 @@ def announced_digest(kafka: BlockingKafka, run_id: str) -> EventDigest:
     chunks); FraudlabError when it announced none."""
     from fraudlab.run_events import decode_run_event, latest_details
 
-    found = kafka.follow(topic_name(run_id, RunEvent.STREAM)).poll()
+    found = kafka.read_to_end(topic_name(run_id, RunEvent.STREAM))
     events = [decode_run_event(m.value) for m in found if m.value is not None]
     digest = latest_details(events, "producer", "finished").get("digest")
     if not isinstance(digest, dict):
@@ -343,7 +342,7 @@ def run_scenario(
         # the suite's runs are checked, never kept: leave nothing behind on the broker
         with contextlib.suppress(Exception):
             topics = [*run_topics(run_id), frontier_topic(run_id)]
-            kafka.call(delete_topics(settings.bootstrap_servers, topics))
+            kafka.delete_topics(topics)
     messages = None
     if golden is None or golden.events.digest != events.digest:
         messages = simulated_events(settings, plan)

@@ -8,7 +8,6 @@ Either way the engine scores them and the archiver records everything (see
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import time
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from pathlib import Path
 import click
 
 from fraudlab import codec
-from fraudlab.cli_context import settings_from
+from fraudlab.cli_context import command_kafka, settings_from
 from fraudlab.cli_options import (
     SPEED_HELP,
     customers_option,
@@ -31,7 +30,7 @@ from fraudlab.cli_options import (
 from fraudlab.errors import FraudlabError, UsageError
 from fraudlab.kafka_session import BlockingKafka
 from fraudlab.progress import stderr
-from fraudlab.run_events import latest_details, read_run_events
+from fraudlab.run_events import latest_details
 from fraudlab.runs import new_run_id, validate_run_id
 from fraudlab.settings import Settings
 from lab.run_plan import (
@@ -76,13 +75,14 @@ def _status_printer() -> tuple[Callable[[RunFigures], None], Callable[[], None]]
 
 
 def supervise(ctx: click.Context, settings: Settings, plan: RunPlan) -> RunOutcome:
-    """Run ``plan`` (:func:`lab.run_supervisor.supervised_run`) with a status line, then print
-    its report; a SIGTERM stops the run as a Ctrl-C does, every part ending cleanly."""
+    """Run ``plan`` (:func:`lab.run_supervisor.supervised_run`) on the command's Kafka session
+    with a status line, then print its report; a SIGTERM stops the run as a Ctrl-C does, every
+    part ending cleanly."""
     show, done = _status_printer()
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        with BlockingKafka(settings.bootstrap_servers) as kafka:
-            outcome = supervised_run(settings, plan, kafka, show, stderr.print)
+        kafka = command_kafka(ctx, settings)
+        outcome = supervised_run(settings, plan, kafka, show, stderr.print)
     finally:
         signal.signal(signal.SIGTERM, previous)
         done()
@@ -98,7 +98,7 @@ def supervise(ctx: click.Context, settings: Settings, plan: RunPlan) -> RunOutco
 
 
 def _resumed(
-    settings: Settings,
+    kafka: BlockingKafka,
     run_id: str,
     speed: float | None,
     fast: bool,
@@ -112,7 +112,7 @@ def _resumed(
     from fraudlab.resume import resume_point, resumed_pace
 
     pace(speed, fast, required=False)
-    point = asyncio.run(resume_point(settings.bootstrap_servers, run_id, ()))
+    point = kafka.call(resume_point(kafka.session, run_id, ()))
     details = point.details
     source_of = details.get("replay_of")
     if replay and source_of is None:
@@ -135,8 +135,7 @@ def _resumed(
         if replay
         else ScenarioSource(str(details.get("scenario")), int(details.get("seed") or 0))
     )
-    events = asyncio.run(read_run_events(settings.bootstrap_servers, run_id))
-    model = model_name or latest_details(events, "engine", "started").get("model_name")
+    model = model_name or latest_details(point.events, "engine", "started").get("model_name")
     return RunPlan(
         run_id,
         source,
@@ -148,12 +147,18 @@ def _resumed(
 
 
 def _speed_reached(settings: Settings, run_id: str) -> str:
-    """The pace the run's events went out at, as the source reported it (or nothing)."""
+    """The pace the run's events went out at, as its source reported it when it finished, read
+    from the run's archive (or nothing)."""
+    from archive.files import reading
+    from archive.reader import run_summary
+
     try:
-        events = asyncio.run(read_run_events(settings.bootstrap_servers, run_id))
+        with reading(settings.archive_dir, run_id) as con:
+            producer = run_summary(con).parts.get("producer", {})
     except FraudlabError:
         return ""
-    speed = latest_details(events, "producer", "finished").get("speed_reached")
+    finished = producer.get("event") == "finished"
+    speed = producer.get("details", {}).get("speed_reached") if finished else None
     return f" (events sent at {speed:,.1f}x)" if isinstance(speed, int | float) else ""
 
 
@@ -268,7 +273,8 @@ def run_command(
             raise UsageError(f"--resume continues a run as it started: drop {', '.join(given)}.")
         settings = settings_from(ctx)
         run_id = validate_run_id(resume_run)
-        supervise(ctx, settings, _resumed(settings, run_id, speed, fast, model_name, False))
+        kafka = command_kafka(ctx, settings)
+        supervise(ctx, settings, _resumed(kafka, run_id, speed, fast, model_name, False))
         return
     model_name = model_name or "default"
     if scenario is not None and csv_dir is not None:
@@ -342,7 +348,8 @@ def replay_command(
             )
         settings = settings_from(ctx)
         run_id = validate_run_id(resume_run)
-        supervise(ctx, settings, _resumed(settings, run_id, speed, fast, model_name, True))
+        kafka = command_kafka(ctx, settings)
+        supervise(ctx, settings, _resumed(kafka, run_id, speed, fast, model_name, True))
         return
     if source_run_id is None:
         raise UsageError(

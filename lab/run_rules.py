@@ -5,15 +5,14 @@ rules topic before any of its parts starts; and the run id the book keeps for it
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 import click
 
 from fraudlab.errors import UsageError
+from fraudlab.kafka_session import BlockingKafka
 from fraudlab.progress import stderr
-from fraudlab.settings import Settings
 from rulebook.rules import RuleChange
 
 __all__ = ["file_rules", "free_run_id", "publish_starting_rules", "rules_option"]
@@ -55,17 +54,17 @@ def free_run_id(run_id: str | None) -> None:
 
 
 def publish_starting_rules(
-    settings: Settings, run_id: str, rules: list[RuleChange] | None, default_rules: bool
+    kafka: BlockingKafka, run_id: str, rules: list[RuleChange] | None, default_rules: bool
 ) -> None:
-    """Publish ``rules`` to the run's rules topic; with ``default_rules`` and no ``rules``,
-    those of the default rule book."""
+    """Publish ``rules`` to the run's rules topic through ``kafka``; with ``default_rules`` and
+    no ``rules``, those of the default rule book."""
     from rulebook.topics import default_book, publish_changes
 
     if rules is None and default_rules:
-        book = asyncio.run(default_book(settings.bootstrap_servers))
+        book = kafka.call(default_book(kafka.session))
         rules = [RuleChange.add(r) for r in book]
         if book:
             stderr.print(f"run {run_id}: starts with the default rule book ({len(book)} rules)")
     if rules:
-        asyncio.run(publish_changes(settings.bootstrap_servers, run_id, rules))
+        kafka.call(publish_changes(kafka.session, run_id, rules))
         stderr.print(f"run {run_id}: {len(rules)} rule changes, in force by event time")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from fraudlab.kafka_session import BlockingKafka
 from fraudlab.records import RunEvent
-from fraudlab.run_events import decode_run_event, latest_details, part_ending
+from fraudlab.run_events import decoded_run_events, latest_details, part_ending
 from fraudlab.topics import topic_name
 
 __all__ = ["RunFigures", "RunWatcher"]
@@ -73,7 +73,7 @@ class RunWatcher:
 
     def refresh_events(self) -> list[RunEvent]:
         """The run's run-events so far, in log order."""
-        self.events.extend(decode_run_event(m.value or b"") for m in self._events.poll())
+        self.events.extend(decoded_run_events(self._events.poll()))
         return self.events
 
     def read(self) -> RunFigures:

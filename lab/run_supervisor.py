@@ -226,7 +226,7 @@ def supervised_run(
     load_model(settings.models_dir, plan.model)
     require_broker(settings.bootstrap_servers)
     rules = None if plan.rules is None else list(plan.rules)
-    publish_starting_rules(settings, run_id, rules, plan.default_rules)
+    publish_starting_rules(kafka, run_id, rules, plan.default_rules)
     logs = settings.logs_dir / run_id
     logs.mkdir(parents=True, exist_ok=True)
     settings_file = logs / "settings.toml"

@@ -5,7 +5,6 @@ Heavy imports (DuckDB, matplotlib) happen inside the command, so ``fraudlab --he
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import Counter
 from pathlib import Path
@@ -21,6 +20,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from fraudlab.kafka_session import KafkaSession
     from fraudlab.settings import Settings
     from replay.compare import Comparison, PairComparison, RunFigures
 
@@ -231,13 +231,8 @@ def republish_command(
     new run's run-events name the original (replay_of). Start an engine and an archiver on the
     new run to score it again (`fraudlab replay` does all three).
     """
-    from rich.progress import TaskID
-
     from archive.files import reading
-    from fraudlab.kafka_io import producer_tuning
-    from fraudlab.progress import BrokerWaitStatus, progress_bar, stderr
     from fraudlab.runs import validate_run_id
-    from replay.republish import republish_run
     from replay.source import replay_source
 
     pace(speed, fast, required=not resume)
@@ -247,12 +242,36 @@ def republish_command(
     with reading(settings.archive_dir, source_run_id) as con:
         horizon_s = replay_source(con, source_run_id, settings.topic_partitions).horizon_s
     until_s = minutes * 60 if minutes else None
-    if resume:
-        if minutes is not None:
-            raise UsageError("--resume continues a replay as it was announced: drop --minutes.")
-        speed, until_s = _announced_pace(settings, run_id, speed, fast, horizon_s)
-    elif fast:
+    if resume and minutes is not None:
+        raise UsageError("--resume continues a replay as it was announced: drop --minutes.")
+    if fast:
         speed = None
+    # the process's entry point into async code: the command is this one coroutine
+    run_async(_republish(settings, source_run_id, run_id, speed, fast, until_s, horizon_s, resume))
+
+
+async def _republish(
+    settings: Settings,
+    source_run_id: str,
+    run_id: str,
+    speed: float | None,
+    fast: bool,
+    until_s: float | None,
+    horizon_s: float,
+    resume: bool,
+) -> None:
+    """Republish ``source_run_id`` as ``run_id`` with a live bar, then print the counts; a
+    resumed replay at its announced pace (unless ``speed`` or ``fast`` say otherwise)."""
+    from rich.progress import TaskID
+
+    from fraudlab.kafka_io import producer_tuning
+    from fraudlab.kafka_session import KafkaSession
+    from fraudlab.progress import BrokerWaitStatus, progress_bar, stderr
+    from replay.republish import republish_run
+
+    if resume:
+        async with KafkaSession(settings.bootstrap_servers) as kafka:
+            speed, until_s = await _announced_pace(kafka, run_id, speed, fast, horizon_s)
     stderr.print(
         f"{'resuming the replay' if resume else 'replaying'} of run {source_run_id} as run "
         f"{run_id} to {settings.bootstrap_servers}"
@@ -266,19 +285,17 @@ def republish_command(
                 status=f"{sim_s / 60:,.1f} min, {sum(sent.values()):,} messages",
             )
 
-        report = run_async(
-            republish_run(
-                settings,
-                source_run_id,
-                run_id,
-                speed,
-                details={},
-                progress=progress,
-                until_s=until_s,
-                tuning=producer_tuning(settings),
-                on_wait=BrokerWaitStatus(bar),
-                resume=resume,
-            )
+        report = await republish_run(
+            settings,
+            source_run_id,
+            run_id,
+            speed,
+            details={},
+            progress=progress,
+            until_s=until_s,
+            tuning=producer_tuning(settings),
+            on_wait=BrokerWaitStatus(bar),
+            resume=resume,
         )
     for stream, count in report.delivered.items():
         click.echo(f"  {stream:<18} {count:>10,}")
@@ -289,21 +306,17 @@ def republish_command(
     )
 
 
-def _announced_pace(
-    settings: Settings, run_id: str, speed: float | None, fast: bool, horizon_s: float
+async def _announced_pace(
+    kafka: KafkaSession, run_id: str, speed: float | None, fast: bool, horizon_s: float
 ) -> tuple[float | None, float | None]:
     """(speed, until_s) of replay ``run_id`` as it announced them, the speed unless given
     (``fast``: None); a UsageError when it never announced itself."""
     from fraudlab.resume import resumed_pace
     from fraudlab.run_events import latest_details, read_run_events
 
-    details = latest_details(
-        asyncio.run(read_run_events(settings.bootstrap_servers, run_id)), "producer", "started"
-    )
+    details = latest_details(await read_run_events(kafka, run_id), "producer", "started")
     if not details:
-        raise UsageError(
-            f"run {run_id} never started at {settings.bootstrap_servers}: nothing to resume."
-        )
+        raise UsageError(f"run {run_id} never started at {kafka.bootstrap}: nothing to resume.")
     speed = resumed_pace(details, speed, fast)
     minutes = details.get("minutes")
     until_s = float(minutes) * 60 if isinstance(minutes, int | float) else None

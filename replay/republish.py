@@ -22,7 +22,8 @@ from typing import Any
 
 from archive.files import reading
 from fraudlab.errors import UsageError
-from fraudlab.kafka_io import DEFAULT_TUNING, ProducerTuning, create_topics, end_offsets
+from fraudlab.kafka_io import DEFAULT_TUNING, ProducerTuning
+from fraudlab.kafka_session import KafkaSession
 from fraudlab.pacing import Pacer, wall_seconds
 from fraudlab.publisher import Publisher, WaitReport
 from fraudlab.records import RunEvent
@@ -91,27 +92,28 @@ def replay_details(
     }
 
 
-async def _fresh_topics(settings: Settings, source_run_id: str, run_id: str) -> dict[str, str]:
+async def _fresh_topics(
+    kafka: KafkaSession, partitions: int, source_run_id: str, run_id: str
+) -> dict[str, str]:
     if run_id == source_run_id:
         raise RunIdTaken(f"a replay of run {run_id} needs a run id of its own.")
     topics = {s: topic_name(run_id, s) for s in (*REPLAYED_STREAMS, RunEvent.STREAM)}
-    bootstrap = settings.bootstrap_servers
-    await create_topics(bootstrap, topics.values(), settings.topic_partitions)
+    await kafka.create_topics(topics.values(), partitions)
     inputs = [topics[s] for s in REPLAYED_STREAMS]
-    if sum((await end_offsets(bootstrap, inputs)).values()):
+    if sum((await kafka.end_offsets(inputs)).values()):
         raise RunIdTaken(
-            f"run {run_id} already has messages in its topics at {bootstrap}: "
+            f"run {run_id} already has messages in its topics at {kafka.bootstrap}: "
             "replay into a new run id."
         )
     return topics
 
 
 async def _resumed_topics(
-    settings: Settings, source_run_id: str, run_id: str
+    kafka: KafkaSession, source_run_id: str, run_id: str
 ) -> tuple[dict[str, str], ResumePoint]:
     """The topics of replay ``run_id``, stopped part way, and where it stands; a UsageError
     when ``run_id`` is not a replay of ``source_run_id`` or has nothing left to send."""
-    point = await resume_point(settings.bootstrap_servers, run_id, REPLAYED_STREAMS)
+    point = await resume_point(kafka, run_id, REPLAYED_STREAMS)
     if point.details.get("replay_of") != source_run_id:
         raise UsageError(f"run {run_id} is not a replay of run {source_run_id}: nothing to resume.")
     return {s: topic_name(run_id, s) for s in (*REPLAYED_STREAMS, RunEvent.STREAM)}, point
@@ -263,10 +265,12 @@ async def republish_run(
     with reading(settings.archive_dir, source_run_id) as con:
         source = replay_source(con, source_run_id, settings.topic_partitions)
         point: ResumePoint | None = None
-        if resume:
-            topics, point = await _resumed_topics(settings, source_run_id, new_run_id)
-        else:
-            topics = await _fresh_topics(settings, source_run_id, new_run_id)
+        async with KafkaSession(settings.bootstrap_servers) as kafka:
+            if resume:
+                topics, point = await _resumed_topics(kafka, source_run_id, new_run_id)
+            else:
+                partitions = settings.topic_partitions
+                topics = await _fresh_topics(kafka, partitions, source_run_id, new_run_id)
         started_wall = wall_seconds()
         hint = f"Replay {new_run_id} stopped; `--resume` continues it once the broker is back."
         async with publishing(

@@ -1,5 +1,6 @@
 """``fraudlab rules``: rule files checked, and a run's rules changed while it plays (see
-:mod:`rulebook.rules`, :mod:`rulebook.topics`)."""
+:mod:`rulebook.rules`, :mod:`rulebook.topics`). A command reads and writes the rules topics
+through the process's one Kafka session (:func:`fraudlab.cli_context.command_kafka`)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from pathlib import Path
 
 import click
 
-from fraudlab.broker import require_broker
-from fraudlab.cli_context import run_async, settings_from
+from fraudlab.cli_context import command_kafka, settings_from
 from fraudlab.cli_options import json_option
 from fraudlab.errors import UsageError
+from fraudlab.kafka_session import BlockingKafka
 from fraudlab.run_events import part_ending, read_run_events
 from fraudlab.runs import validate_run_id
 from rulebook.rules import Rule, RuleBook, RuleChange, event_time, read_rule_file
@@ -63,15 +64,17 @@ def _chosen(rule: Rule, given: int | None, fallback: int | None) -> int:
     return given if given is not None else (rule.effective or fallback or 0)
 
 
-def _run_and_bootstrap(ctx: click.Context, run_id: str, changing: bool = False) -> str:
-    """The broker, once it answers; a UsageError when the broker holds no run ``run_id`` (no
-    run event of it: a misspelt id would otherwise take rules no engine ever reads) and, with
-    ``changing``, when the run's engine has ended (a change would reach no engine)."""
+def _run_session(ctx: click.Context, run_id: str, changing: bool = False) -> BlockingKafka:
+    """The process's Kafka session, once the broker answers; a UsageError when the broker holds
+    no run ``run_id`` (no run event of it: a misspelt id would otherwise take rules no engine
+    ever reads) and, with ``changing``, when the run's engine has ended (a change would reach
+    no engine)."""
     validate_run_id(run_id)
     settings = settings_from(ctx)
-    require_broker(settings.bootstrap_servers)
+    kafka = command_kafka(ctx, settings)
+    kafka.require_answer()
     if run_id != DEFAULT_BOOK:
-        events = run_async(read_run_events(settings.bootstrap_servers, run_id))
+        events = kafka.call(read_run_events(kafka.session, run_id))
         if not events:
             raise UsageError(
                 f"the broker at {settings.bootstrap_servers} holds no run {run_id}: check the "
@@ -84,13 +87,13 @@ def _run_and_bootstrap(ctx: click.Context, run_id: str, changing: bool = False) 
                 f"the engine of run {run_id} has {ending}: try rules on it with "
                 f"`fraudlab replay {run_id} --rules FILE`."
             )
-    return settings.bootstrap_servers
+    return kafka
 
 
-def _not_passed(given: int, bootstrap: str, run_id: str) -> int:
+def _not_passed(given: int, kafka: BlockingKafka, run_id: str) -> int:
     """``given``, unless the run already holds events after it (the engine may have scored
     them without the change): then a UsageError."""
-    latest = run_async(latest_event_time(bootstrap, run_id))
+    latest = kafka.call(latest_event_time(kafka.session, run_id))
     if latest is not None and given <= latest:
         raise click.UsageError(
             f"option --effective: event time {_when(given)} has passed on run {run_id} (its "
@@ -144,17 +147,17 @@ def add_command(
     Example: fraudlab rules add my-run rules/card-testing.toml
     """
     rules = [rule for path in files for rule in read_rule_file(path)]
-    bootstrap = _run_and_bootstrap(ctx, run_id, changing=True)
+    kafka = _run_session(ctx, run_id, changing=True)
     given = _effective_time(effective)
     if run_id == DEFAULT_BOOK:
-        _add_to_default_book(bootstrap, rules, given)
+        _add_to_default_book(kafka, rules, given)
         return
     if given is not None:
-        _not_passed(given, bootstrap, run_id)
+        _not_passed(given, kafka, run_id)
     # the run's latest event is read only when some rule has no effective time of its own
     fallback = given
     if fallback is None and any(not r.effective for r in rules):
-        fallback = default_effective(bootstrap, run_id)
+        fallback = kafka.call(default_effective(kafka.session, run_id))
     changes = [
         RuleChange.add(
             Rule(
@@ -166,7 +169,7 @@ def add_command(
         )
         for r in rules
     ]
-    run_async(publish_changes(bootstrap, run_id, changes))
+    kafka.call(publish_changes(kafka.session, run_id, changes))
     for change in changes:
         click.echo(
             f"rule {change.rule_id} added to run {run_id}, in force "
@@ -174,7 +177,7 @@ def add_command(
         )
 
 
-def _add_to_default_book(bootstrap: str, rules: list[Rule], given: int | None) -> None:
+def _add_to_default_book(kafka: BlockingKafka, rules: list[Rule], given: int | None) -> None:
     """Rules into the default rule book: each in force from its own effective time in every
     new run (or ``given``), from the run's start when it has none."""
     changes = [
@@ -183,7 +186,7 @@ def _add_to_default_book(bootstrap: str, rules: list[Rule], given: int | None) -
         )
         for r in rules
     ]
-    run_async(publish_changes(bootstrap, DEFAULT_BOOK, changes))
+    kafka.call(publish_changes(kafka.session, DEFAULT_BOOK, changes))
     for change in changes:
         click.echo(
             f"rule {change.rule_id} added to the default rule book: new runs start with it, "
@@ -204,11 +207,11 @@ def disable_command(
 
     Example: fraudlab rules disable my-run scripted-checkout
     """
-    bootstrap = _run_and_bootstrap(ctx, run_id, changing=True)
-    changes, _ = run_async(read_changes(bootstrap, run_id))
+    kafka = _run_session(ctx, run_id, changing=True)
+    changes, _ = kafka.call(read_changes(kafka.session, run_id))
     known = {c.rule_id for c in changes if c.kind == "add"}
     if run_id == DEFAULT_BOOK:  # the rules in the book now
-        known = {r.id for r in run_async(default_book(bootstrap))}
+        known = {r.id for r in kafka.call(default_book(kafka.session))}
     unknown = [r for r in rule_ids if r not in known]
     whose = "the default rule book" if run_id == DEFAULT_BOOK else f"run {run_id}"
     if unknown:
@@ -217,13 +220,15 @@ def disable_command(
     given = _effective_time(effective)
     if run_id == DEFAULT_BOOK:
         # out of the book (its latest change, in log order): a new run starts without it
-        run_async(publish_changes(bootstrap, run_id, [RuleChange.disable(r, 0) for r in rule_ids]))
+        taken_out = [RuleChange.disable(r, 0) for r in rule_ids]
+        kafka.call(publish_changes(kafka.session, run_id, taken_out))
         for rule_id in rule_ids:
             click.echo(f"rule {rule_id} taken out of the default rule book")
         return
-    at = _not_passed(given, bootstrap, run_id) if given is not None else None
-    at = at if at is not None else default_effective(bootstrap, run_id)
-    run_async(publish_changes(bootstrap, run_id, [RuleChange.disable(r, at) for r in rule_ids]))
+    at = _not_passed(given, kafka, run_id) if given is not None else None
+    at = at if at is not None else kafka.call(default_effective(kafka.session, run_id))
+    disabled = [RuleChange.disable(r, at) for r in rule_ids]
+    kafka.call(publish_changes(kafka.session, run_id, disabled))
     for rule_id in rule_ids:
         click.echo(f"rule {rule_id} of run {run_id} disabled {_from(at)} (event time)")
 
@@ -238,10 +243,10 @@ def list_command(ctx: click.Context, run_id: str, as_json: bool) -> None:
 
     Example: fraudlab rules list my-run
     """
-    bootstrap = _run_and_bootstrap(ctx, run_id)
-    changes, refused = run_async(read_changes(bootstrap, run_id))
+    kafka = _run_session(ctx, run_id)
+    changes, refused = kafka.call(read_changes(kafka.session, run_id))
     if run_id == DEFAULT_BOOK:
-        _list_default_book(bootstrap, as_json)
+        _list_default_book(kafka, as_json)
         return
     last = max((c.effective for c in changes), default=0)
     in_force = RuleBook(changes).in_force(last)
@@ -266,9 +271,9 @@ def list_command(ctx: click.Context, run_id: str, as_json: bool) -> None:
         click.echo(f"in force after the last change: {', '.join(r.id for r in in_force) or 'none'}")
 
 
-def _list_default_book(bootstrap: str, as_json: bool) -> None:
+def _list_default_book(kafka: BlockingKafka, as_json: bool) -> None:
     """The rules in the default rule book (a log of edits: what its latest edits leave in)."""
-    book = run_async(default_book(bootstrap))
+    book = kafka.call(default_book(kafka.session))
     if as_json:
         click.echo(json.dumps({"in_force": [asdict(r) for r in book]}, indent=2))
         return

@@ -2,24 +2,17 @@
 
 Changes travel on ``fraudlab.<run_id>.rules``, one partition so that they keep their order,
 keyed by rule id. The engine reads the topic in its scoring query; the CLI
-(``fraudlab rules add|disable|list``) and ``fraudlab run --rules`` write and read it here.
+(``fraudlab rules add|disable|list``) and ``fraudlab run --rules`` write and read it here,
+through the process's :class:`~fraudlab.kafka_session.KafkaSession`.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 
 import orjson
 
-from fraudlab.kafka_io import (
-    create_topics,
-    existing_partitions,
-    make_consumer,
-    read_to_end,
-    start_or_report,
-)
-from fraudlab.publisher import Publisher
+from fraudlab.kafka_session import KafkaSession
 from fraudlab.records import RuleChangeRecord
 from fraudlab.topics import topic_name
 from rulebook.rules import Rule, RuleChange, RuleError
@@ -38,66 +31,46 @@ def rules_topic(run_id: str) -> str:
     return topic_name(run_id, RuleChangeRecord.STREAM)
 
 
-async def publish_changes(bootstrap: str, run_id: str, changes: Iterable[RuleChange]) -> int:
-    """Publish ``changes`` to the run's rules topic, in order; how many were sent."""
+async def publish_changes(kafka: KafkaSession, run_id: str, changes: Iterable[RuleChange]) -> int:
+    """Publish ``changes`` to the run's rules topic, in order, each acknowledged before the
+    next is sent; how many were sent."""
     topic = rules_topic(run_id)
-    await create_topics(bootstrap, [topic], 1)
-    publisher = Publisher(bootstrap)
-    await publisher.start()
+    await kafka.create_topics([topic], 1)
     sent = 0
-    try:
-        for change in changes:
-            await publisher.send(topic, change.rule_id.encode(), change.to_json(), None)
-            sent += 1
-    finally:
-        await publisher.close()
+    for change in changes:
+        await kafka.send(topic, change.rule_id.encode(), change.to_json())
+        sent += 1
     return sent
 
 
-async def read_changes(bootstrap: str, run_id: str) -> tuple[list[RuleChange], list[str]]:
+async def read_changes(kafka: KafkaSession, run_id: str) -> tuple[list[RuleChange], list[str]]:
     """The run's rule changes in log order, and a sentence for each message that is none."""
     changes: list[RuleChange] = []
     refused: list[str] = []
-    for partition, offset, value in await read_to_end(bootstrap, rules_topic(run_id)):
-        where = f"rule change at partition {partition} offset {offset}"
+    for m in await kafka.read_to_end(rules_topic(run_id)):
+        if m.value is None:
+            continue
+        where = f"rule change at partition {m.partition} offset {m.offset}"
         try:
-            changes.append(RuleChange.from_json(value, where))
+            changes.append(RuleChange.from_json(m.value, where))
         except RuleError as exc:
             refused.append(str(exc))
     return changes, refused
 
 
-async def latest_event_time(bootstrap: str, run_id: str) -> int | None:
+async def latest_event_time(kafka: KafkaSession, run_id: str) -> int | None:
     """The greatest ``ts`` of the last message of each partition of the run's browsing and
     transactions topics (None when they hold nothing yet)."""
-    from aiokafka import TopicPartition
-
-    consumer = make_consumer(bootstrap)
-    await start_or_report(consumer, bootstrap)
+    topics = [topic_name(run_id, s) for s in EVENT_STREAMS]
+    ends = await kafka.end_offsets(topics)
     latest: int | None = None
-    try:
-        known = await existing_partitions(consumer, [topic_name(run_id, s) for s in EVENT_STREAMS])
-        parts = [TopicPartition(t, p) for t, partitions in known.items() for p in partitions]
-        if not parts:
-            return None
-        ends = await consumer.end_offsets(parts)
-        last = [tp for tp in parts if ends[tp] > 0]
+    for topic in topics:
+        last = {p: end - 1 for (t, p), end in ends.items() if t == topic and end > 0}
         if not last:
-            return None
-        consumer.assign(last)
-        for tp in last:
-            consumer.seek(tp, ends[tp] - 1)
-        pending = set(last)
-        while pending:
-            batches = await consumer.getmany(*pending, timeout_ms=2_000)
-            if not batches:
-                break
-            for tp, messages in batches.items():
-                for m in messages:
-                    latest = max(latest or 0, _ts(m.value))
-                pending.discard(tp)
-    finally:
-        await consumer.stop()
+            continue
+        # from each partition's last message on (a message that came since is later still)
+        for m in await kafka.read_to_end(topic, last):
+            latest = max(latest or 0, _ts(m.value))
     return latest
 
 
@@ -113,11 +86,11 @@ def _ts(value: bytes | None) -> int:
     return int(ts) if isinstance(ts, int | float) else 0
 
 
-async def default_book(bootstrap: str) -> list[Rule]:
+async def default_book(kafka: KafkaSession) -> list[Rule]:
     """The rules of the default rule book, in id order. The book is a log of edits, not a run:
     the latest change of each rule, in log order, says whether it is in (each keeps its own
     effective time, which applies in every run that starts with it)."""
-    changes, _ = await read_changes(bootstrap, DEFAULT_BOOK)
+    changes, _ = await read_changes(kafka, DEFAULT_BOOK)
     latest = {c.rule_id: c for c in changes}
     return sorted(
         (c.rule for c in latest.values() if c.kind == "add" and c.rule is not None),
@@ -125,10 +98,10 @@ async def default_book(bootstrap: str) -> list[Rule]:
     )
 
 
-def default_effective(bootstrap: str, run_id: str) -> int:
+async def default_effective(kafka: KafkaSession, run_id: str) -> int:
     """When a change with no effective time of its own takes effect on ``run_id``: from the
     start (0) when the run holds no events yet, else :data:`MARGIN_S` past its latest event."""
-    latest = asyncio.run(latest_event_time(bootstrap, run_id))
+    latest = await latest_event_time(kafka, run_id)
     return 0 if latest is None else latest + MARGIN_S
 
 

@@ -2,6 +2,9 @@
 
 Progress goes to stderr; the last lines are the counts per topic of what the broker
 acknowledged. A broker that is down, or stops acknowledging, ends the command in one sentence.
+
+Each command is one coroutine from its first Kafka call to its last, run by
+:func:`fraudlab.cli_context.run_async`: the process's entry point into async code.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from fraudlab.cli_options import (
 )
 from fraudlab.errors import FraudlabError, UsageError
 from fraudlab.kafka_io import producer_tuning
+from fraudlab.kafka_session import KafkaSession
 from fraudlab.progress import BrokerWaitStatus, progress_bar, stderr
 from fraudlab.runs import new_run_id, validate_run_id
 from fraudlab.settings import Settings
@@ -103,13 +107,7 @@ def produce_command(
                 f"--resume continues a run as it was announced: drop {', '.join(given)}."
             )
         pace(speed, fast, required=False)
-        plan = resumed_run(settings, validate_run_id(resume_run), speed, fast)
-        assert plan.resume is not None
-        stderr.print(
-            f"resuming run {plan.run_id} ({plan.name}, seed {plan.simulation.seed}): "
-            f"{plan.resume.held_total:,} messages are in its topics already"
-        )
-        _produce(settings, plan)
+        run_async(_resume(settings, validate_run_id(resume_run), speed, fast))
         return
     if scenario is None:
         raise UsageError(
@@ -133,10 +131,22 @@ def produce_command(
         f"producing {loaded.name} (seed {seed}, {simulation.minutes:g} min) as run "
         f"{run_id} to {settings.bootstrap_servers}"
     )
-    _produce(settings, ProducePlan(run_id, loaded.name, simulation, chosen, details))
+    run_async(_produce(settings, ProducePlan(run_id, loaded.name, simulation, chosen, details)))
 
 
-def _produce(settings: Settings, plan: ProducePlan) -> None:
+async def _resume(settings: Settings, run_id: str, speed: float | None, fast: bool) -> None:
+    """Continue run ``run_id``: where its topics stand, then :func:`_produce` the rest."""
+    async with KafkaSession(settings.bootstrap_servers) as kafka:
+        plan = await resumed_run(kafka, run_id, speed, fast)
+    assert plan.resume is not None
+    stderr.print(
+        f"resuming run {plan.run_id} ({plan.name}, seed {plan.simulation.seed}): "
+        f"{plan.resume.held_total:,} messages are in its topics already"
+    )
+    await _produce(settings, plan)
+
+
+async def _produce(settings: Settings, plan: ProducePlan) -> None:
     """Produce ``plan`` with a live bar (and the broker's waits in it); print the counts."""
     simulation = plan.simulation
     with progress_bar(f"run {plan.run_id}", simulation.horizon_s) as bar:
@@ -148,20 +158,18 @@ def _produce(settings: Settings, plan: ProducePlan) -> None:
                 status=f"{sim_s / 60:,.1f} min, {sum(sent.values()):,} messages",
             )
 
-        report = run_async(
-            produce_run(
-                simulation,
-                simulation.start,
-                plan.run_id,
-                settings.bootstrap_servers,
-                settings.topic_partitions,
-                plan.speed,
-                details=plan.details,
-                tuning=producer_tuning(settings),
-                progress=progress,
-                on_wait=BrokerWaitStatus(bar),
-                resume=plan.resume,
-            )
+        report = await produce_run(
+            simulation,
+            simulation.start,
+            plan.run_id,
+            settings.bootstrap_servers,
+            settings.topic_partitions,
+            plan.speed,
+            details=plan.details,
+            tuning=producer_tuning(settings),
+            progress=progress,
+            on_wait=BrokerWaitStatus(bar),
+            resume=plan.resume,
         )
     _print_report(report, plan.speed is not None)
 

@@ -8,14 +8,13 @@ the messages its topics hold are skipped (:mod:`fraudlab.resume`).
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fraudlab.errors import UsageError
+from fraudlab.kafka_session import KafkaSession
 from fraudlab.resume import ResumePoint, resume_point, resumed_pace
-from fraudlab.settings import Settings
 from simulator.clock import parse_start
 from simulator.producer import PRODUCED_STREAMS, run_details
 from simulator.scenario import parse_scenario
@@ -35,14 +34,15 @@ class ProducePlan:
     resume: ResumePoint | None = None
 
 
-def resumed_run(
-    settings: Settings, run_id: str, speed: float | None = None, fast: bool = False
+async def resumed_run(
+    kafka: KafkaSession, run_id: str, speed: float | None = None, fast: bool = False
 ) -> ProducePlan:
-    """The plan that continues run ``run_id`` at ``speed``, or ``fast``, or else as announced.
+    """The plan that continues run ``run_id`` at ``speed``, or ``fast``, or else as announced,
+    from where its topics at ``kafka`` stand.
 
     Raises UsageError, in one sentence, for a run that is unknown, finished, or not produced
     from a scenario (a CSV run's or a replay's messages are not simulated)."""
-    point = asyncio.run(resume_point(settings.bootstrap_servers, run_id, PRODUCED_STREAMS))
+    point = await resume_point(kafka, run_id, PRODUCED_STREAMS)
     d = point.details
     if "replay_of" in d:
         raise UsageError(

@@ -8,6 +8,9 @@ from typing import Any
 import orjson
 
 from fraudlab.kafka_io import end_offsets, make_consumer, start_or_report
+from fraudlab.kafka_session import BlockingKafka
+from fraudlab.records import RunEvent
+from fraudlab.run_events import read_run_events
 from fraudlab.settings import Settings
 from fraudlab.topics import topic_name
 
@@ -53,6 +56,12 @@ async def read_with_keys(bootstrap: str, topic: str) -> list[tuple[int, int, byt
     finally:
         await consumer.stop()
     return sorted(got)
+
+
+def run_events(bootstrap: str, run_id: str) -> list[RunEvent]:
+    """Every run-event of ``run_id`` the broker holds now, in log order."""
+    with BlockingKafka(bootstrap) as kafka:
+        return kafka.call(read_run_events(kafka.session, run_id))
 
 
 RESULTS = ("scores", "fraud-alerts", "top-products", "dead-letter")

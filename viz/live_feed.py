@@ -1,6 +1,7 @@
 """The Bokeh server's one Kafka consumer, feeding every open live view.
 
-A background thread runs one aiokafka consumer (its own event loop) that:
+A background thread runs one aiokafka consumer and the feed's Kafka session, on the thread's
+own event loop (the thread's whole life is that loop: its entry point into async code), that:
 
 - every few seconds lists the cluster's topics, reads the ``run-events`` of every run and
   decides which runs are in progress (see :func:`viz.live_state.run_status`);
@@ -27,7 +28,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from fraudlab.errors import BrokerUnavailable
-from fraudlab.kafka_io import existing_partitions, make_consumer, quiet_kafka_logs, start_or_report
+from fraudlab.kafka_io import make_consumer, quiet_kafka_logs, start_or_report
+from fraudlab.kafka_session import KafkaSession
 from fraudlab.topics import parse_topic, topic_name
 from viz.charts import headline_html
 from viz.live_state import COUNTED_STREAMS, LIVE_STREAMS, Cursor, LiveDelta, LiveRun, run_status
@@ -97,7 +99,8 @@ class LiveFeed:
     # ---- the server's side ------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the consumer thread."""
+        """Start the consumer thread (its target runs the feed's one event loop for the
+        thread's whole life)."""
         self._thread = threading.Thread(
             target=lambda: asyncio.run(self._consume()), name="fraudlab-live-feed", daemon=True
         )
@@ -213,13 +216,16 @@ class LiveFeed:
                 await self._pause(RETRY_S)
                 continue
             self._set_status(f"following runs on Kafka at {self.bootstrap}")
+            kafka = KafkaSession(self.bootstrap)
             try:
                 with quiet_kafka_logs():
-                    await self._follow(consumer)
-            except KafkaError as exc:
+                    await self._follow(kafka, consumer)
+            except (KafkaError, BrokerUnavailable) as exc:
                 self._set_status(f"Kafka at {self.bootstrap} failed ({type(exc).__name__}).")
                 await self._pause(RETRY_S)
             finally:
+                with contextlib.suppress(KafkaError, OSError):
+                    await kafka.close()
                 with contextlib.suppress(KafkaError, OSError):
                     await consumer.stop()
 
@@ -228,12 +234,12 @@ class LiveFeed:
         while not self._stopping.is_set() and time.monotonic() < end:
             await asyncio.sleep(0.2)
 
-    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
+    async def _follow(self, kafka: KafkaSession, consumer: AIOKafkaConsumer) -> None:
         next_discover = next_count = next_publish = 0.0
         while not self._stopping.is_set():
             now = time.monotonic()
             if now >= next_discover:
-                await self._discover(consumer)
+                await self._discover(kafka, consumer)
                 next_discover = now + DISCOVER_EVERY_S
             if consumer.assignment():
                 fetched = await consumer.getmany(timeout_ms=250, max_records=20_000)
@@ -262,9 +268,9 @@ class LiveFeed:
                     run.add(stream, r.value, now, (tp.partition, r.offset))  # type: ignore[attr-defined]
                 self._positions[tp] = records[-1].offset + 1  # type: ignore[attr-defined]
 
-    async def _discover(self, consumer: AIOKafkaConsumer) -> None:
+    async def _discover(self, kafka: KafkaSession, consumer: AIOKafkaConsumer) -> None:
         """Assign the run-events of every run and the live streams of the runs to follow."""
-        topics = await consumer.topics()
+        topics = await kafka.topics()
         run_ids = sorted({p[0] for t in topics if (p := parse_topic(t)) and p[1] == "run-events"})
         with self._lock:
             now_wall = time.time()
@@ -276,7 +282,7 @@ class LiveFeed:
         wanted_topics = [topic_name(r, "run-events") for r in run_ids] + [
             topic_name(r, s) for r in sorted(followed) for s in (*LIVE_STREAMS, *COUNTED_STREAMS)
         ]
-        self._partitions = await existing_partitions(consumer, wanted_topics)
+        self._partitions = await kafka.partitions(wanted_topics)
         wanted = {
             TopicPartition(t, p)
             for t, parts in self._partitions.items()

@@ -40,6 +40,7 @@ from fraudlab.kafka_io import (
     make_consumer,
     start_or_report,
 )
+from fraudlab.kafka_session import KafkaSession
 from fraudlab.settings import Settings, WebhookSink
 from fraudlab.topics import topic_name
 from simulator.clock import DEFAULT_START
@@ -318,16 +319,19 @@ class _Delivery:
 
     def _run(self, run_id: str) -> None:
         try:
-            asyncio.run(
-                deliver_run(
-                    self.settings,
-                    run_id,
-                    until_engine_ends=True,
-                    should_stop=lambda: time.time() > self.stop_at,
-                )
-            )
+            asyncio.run(self._deliver(run_id))
         except BaseException as exc:
             self.error = exc
+
+    async def _deliver(self, run_id: str) -> None:
+        async with KafkaSession(self.settings.bootstrap_servers) as kafka:
+            await deliver_run(
+                kafka,
+                self.settings,
+                run_id,
+                until_engine_ends=True,
+                should_stop=lambda: time.time() > self.stop_at,
+            )
 
     def finish(self) -> dict[str, int]:
         """Wait for the delivery to end (at most DELIVERY_DRAIN_S); when each alert arrived

@@ -28,6 +28,7 @@ from engine.job import SCORES_TRIGGER_S
 from engine.scoring import ScorerFactory, scoring_rows, start_python_workers
 from engine.sources import kafka_stream
 from fraudlab.kafka_io import create_topics, end_offsets
+from fraudlab.kafka_session import BlockingKafka
 from fraudlab.settings import Settings
 from fraudlab.topics import topic_name
 from models.registry import SavedModel
@@ -348,7 +349,8 @@ def sustained_rates(
         asyncio.run(create_topics(bootstrap, results, settings.topic_partitions))
         asyncio.run(create_topics(bootstrap, [frontier_topic(v.results_run)], 1))
         if v.rules:
-            asyncio.run(publish_changes(bootstrap, v.results_run, v.rules))
+            with BlockingKafka(bootstrap) as kafka:
+                kafka.call(publish_changes(kafka.session, v.results_run, v.rules))
     for v in variants:
         v.first_batch_s, _ = first_batch(
             spark, settings, variant_topics(backlog_run, v.results_run), v, products

@@ -22,6 +22,7 @@ from delivery.alerts import alert_id
 from delivery.sending import DeliveryStatus, deliver_run
 from fraudlab import codec
 from fraudlab.kafka_io import create_topics, read_to_end
+from fraudlab.kafka_session import BlockingKafka, KafkaSession
 from fraudlab.net import free_port
 from fraudlab.publisher import Publisher
 from fraudlab.records import (
@@ -104,19 +105,20 @@ def _deliver(
     settings: Settings, run_id: str, retry_dead_letters: bool = False
 ) -> tuple[bool, DeliveryStatus]:
     status = DeliveryStatus()
-    done = asyncio.run(
-        asyncio.wait_for(
-            deliver_run(
+
+    async def deliver() -> bool:
+        async with KafkaSession(settings.bootstrap_servers) as kafka:
+            return await deliver_run(
+                kafka,
                 settings,
                 run_id,
                 until_engine_ends=True,
                 should_stop=lambda: False,
                 status=status,
                 retry_dead_letters=retry_dead_letters,
-            ),
-            120,
-        )
-    )
+            )
+
+    done = asyncio.run(asyncio.wait_for(deliver(), 120))
     return done, status
 
 
@@ -237,10 +239,9 @@ def test_deliver_without_sinks_says_how_to_name_one(
 
 def test_a_run_whose_engine_reported_nothing_ends_the_delivery_at_once(settings: Settings) -> None:
     run_id = "deliver-nothing"
-    asyncio.run(create_topics(settings.bootstrap_servers, [topic_name(run_id, "run-events")], 1))
-    announce_now(
-        settings.bootstrap_servers, 1, run_event(run_id, "engine", "interrupted", {"scored": 0})
-    )
+    with BlockingKafka(settings.bootstrap_servers) as kafka:
+        ended = run_event(run_id, "engine", "interrupted", {"scored": 0})
+        kafka.call(announce_now(kafka.session, 1, ended))
     with WebhookReceiver() as receiver:
         ran = settings.model_copy(update={"alert_sinks": (_webhook(receiver.url),)})
         done, status = _deliver(ran, run_id)

@@ -315,3 +315,32 @@ def test_a_bucket_state_with_owners_and_conflicts_survives_its_columns() -> None
     state.conflicts["r.transactions:0:9:0"] = "why"
     again = BucketState.from_columns(state.to_columns())
     assert again.owners.owners == {"t:tx1": ["c1", T0]} and again.conflicts == state.conflicts
+
+
+def test_scores_and_dead_letters_are_the_contract_s_records_with_their_keys() -> None:
+    """What the fold writes is read back by the codec, and keyed as message_key keys it."""
+    from fraudlab import codec
+    from fraudlab.records import DeadLetter, Score, message_key
+
+    state = BucketState()
+    rows = [
+        _pay("c1", T0 + 300, "t1", 0, '[{"product_id": "p1", "quantity": 2, "item_price": 5}]'),
+        _browse("c2", T0 + 100, "e2", 3),
+    ]
+
+    def score(features: list[dict[str, Any]]) -> list[float]:
+        return [0.9] * len(features)
+
+    # without the hold: the payment is scored in this micro-batch, the browsing event is late
+    out = fold_bucket(state, rows, (T0 + 200) * 1000, score, MODEL, TOPICS, None)
+    by_topic = {topic: (key, value) for topic, key, value in out}
+    key, value = by_topic["r.scores"]
+    score = codec.decode(Score, value.encode())
+    assert message_key(score) == key.encode() == b"t1"
+    assert (score.shipment_location_lat, score.shipment_location_long) == (-6.2, 106.8)
+    assert score.product_metadata == '[{"product_id":"p1","quantity":2,"item_price":5.0}]'
+    assert (score.prediction, score.reasons, score.model_name) == (1, "model", "m")
+    key, value = by_topic["r.dead-letter"]
+    letter = codec.decode(DeadLetter, value.encode())
+    assert message_key(letter) == key.encode() == b"r.browsing|0|3|0"
+    assert letter.reason == "late: 100 s behind the watermark"

@@ -4,7 +4,6 @@ letter with its reason, and changes nothing."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from run_helpers import produce
 from run_results import read
 
 from engine.job import EngineOptions, run_engine
+from fraudlab.kafka_session import BlockingKafka
 from fraudlab.publisher import Publisher
 from fraudlab.settings import Settings
 from rulebook.rules import Rule, RuleChange
@@ -44,9 +44,10 @@ def ruled_run(spark: Any, engine_settings: Settings) -> dict[str, Any]:
     t_rule = min(int(t["ts"]) for t in transactions) + FROM_S
     wallet = Rule("wallet", "OVO payments", "payment_method == 'OVO'", "flag", effective=t_rule)
     big = Rule("big", "large orders", "total_amount > 3000000.0", "raise", score=RAISED_TO)
-    asyncio.run(publish_changes(bootstrap, RUN_ID, [RuleChange.add(big)]))
-    asyncio.run(_publish_bad_change(bootstrap))
-    asyncio.run(publish_changes(bootstrap, RUN_ID, [RuleChange.add(wallet)]))
+    with BlockingKafka(bootstrap) as kafka:
+        kafka.call(publish_changes(kafka.session, RUN_ID, [RuleChange.add(big)]))
+        kafka.call(_publish_bad_change(bootstrap))
+        kafka.call(publish_changes(kafka.session, RUN_ID, [RuleChange.add(wallet)]))
     report = run_engine(
         spark,
         engine_settings,

@@ -10,7 +10,6 @@ the very logs an uninterrupted run leaves.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import subprocess
 import sys
@@ -20,12 +19,13 @@ from pathlib import Path
 
 import pytest
 from faulted_runs import PacedRun
+from run_results import run_events
 
 from fraudlab.broker import LocalBroker
 from fraudlab.errors import BrokerUnavailable
 from fraudlab.kafka_io import ProducerTuning
 from fraudlab.net import free_port
-from fraudlab.run_events import latest_details, part_ending, read_run_events
+from fraudlab.run_events import latest_details, part_ending
 from fraudlab.settings import Settings, settings_toml
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -109,7 +109,7 @@ def test_a_run_that_outlived_its_delivery_timeout_resumes_to_the_uninterrupted_l
     assert "in the run's topics already (resumed)" in resumed.stdout
     # every partition's log is the uninterrupted one: nothing lost, repeated or out of order
     run.check_logs()
-    events = asyncio.run(read_run_events(own_broker.bootstrap, run.run_id))
+    events = run_events(own_broker.bootstrap, run.run_id)
     assert part_ending(events, "producer") == "finished"
     assert latest_details(events, "producer", "started")["resumed_from"] > 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from fraudlab.kafka_session import BlockingKafka
 from fraudlab.run_events import announce_now, run_event
 from lab.cli import main
 from simulator.clock import DEFAULT_START
@@ -27,13 +28,15 @@ def test_what_cannot_be_resumed_is_one_sentence(
 ) -> None:
     monkeypatch.setenv("FRAUDLAB_BOOTSTRAP_SERVERS", bootstrap)
     scenario_run = run_details("name = 'x'", "x", 7, DEFAULT_START, 1.0, 10.0)
-    for run_id, details, ending in (
-        ("resume-cut", scenario_run, "interrupted"),
-        ("resume-done", scenario_run, "finished"),
-        ("resume-csv", {"source": "csv", "scenario": "csv:shop"}, "interrupted"),
-    ):
-        for event, what in (("started", details), (ending, {})):
-            announce_now(bootstrap, 2, run_event(run_id, "producer", event, what))
+    with BlockingKafka(bootstrap) as kafka:
+        for run_id, details, ending in (
+            ("resume-cut", scenario_run, "interrupted"),
+            ("resume-done", scenario_run, "finished"),
+            ("resume-csv", {"source": "csv", "scenario": "csv:shop"}, "interrupted"),
+        ):
+            for event, what in (("started", details), (ending, {})):
+                event_record = run_event(run_id, "producer", event, what)
+                kafka.call(announce_now(kafka.session, 2, event_record))
 
     assert _refusal(capsys, "produce", "--resume", "resume-nowhere") == (
         f"run resume-nowhere has no producer announcement at {bootstrap}: there is no such run "

@@ -18,10 +18,9 @@ from typing import Any
 
 import pytest
 from process_tree import describe, kill_marked, left_after, marked, marked_env, new_marker
-from run_results import read, read_with_keys
+from run_results import read, read_with_keys, run_events
 
 from fraudlab.kafka_io import read_to_end
-from fraudlab.run_events import read_run_events
 from fraudlab.settings import Settings, WebhookSink, load_settings, settings_toml
 from tests.delivery.webhook_receiver import WebhookReceiver
 
@@ -76,7 +75,7 @@ def _listing(settings_file: Path, run_id: str) -> dict[str, Any]:
 def _wait_for(bootstrap: str, run_id: str, part: str, event: str, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        events = asyncio.run(read_run_events(bootstrap, run_id))
+        events = run_events(bootstrap, run_id)
         if any(e.part == part and e.event == event for e in events):
             return
         time.sleep(1.0)
@@ -268,7 +267,7 @@ def test_a_killed_run_command_takes_its_parts_and_everything_they_started_with_i
     assert _listing(run_settings, "run-orphaned")["status"] == "interrupted"
     endings = {
         e.part: e.event
-        for e in asyncio.run(read_run_events(settings.bootstrap_servers, "run-orphaned"))
+        for e in run_events(settings.bootstrap_servers, "run-orphaned")
         if e.event in ("finished", "interrupted", "failed")
     }
     # the archiver closed the archive as interrupted (above); the others said so themselves

@@ -9,10 +9,17 @@ from typing import Any
 
 import pytest
 
+from fraudlab.kafka_session import BlockingKafka
 from lab.cli import main
-from rulebook.rules import read_rule_file
+from rulebook.rules import Rule, read_rule_file
+from rulebook.topics import default_book
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
+
+
+def _default_book(bootstrap: str) -> list[Rule]:
+    with BlockingKafka(bootstrap) as kafka:
+        return kafka.call(default_book(kafka.session))
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -59,7 +66,7 @@ def test_the_default_rule_book_is_edited_by_the_same_commands(
     each rule, in log order, says whether it is in; no run may take the name."""
     from fraudlab.kafka_io import delete_topics
     from fraudlab.settings import settings_toml
-    from rulebook.topics import DEFAULT_BOOK, default_book, rules_topic
+    from rulebook.topics import DEFAULT_BOOK, rules_topic
 
     file = tmp_path / "fraudlab.toml"
     file.write_text(settings_toml(settings))
@@ -74,7 +81,7 @@ def test_the_default_rule_book_is_edited_by_the_same_commands(
         assert sorted(r["id"] for r in json.loads(out)["in_force"]) == ids
         code, out, _ = _cli(capsys, *book, "disable", DEFAULT_BOOK, ids[0])
         assert code == 0 and out == f"rule {ids[0]} taken out of the default rule book\n"
-        assert [r.id for r in asyncio.run(default_book(settings.bootstrap_servers))] == ids[1:]
+        assert [r.id for r in _default_book(settings.bootstrap_servers)] == ids[1:]
         code, _, err = _cli(capsys, *book, "disable", DEFAULT_BOOK, "nothing-such")
         assert code == 2 and "the default rule book has no rule 'nothing-such'" in err
         code, _, err = _cli(capsys, *book, "disable", DEFAULT_BOOK, ids[0])  # out already
@@ -83,7 +90,7 @@ def test_the_default_rule_book_is_edited_by_the_same_commands(
         assert ids[0] not in out and all(i in out for i in ids[1:])
         # added again after it was taken out: in again, whatever its effective time
         _cli(capsys, *book, "add", DEFAULT_BOOK, high_value)
-        assert [r.id for r in asyncio.run(default_book(settings.bootstrap_servers))] == ids
+        assert [r.id for r in _default_book(settings.bootstrap_servers)] == ids
         code, _, err = _cli(
             capsys, "--settings", str(file), "run", "baseline", "--run-id", "default"
         )

@@ -23,6 +23,7 @@ from archive.reader import run_summary
 from archive.tables import UNDECODABLE
 from fraudlab import codec
 from fraudlab.kafka_io import read_to_end
+from fraudlab.kafka_session import KafkaSession
 from fraudlab.records import field_names
 from fraudlab.run_events import read_run_events
 from fraudlab.schemas import table_name
@@ -96,7 +97,8 @@ async def test_every_row_of_a_whole_case_is_delivered_and_archived(
     assert missing == 0
     (frauds,) = con.execute("SELECT count(*) FROM truth WHERE is_fraud").fetchone()  # type: ignore[misc]
     assert frauds == 1
-    events = await read_run_events(settings.bootstrap_servers, run_id)
+    async with KafkaSession(settings.bootstrap_servers) as kafka:
+        events = await read_run_events(kafka, run_id)
     assert [e.event for e in events if e.event != "progress"] == ["started", "finished"]
     assert orjson.loads(events[0].details)["first_ts"] == FIRST_TS
 
