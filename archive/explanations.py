@@ -29,7 +29,8 @@ class ExplainedScore:
 
     def lines(self) -> list[str]:
         """The score and its explanation in words, one contribution per line."""
-        verdict = f"potential fraud ({self.reasons})" if self.prediction else "not flagged"
+        why = f" ({self.reasons})" if self.reasons else ""
+        verdict = f"potential fraud{why}" if self.prediction else "not flagged"
         head = [
             f"transaction {self.transaction_id} of customer {self.customer_id}, amount "
             f"{self.total_amount:,.0f}: probability {self.probability:.3f} (model "
