@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import duckdb
 
 from fraudlab.errors import UsageError
-from models.explanations import Explanation, describe
+from fraudlab.explanation import Explanation, describe
 
 
 @dataclass(frozen=True)

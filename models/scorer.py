@@ -25,7 +25,8 @@ import numpy as np
 import numpy.typing as npt
 
 from fraudlab.errors import UsageError
-from models.explanations import DEFAULT_TOP, Explanation, explanations
+from fraudlab.explanation import Explanation
+from models.explanations import DEFAULT_TOP, explanations
 from models.feature_vectors import FeatureEncoding, feature_matrix
 
 if TYPE_CHECKING:

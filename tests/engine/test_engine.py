@@ -21,12 +21,12 @@ from run_helpers import produce, reasons
 from run_results import alert_set, archived_alert_set, read, read_with_keys
 
 from engine.job import EngineOptions, run_engine
+from fraudlab.explanation import Explanation
 from fraudlab.kafka_io import end_offsets, list_topics
 from fraudlab.net import free_port
 from fraudlab.settings import Settings, settings_toml
 from fraudlab.topics import topic_name
 from lab.training_runs import simulated_history
-from models.explanations import Explanation
 from models.feature_vectors import feature_matrix
 from models.training import feature_rows
 
