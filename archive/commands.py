@@ -322,6 +322,34 @@ def report_command(
                 )
 
 
+@click.command("explain")
+@click.argument("run_id")
+@click.argument("transaction_id")
+@_ARCHIVE_DIR
+@click.pass_context
+def explain_command(
+    ctx: click.Context, run_id: str, transaction_id: str, archive_dir: Path | None
+) -> None:
+    """Why the model scored TRANSACTION_ID of run RUN_ID as it did: its top feature
+    contributions (xgboost's TreeSHAP, in log-odds), in words."""
+    from archive.explanations import explained_score
+    from archive.files import reading
+
+    settings = settings_from(ctx, archive_dir=archive_dir)
+    with reading(settings.archive_dir, run_id) as con:
+        score = explained_score(con, run_id, transaction_id)
+    for line in score.lines():
+        click.echo(line)
+    if score.explanation is None:
+        why = (
+            "it was not a potential fraud, and only potential frauds are explained unless "
+            "the setting explain_every_score is on"
+            if not score.prediction
+            else "the run was scored before scores carried explanations"
+        )
+        raise UsageError(f"transaction {transaction_id}'s score carries no explanation: {why}.")
+
+
 @click.command("export-run")
 @click.argument("run_id")
 @click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
@@ -348,5 +376,11 @@ def export_command(
 
 def register(group: click.Group) -> None:
     """Add the archive's commands to the ``fraudlab`` CLI."""
-    for command in (archive_command, runs_command, report_command, export_command):
+    for command in (
+        archive_command,
+        runs_command,
+        report_command,
+        explain_command,
+        export_command,
+    ):
         group.add_command(command)

@@ -6,10 +6,10 @@ first window (in the report's window-end order) that lists it. Alerts are taken 
 and within a window by event time, then transaction id; each has the idempotency key
 ``<run_id>:<transaction_id>``, the same in every delivery attempt and every restart.
 
-The payload (``format`` ``fraudlab.alert.v1``), as a webhook's body and a Kafka sink's value:
+The payload (``format`` ``fraudlab.alert.v2``), as a webhook's body and a Kafka sink's value:
 
 =======================  ===================================================================
-``format``               ``"fraudlab.alert.v1"``
+``format``               ``"fraudlab.alert.v2"``
 ``alert_id``             the idempotency key, ``<run_id>:<transaction_id>``
 ``run_id``               the run
 ``transaction_id``, ``customer_id``, ``session_id``   the transaction's
@@ -20,7 +20,13 @@ The payload (``format`` ``fraudlab.alert.v1``), as a webhook's body and a Kafka 
 ``reasons``              why: ``"model"`` and/or the ids of the rules that flagged it
 ``window_start``, ``window_end``   the report window it was first listed in (Unix seconds)
 ``reported_ms``          when that window reached the fraud-alerts topic (Unix milliseconds)
+``explanation``          why the model scored it so: ``{"bias", "others", "top": [{"feature",
+                         "value", "contribution"}...]}`` in log-odds (:mod:`models.explanations`),
+                         or null for a score that carries none
 =======================  ===================================================================
+
+Version 2 adds ``explanation`` and changes nothing else of version 1: a receiver that ignores
+keys it does not know reads both; one that must know tells them apart by ``format``.
 
 >>> window = FraudAlerts(1767571200, 1767571320, 2, (
 ...     AlertedTransaction("t2", "s2", "c2", 1767571300, 80.0, -6.2, 106.8, 0.91, "model"),
@@ -42,11 +48,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from fraudlab.records import AlertedTransaction, FraudAlerts
 
 __all__ = ["PAYLOAD_FORMAT", "Alert", "alert_id", "new_alerts"]
 
-PAYLOAD_FORMAT = "fraudlab.alert.v1"
+PAYLOAD_FORMAT = "fraudlab.alert.v2"
 
 
 def alert_id(run_id: str, transaction_id: str) -> str:
@@ -92,6 +100,7 @@ class Alert:
             "window_start": self.window_start,
             "window_end": self.window_end,
             "reported_ms": self.reported_ms,
+            "explanation": None if t.explanation is None else orjson.loads(t.explanation),
         }
 
 

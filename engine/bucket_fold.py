@@ -80,6 +80,8 @@ SCORED, LATE, DUPLICATE, CONFLICT = "scored", "late", "duplicate", "conflict"
 # (topic, key, value) of a Kafka sink row
 SinkRow = tuple[str, str, str]
 Scorer = Callable[[list[dict[str, Any]]], Iterable[float]]
+# feature rows -> the JSON of each one's explanation (models.explanations), in row order
+Explainer = Callable[[list[dict[str, Any]]], list[str]]
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,13 @@ def _skipped(e: dict[str, Any], outcome: str, note: str, topic: str) -> SinkRow:
     return _dead_letter(raw, f"{outcome}: {note}", e, e["ts"], topic)
 
 
-def _score(row: dict[str, Any], decision: Decision, model: ModelStamp, topic: str) -> SinkRow:
+def _score(
+    row: dict[str, Any],
+    decision: Decision,
+    model: ModelStamp,
+    topic: str,
+    explanation: str | None = None,
+) -> SinkRow:
     model_probability = decision.model_probability
     score = Score(
         transaction_id=row["transaction_id"],
@@ -144,8 +152,27 @@ def _score(row: dict[str, Any], decision: Decision, model: ModelStamp, topic: st
         ),
         rules=",".join(decision.rules),
         reasons=",".join(decision.reasons(model.threshold)),
+        explanation=explanation,
     )
     return _sink_row(topic, score)
+
+
+def _explanations(
+    features: list[dict[str, Any]],
+    decisions: list[Decision],
+    explain: Explainer | None,
+    every: bool,
+) -> list[str | None]:
+    """The explanation of each scored row: of every potential fraud (of every row with
+    ``every``) in one call for the micro-batch's rows, None for the others."""
+    found: list[str | None] = [None] * len(features)
+    if explain is None:
+        return found
+    chosen = [i for i, d in enumerate(decisions) if every or d.prediction]
+    if chosen:
+        for i, text in zip(chosen, explain([features[i] for i in chosen]), strict=True):
+            found[i] = text
+    return found
 
 
 @dataclass
@@ -224,6 +251,8 @@ def fold_bucket(
     partitions: Iterable[str] | None = (),
     share: bool = True,
     bucket: int = 0,
+    explain: Explainer | None = None,
+    explain_every: bool = False,
 ) -> list[SinkRow]:
     """Fold one micro-batch of a bucket's rows into ``state`` (updated in place).
 
@@ -241,6 +270,10 @@ def fold_bucket(
     force at its event time (:meth:`rulebook.rules.RuleBook.decide`). A change that cannot be
     used is a dead letter with its one-sentence reason, written by bucket 0 alone (``bucket``),
     and changes nothing.
+
+    ``explain`` gives the explanation of feature rows (:mod:`models.explanations`): every
+    potential fraud carries its own, and with ``explain_every`` every score does; the
+    probabilities stay the scorer's, so explanations change no score.
 
     A record is held until the frontier (:func:`engine.frontier.frontier`) passes its event
     time, then folded in (time, seq) order, so a transaction's features hold everything its
@@ -331,9 +364,10 @@ def fold_bucket(
     if features:
         probabilities = score(features)
         decisions = state.rule_book().decide_all(features, probabilities, model.threshold)
+        explanations = _explanations(features, decisions, explain, explain_every)
         out.extend(
-            _score(row, decision, model, topics["scores"])
-            for row, decision in zip(features, decisions, strict=True)
+            _score(row, decision, model, topics["scores"], explanation)
+            for row, decision, explanation in zip(features, decisions, explanations, strict=True)
         )
     return out
 

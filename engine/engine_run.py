@@ -41,7 +41,7 @@ from engine.job import (
 )
 from engine.report_queries import close_reports, read_products, report_queries
 from engine.run_end import ProducerWatch, close_out, progress_reached, publish_report
-from engine.scoring import ScorerFactory, model_scorer, start_python_workers
+from engine.scoring import ScorerFactory, model_explainer, model_scorer, start_python_workers
 from fraudlab import codec
 from fraudlab.errors import FraudlabError
 from fraudlab.kafka_session import BlockingKafka
@@ -75,6 +75,8 @@ class EngineRun:
         self.started = time.monotonic()
         self.model = load_model(settings.models_dir, options.model_name)
         self.score = scorer or model_scorer(self.model)
+        # a stand-in scorer (the benchmark's reference) has no trees to explain
+        self.explain = None if scorer else model_explainer(self.model, settings.explanation_top)
         self.topics = prepare_topics(options.run_id)
         self.inputs = input_topics(self.topics)
         self.producer = ProducerWatch(kafka, options.run_id)
@@ -103,7 +105,9 @@ class EngineRun:
         self.kafka.create_topics([self.topics[s] for s in streams], settings.topic_partitions)
         # one partition each: every bucket reads every report, and the rule changes in order
         self.kafka.create_topics([self.topics["frontier"], self.topics["rules"]], 1)
-        plan = EnginePlan(self.spark, settings, options, self.model, self.topics, self.score)
+        plan = EnginePlan(
+            self.spark, settings, options, self.model, self.topics, self.score, self.explain
+        )
         self.announce("started", engine_details(plan))
         waits = options.available_now and options.until_producer_ends
         if waits and self.producer.wait_for_end(should_stop) is None:

@@ -34,7 +34,7 @@ from engine.bucket_fold import ModelStamp
 from engine.checkpoints import record_state_buckets
 from engine.frontier import frontier_topic
 from engine.report_queries import ALERTS_TRIGGER_S, sink_query
-from engine.scoring import LATENESS, ScorerFactory, scoring_rows
+from engine.scoring import LATENESS, ExplainerFactory, ScorerFactory, scoring_rows
 from engine.sources import kafka_batch, kafka_stream
 from fraudlab.errors import FraudlabError, UsageError
 from fraudlab.kafka_session import BlockingKafka
@@ -94,7 +94,7 @@ class EngineOptions:
 @dataclass(frozen=True)
 class EnginePlan:
     """What the scoring query is built from: the session, the run's options, its model (and
-    the scorer that stands for it), and its topics by stream."""
+    the scorer that stands for it, and what explains its scores), and its topics by stream."""
 
     spark: SparkSession
     settings: Settings
@@ -102,6 +102,7 @@ class EnginePlan:
     model: SavedModel
     topics: dict[str, str]
     score: ScorerFactory
+    explain: ExplainerFactory | None = None
 
     @property
     def max_offsets(self) -> int:
@@ -230,6 +231,8 @@ def start_scoring(plan: EnginePlan, kafka: BlockingKafka, partitions: list[str])
         # (a report of the last micro-batch would cost one more)
         share=not options.available_now,
         sessions=session_table(spark, kafka, bootstrap, topics["customer_session"]),
+        explainer=plan.explain,
+        explain_every=plan.settings.explain_every_score,
         rules=kafka_stream(spark, bootstrap, [topics["rules"]]),
     )
     return sink_query(rows, "scoring", checkpoints, bootstrap, plan.trigger)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.bucket_fold import BucketState, ModelStamp, Scorer, fold_bucket
+from engine.bucket_fold import BucketState, Explainer, ModelStamp, Scorer, fold_bucket
 from features.frames import (
     CLAIM,
     CUSTOMER,
@@ -44,6 +44,7 @@ INPUT_STREAMS = ("browsing", "transactions", "customer")
 LATENESS = "2 minutes"  # the assignment's limit: data later than this is dropped
 # Builds, in the Python worker, the function that scores feature rows.
 ScorerFactory = Callable[[], Scorer]
+ExplainerFactory = Callable[[], Explainer]
 
 
 def kafka_rows(
@@ -101,6 +102,21 @@ def model_scorer(model: SavedModel) -> ScorerFactory:
     return build
 
 
+def model_explainer(model: SavedModel, top: int) -> ExplainerFactory:
+    """The explainer of a saved model, for the fold: the JSON of each feature row's
+    :class:`models.explanations.Explanation` (its ``top`` contributions), from the scorer
+    :func:`model_scorer` loads, so a worker reads the booster once for both."""
+    folder, digest = str(model.folder), model.digest
+
+    def build() -> Explainer:
+        from models.scorer import load_scorer
+
+        scorer = load_scorer(Path(folder), digest)
+        return lambda rows: [e.to_json() for e in scorer.explain(rows, top)]
+
+    return build
+
+
 def constant_scorer(probability: float) -> ScorerFactory:
     """A scorer giving every transaction the same probability (the engine benchmark's
     reference: everything but the model)."""
@@ -140,6 +156,8 @@ def scoring_rows(
     share: bool = True,
     sessions: DataFrame | None = None,
     rules: DataFrame | None = None,
+    explainer: ExplainerFactory | None = None,
+    explain_every: bool = False,
 ) -> DataFrame:
     """Kafka sink rows (topic, key, value) of scores, dead letters and frontier reports, from
     the Kafka rows of a run's input topics (a streaming frame: the fold keeps per-bucket state).
@@ -151,7 +169,8 @@ def scoring_rows(
     :func:`engine.bucket_fold.fold_bucket`); ``sessions``: which customer each session belongs
     to (:func:`fraudlab.record_parsing.session_customers`), for browsing records without a
     customer_id; ``rules``: the Kafka rows of the run's rules topic (:mod:`rulebook.rules`), each
-    read into every bucket.
+    read into every bucket; ``explainer``: what explains a score (none: scores carry no
+    explanation), on every potential fraud, or on every score with ``explain_every``.
     """
     from pyspark.sql import functions as F
     from pyspark.sql.streaming.state import GroupStateTimeout
@@ -189,7 +208,17 @@ def scoring_rows(
         rows = [r for frame in frames for r in frame_records(frame[payload])]
         watermark_ms = int(state.getCurrentWatermarkMs())
         out = fold_bucket(
-            bucket, rows, watermark_ms, scorer(), model, topics, expected, share, key[0]
+            bucket,
+            rows,
+            watermark_ms,
+            scorer(),
+            model,
+            topics,
+            expected,
+            share,
+            key[0],
+            explain=None if explainer is None else explainer(),
+            explain_every=explain_every,
         )
         state.update(bucket.to_columns())
         yield pd.DataFrame(out, columns=["topic", "key", "value"], dtype=object)
@@ -284,6 +313,7 @@ def parse_scores(raw: DataFrame) -> DataFrame:
 __all__ = [
     "constant_scorer",
     "kafka_rows",
+    "model_explainer",
     "model_scorer",
     "parse_scores",
     "scoring_rows",

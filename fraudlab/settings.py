@@ -161,6 +161,18 @@ class Settings(BaseSettings):
         "quick-starts only a live engine whose input is slow",
     )
     spark_ui: bool = Field(False, description="serve the Spark UI on 4040")
+    explanation_top: int = Field(
+        5,
+        ge=1,
+        le=26,
+        description="feature contributions an explanation keeps (models.explanations); the "
+        "rest are summed",
+    )
+    explain_every_score: bool = Field(
+        False,
+        description="explain every score, not only each potential fraud (TreeSHAP costs "
+        "about as much as scoring again, per explained transaction)",
+    )
     jvm_class_archives: bool = Field(
         True,
         description="start Spark's driver and the Kafka broker with the class-data-sharing "

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from fraudlab.cli_context import settings_from
 from fraudlab.cli_options import json_option, minutes_option, plot_option, seed_option
+from fraudlab.errors import UsageError
 from fraudlab.progress import Steps
+
+if TYPE_CHECKING:
+    from models.training import TrainingPlan
 
 
 @click.command("train")
@@ -51,6 +56,20 @@ from fraudlab.progress import Steps
     help="Train on an exported dataset folder instead of a simulation.",
 )
 @click.option(
+    "--runs",
+    "run_list",
+    metavar="A,B",
+    help="Train on these archived runs (comma-separated): their events and labels, read from "
+    "their archives, instead of a simulation.",
+)
+@click.option(
+    "--validation-runs",
+    "validation_list",
+    metavar="C,D",
+    help="With --runs: archived runs the threshold is tuned on [default: the last quarter of "
+    "each training run's event time].",
+)
+@click.option(
     "--workers",
     type=click.IntRange(min=1),
     default=1,
@@ -68,9 +87,12 @@ def train_command(
     validation_scenario: str | None,
     validation_minutes: float,
     data_dir: Path | None,
+    run_list: str | None,
+    validation_list: str | None,
     workers: int,
 ) -> None:
-    """Train a fraud model on simulated (or exported) history and save it as models/NAME."""
+    """Train a fraud model on simulated (or exported, or archived) history and save it as
+    models/NAME."""
     from fraudlab.spark import build_spark_session
     from lab.training_runs import train, training_dataset
     from models.registry import validate_model_name
@@ -78,24 +100,102 @@ def train_command(
 
     validate_model_name(name)
     settings = settings_from(ctx)
-    if data_dir is not None:
-        training_dataset(data_dir)  # a folder that cannot train is refused before Spark starts
+    if run_list is None and validation_list is not None:
+        raise UsageError("--validation-runs goes with --runs: name the runs to train on.")
+    if run_list is not None:
+        plan = _runs_plan(ctx, settings.archive_dir, name, run_list, validation_list, workers)
+    else:
+        if data_dir is not None:
+            training_dataset(data_dir)  # a folder that cannot train is refused before Spark
+        plan = TrainingPlan(
+            name=name,
+            scenario=scenario,
+            seed=seed,
+            minutes=None if data_dir is not None else minutes,  # the folder holds the history
+            validation_seeds=validation_seeds or (seed + 1000,),
+            validation_scenario=validation_scenario,
+            validation_minutes=validation_minutes,
+            data_dir=data_dir,
+            num_workers=workers,
+        )
     steps = Steps()
     steps("starting Spark")
     spark = build_spark_session(settings, f"fraudlab-train-{name}")
-    plan = TrainingPlan(
+    saved = train(spark, settings, plan, steps)
+    click.echo(
+        f"saved model {saved.name} ({saved.metadata['kind']}) in {saved.folder}; "
+        f"booster digest {saved.digest}"
+    )
+
+
+# what --runs replaces: a training run's history, seed and validation are the runs'
+_SIMULATION_OPTIONS = (
+    "scenario",
+    "seed",
+    "minutes",
+    "validation_seeds",
+    "validation_scenario",
+    "validation_minutes",
+    "data_dir",
+)
+
+
+def _given_on_command_line(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
+    """The options among the parameters ``names`` that were given, not defaulted, as --flags."""
+    from click.core import ParameterSource
+
+    given = []
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name or "")
+        if param.name in names and source not in (None, ParameterSource.DEFAULT):
+            given.append(param.opts[0])
+    return given
+
+
+def _listed_runs(text: str, option: str) -> tuple[str, ...]:
+    """The run ids of a comma-separated option value, once each, in order; a UsageError names
+    a bad one.
+
+    >>> _listed_runs("a, b,a", "--runs")
+    ('a', 'b')
+    """
+    from fraudlab.runs import validate_run_id
+
+    ids = [part.strip() for part in text.split(",")]
+    if not all(ids):
+        raise UsageError(f"{option} {text!r}: name archived runs separated by commas (A,B).")
+    return tuple(dict.fromkeys(validate_run_id(i) for i in ids))
+
+
+def _runs_plan(
+    ctx: click.Context,
+    archive_dir: Path,
+    name: str,
+    run_list: str,
+    validation_list: str | None,
+    workers: int,
+) -> TrainingPlan:
+    """The plan of training on archived runs, each run's archive checked before Spark starts."""
+    from lab.run_history import training_run
+    from models.training import TrainingPlan
+
+    given = _given_on_command_line(ctx, _SIMULATION_OPTIONS)
+    if given:
+        raise UsageError(f"--runs trains on archived runs: drop {', '.join(given)}.")
+    runs = _listed_runs(run_list, "--runs")
+    validation = _listed_runs(validation_list, "--validation-runs") if validation_list else ()
+    both = [r for r in runs if r in validation]
+    if both:
+        raise UsageError(
+            f"run {both[0]} is named by both --runs and --validation-runs: a model is validated "
+            "on runs it was not trained on."
+        )
+    return TrainingPlan(
         name=name,
-        scenario=scenario,
-        seed=seed,
-        minutes=None if data_dir is not None else minutes,  # the folder holds the history
-        validation_seeds=validation_seeds or (seed + 1000,),
-        validation_scenario=validation_scenario,
-        validation_minutes=validation_minutes,
-        data_dir=data_dir,
+        runs=tuple(training_run(archive_dir, r) for r in runs),
+        validation_runs=tuple(training_run(archive_dir, r) for r in validation),
         num_workers=workers,
     )
-    saved = train(spark, settings, plan, steps)
-    click.echo(f"saved model {saved.name} ({saved.metadata['kind']}) in {saved.folder}")
 
 
 @click.command("evaluate")
@@ -116,7 +216,6 @@ def evaluate_command(
     plot: Path | None,
 ) -> None:
     """Score a held-out simulation with model NAME and report how well it detects fraud."""
-    from fraudlab.errors import UsageError
     from fraudlab.spark import build_spark_session
     from lab.training_runs import simulated_history
     from models.evaluation import evaluate, plot_precision_recall

@@ -1,8 +1,8 @@
-"""Training and evaluation fed with history: simulated from a scenario, or read from a dataset
-folder in the assignment's layout.
+"""Training and evaluation fed with history: simulated from a scenario, read from a dataset
+folder in the assignment's layout, or read back from archived runs (:mod:`lab.run_history`).
 
-The glue of two stages: the simulator (or its CSV reader) makes the records, and
-:mod:`models.training` turns them into features and a saved model.
+The glue of two stages: the simulator (or its CSV reader, or a run's archive) makes the records,
+and :mod:`models.training` turns them into features and a saved model.
 """
 
 from __future__ import annotations
@@ -32,12 +32,17 @@ def simulated_history(
     seed: int,
     minutes: float | None = None,
     progress: Callable[[float, float], None] | None = None,
+    customers: int | None = None,
 ) -> History:
-    """Simulate a scenario and return its history as frames."""
+    """Simulate a scenario (in a world of ``customers``, as ``run --customers`` plays it) and
+    return its history as frames."""
     from simulator.scenario import load_scenario
     from simulator.simulation import Simulation
 
-    sim = Simulation(load_scenario(scenario_name, scenarios_dir), seed, minutes=minutes)
+    scenario = load_scenario(scenario_name, scenarios_dir)
+    if customers is not None:
+        scenario = scenario.with_customers(customers)
+    sim = Simulation(scenario, seed, minutes=minutes)
 
     def messages() -> Iterable[Message]:
         yield from sim.static_messages()
@@ -118,6 +123,11 @@ def csv_history(spark: SparkSession, data_dir: Path) -> History:
 def train(spark: SparkSession, settings: Settings, plan: TrainingPlan, step: Step) -> SavedModel:
     """Train, compare, choose and save a model as ``plan`` says; ``step`` hears progress."""
     validate_model_name(plan.name)
+    if plan.runs:
+        from lab.run_history import runs_training_rows
+
+        train_rows, valid_rows = runs_training_rows(spark, settings.archive_dir, plan, step)
+        return fit_and_save(spark, settings, plan, train_rows, valid_rows, step)
     if plan.data_dir is not None:
         step(f"reading history from {plan.data_dir}")
         train_rows = feature_rows(spark, csv_history(spark, plan.data_dir))

@@ -38,7 +38,9 @@ HISTORY_STREAMS: dict[str, type[Record]] = {
     "customer": Customer,
     "truth": Truth,
 }
-# what identifies a record, so that duplicated deliveries count once in training data
+# what identifies a record, so that duplicated deliveries count once in training data; a
+# record without it (browsing in the assignment's columns has no event_id) is kept as it
+# comes, as the engine's fold keeps it
 IDENTITY = {
     "browsing": "event_id",
     "transactions": "transaction_id",
@@ -69,7 +71,18 @@ class History:
 
 
 def rows_by_stream(messages: Iterable[StreamValue]) -> dict[str, list[dict[str, Any]]]:
-    """The decodable records of the history streams, once each, in delivery order."""
+    """The decodable records of the history streams, once each, in delivery order.
+
+    >>> from types import SimpleNamespace as Sent
+    >>> rows = rows_by_stream([
+    ...     Sent(stream="browsing", value=b'{"event_id":"e1","ts":5}'),
+    ...     Sent(stream="browsing", value=b'{"event_id":"e1","ts":5}'),
+    ...     Sent(stream="browsing", value=b'{"session_id":"s1","ts":6}'),
+    ...     Sent(stream="browsing", value=b'{"session_id":"s1","ts":6}'),
+    ...     Sent(stream="product", value=b'{"id":"p1","ts":0}')])
+    >>> [r["ts"] for r in rows["browsing"]], "product" in rows
+    ([5, 6, 6], False)
+    """
     rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
     seen: dict[str, set[str]] = defaultdict(set)
     for m in messages:
@@ -81,10 +94,11 @@ def rows_by_stream(messages: Iterable[StreamValue]) -> dict[str, list[dict[str, 
             continue
         if not isinstance(row, dict) or not isinstance(row.get("ts"), int):
             continue
-        identity = str(row.get(IDENTITY[m.stream]))
-        if identity in seen[m.stream]:
-            continue
-        seen[m.stream].add(identity)
+        identity = row.get(IDENTITY[m.stream])
+        if identity is not None and identity != "":
+            if str(identity) in seen[m.stream]:
+                continue
+            seen[m.stream].add(str(identity))
         rows[m.stream].append(row)
     return rows
 

@@ -25,6 +25,8 @@ import numpy as np
 import numpy.typing as npt
 
 from fraudlab.errors import UsageError
+from fraudlab.explanation import Explanation
+from models.explanations import DEFAULT_TOP, explanations
 from models.feature_vectors import FeatureEncoding, feature_matrix
 
 if TYPE_CHECKING:
@@ -56,6 +58,13 @@ class Scorer:
             return np.zeros(0, dtype=np.float64)
         predicted = self.booster.inplace_predict(matrix, validate_features=False)
         return np.asarray(predicted, dtype=np.float64)
+
+    def explain(
+        self, rows: pd.DataFrame | Sequence[Mapping[str, Any]], top: int = DEFAULT_TOP
+    ) -> list[Explanation]:
+        """Why the booster scored each feature row so: its ``top`` feature contributions, the
+        rest and the bias, in log-odds (:mod:`models.explanations`), in row order."""
+        return explanations(self.booster, self.encoding, rows, top)
 
 
 def booster_digest(data: bytes) -> str:

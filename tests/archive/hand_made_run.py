@@ -36,6 +36,11 @@ from fraudlab.records import (
     message_key,
 )
 
+# t9's explanation: log-odds summing to 2.944 (probability 0.95), the amount leading
+EXPLANATION = (
+    '{"bias":-2.0,"others":0.144,"top":[{"feature":"total_amount","value":100.0,'
+    '"contribution":3.5},{"feature":"distance_km","value":812.0,"contribution":1.3}]}'
+)
 RUN_ID = "hand-made"
 
 # tx: (fraud, pattern, ts, prediction or None, lat, long)
@@ -124,7 +129,12 @@ def records() -> list[Record]:
                     "[]",
                 )
             )
-    out.append(Score("t9", "s-t9", "c-t9", 170, 0.95, 1, "m1", "d1", 100.0, -6.2, 106.8, "[]"))
+    out.append(
+        Score(
+            *("t9", "s-t9", "c-t9", 170, 0.95, 1, "m1", "d1", 100.0, -6.2, 106.8, "[]"),
+            explanation=EXPLANATION,
+        )
+    )
     for end, tids in WINDOWS.items():
         out.append(FraudAlerts(end - 120, end, len(tids), tuple(_alerted(t) for t in tids)))
     for end, rank, pid, quantity, sales in TOP:

@@ -310,3 +310,39 @@ def test_a_file_held_by_its_archiver_is_listed_as_running_and_refused_to_readers
     finally:
         holder.communicate("", timeout=30)
     assert [(r.run_id, r.status) for r in list_runs(tmp_path)] == [("live-run", "crashed")]
+
+
+def test_an_explained_score_reads_in_words(
+    archive_dir: Path, request: pytest.FixtureRequest
+) -> None:
+    from archive.explanations import explained_score
+
+    with reading(archive_dir, RUN_ID) as con:
+        score = explained_score(con, RUN_ID, "t9")
+        plain = explained_score(con, RUN_ID, "t1")
+        with pytest.raises(UsageError, match="run hand-made has no score for transaction 'nope'"):
+            explained_score(con, RUN_ID, "nope")
+    assert plain.explanation is None
+    if request.node.callspec.params["archive_dir"] == "before explanations":
+        assert score.explanation is None  # the column is not there: read as NULL
+        return
+    assert score.explanation is not None
+    assert score.explanation.margin == pytest.approx(2.944)
+    assert score.lines()[1:5] == [
+        "why the model scored it so (contributions in log-odds):",
+        "  amount 100: +3.50",
+        "  ships 812 km from home: +1.30",
+        "  the other features together: +0.14",
+    ]
+    assert score.lines()[-1].startswith("  sum +2.94 log-odds -> probability 0.950")
+
+
+def test_explain_says_why_a_score_has_no_explanation(archive_dir: Path) -> None:
+    env = {**os.environ, "FRAUDLAB_ARCHIVE_DIR": str(archive_dir)}
+    result = subprocess.run(
+        [sys.executable, "-m", "lab.cli", "explain", RUN_ID, "t1"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().startswith("fraudlab: transaction t1's score carries no")
+    assert "Traceback" not in result.stderr

@@ -141,7 +141,7 @@ def test_a_webhook_failing_twice_gets_each_alert_once_in_window_end_order(
         assert set(receiver.received.attempts.values()) == {3}
         assert receiver.received.repeats == 0
         first = receiver.received.taken[0]
-        assert first["format"] == "fraudlab.alert.v1"
+        assert first["format"] == "fraudlab.alert.v2"
         assert (first["transaction_id"], first["reasons"]) == ("t-03", ["model", "burst"])
         assert (first["window_start"], first["window_end"]) == (T0 + 10 - 120, T0 + 10)
         assert status.sent["oncall"] == len(FRAUDS) and status.retried["oncall"] == 2 * len(FRAUDS)

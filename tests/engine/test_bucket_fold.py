@@ -344,3 +344,40 @@ def test_scores_and_dead_letters_are_the_contract_s_records_with_their_keys() ->
     letter = codec.decode(DeadLetter, value.encode())
     assert message_key(letter) == key.encode() == b"r.browsing|0|3|0"
     assert letter.reason == "late: 100 s behind the watermark"
+
+
+def test_each_potential_fraud_carries_its_explanation_and_no_score_changes() -> None:
+    def score(features: list[dict[str, Any]]) -> list[float]:
+        return [0.9 if f["n_items"] > 1 else 0.1 for f in features]
+
+    asked: list[list[str]] = []
+
+    def explain(features: list[dict[str, Any]]) -> list[str]:
+        asked.append([f["transaction_id"] for f in features])
+        return [orjson.dumps({"n_items": f["n_items"]}).decode() for f in features]
+
+    one = "[{'product_id': 7, 'quantity': 1, 'item_price': 50}]"
+    two = "[{'product_id': 7, 'quantity': 2, 'item_price': 50}]"
+    rows = [_pay("c1", T0, "t1", 0, two), _pay("c1", T0 + 5, "t2", 1, one)]
+
+    def scores(explain_every: bool) -> dict[str, Any]:
+        out = fold_bucket(
+            BucketState(), rows, 0, score, MODEL, TOPICS, None,
+            explain=explain, explain_every=explain_every,
+        )  # fmt: skip
+        return {key: orjson.loads(value) for topic, key, value in out if topic == "r.scores"}
+
+    flagged = scores(False)
+    # one call per micro-batch, for the potential frauds alone
+    assert asked == [["t1"]]
+    assert orjson.loads(flagged["t1"]["explanation"]) == {"n_items": 2.0}
+    assert flagged["t2"]["explanation"] is None
+    every = scores(True)
+    assert asked[-1] == ["t1", "t2"] and orjson.loads(every["t2"]["explanation"])
+    plain = {
+        key: orjson.loads(value)
+        for topic, key, value in fold_bucket(BucketState(), rows, 0, score, MODEL, TOPICS, None)
+        if topic == "r.scores"
+    }
+    for key, value in plain.items():
+        assert {**flagged[key], "explanation": None} == value

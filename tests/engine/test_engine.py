@@ -16,15 +16,18 @@ from typing import Any
 
 import orjson
 import pytest
+import xgboost
 from run_helpers import produce, reasons
 from run_results import alert_set, archived_alert_set, read, read_with_keys
 
 from engine.job import EngineOptions, run_engine
+from fraudlab.explanation import Explanation
 from fraudlab.kafka_io import end_offsets, list_topics
 from fraudlab.net import free_port
 from fraudlab.settings import Settings, settings_toml
 from fraudlab.topics import topic_name
 from lab.training_runs import simulated_history
+from models.feature_vectors import feature_matrix
 from models.training import feature_rows
 
 pytestmark = [pytest.mark.kafka, pytest.mark.spark, pytest.mark.slow]
@@ -177,6 +180,34 @@ def test_the_same_events_give_the_same_scores_however_micro_batches_are_cut(
         dict(zip(rows["transaction_id"], (orjson.dumps(float(p)) for p in batch), strict=True))
         == first
     )
+    # each potential fraud's explanation: the same however the stream was cut, the batch
+    # path's, and its contributions and bias sum to the booster's margin
+    explained = _explanations(bootstrap, baseline_run["run_id"])
+    assert explained and _explanations(bootstrap, run_id) == explained
+    assert len(explained) == sum(
+        s["prediction"] for s in read(bootstrap, baseline_run["run_id"], "scores")
+    )
+    scorer = tiny_model.scorer()
+    flagged = rows[rows["transaction_id"].isin(list(explained))]
+    top = engine_settings.explanation_top
+    assert {
+        tx: e.to_json()
+        for tx, e in zip(flagged["transaction_id"], scorer.explain(flagged, top), strict=True)
+    } == explained
+    margins = scorer.booster.predict(
+        xgboost.DMatrix(feature_matrix(flagged, scorer.encoding)), output_margin=True
+    )
+    for tx, margin in zip(flagged["transaction_id"], margins, strict=True):
+        assert Explanation.from_json(explained[tx]).margin == pytest.approx(float(margin), abs=1e-4)
+
+
+def _explanations(bootstrap: str, run_id: str) -> dict[str, str]:
+    """The explanation of each explained score, by transaction id."""
+    return {
+        s["transaction_id"]: s["explanation"]
+        for s in read(bootstrap, run_id, "scores")
+        if s.get("explanation") is not None
+    }
 
 
 @pytest.mark.fault("late-and-dirty", "late-and-dirty", 5)

@@ -8,14 +8,8 @@ import pytest
 import xgboost
 
 from features.definition import FEATURES
-from models.explanations import (
-    WORDS,
-    Contribution,
-    Explanation,
-    describe,
-    explanations,
-    feature_contributions,
-)
+from fraudlab.explanation import WORDS, Contribution, Explanation, describe
+from models.explanations import explanations, feature_contributions
 from models.feature_vectors import encoding_for, feature_matrix
 
 METHODS = ("Gopay", "OVO", "Credit Card")
