@@ -45,8 +45,8 @@ from fraudlab.stop_request import StopRequest
 @click.option(
     "--quick-start",
     is_flag=True,
-    help="Live: start the JVM with the C1 JIT alone, for the first scores seconds sooner at "
-    "about half the sustained rate (fraudlab run chooses it when the run's input is slow).",
+    help="Start the JVM with the C1 JIT alone, for the first scores seconds sooner at about "
+    "half the sustained rate (fraudlab run chooses it when the run's input is slow or small).",
 )
 @click.pass_context
 def engine_command(
@@ -72,10 +72,10 @@ def engine_command(
     stop = StopRequest().install()
     steps = Steps()
     steps("starting Spark")
-    # live, the first scores come sooner from a JVM that JITs with C1 alone, when the run's
-    # input is slow enough (or the settings trade the sustained rate for it everywhere);
-    # available-now reads a backlog, where the rate counts
-    quick_start = (quick_start or settings.spark_live_quick_start) and not available_now
+    # the first scores come sooner from a JVM that JITs with C1 alone: asked for a run whose
+    # input is slow or small (lab.run_plan.quick_start_for), or by the settings for every live
+    # engine; available-now on a large backlog, the sustained rate counts
+    quick_start = quick_start or (settings.spark_live_quick_start and not available_now)
     spark = build_spark_session(settings, f"fraudlab-engine-{run_id}", quick_start)
     # pyspark's SparkContext puts its own SIGINT handler in place (cancel every job, raise
     # KeyboardInterrupt in whatever py4j call runs): take it back, so that a Ctrl-C, or the

@@ -41,6 +41,8 @@ def archive_run(settings: Settings) -> None:
     from lab.run_supervisor import supervised_run
 
     install(settings)
+    # both JIT tiers, as a large fast run has them: the archive holds classes, not code, so
+    # a quick-starting engine maps it as well
     plan = RunPlan(
         RUN_ID, ScenarioSource(SCENARIO, SEED, RUN_MINUTES), speed=None, rules=(), deliver=False
     )

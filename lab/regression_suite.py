@@ -326,12 +326,17 @@ def run_scenario(
 
     Raises FraudlabError when the run does not complete."""
     from engine.frontier import frontier_topic
-    from lab.run_plan import RunPlan, ScenarioSource
+    from lab.run_plan import RunPlan, ScenarioSource, quick_start_for
     from lab.run_supervisor import supervised_run
+    from simulator.scenario import load_scenario
 
     run_id = new_run_id(f"regress-{plan.name}", plan.seed)
     source = ScenarioSource(plan.name, plan.seed, plan.minutes, plan.customers)
-    run = RunPlan(run_id, source, speed=None, model=model_name, rules=(), deliver=False)
+    scenario = load_scenario(plan.name, settings.scenarios_dir)
+    quick = quick_start_for(None, scenario.traffic.peak_events_per_s(), plan.minutes)
+    run = RunPlan(
+        run_id, source, None, model=model_name, rules=(), deliver=False, quick_start=quick
+    )
     try:
         step(f"{plan.name}: run {run_id}, produced fast and scored available-now")
         outcome = supervised_run(settings, run, kafka)

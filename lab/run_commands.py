@@ -306,7 +306,9 @@ def run_command(
         chosen,
         model=model_name,
         rules=None if rules is None else tuple(rules),
-        quick_start=quick_start_for(chosen, loaded.traffic.peak_events_per_s()),
+        quick_start=quick_start_for(
+            chosen, loaded.traffic.peak_events_per_s(), minutes or loaded.minutes
+        ),
     )
     supervise(ctx, settings, plan)
 

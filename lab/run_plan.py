@@ -36,6 +36,12 @@ Part = Literal["producer", "engine", "archiver", "delivery"]
 # it keeps up with room to spare, and its first scores come seconds sooner (make demo's first
 # alert: 33 s with both JIT tiers, 25 s with C1 alone).
 QUICK_START_MAX_RATE = 4_000.0
+# A fast run (available-now) whose events stay under this many, by the source's peak rate over
+# its minutes (an upper estimate, 2 to 8 times the events a scenario makes), quick-starts too:
+# C2's compilations do not pay for themselves on a small backlog. Measured on two cores, a
+# 37,000-event run (card-testing-burst, 10 minutes, 1,000 customers): 24 and 27 s with C1
+# alone, 31 and 33 s with both tiers; by those figures the two meet near 130,000 events.
+QUICK_START_MAX_EVENTS = 150_000.0
 # a CSV run's pace: one batch of at most 500 rows every 5 s
 CSV_PEAK_EVENTS_PER_S = 100.0
 
@@ -75,7 +81,7 @@ class RunPlan:
     """One run: its id, where its events come from, its pace (``speed`` None: as fast as it
     goes, the engine then available-now), the model that scores it, the rule changes it starts
     with (None: the default rule book's, unless ``resume``), whether alerts go to the settings'
-    sinks, whether it continues a run stopped part way, and whether a live engine quick-starts
+    sinks, whether it continues a run stopped part way, and whether its engine quick-starts
     its JVM (see :func:`quick_start_for`)."""
 
     run_id: str
@@ -103,8 +109,9 @@ class RunPlan:
         if part == "engine":
             flags = ["engine", self.run_id, "--model", self.model, "--until-producer-ends"]
             if self.speed is None:
-                return [*flags, "--available-now"]
-            flags += ["--speed", f"{self.speed:g}"]
+                flags += ["--available-now"]
+            else:
+                flags += ["--speed", f"{self.speed:g}"]
             return [*flags, "--quick-start"] if self.quick_start else flags
         if part == "archiver":
             return ["archive", self.run_id, "--until-end", "--wait-for", wait_for]
@@ -137,20 +144,29 @@ class RunPlan:
         return "replay" if self.is_replay else "producer"
 
 
-def quick_start_for(speed: float | None, peak_events_per_s: float | None) -> bool:
-    """Whether a run's live engine quick-starts: its source's busiest rate (events/s at speed 1,
-    an upper estimate) times the speed stays under :data:`QUICK_START_MAX_RATE`.
+def quick_start_for(
+    speed: float | None, peak_events_per_s: float | None, minutes: float | None = None
+) -> bool:
+    """Whether a run's engine quick-starts its JVM (the C1 JIT alone): live, when its source's
+    busiest rate (events/s at speed 1, an upper estimate) times the speed stays under
+    :data:`QUICK_START_MAX_RATE`; fast, when that rate over the run's ``minutes`` stays under
+    :data:`QUICK_START_MAX_EVENTS`.
 
     >>> quick_start_for(20, 147.0), quick_start_for(20, 590.0), quick_start_for(None, 1.0)
     (True, False, False)
+    >>> quick_start_for(None, 147.0, 10), quick_start_for(None, 147.0, 60)
+    (True, False)
     """
-    if speed is None or peak_events_per_s is None:
+    if peak_events_per_s is None:
         return False
+    if speed is None:
+        return minutes is not None and peak_events_per_s * minutes * 60 <= QUICK_START_MAX_EVENTS
     return peak_events_per_s * speed <= QUICK_START_MAX_RATE
 
 
 __all__ = [
     "CSV_PEAK_EVENTS_PER_S",
+    "QUICK_START_MAX_EVENTS",
     "QUICK_START_MAX_RATE",
     "CsvSource",
     "ReplaySource",
