@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -41,6 +42,7 @@ from fraudlab.kafka_io import make_consumer, start_or_report
 from fraudlab.kafka_session import KafkaSession
 from fraudlab.run_events import DEFAULT_WAIT_FOR
 from fraudlab.settings import Settings
+from fraudlab.stop_request import StopSignals
 from fraudlab.topics import parse_topic, run_topics
 
 __all__ = [
@@ -346,12 +348,18 @@ async def archive_run(
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
     if handle_signals:
+        signals = StopSignals()
 
         def on_signal() -> None:
-            stop.set()
-            # a second signal gets the default behaviour: stop now, the file stays consistent
-            for sig in handled:
-                loop.remove_signal_handler(sig)
+            heard = signals.hear()
+            if heard == "ask":
+                stop.set()
+            elif heard == "insist":
+                # a second Ctrl-C gets the default behaviour: stop now, the file stays
+                # consistent (a parent-death signal repeated at once is the same stop)
+                for sig in handled:
+                    loop.remove_signal_handler(sig)
+                os.kill(os.getpid(), signal.SIGINT)
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)

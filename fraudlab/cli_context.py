@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
-import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import click
 
 from fraudlab.kafka_session import BlockingKafka
 from fraudlab.settings import Settings, load_settings
+from fraudlab.stop_request import StopSignals
 
 T = TypeVar("T")
 
@@ -58,13 +58,6 @@ def command_kafka(ctx: click.Context, settings: Settings) -> BlockingKafka:
     return kafka
 
 
-# A SIGINT this soon after the first repeats the stop under way instead of cutting it short.
-# A part's parent-death signal (lab.run_parts) comes once for each thread of its dying
-# supervisor that it is handed to in turn (prctl(2)), all within milliseconds; a person's
-# second Ctrl-C comes later, and stops at once.
-REPEATED_STOP_S = 2.0
-
-
 class _Interrupts:
     """Turns the first SIGINT into the cancellation of the command's coroutine, so that it
     ends its work cleanly (announces its end, closes its clients), as asyncio.run does; unlike
@@ -73,19 +66,20 @@ class _Interrupts:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.task: asyncio.Task[Any] | None = None
-        self.first: float | None = None
+        self.signals = StopSignals()
+        self.asked = False
 
     async def run(self, coro: Coroutine[Any, Any, T]) -> T:
         self.task = asyncio.current_task()
         return await coro
 
     def handler(self, _signum: int, _frame: object) -> None:
-        now = time.monotonic()
-        if self.first is None and self.task is not None and not self.task.done():
-            self.first = now
+        heard = self.signals.hear()
+        if heard == "ask" and self.task is not None and not self.task.done():
+            self.asked = True
             self.loop.call_soon_threadsafe(self.task.cancel)
             return
-        if self.first is not None and now - self.first < REPEATED_STOP_S:
+        if heard == "repeat":
             return
         raise KeyboardInterrupt
 
@@ -102,7 +96,7 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         try:
             return runner.run(interrupts.run(coro))
         except asyncio.CancelledError:
-            if interrupts.first is None:
+            if not interrupts.asked:
                 raise
             raise KeyboardInterrupt from None
         finally:
