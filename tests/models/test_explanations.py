@@ -6,26 +6,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost
+from random_features import METHODS, random_features
 
 from features.definition import FEATURES
 from fraudlab.explanation import WORDS, Contribution, Explanation, describe
 from models.explanations import explanations, feature_contributions
 from models.feature_vectors import encoding_for, feature_matrix
 
-METHODS = ("Gopay", "OVO", "Credit Card")
-
 
 @pytest.fixture(scope="module")
 def trained() -> tuple[xgboost.Booster, pd.DataFrame]:
     rng = np.random.default_rng(3)
     n = 500
-    data: dict[str, object] = {}
-    for name, kind in FEATURES.items():
-        if kind == "category":
-            data[name] = [METHODS[i] for i in rng.integers(0, len(METHODS), n)]
-        else:
-            data[name] = rng.normal(size=n) * 100.0
-    rows = pd.DataFrame(data)
+    rows = random_features(rng, n)
     rows.loc[::7, "distance_km"] = np.nan  # missing values take the trees' default branch
     risk = rows["total_amount"] + 90.0 * (rows["payment_method"] == "OVO")
     label = (risk + rng.normal(size=n) * 40 > 120.0).astype(float)

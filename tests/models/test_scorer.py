@@ -4,30 +4,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import xgboost
+from random_features import random_features
 
-from features.definition import FEATURES
 from fraudlab.errors import UsageError
 from models.feature_vectors import encoding_for, feature_matrix
 from models.scorer import BOOSTER_FILE, METADATA_FILE, Scorer, booster_digest, load_scorer
 
-METHODS = ("Gopay", "OVO", "Credit Card")
-
 
 def _rows(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    data: dict[str, Any] = {}
-    for name, kind in FEATURES.items():
-        if kind == "category":
-            data[name] = [METHODS[i] for i in rng.integers(0, len(METHODS), n)]
-        else:
-            data[name] = rng.normal(size=n) * 100.0
-    rows = pd.DataFrame(data)
+    rows = random_features(rng, n)
     risk = rows["total_amount"] + 80.0 * (rows["payment_method"] == "OVO") + rng.normal(size=n) * 50
     rows["label"] = (risk > 150.0).astype(float)
     return rows
