@@ -280,6 +280,7 @@ def report_command(
     ctx: click.Context, run_id: str, as_json: bool, archive_dir: Path | None
 ) -> None:
     """A run's summary and its detection quality per fraud pattern."""
+    from archive.challenger_quality import challenger_comparison
     from archive.delivery_log import sink_deliveries
     from archive.files import reading
     from archive.quality import detection_quality
@@ -290,13 +291,22 @@ def report_command(
         summary = run_summary(con)
         quality = detection_quality(con)
         deliveries = sink_deliveries(con)
+        challenger = challenger_comparison(con)
     if as_json:
         out = _report_json(summary, quality)
         out["deliveries"] = [asdict(d) for d in deliveries]
+        out["challenger"] = None if challenger is None else challenger.to_dict()
         click.echo(json.dumps(out, indent=2))
         return
     for line in _report_text(summary, quality):
         click.echo(line)
+    if challenger is not None:
+        from archive.challenger_quality import DUEL_HEADER, duel_rows, duel_title
+
+        click.echo("")
+        click.echo(duel_title(challenger))
+        for line in _table(list(DUEL_HEADER), [list(r) for r in duel_rows(challenger)]):
+            click.echo(line)
     if deliveries:
         click.echo("")
         header = ["SINK", "SENT", "RETRIES", "DEAD-LETTERED", "P50 MS", "P99 MS"]

@@ -28,6 +28,7 @@ folded in when it arrives, and counted in the bucket's frontier report as ``afte
 >>> rows = fold_bucket(state, [_close_out()], watermark_ms=0, score=lambda rows: [],
 ...                    model=ModelStamp("m", "d" * 64, 0.5), topics=TOPICS)
 >>> ((topic, _, value),) = rows
+>>> from fraudlab import codec
 >>> letter = codec.decode(DeadLetter, value.encode())
 >>> topic, letter.reason, orjson.loads(letter.raw)["ts"]
 ('fraudlab.r.dead-letter', 'duplicate: a second delivery of the same record', 100)
@@ -38,7 +39,7 @@ folded in when it arrives, and counted in the bucket's frontier report as ``afte
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +61,18 @@ from engine.identity import (
     decode_conflicts,
     position,
 )
-from features.definition import CustomerState, line_items_json
+from engine.verdicts import (
+    Challenger,
+    Explainer,
+    ModelStamp,
+    Scorer,
+    SinkRow,
+    challenger_verdicts,
+    explanations_of,
+    score_record,
+    sink_row,
+)
+from features.definition import CustomerState
 from features.frames import (
     CLAIM,
     CUSTOMER,
@@ -72,36 +84,15 @@ from features.frames import (
     TRANSACTION,
     fold_events,
 )
-from fraudlab import codec
-from fraudlab.records import DeadLetter, Score, message_key
-from rulebook.rules import Decision, RuleBook, RuleChange, RuleError
+from fraudlab.records import DeadLetter
+from rulebook.rules import RuleBook, RuleChange, RuleError
 
 SCORED, LATE, DUPLICATE, CONFLICT = "scored", "late", "duplicate", "conflict"
-# (topic, key, value) of a Kafka sink row
-SinkRow = tuple[str, str, str]
-Scorer = Callable[[list[dict[str, Any]]], Iterable[float]]
-# feature rows -> the JSON of each one's explanation (models.explanations), in row order
-Explainer = Callable[[list[dict[str, Any]]], list[str]]
-
-
-@dataclass(frozen=True)
-class ModelStamp:
-    """What each score says of the model that gave it, and the threshold of its prediction."""
-
-    name: str
-    digest: str
-    threshold: float
 
 
 def _compact(obj: dict[str, Any]) -> bytes:
     # null fields are left out, as Spark's to_json writes them
     return orjson.dumps({k: v for k, v in obj.items() if v is not None})
-
-
-def _sink_row(topic: str, record: Score | DeadLetter) -> SinkRow:
-    """A record as a Kafka sink row: its key and its JSON value, as the contract writes them
-    (:func:`fraudlab.records.message_key`, :func:`fraudlab.codec.encode`)."""
-    return (topic, message_key(record).decode(), codec.encode(record).decode())
 
 
 def _dead_letter(raw: bytes, reason: str, e: dict[str, Any], ts: int, topic: str) -> SinkRow:
@@ -115,7 +106,7 @@ def _dead_letter(raw: bytes, reason: str, e: dict[str, Any], ts: int, topic: str
         source_element=0 if element is None else int(element),
         ts=int(ts),
     )
-    return _sink_row(topic, letter)
+    return sink_row(topic, letter)
 
 
 def _skipped(e: dict[str, Any], outcome: str, note: str, topic: str) -> SinkRow:
@@ -123,56 +114,6 @@ def _skipped(e: dict[str, Any], outcome: str, note: str, topic: str) -> SinkRow:
     ids = {k: e[k] for k in ("event_id", "customer_id", "session_id", "transaction_id")}
     raw = _compact({**ids, "ts": int(e["ts"])})
     return _dead_letter(raw, f"{outcome}: {note}", e, e["ts"], topic)
-
-
-def _score(
-    row: dict[str, Any],
-    decision: Decision,
-    model: ModelStamp,
-    topic: str,
-    explanation: str | None = None,
-) -> SinkRow:
-    model_probability = decision.model_probability
-    score = Score(
-        transaction_id=row["transaction_id"],
-        session_id=row["session_id"],
-        customer_id=row["customer_id"],
-        ts=int(row["ts"]),
-        probability=decision.probability,
-        prediction=decision.prediction,
-        model_name=model.name,
-        model_digest=model.digest,
-        total_amount=row["total_amount"],
-        # the feature row names the shipment location as the features do
-        shipment_location_lat=row["shipment_lat"],
-        shipment_location_long=row["shipment_long"],
-        product_metadata=line_items_json(row["product_metadata"]),
-        model_probability=(
-            decision.probability if model_probability is None else model_probability
-        ),
-        rules=",".join(decision.rules),
-        reasons=",".join(decision.reasons(model.threshold)),
-        explanation=explanation,
-    )
-    return _sink_row(topic, score)
-
-
-def _explanations(
-    features: list[dict[str, Any]],
-    decisions: list[Decision],
-    explain: Explainer | None,
-    every: bool,
-) -> list[str | None]:
-    """The explanation of each scored row: of every potential fraud (of every row with
-    ``every``) in one call for the micro-batch's rows, None for the others."""
-    found: list[str | None] = [None] * len(features)
-    if explain is None:
-        return found
-    chosen = [i for i, d in enumerate(decisions) if every or d.prediction]
-    if chosen:
-        for i, text in zip(chosen, explain([features[i] for i in chosen]), strict=True):
-            found[i] = text
-    return found
 
 
 @dataclass
@@ -253,6 +194,7 @@ def fold_bucket(
     bucket: int = 0,
     explain: Explainer | None = None,
     explain_every: bool = False,
+    challenger: Challenger | None = None,
 ) -> list[SinkRow]:
     """Fold one micro-batch of a bucket's rows into ``state`` (updated in place).
 
@@ -273,7 +215,8 @@ def fold_bucket(
 
     ``explain`` gives the explanation of feature rows (:mod:`models.explanations`): every
     potential fraud carries its own, and with ``explain_every`` every score does; the
-    probabilities stay the scorer's, so explanations change no score.
+    probabilities stay the scorer's, so explanations change no score. A ``challenger`` scores
+    the same rows beside the model (:mod:`engine.verdicts`); the model alone decides.
 
     A record is held until the frontier (:func:`engine.frontier.frontier`) passes its event
     time, then folded in (time, seq) order, so a transaction's features hold everything its
@@ -363,11 +306,15 @@ def fold_bucket(
         state.customers[customer] = customer_state_.to_json()
     if features:
         probabilities = score(features)
-        decisions = state.rule_book().decide_all(features, probabilities, model.threshold)
-        explanations = _explanations(features, decisions, explain, explain_every)
+        book = state.rule_book()
+        decisions = book.decide_all(features, probabilities, model.threshold)
+        explanations = explanations_of(features, decisions, explain, explain_every)
+        verdicts = challenger_verdicts(challenger, book, features, decisions)
         out.extend(
-            _score(row, decision, model, topics["scores"], explanation)
-            for row, decision, explanation in zip(features, decisions, explanations, strict=True)
+            sink_row(topics["scores"], score_record(row, decision, model, verdict, explanation))
+            for row, decision, verdict, explanation in zip(
+                features, decisions, verdicts, explanations, strict=True
+            )
         )
     return out
 

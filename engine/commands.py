@@ -20,6 +20,12 @@ from fraudlab.stop_request import StopRequest
     "--model", "model_name", default="default", show_default=True, help="Saved model under models/."
 )
 @click.option(
+    "--challenger",
+    "challenger_name",
+    help="A second saved model scored beside --model on every transaction; --model alone "
+    "decides alerts.",
+)
+@click.option(
     "--available-now",
     is_flag=True,
     help="Process everything the run's topics hold now, close every window, stop.",
@@ -53,6 +59,7 @@ def engine_command(
     ctx: click.Context,
     run_id: str,
     model_name: str,
+    challenger_name: str | None,
     available_now: bool,
     speed: float,
     until_producer_ends: bool,
@@ -66,7 +73,10 @@ def engine_command(
 
     validate_run_id(run_id)
     settings = settings_from(ctx)
-    load_model(settings.models_dir, model_name)  # a missing model is reported before Spark starts
+    # a missing model is reported before Spark starts
+    load_model(settings.models_dir, model_name)
+    if challenger_name is not None:
+        load_model(settings.models_dir, challenger_name)
     # before Spark starts: a driver interrupted while its JVM is starting leaves that JVM
     # running with nobody to stop it
     stop = StopRequest().install()
@@ -105,9 +115,11 @@ def engine_command(
         speed,
         max_offsets,
         until_producer_ends=until_producer_ends,
+        challenger_name=challenger_name,
     )
+    beside = "" if challenger_name is None else f" (challenger {challenger_name})"
     steps(
-        f"engine for run {run_id} with model {model_name} "
+        f"engine for run {run_id} with model {model_name}{beside} "
         f"({'available now' if available_now else f'live at speed {speed:g}'})"
     )
     report = run_engine(spark, settings, options, progress, stop)

@@ -77,6 +77,10 @@ class EngineRun:
         self.score = scorer or model_scorer(self.model)
         # a stand-in scorer (the benchmark's reference) has no trees to explain
         self.explain = None if scorer else model_explainer(self.model, settings.explanation_top)
+        challenger = options.challenger_name
+        self.challenger = (
+            None if challenger is None else load_model(settings.models_dir, challenger)
+        )
         self.topics = prepare_topics(options.run_id)
         self.inputs = input_topics(self.topics)
         self.producer = ProducerWatch(kafka, options.run_id)
@@ -99,14 +103,24 @@ class EngineRun:
         options, settings = self.options, self.settings
         # Spark's Python workers (forked, each loading the model: seconds) start on a thread of
         # their own while this one waits for the run's first events and reads its static data
-        workers = _Background(lambda: start_python_workers(self.spark, self.score))
+        loaders = [self.score]
+        if self.challenger is not None:
+            loaders.append(model_scorer(self.challenger))
+        workers = _Background(lambda: start_python_workers(self.spark, *loaders))
         check_run(self.kafka, settings, options, self.topics, should_stop)
         streams = ("scores", "fraud-alerts", "top-products", "dead-letter", "run-events")
         self.kafka.create_topics([self.topics[s] for s in streams], settings.topic_partitions)
         # one partition each: every bucket reads every report, and the rule changes in order
         self.kafka.create_topics([self.topics["frontier"], self.topics["rules"]], 1)
         plan = EnginePlan(
-            self.spark, settings, options, self.model, self.topics, self.score, self.explain
+            self.spark,
+            settings,
+            options,
+            self.model,
+            self.topics,
+            self.score,
+            self.explain,
+            self.challenger,
         )
         self.announce("started", engine_details(plan))
         waits = options.available_now and options.until_producer_ends

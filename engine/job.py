@@ -30,12 +30,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine.accounting import INPUT_STREAMS, EngineReport
-from engine.bucket_fold import ModelStamp
 from engine.checkpoints import record_state_buckets
 from engine.frontier import frontier_topic
 from engine.report_queries import ALERTS_TRIGGER_S, sink_query
-from engine.scoring import LATENESS, ExplainerFactory, ScorerFactory, scoring_rows
+from engine.scoring import (
+    LATENESS,
+    ExplainerFactory,
+    ScorerFactory,
+    model_challenger,
+    scoring_rows,
+)
 from engine.sources import kafka_batch, kafka_stream
+from engine.verdicts import ModelStamp
 from fraudlab.errors import FraudlabError, UsageError
 from fraudlab.kafka_session import BlockingKafka
 from fraudlab.record_parsing import session_customers
@@ -89,12 +95,15 @@ class EngineOptions:
     # transaction in the micro-batch it arrives in, so that its features depend on the cuts
     # (a reference for the benchmark)
     hold: bool = True
+    # a second saved model scored beside the first in the same fold call (engine.verdicts)
+    challenger_name: str | None = None
 
 
 @dataclass(frozen=True)
 class EnginePlan:
     """What the scoring query is built from: the session, the run's options, its model (and
-    the scorer that stands for it, and what explains its scores), and its topics by stream."""
+    the scorer that stands for it, and what explains its scores), the challenger scored beside
+    it, and its topics by stream."""
 
     spark: SparkSession
     settings: Settings
@@ -103,6 +112,7 @@ class EnginePlan:
     topics: dict[str, str]
     score: ScorerFactory
     explain: ExplainerFactory | None = None
+    challenger: SavedModel | None = None
 
     @property
     def max_offsets(self) -> int:
@@ -178,9 +188,15 @@ def check_run(
 def engine_details(plan: EnginePlan) -> dict[str, Any]:
     """What the engine's ``started`` run-event says it runs with."""
     settings, options = plan.settings, plan.options
+    challenger = plan.challenger
     return {
         "model_name": plan.model.name,
         "model_digest": plan.model.digest,
+        **(
+            {}
+            if challenger is None
+            else {"challenger_name": challenger.name, "challenger_digest": challenger.digest}
+        ),
         "engine_settings": {
             "available_now": options.available_now,
             "speed": options.speed,
@@ -233,6 +249,7 @@ def start_scoring(plan: EnginePlan, kafka: BlockingKafka, partitions: list[str])
         sessions=session_table(spark, kafka, bootstrap, topics["customer_session"]),
         explainer=plan.explain,
         explain_every=plan.settings.explain_every_score,
+        challenger=None if plan.challenger is None else model_challenger(plan.challenger),
         rules=kafka_stream(spark, bootstrap, [topics["rules"]]),
     )
     return sink_query(rows, "scoring", checkpoints, bootstrap, plan.trigger)

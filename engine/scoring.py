@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.bucket_fold import BucketState, Explainer, ModelStamp, Scorer, fold_bucket
+from engine.bucket_fold import BucketState, fold_bucket
+from engine.verdicts import Challenger, Explainer, ModelStamp, Scorer
 from features.frames import (
     CLAIM,
     CUSTOMER,
@@ -45,6 +46,7 @@ LATENESS = "2 minutes"  # the assignment's limit: data later than this is droppe
 # Builds, in the Python worker, the function that scores feature rows.
 ScorerFactory = Callable[[], Scorer]
 ExplainerFactory = Callable[[], Explainer]
+ChallengerFactory = Callable[[], Challenger]
 
 
 def kafka_rows(
@@ -117,6 +119,18 @@ def model_explainer(model: SavedModel, top: int) -> ExplainerFactory:
     return build
 
 
+def model_challenger(model: SavedModel) -> ChallengerFactory:
+    """A saved model as the fold's challenger (:mod:`engine.verdicts`), loaded as
+    :func:`model_scorer` loads the champion: once per Python worker."""
+    stamp = ModelStamp(model.name, model.digest, model.threshold)
+    score = model_scorer(model)
+
+    def build() -> Challenger:
+        return Challenger(stamp, score())
+
+    return build
+
+
 def constant_scorer(probability: float) -> ScorerFactory:
     """A scorer giving every transaction the same probability (the engine benchmark's
     reference: everything but the model)."""
@@ -127,18 +141,20 @@ def constant_scorer(probability: float) -> ScorerFactory:
     return build
 
 
-def start_python_workers(spark: SparkSession, scorer: ScorerFactory) -> None:
+def start_python_workers(spark: SparkSession, *loaders: Callable[[], object]) -> None:
     """Start Spark's Python workers, each with the scorer loaded, before the first micro-batch.
 
     A worker forks from the daemon (:mod:`fraudlab.python_workers`) at the first Python task
     and stays for the next ones, so a tiny job on every task slot moves the start of the
     workers and the reading of the booster out of the first micro-batch, which also folds in
-    every customer profile there is.
+    every customer profile there is. ``loaders`` are the factories (scorers, a challenger) to
+    call in each worker.
     """
     slots = spark.sparkContext.defaultParallelism
 
     def load(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        scorer()
+        for loader in loaders:
+            loader()
         yield from frames
 
     spark.range(slots, numPartitions=slots).mapInPandas(load, "id long").collect()
@@ -158,6 +174,7 @@ def scoring_rows(
     rules: DataFrame | None = None,
     explainer: ExplainerFactory | None = None,
     explain_every: bool = False,
+    challenger: ChallengerFactory | None = None,
 ) -> DataFrame:
     """Kafka sink rows (topic, key, value) of scores, dead letters and frontier reports, from
     the Kafka rows of a run's input topics (a streaming frame: the fold keeps per-bucket state).
@@ -170,7 +187,8 @@ def scoring_rows(
     to (:func:`fraudlab.record_parsing.session_customers`), for browsing records without a
     customer_id; ``rules``: the Kafka rows of the run's rules topic (:mod:`rulebook.rules`), each
     read into every bucket; ``explainer``: what explains a score (none: scores carry no
-    explanation), on every potential fraud, or on every score with ``explain_every``.
+    explanation), on every potential fraud, or on every score with ``explain_every``;
+    ``challenger``: a second model scored beside ``model`` (:mod:`engine.verdicts`), or None.
     """
     from pyspark.sql import functions as F
     from pyspark.sql.streaming.state import GroupStateTimeout
@@ -219,6 +237,7 @@ def scoring_rows(
             key[0],
             explain=None if explainer is None else explainer(),
             explain_every=explain_every,
+            challenger=None if challenger is None else challenger(),
         )
         state.update(bucket.to_columns())
         yield pd.DataFrame(out, columns=["topic", "key", "value"], dtype=object)
@@ -313,6 +332,7 @@ def parse_scores(raw: DataFrame) -> DataFrame:
 __all__ = [
     "constant_scorer",
     "kafka_rows",
+    "model_challenger",
     "model_explainer",
     "model_scorer",
     "parse_scores",

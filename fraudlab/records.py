@@ -261,6 +261,13 @@ class Score(Record):
     # contributions in log-odds, the rest and the bias); on every potential fraud, and on every
     # score with the setting explain_every_score; None otherwise
     explanation: str | None = None
+    # a challenger scored beside the model (engine.verdicts): its name and booster digest, its
+    # probability (raised by the rules that matched, as probability is) and its prediction at
+    # its own threshold; None when no challenger ran. The model alone decides prediction.
+    challenger_name: str | None = None
+    challenger_digest: str | None = None
+    challenger_probability: float | None = None
+    challenger_prediction: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

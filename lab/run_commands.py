@@ -97,6 +97,28 @@ def supervise(ctx: click.Context, settings: Settings, plan: RunPlan) -> RunOutco
     return outcome
 
 
+_CHALLENGER = click.option(
+    "--challenger",
+    metavar="MODEL",
+    help="Score every transaction with this saved model too, beside --model, in the same pass: "
+    "--model alone decides alerts; `fraudlab report` sets the two side by side per pattern.",
+)
+
+
+def _check_challenger(ctx: click.Context, model: str, challenger: str | None) -> None:
+    """Refuse, in one sentence and before any part starts, a challenger that is not a saved
+    model or is the champion itself."""
+    from models.registry import load_model
+
+    if challenger is None:
+        return
+    if challenger == model:
+        raise UsageError(
+            f"--challenger {challenger} is the run's model itself: name another saved model."
+        )
+    load_model(settings_from(ctx).models_dir, challenger)
+
+
 def _resumed(
     kafka: BlockingKafka,
     run_id: str,
@@ -135,12 +157,15 @@ def _resumed(
         if replay
         else ScenarioSource(str(details.get("scenario")), int(details.get("seed") or 0))
     )
-    model = model_name or latest_details(point.events, "engine", "started").get("model_name")
+    started = latest_details(point.events, "engine", "started")
+    model = model_name or started.get("model_name")
+    challenger = started.get("challenger_name")
     return RunPlan(
         run_id,
         source,
         chosen,
         model=str(model or "default"),
+        challenger=None if challenger is None else str(challenger),
         deliver=not replay,
         resume=True,
     )
@@ -179,6 +204,7 @@ def _csv_run(
     speed: float | None,
     fast: bool,
     model_name: str,
+    challenger: str | None,
     run_id: str | None,
     rules: list[RuleChange] | None,
 ) -> None:
@@ -202,6 +228,7 @@ def _csv_run(
         CsvSource(data_dir, seed, first_ts),
         pace_,
         model=model_name,
+        challenger=challenger,
         rules=None if rules is None else tuple(rules),
         quick_start=quick_start_for(pace_, CSV_PEAK_EVENTS_PER_S),
     )
@@ -226,6 +253,7 @@ def _csv_run(
 @customers_option()
 @pace_options(SPEED_HELP, FAST_HELP)
 @click.option("--model", "model_name", help="Saved model [default: default].")
+@_CHALLENGER
 @click.option("--run-id", help="Run id [default: scenario, seed and the time it starts].")
 @rules_option("The run starts with the rules of FILE (TOML or JSON, see rules/); repeatable.")
 @resume_option(
@@ -245,6 +273,7 @@ def run_command(
     speed: float | None,
     fast: bool,
     model_name: str | None,
+    challenger: str | None,
     run_id: str | None,
     rule_files: tuple[Path, ...],
     resume_run: str | None,
@@ -268,6 +297,7 @@ def run_command(
             customers=customers,
             run_id=run_id,
             rules=rule_files or None,
+            challenger=challenger,
         )
         if given:
             raise UsageError(f"--resume continues a run as it started: drop {', '.join(given)}.")
@@ -277,6 +307,7 @@ def run_command(
         supervise(ctx, settings, _resumed(kafka, run_id, speed, fast, model_name, False))
         return
     model_name = model_name or "default"
+    _check_challenger(ctx, model_name, challenger)
     if scenario is not None and csv_dir is not None:
         raise UsageError(
             f"run {scenario!r} or the CSV files of --csv {csv_dir}, not both: a run plays one."
@@ -290,7 +321,7 @@ def run_command(
         if minutes is not None or customers is not None:
             flag = "--minutes" if minutes is not None else "--customers"
             raise UsageError(f"{flag} is for scenarios: a CSV run streams its whole folder.")
-        _csv_run(ctx, csv_dir, seed, first_ts, speed, fast, model_name, run_id, rules)
+        _csv_run(ctx, csv_dir, seed, first_ts, speed, fast, model_name, challenger, run_id, rules)
         return
     assert scenario is not None
     if first_ts is not None:
@@ -305,6 +336,7 @@ def run_command(
         ScenarioSource(scenario, seed, minutes, customers),
         chosen,
         model=model_name,
+        challenger=challenger,
         rules=None if rules is None else tuple(rules),
         quick_start=quick_start_for(
             chosen, loaded.traffic.peak_events_per_s(), minutes or loaded.minutes
@@ -317,6 +349,7 @@ def run_command(
 @click.argument("source_run_id", metavar="RUN", required=False)
 @pace_options("Pace: the original event-time gaps divided by K (1 = as it happened).", FAST_HELP)
 @click.option("--model", "model_name", help="Saved model [default: the one that scored RUN].")
+@_CHALLENGER
 @click.option("--run-id", help="The replay's run id [default: replay of RUN's scenario and seed].")
 @rules_option(
     'Replay with the rules of FILE instead of RUN\'s own ("what if this rule had been on?"); '
@@ -330,6 +363,7 @@ def replay_command(
     speed: float | None,
     fast: bool,
     model_name: str | None,
+    challenger: str | None,
     run_id: str | None,
     rule_files: tuple[Path, ...],
     resume_run: str | None,
@@ -337,16 +371,19 @@ def replay_command(
     """Play a finished run again as a new run: its events, its pacing scaled, scored again.
 
     With another --model this is how a new model is tried on a past run's traffic; `fraudlab
-    compare RUN NEW_RUN` then holds the two side by side. A replay stopped part way continues
+    compare RUN NEW_RUN` then holds the two side by side. With --challenger M, M is scored
+    beside the model in the same pass, and `fraudlab report NEW_RUN` sets the two side by side
+    per pattern. A replay stopped part way continues
     with --resume REPLAY (no RUN).
     """
     from archive.files import reading
     from archive.reader import rule_changes, run_summary
 
     if resume_run is not None:
-        if source_run_id is not None or run_id is not None or rule_files:
+        if source_run_id is not None or run_id is not None or rule_files or challenger:
             raise UsageError(
-                "--resume continues a replay as it started: drop RUN, --run-id and --rules."
+                "--resume continues a replay as it started: drop RUN, --run-id, --rules and "
+                "--challenger."
             )
         settings = settings_from(ctx)
         run_id = validate_run_id(resume_run)
@@ -368,6 +405,7 @@ def replay_command(
     model = model_name or original.model_name
     if model is None:
         raise UsageError(f"run {source_run_id} names no model: choose one with --model NAME.")
+    _check_challenger(ctx, model, challenger)
     run_id = (
         validate_run_id(run_id)
         if run_id
@@ -375,7 +413,13 @@ def replay_command(
     )
     # a replay's alerts are a what-if: `fraudlab deliver REPLAY` sends them when they are wanted
     plan = RunPlan(
-        run_id, ReplaySource(source_run_id), chosen, model=model, rules=tuple(rules), deliver=False
+        run_id,
+        ReplaySource(source_run_id),
+        chosen,
+        model=model,
+        challenger=challenger,
+        rules=tuple(rules),
+        deliver=False,
     )
     supervise(ctx, settings, plan)
 

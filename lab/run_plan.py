@@ -17,6 +17,9 @@ of the plan.
 ['--minutes', '5', '--customers', '1000']
 >>> RunPlan("r2", CsvSource(Path("data"), seed=0), speed=None).invocation("engine")[-1]
 '--available-now'
+>>> RunPlan("r5", ReplaySource("r1"), speed=None, model="m1", challenger="m2").invocation(
+...     "engine")[2:]
+['--model', 'm1', '--until-producer-ends', '--challenger', 'm2', '--available-now']
 >>> RunPlan("r3", ReplaySource("r1"), speed=None, resume=True).invocation("producer")
 ['republish', 'r1', '--run-id', 'r3', '--resume', '--fast']
 """
@@ -82,12 +85,14 @@ class RunPlan:
     goes, the engine then available-now), the model that scores it, the rule changes it starts
     with (None: the default rule book's, unless ``resume``), whether alerts go to the settings'
     sinks, whether it continues a run stopped part way, and whether its engine quick-starts
-    its JVM (see :func:`quick_start_for`)."""
+    its JVM (see :func:`quick_start_for`); ``challenger``: a second model the engine scores
+    beside ``model`` (``model`` alone decides alerts)."""
 
     run_id: str
     source: Source
     speed: float | None
     model: str = "default"
+    challenger: str | None = None
     rules: tuple[RuleChange, ...] | None = None
     deliver: bool = True
     resume: bool = False
@@ -108,6 +113,8 @@ class RunPlan:
             return self._source_args()
         if part == "engine":
             flags = ["engine", self.run_id, "--model", self.model, "--until-producer-ends"]
+            if self.challenger is not None:
+                flags += ["--challenger", self.challenger]
             if self.speed is None:
                 flags += ["--available-now"]
             else:

@@ -149,8 +149,28 @@ def _print_text(comparison: Comparison) -> None:
         rules = _rules_table(pair)
         if rules is not None:
             console.print(rules)
+    for run in comparison.runs:
+        if run.challenger is not None:
+            console.print(_challenger_table(run))
     for line in _timeline_lines(comparison):
         console.print(line)
+
+
+def _challenger_table(run: RunFigures) -> Table:
+    """A run's champion and the challenger scored beside it, per pattern."""
+    from rich import box
+    from rich.table import Table
+
+    from archive.challenger_quality import DUEL_HEADER, duel_rows, duel_title
+
+    assert run.challenger is not None
+    title = f"{run.run_id}: {duel_title(run.challenger)}"
+    table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left")
+    for i, name in enumerate(DUEL_HEADER):
+        table.add_column(name, justify="left" if i == 0 else "right")
+    for row in duel_rows(run.challenger):
+        table.add_row(*row)
+    return table
 
 
 @click.command("compare")

@@ -24,6 +24,7 @@ from typing import Any
 import duckdb
 
 from archive.aggregates import potential_frauds
+from archive.challenger_quality import ChallengerComparison, challenger_comparison
 from archive.quality import PatternQuality, detection_quality
 from archive.reader import run_summary
 from archive.rule_quality import RuleQuality, rule_quality
@@ -155,6 +156,8 @@ class RunFigures:
     timeline: dict[int, int] = field(repr=False)  # seconds since first bucket -> flagged
     # the model's and each rule's hits and precision (archive.rule_quality); () before rules
     per_rule: tuple[RuleQuality, ...] = ()
+    # the run's champion and the challenger scored beside it, per pattern (None: no challenger)
+    challenger: ChallengerComparison | None = None
 
     def recall_by_pattern(self) -> dict[str, float | None]:
         return {p.pattern: p.recall for p in self.per_pattern}
@@ -164,6 +167,7 @@ class RunFigures:
         out = {k: v for k, v in asdict(self).items() if k not in ("alerted", "timeline")}
         out["per_pattern"] = [asdict(p) for p in self.per_pattern]
         out["per_rule"] = [asdict(r) for r in self.per_rule]
+        out["challenger"] = None if self.challenger is None else self.challenger.to_dict()
         return out
 
 
@@ -203,6 +207,7 @@ def run_figures(con: duckdb.DuckDBPyConnection, bucket_s: int = BUCKET_S) -> Run
         alerted=alerted,
         timeline=timeline,
         per_rule=rule_quality(con),
+        challenger=challenger_comparison(con),
     )
 
 

@@ -363,6 +363,33 @@ class RuleBook:
             probability if raised != probability else None,
         )
 
+    def decide_again(
+        self, decision: Decision, ts: int, probability: float, threshold: float
+    ) -> Decision:
+        """What the rules that matched in ``decision`` (of a row at event time ``ts``) make of
+        another model's ``probability`` and ``threshold``: the same flags and raises, without
+        evaluating a condition again (a challenger's decision beside the champion's).
+
+        >>> big = rule_from_table({"id": "big", "description": "a large order",
+        ...     "condition": "total_amount > 100.0", "action": "raise", "score": 0.9}, "example")
+        >>> book = RuleBook([RuleChange.add(big)])
+        >>> first = book.decide({"ts": 5, "total_amount": 500.0}, 0.2, 0.5)
+        >>> first.prediction, first.rules
+        (1, ('big',))
+        >>> again = book.decide_again(first, 5, 0.95, 0.99)
+        >>> again.probability, again.prediction, again.model_probability
+        (0.95, 0, None)
+        """
+        matched = [r for r in self.in_force(ts) if r.id in decision.rules]
+        raised = max([probability, *(float(r.score) for r in matched if r.score is not None)])
+        flagged = any(r.action == "flag" for r in matched)
+        return Decision(
+            raised,
+            int(flagged or raised >= threshold),
+            decision.rules,
+            probability if raised != probability else None,
+        )
+
     def decide_all(
         self, rows: Sequence[Mapping[str, Any]], probabilities: Iterable[float], threshold: float
     ) -> list[Decision]:

@@ -116,29 +116,53 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_model(
-    spark: Any, base_settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Any:
-    """A small xgboost model trained on a few simulated minutes, saved as 'tiny'."""
+def tiny_rows(spark: Any, base_settings: Settings) -> dict[int, Any]:
+    """Feature rows of 20 simulated minutes of baseline, for seeds 7 and 1007."""
     from lab.training_runs import simulated_history
-    from models.training import TrainingPlan, feature_rows, fit_and_save
+    from models.training import feature_rows
 
-    settings = base_settings.model_copy(update={"models_dir": tmp_path_factory.mktemp("models")})
-    rows = {
-        seed: feature_rows(
-            spark, simulated_history(spark, "baseline", settings.scenarios_dir, seed, 20)
-        )
+    scenarios = base_settings.scenarios_dir
+    return {
+        seed: feature_rows(spark, simulated_history(spark, "baseline", scenarios, seed, 20))
         for seed in (7, 1007)
     }
+
+
+def _fit_tiny(spark: Any, settings: Settings, name: str, rows: dict[int, Any], seed: int) -> Any:
+    from models.training import TrainingPlan, fit_and_save
+
+    other = 1007 if seed == 7 else 7
     plan = TrainingPlan(
-        name="tiny",
+        name=name,
         scenario="baseline",
-        seed=7,
+        seed=seed,
         minutes=20,
-        validation_seeds=(1007,),
+        validation_seeds=(other,),
         candidates=("xgboost",),
     )
-    return fit_and_save(spark, settings, plan, rows[7], rows[1007], lambda _: None)
+    return fit_and_save(spark, settings, plan, rows[seed], rows[other], lambda _: None)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(
+    spark: Any,
+    base_settings: Settings,
+    tiny_rows: dict[int, Any],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Any:
+    """A small xgboost model trained on a few simulated minutes, saved as 'tiny'."""
+    settings = base_settings.model_copy(update={"models_dir": tmp_path_factory.mktemp("models")})
+    return _fit_tiny(spark, settings, "tiny", tiny_rows, 7)
+
+
+@pytest.fixture(scope="session")
+def tiny_challenger(
+    spark: Any, base_settings: Settings, tiny_rows: dict[int, Any], tiny_model: Any
+) -> Any:
+    """A second small model, 'tiny-b', beside 'tiny' (trained on the other seed), for the runs
+    that score a challenger."""
+    settings = base_settings.model_copy(update={"models_dir": tiny_model.folder.parent})
+    return _fit_tiny(spark, settings, "tiny-b", tiny_rows, 1007)
 
 
 def pytest_configure(config: pytest.Config) -> None:

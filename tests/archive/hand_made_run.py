@@ -13,6 +13,19 @@ Truth and verdicts (ts is event time):
 | t7 | fraud account_takeover | 150 | never      |                                |
 | t8 | legitimate             | 160 | not        |                                |
 | t9 | (no truth)             | 170 | flagged    |                                |
+
+With ``challenger=True`` every score also carries challenger m2's verdict (threshold 0.5):
+
+| tx | champion p / flagged | challenger p / flagged | between them            |
+| -- | -------------------- | ---------------------- | ----------------------- |
+| t1 | 0.9 / yes            | 0.8 / yes              |                         |
+| t2 | 0.1 / no             | 0.6 / yes              | gained, a fraud         |
+| t3 | 0.7 / yes            | 0.3 / no               | lost, a fraud           |
+| t4 | 0.6 / yes            | 0.2 / no               | lost, legitimate        |
+| t5 | 0.1 / no             | 0.55 / yes             | gained, legitimate      |
+| t6 | 0.1 / no             | 0.1 / no               |                         |
+| t8 | 0.1 / no             | 0.05 / no              |                         |
+| t9 | 0.95 / yes           | 0.9 / yes              | (no truth)              |
 """
 
 from __future__ import annotations
@@ -55,6 +68,17 @@ TRANSACTIONS = {
     "t8": (False, "", 160, 0, -6.9, 107.6),
 }
 PROBABILITY = {"t1": 0.9, "t3": 0.7, "t4": 0.6, "t9": 0.95}
+# the challenger's verdict on each scored transaction: probability, prediction
+CHALLENGER = {
+    "t1": (0.8, 1),
+    "t2": (0.6, 1),
+    "t3": (0.3, 0),
+    "t4": (0.2, 0),
+    "t5": (0.55, 1),
+    "t6": (0.1, 0),
+    "t8": (0.05, 0),
+    "t9": (0.9, 1),
+}
 WINDOWS = {110: ("t1",), 120: ("t1", "t4"), 140: ("t1", "t4", "t3")}
 TOP = [
     (130, 1, "p1", 5, 500.0),
@@ -73,8 +97,21 @@ def _alerted(tid: str) -> AlertedTransaction:
     return AlertedTransaction(tid, f"s-{tid}", f"c-{tid}", ts, 100.0, lat, long, PROBABILITY[tid])
 
 
-def records() -> list[Record]:
-    """Every record of the hand-made run, in publishing order."""
+def _challenger(tid: str, challenger: bool) -> dict[str, object]:
+    if not challenger:
+        return {}
+    probability, prediction = CHALLENGER[tid]
+    return {
+        "challenger_name": "m2",
+        "challenger_digest": "d2",
+        "challenger_probability": probability,
+        "challenger_prediction": prediction,
+    }
+
+
+def records(challenger: bool = False) -> list[Record]:
+    """Every record of the hand-made run, in publishing order (``challenger``: its scores carry
+    challenger m2's verdicts)."""
     out: list[Record] = [
         RunEvent(
             RUN_ID,
@@ -127,12 +164,14 @@ def records() -> list[Record]:
                     -6.2,
                     106.8,
                     "[]",
+                    **_challenger(tid, challenger),  # type: ignore[arg-type]
                 )
             )
     out.append(
         Score(
             *("t9", "s-t9", "c-t9", 170, 0.95, 1, "m1", "d1", 100.0, -6.2, 106.8, "[]"),
             explanation=EXPLANATION,
+            **_challenger("t9", challenger),  # type: ignore[arg-type]
         )
     )
     for end, tids in WINDOWS.items():
@@ -146,7 +185,11 @@ def records() -> list[Record]:
     return out
 
 
-def write_hand_made_run(archive_dir: Path, *, close: bool = True) -> Path:
-    """Write the hand-made run's file (closed as complete unless ``close`` is False)."""
-    held = [FileMessage(m.stream, m.key, m.value, START * 1000) for m in map(_message, records())]
+def write_hand_made_run(archive_dir: Path, *, close: bool = True, challenger: bool = False) -> Path:
+    """Write the hand-made run's file (closed as complete unless ``close`` is False; its scores
+    with challenger m2's verdicts with ``challenger``)."""
+    held = [
+        FileMessage(m.stream, m.key, m.value, START * 1000)
+        for m in map(_message, records(challenger))
+    ]
     return write_run_file(archive_dir, RUN_ID, held, close=close, partition=crc_partition)

@@ -73,6 +73,35 @@ def test_report_shows_the_summary_and_a_row_per_pattern(archive_dir: Path) -> No
         "flash_sale",
     ]
     assert data["quality"]["scores_without_truth"] == 1
+    assert data["challenger"] is None  # scored by one model alone
+
+
+def test_report_sets_a_challenger_beside_the_champion(tmp_path: Path) -> None:
+    write_hand_made_run(tmp_path, challenger=True)
+    result = fraudlab("report", RUN_ID, "--archive-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    title = next(i for i, line in enumerate(lines) if line.startswith("champion m1"))
+    assert lines[title].startswith("champion m1 -> challenger m2 (d2)")
+    header, *rows = lines[title + 1 :]
+    assert header.split()[:2] == ["PATTERN", "FRAUDS"]
+    cells = {row.split()[0]: row.split("  ") for row in rows}
+    testing = [c.strip() for c in cells["card_testing"] if c.strip()]
+    assert testing == [
+        "card_testing",
+        "2",
+        "1.000 -> 1.000",
+        "0.500 -> 1.000",
+        "0.667 -> 1.000",
+        "0 -> 0",
+        "1 (1)",
+        "0 (0)",
+    ]
+    assert [c.strip() for c in cells["ALL"] if c.strip()][-2:] == ["2 (1)", "2 (1)"]
+    data = json.loads(fraudlab("report", RUN_ID, "--json", "--archive-dir", str(tmp_path)).stdout)
+    assert data["challenger"]["challenger_name"] == "m2"
+    overall = data["challenger"]["patterns"][-1]
+    assert overall["pattern"] == "ALL" and overall["challenger"]["recall"] == 0.5
 
 
 def test_no_runs_is_said_plainly(tmp_path: Path) -> None:

@@ -22,11 +22,11 @@ import numpy as np
 import orjson
 
 from engine import job, report_queries
-from engine.bucket_fold import ModelStamp
 from engine.frontier import frontier_topic, partition_key
 from engine.job import SCORES_TRIGGER_S
 from engine.scoring import ScorerFactory, scoring_rows, start_python_workers
 from engine.sources import kafka_stream
+from engine.verdicts import ModelStamp
 from fraudlab.kafka_io import create_topics, end_offsets
 from fraudlab.kafka_session import BlockingKafka
 from fraudlab.settings import Settings

@@ -8,8 +8,9 @@ from typing import Any
 
 import orjson
 
-from engine.bucket_fold import BucketState, ModelStamp, fold_bucket
+from engine.bucket_fold import BucketState, fold_bucket
 from engine.frontier import close_out_report, report
+from engine.verdicts import ModelStamp
 from features.definition import CustomerState
 from features.frames import (
     BROWSING,
@@ -381,3 +382,42 @@ def test_each_potential_fraud_carries_its_explanation_and_no_score_changes() -> 
     }
     for key, value in plain.items():
         assert {**flagged[key], "explanation": None} == value
+
+
+def test_a_challenger_is_scored_beside_the_model_and_changes_none_of_its_fields() -> None:
+    from engine.verdicts import Challenger
+
+    def score(features: list[dict[str, Any]]) -> list[float]:
+        return [0.9 if f["n_items"] > 1 else 0.1 for f in features]
+
+    seen: list[list[str]] = []
+
+    def challenger_score(features: list[dict[str, Any]]) -> list[float]:
+        seen.append([f["transaction_id"] for f in features])
+        return [0.2 if f["n_items"] > 1 else 0.7 for f in features]
+
+    challenger = Challenger(ModelStamp("m2", "e" * 64, 0.6), challenger_score)
+    one = "[{'product_id': 7, 'quantity': 1, 'item_price': 50}]"
+    two = "[{'product_id': 7, 'quantity': 2, 'item_price': 50}]"
+    rows = [_pay("c1", T0, "t1", 0, two), _pay("c1", T0 + 5, "t2", 1, one)]
+
+    def scores(beside: Challenger | None) -> dict[str, bytes]:
+        out = fold_bucket(BucketState(), rows, 0, score, MODEL, TOPICS, None, challenger=beside)
+        return {key: value.encode() for topic, key, value in out if topic == "r.scores"}
+
+    alone, both = scores(None), scores(challenger)
+    assert seen == [["t1", "t2"]]  # one call for the micro-batch's transactions
+    verdicts = {k: orjson.loads(v) for k, v in both.items()}
+    assert [
+        (v["prediction"], v["challenger_probability"], v["challenger_prediction"])
+        for v in verdicts.values()
+    ] == [(1, 0.2, 0), (0, 0.7, 1)]
+    assert {v["challenger_name"] for v in verdicts.values()} == {"m2"}
+    nulled = {
+        "challenger_name": None,
+        "challenger_digest": None,
+        "challenger_probability": None,
+        "challenger_prediction": None,
+    }
+    for key, value in both.items():
+        assert orjson.dumps({**orjson.loads(value), **nulled}) == alone[key]

@@ -141,16 +141,21 @@ def _probabilities(bootstrap: str, run_id: str) -> dict[str, bytes]:
 
 
 def test_the_same_events_give_the_same_scores_however_micro_batches_are_cut(
-    spark: Any, engine_settings: Settings, baseline_run: Any, tiny_model: Any
+    spark: Any, engine_settings: Settings, baseline_run: Any, tiny_model: Any, tiny_challenger: Any
 ) -> None:
     bootstrap = engine_settings.bootstrap_servers
     first = _probabilities(bootstrap, baseline_run["run_id"])  # 50,000 records a micro-batch
-    # the same scenario, seed and start: the same bytes, cut into micro-batches of 1,000
+    # the same scenario, seed and start: the same bytes, cut into micro-batches of 1,000, and
+    # a challenger scored beside the model
     run_id = "engine-baseline-b"
     assert produce(bootstrap, run_id, "baseline", 7, MINUTES) == baseline_run["delivered"]
-    _process(spark, engine_settings, run_id, max_offsets=1_000)
+    options = EngineOptions(
+        run_id, "tiny", available_now=True, max_offsets_per_trigger=1_000, challenger_name="tiny-b"
+    )
+    run_engine(spark, engine_settings, options)
     assert _probabilities(bootstrap, run_id) == first
     assert alert_set(bootstrap, run_id) == alert_set(bootstrap, baseline_run["run_id"])
+    _the_champion_is_untouched(bootstrap, baseline_run["run_id"], run_id, tiny_challenger)
     # and played at 20x to the live engine, cut by its processing-time triggers (0.5 s)
     run_id = "engine-baseline-paced"
     delivered: dict[str, Any] = {}
@@ -199,6 +204,41 @@ def test_the_same_events_give_the_same_scores_however_micro_batches_are_cut(
     )
     for tx, margin in zip(flagged["transaction_id"], margins, strict=True):
         assert Explanation.from_json(explained[tx]).margin == pytest.approx(float(margin), abs=1e-4)
+
+
+def _the_champion_is_untouched(bootstrap: str, alone: str, beside: str, challenger: Any) -> None:
+    """Run ``beside`` scored a challenger beside the model of run ``alone``, on the same
+    events: its scores, the challenger's four fields set to null, and its fraud-alerts are
+    the same bytes; the challenger's probabilities are its own booster's, its predictions at
+    its own threshold."""
+    fields = [
+        "challenger_name",
+        "challenger_digest",
+        "challenger_probability",
+        "challenger_prediction",
+    ]
+    with_challenger = {s["transaction_id"]: s for s in read(bootstrap, beside, "scores")}
+    without = {s["transaction_id"]: s for s in read(bootstrap, alone, "scores")}
+    assert with_challenger.keys() == without.keys()
+    for tx, score in with_challenger.items():
+        assert orjson.dumps({**score, **dict.fromkeys(fields)}) == orjson.dumps(without[tx])
+    assert {s["challenger_name"] for s in with_challenger.values()} == {"tiny-b"}
+    assert {s["challenger_digest"] for s in with_challenger.values()} == {challenger.digest}
+    assert all(
+        s["challenger_prediction"] == int(s["challenger_probability"] >= challenger.threshold)
+        for s in with_challenger.values()
+    )
+    assert any(s["challenger_probability"] != s["probability"] for s in with_challenger.values()), (
+        "the challenger gave the model's own probabilities"
+    )
+
+    def windows(run_id: str) -> list[tuple[bytes, bytes]]:
+        """Each fraud-alerts message: its key without the run id, and its value."""
+        topic = topic_name(run_id, "fraud-alerts")
+        messages = asyncio.run(read_with_keys(bootstrap, topic))
+        return sorted((key.split(b"|", 1)[1], value) for _, _, key, value in messages)
+
+    assert windows(beside) == windows(alone)
 
 
 def _explanations(bootstrap: str, run_id: str) -> dict[str, str]:

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from engine.bucket_fold import ModelStamp
 from engine.frontier import close_out_report
 from engine.scoring import INPUT_STREAMS, scoring_rows
+from engine.verdicts import ModelStamp
 from features.definition import FEATURES
 from features.frames import batch_features, customer_events
 from fraudlab import codec
