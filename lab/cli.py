@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "lab.run_commands",
     "simulator.produce_commands",
     "lab.model_commands",
+    "lab.champion_commands",
     "engine.commands",
     "rulebook.commands",
     "delivery.commands",

@@ -114,4 +114,70 @@ def list_models(models_dir: Path) -> list[str]:
     """Names of the folders under ``models_dir`` that hold a model."""
     if not models_dir.is_dir():
         return []
-    return sorted(p.name for p in models_dir.iterdir() if (p / METADATA_FILE).is_file())
+    return sorted(
+        p.name
+        for p in models_dir.iterdir()
+        if (p / METADATA_FILE).is_file() and NAME_PATTERN.fullmatch(p.name)
+    )
+
+
+CHAMPION = "default"  # the model a run scores with when it names none
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """What :func:`promote` did: the model promoted, the champion it replaced (kept under
+    ``kept_as``; None when there was none), and whether anything changed."""
+
+    promoted: SavedModel
+    kept_as: str | None
+    changed: bool
+
+
+def promote(models_dir: Path, name: str) -> Promotion:
+    """Make model ``name`` the champion: its booster and metadata become ``models_dir/default``
+    (the metadata then names ``default``, records ``promoted_from`` and the digest it replaced),
+    and the champion it replaces is kept as ``default-<its digest's first 12 hex digits>``, so
+    that promoting that name brings it back. Scores name a model by its booster's digest, which
+    a promotion keeps. A model already the champion changes nothing.
+
+    The new folder is written beside the old one and swapped in by two renames: a reader never
+    sees half a model. UsageErrors, in one sentence: no such model, a damaged one, or
+    ``default`` itself.
+    """
+    if name == CHAMPION:
+        raise UsageError(f"{CHAMPION!r} is the champion already: promote another model.")
+    chosen = load_model(models_dir, name)
+    current = models_dir / CHAMPION
+    try:
+        old: SavedModel | None = load_model(models_dir, CHAMPION) if current.exists() else None
+    except UsageError:  # a damaged champion is kept aside, as it is, and replaced
+        old = None
+    if old is not None and old.digest == chosen.digest:
+        return Promotion(old, None, False)
+    staged = models_dir / f".{CHAMPION}.promoting"
+    if staged.exists():
+        shutil.rmtree(staged)
+    staged.mkdir(parents=True)
+    shutil.copyfile(chosen.folder / BOOSTER_FILE, staged / BOOSTER_FILE)
+    metadata = {
+        **chosen.metadata,
+        "name": CHAMPION,
+        "promoted_from": name,
+        "replaced_digest": None if old is None else old.digest,
+    }
+    (staged / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    kept_as = None
+    if current.exists():
+        kept_as = f"{CHAMPION}-{old.digest[:12]}" if old is not None else f"{CHAMPION}-unreadable"
+        kept = models_dir / kept_as
+        if kept.exists():
+            shutil.rmtree(kept)
+        current.rename(kept)
+        if old is not None:
+            kept_metadata = {**old.metadata, "name": kept_as}
+            (kept / METADATA_FILE).write_text(
+                json.dumps(kept_metadata, indent=2, sort_keys=True) + "\n"
+            )
+    staged.rename(current)
+    return Promotion(load_model(models_dir, CHAMPION), kept_as, True)
