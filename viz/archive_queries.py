@@ -16,12 +16,14 @@ import duckdb
 
 from archive.aggregates import Columns
 from archive.files import open_read_only
+from viz.alert_list import AlertRow
 
 __all__ = [
     "RunSpan",
     "alert_overlap",
     "alert_timeline",
     "alert_windows",
+    "alerts_of",
     "run_span",
     "true_frauds_by_location",
 ]
@@ -220,3 +222,53 @@ def quality_so_far(con: duckdb.DuckDBPyConnection, until: int | None = None) -> 
         {"until": until},
     ).fetchall()
     return QualitySoFar(int(flagged), int(frauds), int(tp), int(with_truth))
+
+
+_ALERTS_OF = """
+WITH listed AS (
+    SELECT a.transaction_id, any_value(a.customer_id) AS customer_id, min(a.ts) AS ts,
+           any_value(a.total_amount) AS total_amount, max(a.probability) AS probability,
+           any_value(a.reasons) AS reasons, any_value(a.explanation) AS explanation,
+           any_value(a.shipment_location_lat) AS lat, any_value(a.shipment_location_long) AS long
+    FROM fraud_alerts AS f, unnest(f.transactions) AS u(a)
+    WHERE ($window_end IS NULL OR f.window_end = $window_end)
+      AND ($until IS NULL OR f.window_end <= $until)
+    GROUP BY a.transaction_id
+),
+truth_by_tx AS (
+    SELECT transaction_id, bool_or(is_fraud) AS is_fraud, max(pattern) AS pattern
+    FROM truth GROUP BY transaction_id
+)
+SELECT l.transaction_id, l.customer_id, l.ts, l.total_amount, l.probability, l.reasons,
+       l.explanation,
+       CASE WHEN t.is_fraud IS NULL THEN NULL
+            WHEN t.is_fraud THEN 'fraud: ' || coalesce(t.pattern, '')
+            ELSE 'legitimate' END AS truth
+FROM listed AS l LEFT JOIN truth_by_tx AS t USING (transaction_id)
+WHERE $lat IS NULL
+   OR (round(round(l.lat / $grid) * $grid, 6) = $lat
+       AND round(round(l.long / $grid) * $grid, 6) = $long)
+ORDER BY l.probability DESC, l.ts, l.transaction_id
+"""
+
+
+def alerts_of(
+    con: duckdb.DuckDBPyConnection,
+    window_end: int | None = None,
+    cell: tuple[float, float] | None = None,
+    until: int | None = None,
+    grid_deg: float = 0.5,
+) -> list[AlertRow]:
+    """The alerted transactions of one report window (``window_end``, Unix seconds), or of one
+    map cell (``cell``: its (lat, long) on the ``grid_deg`` grid of
+    :func:`archive.aggregates.frauds_by_location`) in the reports up to ``until``; most
+    probable first, each with its explanation and its truth in words."""
+    lat, long = cell if cell is not None else (None, None)
+    params = {
+        "window_end": window_end,
+        "until": until,
+        "lat": lat,
+        "long": long,
+        "grid": grid_deg,
+    }
+    return [AlertRow(*row) for row in con.execute(_ALERTS_OF, params).fetchall()]

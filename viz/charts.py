@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 from bokeh.core.properties import field as data_field
-from bokeh.models import ColumnDataSource, DataRange1d, HoverTool, NumeralTickFormatter
+from bokeh.models import ColumnDataSource, DataRange1d, HoverTool, NumeralTickFormatter, TapTool
 from bokeh.models.annotations import Legend, LegendItem
 from bokeh.models.layouts import LayoutDOM
 from bokeh.models.widgets import Div
@@ -86,14 +86,17 @@ def fraud_timeline_figure(source: ColumnDataSource, *, truth: bool = True) -> An
     )
     width = WINDOW_MS * (0.4 if truth else 0.8)
     shift = WINDOW_MS * 0.2 if truth else 0
-    p.vbar(
+    bars = p.vbar(
         x=dodge("window_end", -shift, range=p.x_range),
         top="alerts",
         width=width,
         source=source,
         color=ALERT_COLOUR,
         legend_label="alerts (engine)",
+        name="alert_bars",
     )
+    # a tap selects a window's bar: the view lists its alerts (viz.alert_list)
+    p.add_tools(TapTool(renderers=[bars]))
     if truth:
         p.vbar(
             x=dodge("window_end", shift, range=p.x_range),

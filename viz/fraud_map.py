@@ -23,7 +23,14 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
-from bokeh.models import ColumnDataSource, CustomJS, HoverTool, LinearColorMapper, Range1d
+from bokeh.models import (
+    ColumnDataSource,
+    CustomJS,
+    HoverTool,
+    LinearColorMapper,
+    Range1d,
+    TapTool,
+)
 from bokeh.models.annotations import ColorBar
 from bokeh.models.widgets import RadioButtonGroup
 from bokeh.palettes import Category10_10, YlOrRd9
@@ -162,6 +169,8 @@ def add_alert_bubbles(p: Any, source: ColumnDataSource) -> tuple[Any, Any]:
         visible=False,
         name="alerts_by_pattern",
     )
+    # a tap selects a bubble: the view lists the alerts of its cell (viz.alert_list)
+    p.add_tools(TapTool(renderers=[by_probability, by_pattern]))
     p.add_layout(ColorBar(color_mapper=mapper, title="mean probability", width=10), "right")
     p.legend.location = "bottom_left"
     p.legend.label_text_font_size = "8pt"

@@ -31,6 +31,7 @@ from fraudlab.errors import BrokerUnavailable
 from fraudlab.kafka_io import make_consumer, quiet_kafka_logs, start_or_report
 from fraudlab.kafka_session import KafkaSession
 from fraudlab.topics import parse_topic, topic_name
+from viz.alert_list import AlertRow
 from viz.charts import headline_html
 from viz.live_state import COUNTED_STREAMS, LIVE_STREAMS, Cursor, LiveDelta, LiveRun, run_status
 
@@ -139,6 +140,18 @@ class LiveFeed:
                 self._runs[run_id].release_windows(time.monotonic())
             first = self._update_for(sub, self._choices(time.time()), time.time())
         return sub, first
+
+    def alerts(
+        self, run_id: str, window_end_ms: int | None = None, cell: tuple[float, float] | None = None
+    ) -> list[AlertRow]:
+        """The alerts of a run's report window (its end, ms) or of a map cell (lat, long)."""
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is None:
+                return []
+            if window_end_ms is not None:
+                return run.alerts_in_window(window_end_ms)
+            return [] if cell is None else run.alerts_in_cell(*cell)
 
     def unsubscribe(self, sub: Subscription) -> None:
         with self._lock:

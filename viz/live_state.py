@@ -19,6 +19,7 @@ import orjson
 
 from fraudlab.codec import decode
 from fraudlab.records import (
+    AlertedTransaction,
     FraudAlerts,
     RuleChangeRecord,
     RunEvent,
@@ -27,6 +28,7 @@ from fraudlab.records import (
     Truth,
 )
 from fraudlab.run_events import Event, RunInfo, fold_run_events
+from viz.alert_list import AlertRow
 from viz.charts import TOP_PRODUCTS, Headline, figure_text
 from viz.fraud_map import UNCONFIRMED, bubble_size, pattern_colour
 from viz.rules_panel import MODEL, rule_lines, rules_html
@@ -167,6 +169,15 @@ class LiveRun:
         self.undecodable = 0
         self.rule_changes: list[RuleChangeRecord] = []
         self.alert_reasons: Counter[str] = Counter()  # alerts raised by the model, by each rule
+        # what a selected bar (window end, ms) or bubble (cell) lists: its alerts, by id
+        self.alert_details: dict[str, AlertedTransaction] = {}
+        self.window_alerts: dict[int, list[str]] = {}
+        self.cell_alerts: dict[CellKey, list[str]] = {}
+        # a challenger scored beside the model (engine.verdicts): its name and verdicts
+        self.challenger: str | None = None
+        self.challenger_predictions: dict[str, int] = {}
+        self.challenger_flagged = self.challenger_flagged_with_truth = 0
+        self.challenger_true_positives = 0
 
     # ---- folding ----------------------------------------------------------------------------
 
@@ -206,11 +217,14 @@ class LiveRun:
             return
         self.window_keys.add(key)
         self.waiting_windows.append((r, now))
+        self.window_alerts[r.window_end * 1000] = [a.transaction_id for a in r.transactions]
         for a in r.transactions:
             if a.transaction_id in self.alerted:
                 continue
             key_ = _cell(a.shipment_location_lat, a.shipment_location_long)
             self.alerted[a.transaction_id] = key_
+            self.alert_details[a.transaction_id] = a
+            self.cell_alerts.setdefault(key_, []).append(a.transaction_id)
             for reason in (a.reasons or MODEL).split(","):
                 self.alert_reasons[reason] += 1
             cell = self.cells.setdefault(key_, MapCell())
@@ -266,6 +280,13 @@ class LiveRun:
         if truth is not None and s.prediction == 1:
             self.flagged_with_truth += 1
             self.true_positives += truth[0]
+        if s.challenger_prediction is not None:
+            self.challenger = s.challenger_name
+            self.challenger_predictions[s.transaction_id] = s.challenger_prediction
+            self.challenger_flagged += s.challenger_prediction == 1
+            if truth is not None and s.challenger_prediction == 1:
+                self.challenger_flagged_with_truth += 1
+                self.challenger_true_positives += truth[0]
 
     def _truth(self, t: Truth) -> None:
         if t.transaction_id in self.truth:
@@ -278,6 +299,9 @@ class LiveRun:
         if self.predictions.get(t.transaction_id) == 1:
             self.flagged_with_truth += 1
             self.true_positives += t.is_fraud
+        if self.challenger_predictions.get(t.transaction_id) == 1:
+            self.challenger_flagged_with_truth += 1
+            self.challenger_true_positives += t.is_fraud
         key = self.alerted.get(t.transaction_id)
         if key is not None and t.is_fraud:
             cell = self.cells[key]
@@ -341,7 +365,7 @@ class LiveRun:
         tp = self.true_positives
         precision = tp / self.flagged_with_truth if self.flagged_with_truth else None
         recall = tp / self.frauds if self.frauds else None
-        return [
+        figures = [
             Headline("status", run_status(self.info, now), f"run {self.run_id}"),
             Headline("events/s", figure_text(self.events_per_second(), 0), "produced"),
             Headline("engine rows/s", figure_text(self.engine_rows_per_second(), 0)),
@@ -350,6 +374,44 @@ class LiveRun:
             Headline("precision", figure_text(precision), "against truth so far"),
             Headline("recall", figure_text(recall), "against truth so far"),
         ]
+        return figures + self.challenger_headline()
+
+    def challenger_headline(self) -> list[Headline]:
+        """The challenger's precision and recall so far, had it decided (none without one)."""
+        if self.challenger is None:
+            return []
+        tp, flagged = self.challenger_true_positives, self.challenger_flagged_with_truth
+        precision = tp / flagged if flagged else None
+        recall = tp / self.frauds if self.frauds else None
+        name = f"challenger {self.challenger}"
+        return [
+            Headline("challenger precision", figure_text(precision), name),
+            Headline("challenger recall", figure_text(recall), name),
+        ]
+
+    def _alert_row(self, tid: str) -> AlertRow:
+        a = self.alert_details[tid]
+        truth = self.truth.get(tid)
+        said = None if truth is None else (f"fraud: {truth[1]}" if truth[0] else "legitimate")
+        return AlertRow(
+            a.transaction_id,
+            a.customer_id,
+            a.ts,
+            a.total_amount,
+            a.probability,
+            a.reasons,
+            a.explanation,
+            said,
+        )
+
+    def alerts_in_window(self, window_end_ms: int) -> list[AlertRow]:
+        """The alerts the 10 s report of the window ending at ``window_end_ms`` listed."""
+        ids = self.window_alerts.get(int(window_end_ms), [])
+        return [self._alert_row(t) for t in ids if t in self.alert_details]
+
+    def alerts_in_cell(self, lat: float, long: float) -> list[AlertRow]:
+        """The alerts so far whose shipment location falls in the map cell at (lat, long)."""
+        return [self._alert_row(t) for t in self.cell_alerts.get(_cell(lat, long), [])]
 
     def rules_table(self) -> str:
         """The rules table (HTML): each rule as it stands at the engine's latest scored event

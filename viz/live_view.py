@@ -12,6 +12,7 @@ import html
 import threading
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -22,6 +23,7 @@ from bokeh.models.widgets import Button, Div, Select, TextInput
 
 from fraudlab.net import is_loopback
 from viz import charts, context
+from viz.alert_list import ALERT_LIST_CSS, NOTHING_SELECTED, alert_list_html
 from viz.fraud_map import (
     ALERT_MAP_COLUMNS,
     add_alert_bubbles,
@@ -79,11 +81,21 @@ class LiveView:
             stylesheets=[RULES_CSS],
         )
         self.form = RuleFormWidgets(self)
+        self.selected = Div(
+            name="selected_alerts",
+            text=NOTHING_SELECTED,
+            disable_math=True,
+            sizing_mode="stretch_width",
+            stylesheets=[ALERT_LIST_CSS],
+        )
+        self.timeline.selected.on_change("indices", self._on_bar)
+        self.alerts.selected.on_change("indices", self._on_bubble)
         self.root = charts.column_of(
             self.message,
             row(self.picker),
             self.headline,
             charts.fraud_timeline_figure(self.timeline),
+            self.selected,
             charts.top_products_figure(self.slots),
             colour_choice(fraud_map, by_probability, by_pattern),
             fraud_map,
@@ -121,6 +133,7 @@ class LiveView:
         self.cell_index = {}
         self.headline.text = charts.headline_html([])
         self.rules.text = rules_html([], Counter())
+        self.selected.text = NOTHING_SELECTED
 
     # ---- drawing ----------------------------------------------------------------------------
 
@@ -191,6 +204,29 @@ class LiveView:
             self.alerts.patch(patches)
         if new["lat"]:
             self.alerts.stream(new, rollover=MAP_CELLS)
+
+    # ---- selecting a bar or a bubble ----------------------------------------------------------
+
+    def _on_bar(self, _attr: str, _old: list[int], new: list[int]) -> None:
+        if not new or self.feed is None or self.run_id is None:
+            return
+        ends = self.timeline.data["window_end"]
+        if new[0] >= len(ends):
+            return
+        end_ms = int(ends[new[0]])
+        rows = self.feed.alerts(self.run_id, window_end_ms=end_ms)
+        when = datetime.fromtimestamp(end_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        self.selected.text = alert_list_html(rows, f"the 2-minute window ending {when}")
+
+    def _on_bubble(self, _attr: str, _old: list[int], new: list[int]) -> None:
+        if not new or self.feed is None or self.run_id is None:
+            return
+        data = self.alerts.data
+        if new[0] >= len(data["lat"]):
+            return
+        lat, long = float(data["lat"][new[0]]), float(data["long"][new[0]])
+        rows = self.feed.alerts(self.run_id, cell=(lat, long))
+        self.selected.text = alert_list_html(rows, f"shipments near ({lat:g}, {long:g})")
 
     def _show_runs(self, runs: list[LiveRunChoice]) -> None:
         options = [(r.run_id, r.label) for r in runs] or [(NO_RUN, NO_RUN)]

@@ -30,10 +30,12 @@ from archive.aggregates import Columns, frauds_by_location, top_product_sales
 from archive.files import reading
 from fraudlab.errors import FraudlabError
 from viz import charts, context
+from viz.alert_list import ALERT_LIST_CSS, NOTHING_SELECTED, AlertRow, alert_list_html
 from viz.archive_queries import (
     QualitySoFar,
     RunSpan,
     alert_windows,
+    alerts_of,
     quality_so_far,
     run_span,
     true_frauds_by_location,
@@ -183,6 +185,15 @@ class ReplayView:
         by_probability, by_pattern = add_alert_bubbles(fraud_map, self.alerts)
         add_truth_rings(fraud_map, self.truth)
 
+        self.selected = Div(
+            name="selected_alerts",
+            text=NOTHING_SELECTED,
+            disable_math=True,
+            sizing_mode="stretch_width",
+            stylesheets=[ALERT_LIST_CSS],
+        )
+        self.timeline.selected.on_change("indices", self._on_bar)
+        self.alerts.selected.on_change("indices", self._on_bubble)
         self.picker.on_change("value", self._on_pick)
         self.play.on_click(self._on_play)
         self.speed.on_change("value", self._on_speed)
@@ -193,6 +204,7 @@ class ReplayView:
             self.position,
             self.headline,
             charts.fraud_timeline_figure(self.timeline),
+            self.selected,
             charts.top_products_figure(self.slots),
             colour_choice(fraud_map, by_probability, by_pattern),
             fraud_map,
@@ -230,6 +242,36 @@ class ReplayView:
     def close(self) -> None:
         self._stop_ticking()
         self.run_id, self.span, self.clock = None, None, None
+        self.selected.text = NOTHING_SELECTED
+
+    # ---- selecting a bar or a bubble ------------------------------------------------------
+
+    def _list_alerts(self, heading: str, **query: Any) -> None:
+        if self.run_id is None:
+            return
+        try:
+            with reading(context.settings().archive_dir, self.run_id) as con:
+                rows: list[AlertRow] = alerts_of(con, **query)
+        except (FraudlabError, duckdb.Error) as exc:
+            self.say(str(exc))
+            return
+        self.selected.text = alert_list_html(rows, heading)
+
+    def _on_bar(self, _attr: str, _old: list[int], new: list[int]) -> None:
+        ends = self.timeline.data["window_end"]
+        if not new or new[0] >= len(ends):
+            return
+        end = int(ends[new[0]]) // 1000
+        self._list_alerts(f"the 2-minute window ending {_when(end)}", window_end=end)
+
+    def _on_bubble(self, _attr: str, _old: list[int], new: list[int]) -> None:
+        data = self.alerts.data
+        if not new or new[0] >= len(data["lat"]) or self.clock is None:
+            return
+        lat, long = float(data["lat"][new[0]]), float(data["long"][new[0]])
+        until = self.clock.clock
+        heading = f"shipments near ({lat:g}, {long:g}) up to {_when(until)}"
+        self._list_alerts(heading, cell=(lat, long), until=until)
 
     def say(self, text: str) -> None:
         self.message.text = f"<p>{html.escape(text)}</p>"

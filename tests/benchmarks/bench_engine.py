@@ -77,7 +77,12 @@ from engine_sustained import (  # noqa: E402
 )
 
 from engine.job import SCORES_TRIGGER_S  # noqa: E402
-from engine.scoring import constant_scorer, model_scorer  # noqa: E402
+from engine.scoring import (  # noqa: E402
+    constant_scorer,
+    model_challenger,
+    model_explainer,
+    model_scorer,
+)
 from fraudlab.broker import LocalBroker  # noqa: E402
 from fraudlab.net import free_port  # noqa: E402
 from fraudlab.settings import REPO_ROOT, Settings, load_settings  # noqa: E402
@@ -222,6 +227,16 @@ def measure(spark: SparkSession, settings: Settings, args: argparse.Namespace) -
         Variant("no hold", model_scorer(model), model, "bench-engine-no-hold", hold=False),
         # the model with 20 rules in force (rulebook.rules), decided in the same pass
         Variant("20 rules", model_scorer(model), model, "bench-engine-rules", rules=twenty_rules()),
+        # every potential fraud explained (TreeSHAP) and a challenger scored beside the model:
+        # the default model again, so a challenger of the champion's size
+        Variant(
+            "explained + challenger",
+            model_scorer(model),
+            model,
+            "bench-engine-challenger",
+            explainer=model_explainer(model, settings.explanation_top),
+            challenger=model_challenger(model),
+        ),
     ]
     print("sustained rates (model and constant score, side by side) ...", file=sys.stderr)
     started = time.monotonic()
@@ -253,6 +268,10 @@ def measure(spark: SparkSession, settings: Settings, args: argparse.Namespace) -
     rules_rate = variants[3].passed
     figures["rules_vs_none_ratio"] = (
         round(rules_rate / model_rate, 3) if rules_rate and model_rate else None
+    )
+    challenger_rate = variants[4].passed
+    figures["explained_challenger_vs_model_ratio"] = (
+        round(challenger_rate / model_rate, 3) if challenger_rate and model_rate else None
     )
     ratio, common = processing_ratio(variants[:2])
     figures["model_vs_constant_processing_ratio"] = ratio

@@ -24,7 +24,13 @@ import orjson
 from engine import job, report_queries
 from engine.frontier import frontier_topic, partition_key
 from engine.job import SCORES_TRIGGER_S
-from engine.scoring import ScorerFactory, scoring_rows, start_python_workers
+from engine.scoring import (
+    ChallengerFactory,
+    ExplainerFactory,
+    ScorerFactory,
+    scoring_rows,
+    start_python_workers,
+)
 from engine.sources import kafka_stream
 from engine.verdicts import ModelStamp
 from fraudlab.kafka_io import create_topics, end_offsets
@@ -57,6 +63,9 @@ class Variant:
     results_run: str  # the run id its result topics and checkpoints are named after
     hold: bool = True  # records held until the frontier passes them (engine.frontier)
     rules: list[RuleChange] = field(default_factory=list)  # in force from the run's start
+    # what explains potential frauds, and a model scored beside (engine.verdicts); None: neither
+    explainer: ExplainerFactory | None = None
+    challenger: ChallengerFactory | None = None
     passed: float | None = None
     failed: float | None = None
     input_ran_out: bool = False
@@ -156,13 +165,17 @@ def start_queries(
         reports,
         partitions,
         rules=rules,
+        explainer=variant.explainer,
+        challenger=variant.challenger,
     )
     scoring = report_queries.sink_query(rows, "scoring", checkpoints, bootstrap, every)
     if not with_reports:
         return [scoring]
     return [
         scoring,
-        *report_queries.report_queries(spark, bootstrap, 1.0, topics, products, checkpoints),
+        *report_queries.report_queries(
+            spark, bootstrap, 1.0, topics, products, checkpoints, variant.results_run
+        ),
     ]
 
 

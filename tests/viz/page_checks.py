@@ -123,3 +123,41 @@ return true;
 def set_value(driver: Any, name: str, value: str) -> None:
     """Set the ``value`` of the named widget (a text input, a select), as typing would."""
     assert driver.execute_script(_SET_VALUE, name, value), f"no widget named {name!r}"
+
+
+_POINT_ON_PAGE = """
+const doc = Bokeh.documents[0];
+const fig = doc.get_model_by_name(arguments[0]);
+const view = fig === null ? null : Bokeh.index.find_one(fig);
+if (view == null) return null;
+view.el.scrollIntoView({block: 'center'});
+const rect = view.canvas_view.el.getBoundingClientRect();
+return [rect.left + view.frame.x_scale.compute(arguments[1]),
+        rect.top + view.frame.y_scale.compute(arguments[2])];
+"""
+
+_COLUMN = """
+const model = Bokeh.documents[0].get_model_by_name(arguments[0]);
+return model === null ? null : Array.from(model.data[arguments[1]]);
+"""
+
+
+def column_values(driver: Any, source: str, column: str) -> list[Any]:
+    """The values of ``column`` in the named data source, as the browser holds them."""
+    values = driver.execute_script(_COLUMN, source, column)
+    assert values is not None, f"no source named {source!r}"
+    return list(values)
+
+
+def click_at_data_point(driver: Any, figure_name: str, x: float, y: float) -> None:
+    """Click the named figure where data point (``x``, ``y``) is drawn, as a person would
+    with the mouse (the figure's tap tool then selects what is there)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+    where = driver.execute_script(_POINT_ON_PAGE, figure_name, x, y)
+    assert where is not None, f"no figure named {figure_name!r} drawn on the page"
+    actions = ActionBuilder(driver)
+    actions.pointer_action.move_to_location(int(where[0]), int(where[1])).click()
+    actions.perform()
+    ActionChains(driver).reset_actions()

@@ -7,6 +7,7 @@ flagged; t3 fraud account_takeover at 112, not flagged; t5 legitimate at 125. On
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -24,6 +25,7 @@ from fraudlab.records import (
     TopProduct,
     Truth,
 )
+from viz.alert_list import alert_list_html
 from viz.live_feed import LiveFeed
 from viz.live_state import TRUTH_WAIT_S, Cursor, LiveRun, run_status
 from viz.live_view import LiveView
@@ -266,3 +268,48 @@ def test_the_rules_table_shows_each_rule_at_the_engines_event_time_and_its_alert
     assert run.delta(cursor, None).rules is None, "unchanged: not handed over again"
     _fold(run, [_score("t9", 250, 0)])
     assert "<td>burst</td><td>disabled at 00:03:20</td>" in run.rules_table()
+
+
+def test_a_window_or_a_cell_lists_its_alerts_with_their_reasons_and_truth(run: LiveRun) -> None:
+    explained = AlertedTransaction(
+        "t4", "s-t4", "c-t4", 130, 250.0, -6.2, 106.8, 0.95, "model,big-order",
+        '{"bias":-2.0,"others":0.0,"top":[{"feature":"distance_km","value":812.0,'
+        '"contribution":1.5}]}',
+    )  # fmt: skip
+    _fold(run, [FraudAlerts(10, 130, 2, (WINDOW.transactions[0], explained))])
+    window = run.alerts_in_window(120_000)
+    assert [(r.transaction_id, r.truth) for r in window] == [
+        ("t1", "fraud: card_testing"),
+        ("t2", "legitimate"),
+    ]
+    cell = run.alerts_in_cell(-6.1, 106.9)  # t1 and t4 ship to the same 0.5-degree cell
+    assert [r.transaction_id for r in cell] == ["t1", "t4"]
+    assert cell[1].truth is None and cell[1].reasons == "model,big-order"
+    assert run.alerts_in_window(999_000) == [] and run.alerts_in_cell(0.0, 0.0) == []
+    page = alert_list_html(run.alerts_in_window(130_000), "window")
+    assert "ships 812 km from home: +1.50" in page and "big-order" in page
+    assert page.index("t4") < page.index("t1")  # the most probable first
+
+
+def test_a_challenger_s_precision_and_recall_show_beside_the_champion_s() -> None:
+    def beside(score: Score, prediction: int) -> Score:
+        return dataclasses.replace(
+            score,
+            challenger_name="m2",
+            challenger_digest="e" * 64,
+            challenger_probability=0.5,
+            challenger_prediction=prediction,
+        )
+
+    # the challenger flags t1 and t3 (both frauds), not t2: precision 1.0, recall 1.0
+    records = [
+        beside(r, {"t1": 1, "t2": 0, "t3": 1}[r.transaction_id]) if isinstance(r, Score) else r
+        for r in RECORDS
+    ]
+    folded = _fold(LiveRun(RUN), records)
+    figures = {h.name: (h.value, h.hint) for h in folded.headline(now=1001)}
+    assert figures["precision"][0] == "0.500"
+    assert figures["challenger precision"] == ("1.000", "challenger m2")
+    assert figures["challenger recall"] == ("1.000", "challenger m2")
+    alone = {h.name for h in _fold(LiveRun(RUN), RECORDS).headline(now=1001)}
+    assert "challenger precision" not in alone

@@ -20,6 +20,7 @@ from viz.archive_queries import (
     alert_overlap,
     alert_timeline,
     alert_windows,
+    alerts_of,
     quality_so_far,
     run_span,
     true_frauds_by_location,
@@ -125,3 +126,19 @@ def test_finished_runs_leave_out_files_that_cannot_be_opened(fresh_run_folder: P
 def test_a_run_outside_the_archive_is_a_usage_error(view_archive: Path) -> None:
     with pytest.raises(UsageError), reading(view_archive, "no-such-run"):
         pass
+
+
+def test_a_selected_window_or_cell_lists_its_alerts_most_probable_first(view_archive: Path) -> None:
+    with reading(view_archive, HAND) as con:
+        window = alerts_of(con, window_end=140)
+        assert [(r.transaction_id, r.probability, r.truth) for r in window] == [
+            ("t1", 0.9, "fraud: card_testing"),
+            ("t3", 0.7, "fraud: account_takeover"),
+            ("t4", 0.6, "legitimate"),
+        ]
+        assert [r.transaction_id for r in alerts_of(con, window_end=110)] == ["t1"]
+        assert [r.transaction_id for r in alerts_of(con, cell=(-6.0, 107.0))] == ["t1"]
+        # t3 is first listed by the report ending at 140: not there yet at 120
+        assert alerts_of(con, cell=(3.5, 98.5), until=120) == []
+        assert [r.transaction_id for r in alerts_of(con, cell=(3.5, 98.5), until=140)] == ["t3"]
+        assert alerts_of(con, window_end=111) == []

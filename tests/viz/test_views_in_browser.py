@@ -17,7 +17,9 @@ from page_checks import (
     button,
     buttons,
     canvases,
+    click_at_data_point,
     column_length,
+    column_values,
     drawn,
     model_text,
     screenshot,
@@ -191,3 +193,34 @@ def test_an_open_replay_page_leaves_the_run_s_file_free_for_its_archiver(
         assert severe_console_entries(browser) == []
     finally:
         served.stop()
+
+
+def test_selecting_a_bar_or_a_bubble_lists_its_alerts_with_their_reasons(
+    browser: Any, served_views: Any, test_output: Path
+) -> None:
+    _open(browser, f"{served_views.url}/replay?run=run-a&at=end")
+    assert "Select a bar" in model_text(browser, "selected_alerts")
+    ends = column_values(browser, "fraud_timeline_source", "window_end")
+    alerts = column_values(browser, "fraud_timeline_source", "alerts")
+    busiest = max(range(len(ends)), key=lambda i: (alerts[i], -i))
+    # the engine's bar stands left of the window's end (beside it, the truth's)
+    click_at_data_point(browser, "fraud_timeline", ends[busiest] - 2_000, alerts[busiest] / 2)
+    listed = wait_for(lambda: "alert-row" in model_text(browser, "selected_alerts"), timeout=15)
+    assert listed, "selecting a bar listed no alerts"
+    text = model_text(browser, "selected_alerts")
+    assert f"{alerts[busiest]:,} alerts" in text
+    assert "amount" in text and "log-odds" in text  # each alert with its top reasons in words
+    screenshot(browser, test_output, "replay-selected-bar")
+
+    lats = column_values(browser, "alert_map_source", "lat")
+    longs = column_values(browser, "alert_map_source", "long")
+    counts = column_values(browser, "alert_map_source", "alerts")
+    biggest = max(range(len(lats)), key=lambda i: (counts[i], -i))
+    click_at_data_point(browser, "fraud_map", longs[biggest], lats[biggest])
+    heading = f"shipments near ({lats[biggest]:g}, {longs[biggest]:g})"
+    assert wait_for(lambda: heading in model_text(browser, "selected_alerts"), timeout=15), (
+        "selecting a bubble listed nothing"
+    )
+    assert f"{counts[biggest]:,} alerts" in model_text(browser, "selected_alerts")
+    screenshot(browser, test_output, "replay-selected-bubble")
+    assert severe_console_entries(browser) == []

@@ -10,6 +10,7 @@ a run file through :class:`archive.writer.ArchiveWriter`.
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
@@ -19,6 +20,7 @@ from pathlib import Path
 from run_files import FileMessage, crc_partition, write_run_file
 
 from fraudlab import codec
+from fraudlab.explanation import Contribution, Explanation
 from fraudlab.records import (
     AlertedTransaction,
     Browsing,
@@ -118,18 +120,39 @@ def synthetic_records(run_id: str, shape: RunShape) -> Iterator[Record]:
         yield Truth(tid, fraud, pattern, ts)
         flagged = rng.random() < (shape.catch_rate if fraud else 0.01)
         probability = round(rng.uniform(0.6, 1.0) if flagged else rng.uniform(0.0, 0.4), 4)
+        why = _explanation(probability, total, pattern) if flagged else None
         yield Score(
             tid, sid, cid, ts, probability, int(flagged), shape.model, "d", total, lat, long,
-            metadata,
+            metadata, explanation=why,
         )  # fmt: skip
         if flagged:
-            alerted.append(AlertedTransaction(tid, sid, cid, ts, total, lat, long, probability))
+            alerted.append(
+                AlertedTransaction(tid, sid, cid, ts, total, lat, long, probability, "model", why)
+            )
         elif not fraud:
             sales[pid] += total
             quantities[pid] += quantity
     end = START + shape.transactions // shape.per_second + 1
     yield _run_event(run_id, "producer", "finished", end, events=shape.events)
     yield _run_event(run_id, "engine", "finished", end + 1)
+
+
+def _explanation(probability: float, total: float, pattern: str) -> str:
+    """A flagged score's explanation, as the engine's would read: its contributions and bias
+    sum to the margin of ``probability`` (the amount leading, then a pattern's telltale)."""
+    margin = math.log(probability / (1 - probability)) if probability < 1 else 8.0
+    bias = -3.0
+    telltale = {
+        "card_testing": Contribution("transactions_1h", 9.0, 0.0),
+        "regional_fraud_ring": Contribution("distance_km", 812.0, 0.0),
+    }.get(pattern, Contribution("new_device", 1.0, 0.0))
+    amount = round(0.6 * (margin - bias), 4)
+    second = round(margin - bias - amount, 4)
+    top = (
+        Contribution("total_amount", total, amount),
+        Contribution(telltale.feature, telltale.value, second),
+    )
+    return Explanation(bias, 0.0, top).to_json()
 
 
 def _messages(records: Iterable[Record], run_id: str) -> Iterator[FileMessage]:
