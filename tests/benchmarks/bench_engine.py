@@ -99,6 +99,7 @@ if TYPE_CHECKING:
 SCENARIO, SEED = "history", 7
 RULES_DIR = REPO_ROOT / "rules"
 GOAL_RULES_RATIO = 0.9
+GOAL_CHALLENGER_RATIO = 0.8
 GOAL_RATIO = 0.8
 GOAL_EVENTS_PER_S = 10_000
 GOAL_FIRST_BATCH_S = 5.0
@@ -385,6 +386,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "sustained_events_per_s": GOAL_EVENTS_PER_S,
         "first_scoring_batch_s": GOAL_FIRST_BATCH_S,
         "rules_vs_none_ratio": GOAL_RULES_RATIO,
+        "explained_challenger_vs_model_ratio": GOAL_CHALLENGER_RATIO,
     }
     _print(figures)
     if args.json:

@@ -147,6 +147,17 @@ def _engine(f: Figures) -> Iterator[Row]:
             f.get("rules_vs_none_ratio"),
             goals.get("rules_vs_none_ratio"),
         )
+    if "explained + challenger" in rates:
+        yield Row(
+            "engine",
+            "sustained events/s, potential frauds explained and a challenger scored beside",
+            rates.get("explained + challenger"),
+            "events/s",
+            "the same engine with the model alone",
+            rates.get("model"),
+            f.get("explained_challenger_vs_model_ratio"),
+            goals.get("explained_challenger_vs_model_ratio"),
+        )
     if rates.get("model") and goals.get("sustained_events_per_s"):
         yield Row(
             "engine",
@@ -334,6 +345,25 @@ def _first_alert(f: Figures) -> Iterator[Row]:
             )
 
 
+def _challenger(f: Figures) -> Iterator[Row]:
+    """Average precision of a challenger trained on two archived runs, on held-out seed 101 of
+    every scenario, against the default model's (the ratio of their means over scenarios)."""
+    challenger = [s["models"]["challenger"]["ALL"]["average_precision"] for s in f["scenarios"]]
+    default = [s["models"]["default"]["ALL"]["average_precision"] for s in f["scenarios"]]
+    if not challenger:
+        return
+    mean_c, mean_d = sum(challenger) / len(challenger), sum(default) / len(default)
+    yield Row(
+        "challenger",
+        "mean average precision over scenarios, held-out seed 101",
+        mean_c,
+        "",
+        "the default model",
+        mean_d,
+        _ratio(mean_c, mean_d),
+    )
+
+
 ROWS: dict[str, Callable[[Figures], Iterator[Row]]] = {
     "simulator": _simulator,
     "producer": _producer,
@@ -343,6 +373,7 @@ ROWS: dict[str, Callable[[Figures], Iterator[Row]]] = {
     "first_alert": _first_alert,
     "replay": _replay,
     "viz": _viz,
+    "challenger": _challenger,
 }
 
 
