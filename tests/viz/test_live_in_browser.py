@@ -3,6 +3,7 @@ and a report published afterwards reaches the open page without a reload."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,9 @@ from typing import Any
 import pytest
 from page_checks import (
     button,
+    click_at_data_point,
     column_length,
+    column_values,
     drawn,
     model_text,
     screenshot,
@@ -24,7 +27,14 @@ from view_runs import SMALL, synthetic_records
 
 from fraudlab import codec
 from fraudlab.kafka_io import create_topics, make_producer, quiet_kafka_logs, start_or_report
-from fraudlab.records import FraudAlerts, Record, RuleChangeRecord, RunEvent, message_key
+from fraudlab.records import (
+    FraudAlerts,
+    Record,
+    RuleChangeRecord,
+    RunEvent,
+    Score,
+    message_key,
+)
 from fraudlab.topics import run_topics, topic_name
 
 pytestmark = [pytest.mark.kafka, pytest.mark.browser]
@@ -150,3 +160,57 @@ def test_the_rules_in_force_show_and_the_form_changes_them(
     assert refused and "condition" in refused and "broken" in refused
     screenshot(browser, test_output, "live-rules")
     assert severe_console_entries(browser) == []
+
+
+def _with_challenger(records: list[Record]) -> list[Record]:
+    """The records with a challenger's verdict in every score: m2 flags what the model flags
+    and every transaction above 0.3 besides."""
+    out: list[Record] = []
+    for r in records:
+        if isinstance(r, Score):
+            p = r.model_probability if r.model_probability is not None else r.probability
+            r = dataclasses.replace(
+                r,
+                challenger_name="m2",
+                challenger_digest="e" * 64,
+                challenger_probability=p,
+                challenger_prediction=int(r.prediction == 1 or p > 0.3),
+            )
+        out.append(r)
+    return out
+
+
+def test_a_selected_bar_lists_its_alerts_and_a_challenger_shows_beside_the_model(
+    browser: Any, view_archive: Path, bootstrap: str, tmp_path: Path, test_output: Path
+) -> None:
+    run_id = f"live-{uuid.uuid4().hex[:8]}"
+    run_blocking(create_topics(bootstrap, run_topics(run_id), 2))
+    run_blocking(_publish(bootstrap, run_id, _with_challenger(_in_progress(run_id))))
+    server = ServedViews(view_archive, bootstrap, tmp_path / "serve.log")
+    try:
+        browser.get("about:blank")
+        severe_console_entries(browser)
+        browser.get(f"{server.url}/live?run={run_id}")
+        assert wait_for(lambda: drawn(browser), timeout=30)
+        assert wait_for(
+            lambda: column_length(browser, "fraud_timeline_source", "window_end") >= 25,
+            timeout=60,
+        ), "the run's fraud-alerts reports never reached the page"
+        headline = wait_for(
+            lambda: "challenger precision" in model_text(browser, "live_headline"), timeout=20
+        )
+        assert headline, "the challenger's precision is not beside the model's"
+        assert "challenger m2" in model_text(browser, "live_headline")
+        ends = column_values(browser, "fraud_timeline_source", "window_end")
+        alerts = column_values(browser, "fraud_timeline_source", "alerts")
+        busiest = max(range(len(ends)), key=lambda i: (alerts[i], -i))
+        click_at_data_point(browser, "fraud_timeline", ends[busiest] - 2_000, alerts[busiest] / 2)
+        assert wait_for(
+            lambda: "alert-row" in model_text(browser, "selected_alerts"), timeout=15
+        ), "selecting a bar listed no alerts"
+        text = model_text(browser, "selected_alerts")
+        assert f"{alerts[busiest]:,} alerts" in text and "amount" in text
+        screenshot(browser, test_output, "live-selected-bar")
+        assert severe_console_entries(browser) == []
+    finally:
+        server.stop()
