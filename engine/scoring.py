@@ -202,18 +202,18 @@ def scoring_rows(
     )
     # profiles and unreadable values carry no event time: they must not move the watermark
     timed = F.col("kind").isin(CUSTOMER, INVALID)
-    watermarked = (
-        events.withColumn("event_timestamp", F.when(~timed, F.timestamp_seconds("ts")))
-        .withWatermark("event_timestamp", lateness)
-        .withColumn("bucket", state_bucket(buckets))
-    )
+    watermarked = events.withColumn(
+        "event_timestamp", F.when(~timed, F.timestamp_seconds("ts"))
+    ).withWatermark("event_timestamp", lateness)
+    if partitions is not None and reports is not None:
+        # with the hold, each transaction's claims on its ids go to the ids' own buckets
+        watermarked = _with_claims(watermarked, buckets)
+    else:
+        watermarked = watermarked.withColumn("bucket", state_bucket(buckets))
     events_in = watermarked
     for messages, kind in ((reports, FRONTIER), (rules, RULE_CHANGE)):
         if messages is not None:
             watermarked = watermarked.unionByName(_every_bucket(messages, events_in, buckets, kind))
-    if partitions is not None and reports is not None:
-        # with the hold, each transaction's claims on its ids go to the ids' own buckets
-        watermarked = watermarked.unionByName(_claims(events_in, buckets))
     payload = [c for c in watermarked.columns if c not in ("bucket", "event_timestamp")]
     expected = None if partitions is None else list(partitions)
 
@@ -255,37 +255,52 @@ def scoring_rows(
     )
 
 
-def _claims(events: DataFrame, buckets: int) -> DataFrame:
-    """A transaction's claims on its transaction id and its session id (:mod:`engine.identity`),
-    as rows of kind :data:`~features.frames.CLAIM` in the columns of ``events``: the claimant's
-    customer, time and Kafka position, the claim key as ``event_id``, in the bucket of the id."""
+def _with_claims(events: DataFrame, buckets: int) -> DataFrame:
+    """``events`` with their state ``bucket``, and beside each transaction its claims on its
+    transaction id and its session id (:mod:`engine.identity`): rows of kind
+    :data:`~features.frames.CLAIM` in the same columns, holding the claimant's customer, time
+    and Kafka position, the claim key as ``event_id``, in the bucket of the id.
+
+    The claims come out of the same pass over the input as the events (one row in, one to three
+    out), so the input is read and parsed once: a union of the events with a frame derived
+    from them would read the micro-batch's Kafka rows, and parse them, a second time.
+    """
     from pyspark.sql import functions as F
 
     from engine.identity import SESSION_ID, TRANSACTION_ID
 
-    keys = F.array(
-        F.concat(F.lit(TRANSACTION_ID), F.nullif(F.col("transaction_id"), F.lit(""))),
-        F.concat(F.lit(SESSION_ID), F.nullif(F.col("session_id"), F.lit(""))),
+    no_claim = F.lit(None).cast("string")
+    keys = F.when(
+        F.col("kind") == TRANSACTION,
+        F.array(
+            no_claim,
+            F.concat(F.lit(TRANSACTION_ID), F.nullif(F.col("transaction_id"), F.lit(""))),
+            F.concat(F.lit(SESSION_ID), F.nullif(F.col("session_id"), F.lit(""))),
+        ),
+    ).otherwise(F.array(no_claim))
+    # position 0 is the event itself; the others are its claims, where it has the id
+    rows = events.select("*", F.posexplode(keys).alias("claim_at", "claim")).where(
+        (F.col("claim_at") == 0) | F.col("claim").isNotNull()
     )
-    claims = (
-        events.where(F.col("kind") == TRANSACTION)
-        .select("*", F.explode(keys).alias("claim"))
-        .where(F.col("claim").isNotNull())
-    )
+    is_claim = F.col("claim_at") > 0
     kept = {"customer_id", "ts", "seq", "event_timestamp", *SOURCE_COLUMNS}
     fixed = {
-        "kind": F.lit(CLAIM),
-        "event_id": F.col("claim"),
-        "bucket": F.pmod(F.xxhash64("claim"), F.lit(buckets)).cast("int"),
+        "kind": F.when(is_claim, F.lit(CLAIM)).otherwise(F.col("kind")),
+        "event_id": F.when(is_claim, F.col("claim")).otherwise(F.col("event_id")),
     }
-    return claims.select(
-        *[
-            (fixed[f.name] if f.name in fixed else F.col(f.name) if f.name in kept else F.lit(None))
-            .cast(f.dataType)
-            .alias(f.name)
-            for f in events.schema.fields
-        ]
+    # the kept columns pass as they are (event_timestamp keeps its watermark)
+    columns = [
+        F.col(f.name)
+        if f.name in kept
+        else (fixed[f.name] if f.name in fixed else F.when(~is_claim, F.col(f.name)))
+        .cast(f.dataType)
+        .alias(f.name)
+        for f in events.schema.fields
+    ]
+    bucket = F.when(is_claim, F.pmod(F.xxhash64("claim"), F.lit(buckets)).cast("int")).otherwise(
+        state_bucket(buckets)
     )
+    return rows.select(*columns, bucket.alias("bucket"))
 
 
 def _every_bucket(messages: DataFrame, like: DataFrame, buckets: int, kind: int) -> DataFrame:
