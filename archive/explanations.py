@@ -26,6 +26,8 @@ class ExplainedScore:
     reasons: str
     model_name: str
     explanation: Explanation | None
+    # a challenger scored beside the model: its name, probability and prediction (else None)
+    challenger: tuple[str, float, int] | None = None
 
     def lines(self) -> list[str]:
         """The score and its explanation in words, one contribution per line."""
@@ -36,6 +38,10 @@ class ExplainedScore:
             f"{self.total_amount:,.0f}: probability {self.probability:.3f} (model "
             f"{self.model_name}: {self.model_probability:.3f}), {verdict}"
         ]
+        if self.challenger is not None:
+            name, p, flagged = self.challenger
+            would = "would have flagged it" if flagged else "would not have flagged it"
+            head.append(f"challenger {name}: probability {p:.3f}, {would} as champion")
         e = self.explanation
         if e is None:
             return head
@@ -59,14 +65,16 @@ def explained_score(
     found = con.execute(
         "SELECT transaction_id, customer_id, ts, total_amount, probability, "
         "coalesce(model_probability, probability), prediction, coalesce(reasons, ''), "
-        "model_name, explanation FROM scores WHERE transaction_id = $id ORDER BY ts LIMIT 1",
+        "model_name, explanation, challenger_name, challenger_probability, "
+        "challenger_prediction FROM scores WHERE transaction_id = $id ORDER BY ts LIMIT 1",
         {"id": transaction_id},
     ).fetchone()
     if found is None:
         raise UsageError(f"run {run_id} has no score for transaction {transaction_id!r}.")
     tx, customer, ts, amount, probability, model_probability, prediction, reasons, model, text = (
-        found
+        found[:10]
     )
+    challenger_name, challenger_p, challenger_flag = found[10:]
     try:
         explanation = None if text is None else Explanation.from_json(text)
     except (ValueError, KeyError, TypeError):
@@ -85,6 +93,9 @@ def explained_score(
         str(reasons),
         str(model),
         explanation,
+        None
+        if challenger_name is None
+        else (str(challenger_name), float(challenger_p), int(challenger_flag)),
     )
 
 

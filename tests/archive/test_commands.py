@@ -98,6 +98,11 @@ def test_report_sets_a_challenger_beside_the_champion(tmp_path: Path) -> None:
         "0 (0)",
     ]
     assert [c.strip() for c in cells["ALL"] if c.strip()][-2:] == ["2 (1)", "2 (1)"]
+    explained = fraudlab("explain", RUN_ID, "t9", "--archive-dir", str(tmp_path))
+    assert explained.returncode == 0, explained.stderr
+    assert "challenger m2: probability 0.900, would have flagged it as champion" in (
+        explained.stdout
+    )
     data = json.loads(fraudlab("report", RUN_ID, "--json", "--archive-dir", str(tmp_path)).stdout)
     assert data["challenger"]["challenger_name"] == "m2"
     overall = data["challenger"]["patterns"][-1]
