@@ -31,6 +31,7 @@ from bokeh.plotting import figure
 from bokeh.transform import dodge
 
 from archive.aggregates import Columns
+from viz.alert_list import ALERT_LIST_CSS, NOTHING_SELECTED
 
 __all__ = [
     "ALERT_COLOUR",
@@ -256,6 +257,18 @@ def message_panel(name: str, text: str = "") -> Div:
 
     Math is off in the views' Divs: their pages leave out the LaTeX bundle."""
     return Div(name=name, text=html.escape(text), sizing_mode="stretch_width", disable_math=True)
+
+
+def alert_list_panel() -> Div:
+    """The Div that lists the alerts of a selected bar or map bubble (:mod:`viz.alert_list`),
+    with its hint until something is selected."""
+    return Div(
+        name="selected_alerts",
+        text=NOTHING_SELECTED,
+        disable_math=True,
+        sizing_mode="stretch_width",
+        stylesheets=[ALERT_LIST_CSS],
+    )
 
 
 def choices(pairs: Sequence[tuple[str, str]]) -> list[str | tuple[Any, str]]:

@@ -23,7 +23,7 @@ from bokeh.models.widgets import Button, Div, Select, TextInput
 
 from fraudlab.net import is_loopback
 from viz import charts, context
-from viz.alert_list import ALERT_LIST_CSS, NOTHING_SELECTED, alert_list_html
+from viz.alert_list import NOTHING_SELECTED, alert_list_html
 from viz.fraud_map import (
     ALERT_MAP_COLUMNS,
     add_alert_bubbles,
@@ -81,13 +81,7 @@ class LiveView:
             stylesheets=[RULES_CSS],
         )
         self.form = RuleFormWidgets(self)
-        self.selected = Div(
-            name="selected_alerts",
-            text=NOTHING_SELECTED,
-            disable_math=True,
-            sizing_mode="stretch_width",
-            stylesheets=[ALERT_LIST_CSS],
-        )
+        self.selected = charts.alert_list_panel()
         self.timeline.selected.on_change("indices", self._on_bar)
         self.alerts.selected.on_change("indices", self._on_bubble)
         self.root = charts.column_of(

@@ -30,7 +30,7 @@ from archive.aggregates import Columns, frauds_by_location, top_product_sales
 from archive.files import reading
 from fraudlab.errors import FraudlabError
 from viz import charts, context
-from viz.alert_list import ALERT_LIST_CSS, NOTHING_SELECTED, AlertRow, alert_list_html
+from viz.alert_list import NOTHING_SELECTED, AlertRow, alert_list_html
 from viz.archive_queries import (
     QualitySoFar,
     RunSpan,
@@ -185,13 +185,7 @@ class ReplayView:
         by_probability, by_pattern = add_alert_bubbles(fraud_map, self.alerts)
         add_truth_rings(fraud_map, self.truth)
 
-        self.selected = Div(
-            name="selected_alerts",
-            text=NOTHING_SELECTED,
-            disable_math=True,
-            sizing_mode="stretch_width",
-            stylesheets=[ALERT_LIST_CSS],
-        )
+        self.selected = charts.alert_list_panel()
         self.timeline.selected.on_change("indices", self._on_bar)
         self.alerts.selected.on_change("indices", self._on_bubble)
         self.picker.on_change("value", self._on_pick)
