@@ -329,7 +329,10 @@ def _take_due(state: BucketState, customer: str, now: int, fresh: set[str]) -> l
     and what follows it wait for the next."""
     held = state.pending[customer]
     due = sorted((e for e in held if int(e["ts"]) < now), key=_fold_order)
-    due = due[: next((i for i, e in enumerate(due) if position(e) in fresh), len(due))]
+    if fresh:
+        # only a transaction is fresh: the position of any other record is never formatted
+        first = (i for i, e in enumerate(due) if e["kind"] == TRANSACTION and position(e) in fresh)
+        due = due[: next(first, len(due))]
     taken = {id(e) for e in due}
     rest = [e for e in held if id(e) not in taken]
     if rest:
