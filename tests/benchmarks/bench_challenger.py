@@ -21,7 +21,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,9 +29,10 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
+sys.path.insert(0, str(HERE))  # own_broker, next to this script
 
-from fraudlab.broker import LocalBroker  # noqa: E402
-from fraudlab.net import free_port  # noqa: E402
+from own_broker import own_broker  # noqa: E402
+
 from fraudlab.settings import Settings, load_settings  # noqa: E402
 
 # (scenario, seed, minutes or None for its own horizon): the runs the challenger learns from
@@ -163,37 +163,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from models.registry import load_model
 
     default = load_model(base.models_dir, "default")
-    with tempfile.TemporaryDirectory(prefix="bench-challenger-") as tmp:
-        folder = Path(tmp)
-        os.environ.setdefault("SPARK_LOCAL_DIRS", str(folder / "spark"))
-        broker = LocalBroker(folder / "kafka", free_port(), base.jvm_lib_dir, heap="1g")
-        print(f"starting a broker at {broker.bootstrap} ...", file=sys.stderr, flush=True)
-        broker.up()
-        settings = base.model_copy(
-            update={
-                "bootstrap_servers": broker.bootstrap,
-                "checkpoint_dir": folder / "checkpoints",
-                "archive_dir": folder / "archive",
-                "broker_data_dir": folder / "kafka",
-                "logs_dir": folder / "logs",
-                "models_dir": folder / "models",
-                "spark_ui": False,
-            }
+    with own_broker(base, "bench-challenger-") as (folder, _broker, settings):
+        settings = settings.model_copy(
+            update={"logs_dir": folder / "logs", "models_dir": folder / "models"}
         )
         shutil.copytree(default.folder, settings.models_dir / "default")
-        try:
-            run_ids = []
-            for scenario, seed, minutes in TRAINING_RUNS:
-                run_id = f"bench-{scenario}-{seed}"
-                span = [] if minutes is None else ["--minutes", f"{minutes:g}"]
-                _fraudlab(
-                    settings, "run", scenario, "--fast", "--seed", str(seed), *span,
-                    "--run-id", run_id,
-                )  # fmt: skip
-                run_ids.append(run_id)
-            _fraudlab(settings, "train", "--name", CHALLENGER, "--runs", ",".join(run_ids))
-        finally:
-            broker.down()
+        run_ids = []
+        for scenario, seed, minutes in TRAINING_RUNS:
+            run_id = f"bench-{scenario}-{seed}"
+            span = [] if minutes is None else ["--minutes", f"{minutes:g}"]
+            _fraudlab(
+                settings, "run", scenario, "--fast", "--seed", str(seed), *span,
+                "--run-id", run_id,
+            )  # fmt: skip
+            run_ids.append(run_id)
+        _fraudlab(settings, "train", "--name", CHALLENGER, "--runs", ",".join(run_ids))
         from fraudlab.spark import build_spark_session
 
         models = {

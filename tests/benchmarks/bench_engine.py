@@ -57,7 +57,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -75,6 +74,7 @@ from engine_sustained import (  # noqa: E402
     processing_ratio,
     sustained_rates,
 )
+from own_broker import own_broker  # noqa: E402
 
 from engine.job import SCORES_TRIGGER_S  # noqa: E402
 from engine.scoring import (  # noqa: E402
@@ -83,8 +83,6 @@ from engine.scoring import (  # noqa: E402
     model_explainer,
     model_scorer,
 )
-from fraudlab.broker import LocalBroker  # noqa: E402
-from fraudlab.net import free_port  # noqa: E402
 from fraudlab.settings import REPO_ROOT, Settings, load_settings  # noqa: E402
 from models.registry import SavedModel, load_model  # noqa: E402
 from rulebook.rules import RuleChange  # noqa: E402
@@ -348,21 +346,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     started = time.monotonic()
     base = load_settings()
-    with tempfile.TemporaryDirectory(prefix="bench-engine-") as tmp:
-        folder = Path(tmp)
-        os.environ.setdefault("SPARK_LOCAL_DIRS", str(folder / "spark"))
-        broker = LocalBroker(folder / "kafka", free_port(), base.jvm_lib_dir, heap="1g")
-        print(f"starting a broker at {broker.bootstrap} and Spark ...", file=sys.stderr)
-        broker.up()
-        settings = base.model_copy(
-            update={
-                "bootstrap_servers": broker.bootstrap,
-                "checkpoint_dir": folder / "checkpoints",
-                "archive_dir": folder / "archive",
-                "broker_data_dir": folder / "kafka",
-                "spark_ui": False,
-            }
-        )
+    with own_broker(base, "bench-engine-") as (_, _broker, settings):
         from fraudlab.spark import build_spark_session
 
         # every figure here is of a live engine, whose JVM starts as `fraudlab engine` starts it
@@ -373,7 +357,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             figures = measure(spark, settings, args)
         finally:
             spark.stop()
-            broker.down()
     if args.latency_only:
         print_latency(figures["latency"])
         if args.json:
