@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from bokeh.models import (
@@ -41,12 +43,16 @@ from viz.indonesia import BOUNDS, outline_columns
 
 __all__ = [
     "ALERT_MAP_COLUMNS",
+    "GRID_DEG",
+    "CellKey",
+    "MapCell",
     "add_alert_bubbles",
     "add_truth_rings",
     "alert_map_columns",
     "bubble_size",
     "colour_choice",
     "difference_columns",
+    "grid_cell",
     "map_figure",
     "pattern_colour",
     "truth_map_columns",
@@ -65,6 +71,8 @@ KNOWN_PATTERNS = (
 )
 UNCONFIRMED = "not confirmed"
 UNCONFIRMED_COLOUR = "#bbbbbb"
+GRID_DEG = 0.5  # the live map's cells, in degrees
+CellKey = tuple[float, float]
 ALERT_MAP_COLUMNS = (
     "lat",
     "long",
@@ -278,3 +286,33 @@ def add_difference_bubbles(p: Any, source: ColumnDataSource) -> Any:
 def empty_columns(names: Sequence[str]) -> dict[str, list[Any]]:
     """Columns with no rows, for a source that starts empty."""
     return {name: [] for name in names}
+
+
+def grid_cell(lat: float, long: float) -> CellKey:
+    """The map cell of a location: its centre on the :data:`GRID_DEG` grid (as
+    :func:`archive.aggregates.frauds_by_location` snaps locations)."""
+    return (round(round(lat / GRID_DEG) * GRID_DEG, 6), round(round(long / GRID_DEG) * GRID_DEG, 6))
+
+
+@dataclass
+class MapCell:
+    """Potential frauds at one grid cell: how many, their probabilities, confirmed patterns."""
+
+    alerts: int = 0
+    probability_sum: float = 0.0
+    patterns: Counter[str] = field(default_factory=Counter)
+    version: int = 0
+
+    def row(self, key: CellKey) -> dict[str, Any]:
+        confirmed = sum(self.patterns.values())
+        pattern = self.patterns.most_common(1)[0][0] if self.patterns else UNCONFIRMED
+        return {
+            "lat": key[0],
+            "long": key[1],
+            "alerts": self.alerts,
+            "mean_probability": self.probability_sum / self.alerts if self.alerts else 0.0,
+            "confirmed": confirmed,
+            "pattern": pattern,
+            "size": bubble_size(self.alerts),
+            "pattern_colour": pattern_colour(pattern),
+        }

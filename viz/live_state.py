@@ -30,7 +30,7 @@ from fraudlab.records import (
 from fraudlab.run_events import Event, RunInfo, fold_run_events
 from viz.alert_list import AlertRow
 from viz.charts import TOP_PRODUCTS, Headline, figure_text
-from viz.fraud_map import UNCONFIRMED, bubble_size, pattern_colour
+from viz.fraud_map import CellKey, MapCell, grid_cell
 from viz.rules_panel import MODEL, rule_lines, rules_html
 
 __all__ = ["LIVE_STREAMS", "Cursor", "LiveDelta", "LiveRun", "TopLine", "run_status"]
@@ -38,7 +38,6 @@ __all__ = ["LIVE_STREAMS", "Cursor", "LiveDelta", "LiveRun", "TopLine", "run_sta
 # the streams the live view reads of a run (inputs are only counted, by their end offsets)
 LIVE_STREAMS = ("run-events", "fraud-alerts", "top-products", "scores", "truth", "rules")
 COUNTED_STREAMS = ("browsing", "transactions")
-GRID_DEG = 0.5
 # Partitions are read side by side, so a run's streams arrive in no fixed order relative to
 # each other. A 10 s report is drawn once the truth has caught up with its window (always so
 # while a run goes on: the engine reports 2 minutes after the events), or after this many wall
@@ -48,8 +47,6 @@ RATE_WINDOW_S = 10.0
 # an engine that has not said anything for this long is no longer running the run
 ENGINE_SILENCE_S = 60
 SOURCE_PARTS = ("producer", "replay")
-
-CellKey = tuple[float, float]
 
 
 def run_status(info: RunInfo, now: float) -> str:
@@ -69,34 +66,6 @@ def run_status(info: RunInfo, now: float) -> str:
     if not parts:
         return "unknown"
     return info.outcome() if any(s.ended for s in parts.values()) else "stalled"
-
-
-def _cell(lat: float, long: float) -> CellKey:
-    return (round(round(lat / GRID_DEG) * GRID_DEG, 6), round(round(long / GRID_DEG) * GRID_DEG, 6))
-
-
-@dataclass
-class MapCell:
-    """Potential frauds at one grid cell: how many, their probabilities, confirmed patterns."""
-
-    alerts: int = 0
-    probability_sum: float = 0.0
-    patterns: Counter[str] = field(default_factory=Counter)
-    version: int = 0
-
-    def row(self, key: CellKey) -> dict[str, Any]:
-        confirmed = sum(self.patterns.values())
-        pattern = self.patterns.most_common(1)[0][0] if self.patterns else UNCONFIRMED
-        return {
-            "lat": key[0],
-            "long": key[1],
-            "alerts": self.alerts,
-            "mean_probability": self.probability_sum / self.alerts if self.alerts else 0.0,
-            "confirmed": confirmed,
-            "pattern": pattern,
-            "size": bubble_size(self.alerts),
-            "pattern_colour": pattern_colour(pattern),
-        }
 
 
 @dataclass
@@ -221,7 +190,7 @@ class LiveRun:
         for a in r.transactions:
             if a.transaction_id in self.alerted:
                 continue
-            key_ = _cell(a.shipment_location_lat, a.shipment_location_long)
+            key_ = grid_cell(a.shipment_location_lat, a.shipment_location_long)
             self.alerted[a.transaction_id] = key_
             self.alert_details[a.transaction_id] = a
             self.cell_alerts.setdefault(key_, []).append(a.transaction_id)
@@ -411,7 +380,7 @@ class LiveRun:
 
     def alerts_in_cell(self, lat: float, long: float) -> list[AlertRow]:
         """The alerts so far whose shipment location falls in the map cell at (lat, long)."""
-        return [self._alert_row(t) for t in self.cell_alerts.get(_cell(lat, long), [])]
+        return [self._alert_row(t) for t in self.cell_alerts.get(grid_cell(lat, long), [])]
 
     def rules_table(self) -> str:
         """The rules table (HTML): each rule as it stands at the engine's latest scored event
