@@ -452,12 +452,31 @@ class RunEvent(Record):
     ts: int
 
 
+@dataclass(frozen=True, slots=True)
+class RunControl(Record):
+    """A request made to a playing run from outside it (:mod:`fraudlab.run_control`):
+    ``pause`` or ``resume`` its source, go on at ``speed`` (simulated seconds per wall second,
+    set for ``speed`` alone), or ``stop`` the run as a Ctrl-C of ``fraudlab run`` does. ``by``
+    says who asked (``browser``, ``cli``, ``notebook``); ``ts`` is wall-clock Unix seconds.
+    Bookkeeping about an execution, like run-events: it changes when messages are sent, never
+    their event times, so it is left out of every determinism digest."""
+
+    STREAM = "control"
+    KEY = ("run_id",)  # one partition per run: requests are applied in the order they came
+
+    run_id: str
+    action: str
+    speed: float | None
+    requested_by: str
+    ts: int
+
+
 STATIC_RECORDS: tuple[type[Record], ...] = (Customer, Category, Product, CustomerSession)
 EVENT_RECORDS: tuple[type[Record], ...] = (Browsing, Transaction, Truth, Fault)
 RESULT_RECORDS: tuple[type[Record], ...] = (Score, FraudAlerts, TopProduct, DeadLetter)
 # rows a producer could not read; not replayed, since they never were records
 INPUT_PROBLEM_RECORDS: tuple[type[Record], ...] = (Quarantined,)
-RUN_RECORDS: tuple[type[Record], ...] = (RunEvent,)
+RUN_RECORDS: tuple[type[Record], ...] = (RunEvent, RunControl)
 # changes to a run's rules: neither simulated nor results, archived as they came
 RULE_RECORDS: tuple[type[Record], ...] = (RuleChangeRecord,)
 # what became of each alert sent to a sink: wall-clock bookkeeping, never replayed

@@ -81,6 +81,7 @@ __all__ = [
     "announce",
     "announce_end",
     "announce_now",
+    "decode_details",
     "decode_run_event",
     "decoded_run_events",
     "fold_run_events",
@@ -177,12 +178,17 @@ def latest_details(events: Sequence[RunEvent], part: str, event: str) -> dict[st
     """The details of the last ``event`` of ``part`` ({} if there is none)."""
     for e in reversed(events):
         if e.part == part and e.event == event:
-            try:
-                value = orjson.loads(e.details)
-            except orjson.JSONDecodeError:
-                return {}
-            return value if isinstance(value, dict) else {}
+            return decode_details(e)
     return {}
+
+
+def decode_details(event: RunEvent) -> dict[str, Any]:
+    """A run-event's details object ({} when they are not one)."""
+    try:
+        value = orjson.loads(event.details)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def part_ending(events: Sequence[RunEvent], part: str) -> str | None:

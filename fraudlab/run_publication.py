@@ -16,7 +16,10 @@
    stopped.
 
 Through a broker outage the publisher waits and reports (``on_wait``, see
-:class:`fraudlab.publisher.Publisher`); a resumed run skips what its topics hold.
+:class:`fraudlab.publisher.Publisher`); a resumed run skips what its topics hold. A paced
+producer hands its pacer to :meth:`RunPublication.pace_by_requests`: the run's control topic
+then pauses, resumes and re-paces it (:mod:`fraudlab.run_control`), each change announced as a
+``paced`` run-event.
 """
 
 from __future__ import annotations
@@ -29,14 +32,18 @@ from typing import Any
 
 from fraudlab.errors import BrokerUnavailable, FraudlabError
 from fraudlab.kafka_io import DEFAULT_TUNING, ProducerTuning, create_topics
+from fraudlab.kafka_session import KafkaSession
+from fraudlab.pacing import Pacer
 from fraudlab.publisher import Publisher, WaitReport
-from fraudlab.records import RunEvent
+from fraudlab.records import RunControl, RunEvent
 from fraudlab.resume import ResumePoint
+from fraudlab.run_control import PaceFollower, PaceState
 from fraudlab.run_events import (
     END_TIMEOUT_S,
     PROGRESS_EVERY_S,
     announce,
     announce_end,
+    announce_now,
     run_event,
 )
 
@@ -50,14 +57,50 @@ class RunPublication:
     quarantined rows): the producer keeps it up to date as it goes.
     """
 
-    def __init__(self, run_id: str, publisher: Publisher, topics: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        publisher: Publisher,
+        topics: Mapping[str, str],
+        partitions: int = 1,
+        resumed: bool = False,
+    ) -> None:
         self.run_id = run_id
         self.publisher = publisher
         self.topics = dict(topics)
+        self.partitions = partitions
+        self.resumed = resumed
         self.end_details: dict[str, Any] = {}
         self.finished = False
         self._events_topic = self.topics.get(RunEvent.STREAM)
         self._reported_at = time.monotonic()
+        self._control: tuple[KafkaSession, PaceFollower] | None = None
+
+    async def pace_by_requests(self, pacer: Pacer) -> None:
+        """Let the run's control topic pause, resume and re-pace ``pacer`` from now until the
+        publication closes (a pacer that goes as fast as it can is left alone). A resumed run
+        takes only the requests made from now on."""
+        if pacer.speed is None or self._control is not None:
+            return
+        session = KafkaSession(self.publisher.bootstrap)
+
+        async def applied(request: RunControl, state: PaceState) -> None:
+            details = {"paused": state.paused, "speed": state.speed, "by": request.requested_by}
+            with contextlib.suppress(Exception):  # the pace changed all the same
+                event = run_event(self.run_id, "producer", "paced", details)
+                await announce_now(session, self.partitions, event)
+
+        follower = PaceFollower(session, self.run_id, pacer, applied)
+        self._control = (session, follower)
+        await follower.start(from_end=self.resumed)
+
+    async def _close_control(self) -> None:
+        if self._control is not None:
+            session, follower = self._control
+            self._control = None
+            await follower.close()
+            with contextlib.suppress(Exception):
+                await session.close()
 
     @property
     def resuming(self) -> bool:
@@ -153,7 +196,7 @@ async def publishing(
         bootstrap, tuning, skip=dict(resume.held) if resume else {}, on_wait=on_wait
     )
     await publisher.start()
-    publication = RunPublication(run_id, publisher, topics)
+    publication = RunPublication(run_id, publisher, topics, partitions, resume is not None)
     ending, reason = "failed", {}
     try:
         started = dict(details)
@@ -175,6 +218,7 @@ async def publishing(
         reason = {"error": str(exc)}
         raise
     finally:
+        await publication._close_control()
         if not publication.finished:
             end = {**(await publication._end_details()), **reason}
             await announce_end(publisher, run_id, "producer", ending, end)

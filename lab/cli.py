@@ -25,12 +25,13 @@ COMMAND_MODULES: tuple[str, ...] = (
     "simulator.produce_commands",
     "lab.model_commands",
     "lab.champion_commands",
+    "lab.control_commands",
     "engine.commands",
     "rulebook.commands",
     "delivery.commands",
     "archive.commands",
     "replay.commands",
-    "viz.commands",
+    "lab.serve_command",
     "lab.regress_commands",
 )
 

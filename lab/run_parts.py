@@ -2,7 +2,8 @@
 
 Each part is a ``fraudlab`` command of its own, started in a session of its own (so a Ctrl-C
 reaches the parent alone, which stops the parts in order), with its output in a log file under
-``<logs_dir>/<run_id>/``. A part that fails has said why in its last ``fraudlab: ...`` line.
+``<logs_dir>/<run_id>/``. A part that fails has said why in its last ``fraudlab: ...`` line
+(:func:`fraudlab.command_line.last_sentence`).
 
 Parts end with their supervisor, and take what they started with them:
 
@@ -12,10 +13,6 @@ Parts end with their supervisor, and take what they started with them:
   workers) gets SIGTERM, then SIGKILL (:meth:`PartProcess.reap`). A JVM whose Python driver was
   interrupted while Spark was starting never hears that its driver is gone.
 
->>> last_sentence(["starting Spark", "fraudlab: no saved model named 'x' in models/."], 1)
-"no saved model named 'x' in models/."
->>> last_sentence(["Traceback (most recent call last):", "  ..."], -9)
-'it was killed (signal 9)'
 """
 
 from __future__ import annotations
@@ -26,15 +23,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
-__all__ = ["PartProcess", "fraudlab_argv", "group_members", "last_sentence"]
+from fraudlab.command_line import last_sentence
 
-PREFIX = "fraudlab: "
+__all__ = ["PartProcess", "group_members"]
+
 REAP_GRACE_S = 10.0  # what a JVM gets to end by itself after SIGTERM, before SIGKILL
 PR_SET_PDEATHSIG = 1  # prctl(2), Linux
 
@@ -68,21 +66,6 @@ def _stop_with_parent(parent: int) -> Callable[[], None] | None:
             os._exit(130)
 
     return arm
-
-
-def fraudlab_argv(settings_file: Path, *args: str) -> list[str]:
-    """The command line of a ``fraudlab`` command run with the given settings file."""
-    return [sys.executable, "-m", "lab", "--settings", str(settings_file), *args]
-
-
-def last_sentence(lines: Sequence[str], returncode: int) -> str:
-    """Why a part ended badly: its last one-sentence error, or how it exited."""
-    for line in reversed(lines):
-        if line.startswith(PREFIX):
-            return line[len(PREFIX) :].strip()
-    if returncode < 0:
-        return f"it was killed (signal {-returncode})"
-    return f"it exited with code {returncode} (see its log)"
 
 
 @dataclass

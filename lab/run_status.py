@@ -8,6 +8,8 @@ a window written again after an engine's crash is counted once).
 >>> RunFigures(simulated_s=150, horizon_s=600, events_per_s=1234.5, unscored=12,
 ...            alert_windows=3, engine="scoring").describe()
 '2.5/10.0 min · 1,234 ev/s · engine scoring, 12 tx behind · 3 alert windows'
+>>> RunFigures(simulated_s=150, horizon_s=600, engine="scoring", paused=True).describe()
+'2.5/10.0 min · paused · engine scoring, 0 tx behind · 0 alert windows'
 >>> RunFigures(simulated_s=600, horizon_s=600, unscored=40, engine="scoring",
 ...            produced=True).describe()
 '10.0/10.0 min · all produced · engine scoring, 40 tx behind · 0 alert windows'
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 
 from fraudlab.kafka_session import BlockingKafka
 from fraudlab.records import RunEvent
+from fraudlab.run_control import pace_state
 from fraudlab.run_events import decoded_run_events, latest_details, part_ending
 from fraudlab.topics import topic_name
 
@@ -36,10 +39,12 @@ class RunFigures:
     alert_windows: int = 0
     engine: str = "starting"
     produced: bool = False  # the producer has finished: no input rate to show
+    paused: bool = False  # its source is paused (fraudlab.run_control)
 
     def describe(self) -> str:
         horizon = f"/{self.horizon_s / 60:.1f}" if self.horizon_s else ""
         rate = "all produced" if self.produced else f"{self.events_per_s:,.0f} ev/s"
+        rate = "paused" if self.paused and not self.produced else rate
         return (
             f"{self.simulated_s / 60:.1f}{horizon} min · {rate} · "
             f"engine {self.engine}, {self.unscored:,} tx behind · "
@@ -96,6 +101,7 @@ class RunWatcher:
             float(minutes) * 60 if isinstance(minutes, int | float) else None
         )
         simulated = float(progress.get("simulated_s", 0.0))
+        pace = pace_state(events)
         return RunFigures(
             simulated_s=float(horizon) if finished and horizon else simulated,
             horizon_s=horizon,
@@ -104,6 +110,7 @@ class RunWatcher:
             alert_windows=len(self._windows),
             engine=_engine_state(events),
             produced=finished,
+            paused=pace is not None and pace.paused,
         )
 
     @staticmethod

@@ -9,7 +9,9 @@ The run ends when the source, the engine and the delivery have exited and the ar
 drained what they wrote. A part that fails, or a Ctrl-C, stops the others: the source first,
 then the engine (which closes its last windows), then the delivery, and the archiver last, so
 the archive is consistent and says how the run ended. Every part the archiver waits for gets an
-ending on the run's run-events, announced on its behalf when it could not say it itself.
+ending on the run's run-events, announced on its behalf when it could not say it itself. A
+``stop`` request on the run's control topic (:mod:`fraudlab.run_control`: the views' stop
+button, a notebook's ``stop()``, ``fraudlab stop``) is a Ctrl-C from afar.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fraudlab import codec
+from fraudlab.command_line import fraudlab_argv
 from fraudlab.errors import FraudlabError
 from fraudlab.kafka_session import BlockingKafka
-from fraudlab.records import RunEvent, message_key
+from fraudlab.records import RunControl, RunEvent, message_key
+from fraudlab.run_control import decoded_requests
 from fraudlab.run_events import part_ending, run_event
 from fraudlab.settings import Settings, settings_toml
 from fraudlab.topics import topic_name
-from lab.run_parts import PartProcess, fraudlab_argv
+from lab.run_parts import PartProcess
 from lab.run_plan import Part, RunPlan
 from lab.run_rules import publish_starting_rules
 from lab.run_status import RunFigures, RunWatcher
@@ -42,6 +46,10 @@ SOURCE_ANNOUNCE_S = 120.0
 POLL_S = 1.0
 STATUS_EVERY_S = 2.0
 INTERRUPTED_CODE = 130
+
+
+class _StopRequested(Exception):
+    """A ``stop`` request came on the run's control topic."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,10 @@ class RunSupervisor:
         self.show = show
         self.kafka = kafka
         self.watcher = RunWatcher(kafka, run_id)
+        # requests made before this supervisor started were for a run it continues
+        control = topic_name(run_id, RunControl.STREAM)
+        ends = kafka.end_offsets([control])
+        self._control = kafka.follow(control, {p: at for (_, p), at in ends.items()})
 
     def run(self) -> RunOutcome:
         """Run every part to its end; a Ctrl-C stops them all and ends as ``interrupted``.
@@ -110,7 +122,7 @@ class RunSupervisor:
             if self.source.returncode in (None, 0):
                 self._start_readers()
             failed = self._watch()
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, _StopRequested):
             self._stop_all()
             return RunOutcome(self.run_id, "interrupted")
         if failed is None:
@@ -122,6 +134,7 @@ class RunSupervisor:
     def _wait_for_source(self) -> None:
         deadline = time.monotonic() + SOURCE_ANNOUNCE_S
         while self.source.running and time.monotonic() < deadline:
+            self._check_stop()
             events = self._events()
             if any(e.part == self.source.name for e in events):
                 return
@@ -151,7 +164,17 @@ class RunSupervisor:
             if time.monotonic() - shown >= STATUS_EVERY_S:
                 shown = time.monotonic()
                 self._show()
+            self._check_stop()
             time.sleep(POLL_S)
+
+    def _check_stop(self) -> None:
+        """Raise _StopRequested when the run's control topic asks it to stop."""
+        try:
+            requests = decoded_requests([m.value for m in self._control.poll()])
+        except FraudlabError:
+            return  # a broker away a moment: the parts say so if it stays away
+        if any(r.action == "stop" for r in requests):
+            raise _StopRequested
 
     def _show(self) -> None:
         if self.show is None:

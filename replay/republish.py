@@ -226,6 +226,7 @@ async def _replay(
     """Send the whole replay; (simulated seconds it spans, speed reached)."""
     pending = await _send_static(sender, messages)
     pacer = Pacer(speed)
+    await sender.publication.pace_by_requests(pacer)
     horizon_s = source.horizon_s if until_s is None else min(source.horizon_s, until_s)
     last_s = await _send_paced(sender, pending, messages, pacer, until_s, progress, horizon_s)
     span_s = max(last_s, source.horizon_s if until_s is None else until_s)

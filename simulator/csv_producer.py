@@ -180,6 +180,7 @@ async def produce_csv(
             truth = FraudLabels.read(dataset, stack, problems.append)
             await sender.problems(problems, start_ts)
             pacer = Pacer(None if options.fast else 1.0)
+            await publication.pace_by_requests(pacer)
             batches = plan_batches(
                 dataset.rows(stack, "browsing", problems.append),
                 dataset.rows(stack, "transactions", problems.append),

@@ -111,6 +111,7 @@ async def produce_run(
         # can read customers and products whole
         await publication.publisher.flush()
         pacer = Pacer(speed)
+        await publication.pace_by_requests(pacer)
         step = PACED_STEP_S if speed is not None else FAST_STEP_S
         until = 0.0
         while until < simulation.horizon_s:

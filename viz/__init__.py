@@ -12,6 +12,7 @@ The apps, each a thin ``main.py`` with ``templates/index.html``:
 Shared parts: chart builders (:mod:`viz.charts`, :mod:`viz.fraud_map` over the bundled outline
 in :mod:`viz.indonesia`), the views' archive queries (:mod:`viz.archive_queries`), the runs a page
 may ask for (:mod:`viz.run_catalog`), the server with its index page (:mod:`viz.server`,
-:mod:`viz.index_page`), the settings in force (:mod:`viz.context`) and ``fraudlab serve``
-(:mod:`viz.commands`).
+:mod:`viz.index_page`, whose start form is :mod:`viz.run_start`), the run controls of /live
+(:mod:`viz.run_controls`) and the settings in force (:mod:`viz.context`). ``fraudlab serve``
+is :mod:`lab.serve_command`.
 """

@@ -53,10 +53,13 @@ class LiveRunChoice:
     scenario: str | None
     started_at: int | None
     status: str
+    paused: bool = False  # its source, as it last said (fraudlab.run_control)
+    speed: float | None = None  # simulated seconds per wall second; None: as fast as it goes
 
     @property
     def label(self) -> str:
-        return f"{self.run_id} ({self.scenario or '?'}; {self.status})"
+        status = "paused" if self.paused and self.status == "in progress" else self.status
+        return f"{self.run_id} ({self.scenario or '?'}; {status})"
 
 
 @dataclass(frozen=True)
@@ -192,7 +195,19 @@ class LiveFeed:
         for run_id, run in self._runs.items():
             status = run_status(run.info, now_wall)
             if status == "in progress" or run_id in watched:
-                out.append(LiveRunChoice(run_id, run.info.scenario, run.info.started_at, status))
+                source = run.info.parts.get("producer")
+                pace = source.details if source is not None else {}
+                speed = pace.get("speed")
+                out.append(
+                    LiveRunChoice(
+                        run_id,
+                        run.info.scenario,
+                        run.info.started_at,
+                        status,
+                        paused=bool(pace.get("paused")),
+                        speed=float(speed) if isinstance(speed, int | float) else None,
+                    )
+                )
         return sorted(out, key=lambda c: (c.status != "in progress", -(c.started_at or 0)))
 
     def _update_for(

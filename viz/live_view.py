@@ -2,8 +2,8 @@
 
 Query argument ``run``: a run the live feed follows (anything else is refused); without it the
 run in progress that started last. New data arrives from the feed's thread through
-``add_next_tick_callback`` and goes into the charts with ``stream(..., rollover=...)`` (map cells
-already drawn are patched in place).
+``add_next_tick_callback`` and goes into the charts (:class:`viz.live_charts.LiveCharts`, which
+a notebook's live display shares).
 """
 
 from __future__ import annotations
@@ -18,34 +18,23 @@ from typing import Any
 
 from bokeh.document import Document
 from bokeh.layouts import column, row
-from bokeh.models import ColumnDataSource, LayoutDOM
+from bokeh.models import LayoutDOM
 from bokeh.models.widgets import Button, Div, Select, TextInput
 
 from fraudlab.net import is_loopback
 from viz import charts, context
 from viz.alert_list import NOTHING_SELECTED, alert_list_html
-from viz.fraud_map import (
-    ALERT_MAP_COLUMNS,
-    add_alert_bubbles,
-    colour_choice,
-    empty_columns,
-    map_figure,
-)
+from viz.live_charts import LiveCharts
 from viz.live_feed import LiveFeed, LiveRunChoice, LiveUpdate, Subscription
 from viz.live_state import LiveDelta
 from viz.rule_form import add_rule, disable_rule
 from viz.rules_panel import rules_html
 from viz.run_catalog import checked_run_id, query_values
+from viz.run_controls import RunControlWidgets
 
 __all__ = ["LiveView", "build_live"]
 
 ROOT = "live"
-# about 2.8 hours of 10 s reports, and 4 hours of 30 s points per product
-TIMELINE_ROLLOVER = 1000
-LINE_ROLLOVER = 500
-# more than the 0.5-degree cells covering the map (94 x 38): a drawn cell is never rolled out,
-# so the indices the patches use stay valid
-MAP_CELLS = 4000
 NO_RUN = "(no run in progress)"
 
 
@@ -57,8 +46,6 @@ class LiveView:
         self.feed = feed
         self.sub: Subscription | None = None
         self.run_id: str | None = None
-        self.slot_products: list[str | None] = [None] * charts.TOP_PRODUCTS
-        self.cell_index: dict[tuple[float, float], int] = {}
         self.updating_picker = False
 
         self.message = charts.message_panel("live_message")
@@ -66,12 +53,8 @@ class LiveView:
             title="run", options=charts.choices([(NO_RUN, NO_RUN)]), value=NO_RUN, name="run_picker"
         )
         self.picker.width = 420
-        self.headline = charts.headline_panel("live_headline")
-        self.timeline = charts.timeline_source()
-        self.slots = charts.top_products_slots()
-        self.alerts = ColumnDataSource(empty_columns(ALERT_MAP_COLUMNS), name="alert_map_source")
-        fraud_map = map_figure("fraud_map", "Potential frauds by shipment location so far")
-        by_probability, by_pattern = add_alert_bubbles(fraud_map, self.alerts)
+        self.charts = LiveCharts()
+        self.timeline, self.alerts = self.charts.timeline, self.charts.alerts
         self.picker.on_change("value", self._on_pick)
         self.rules = Div(
             name="live_rules",
@@ -81,18 +64,19 @@ class LiveView:
             stylesheets=[RULES_CSS],
         )
         self.form = RuleFormWidgets(self)
+        self.controls = RunControlWidgets(doc, lambda: self.run_id)
         self.selected = charts.alert_list_panel()
         self.timeline.selected.on_change("indices", self._on_bar)
         self.alerts.selected.on_change("indices", self._on_bubble)
         self.root = charts.column_of(
             self.message,
             row(self.picker),
-            self.headline,
-            charts.fraud_timeline_figure(self.timeline),
+            self.controls.layout,
+            self.charts.headline,
+            self.charts.timeline_figure,
             self.selected,
-            charts.top_products_figure(self.slots),
-            colour_choice(fraud_map, by_probability, by_pattern),
-            fraud_map,
+            self.charts.top_figure,
+            *self.charts.map_parts,
             self.rules,
             self.form.layout,
             name=ROOT,
@@ -119,13 +103,7 @@ class LiveView:
         self.doc.add_next_tick_callback(partial(self.apply, update))
 
     def _clear(self) -> None:
-        self.timeline.data = {"window_end": [], "alerts": [], "frauds": []}
-        for slot in self.slots:
-            slot.data = charts.slot_columns(charts.NO_PRODUCT)
-        self.slot_products = [None] * len(self.slots)
-        self.alerts.data = empty_columns(ALERT_MAP_COLUMNS)
-        self.cell_index = {}
-        self.headline.text = charts.headline_html([])
+        self.charts.clear()
         self.rules.text = rules_html([], Counter())
         self.selected.text = NOTHING_SELECTED
 
@@ -146,58 +124,10 @@ class LiveView:
         return self.feed.runs() if self.feed is not None else []
 
     def apply_delta(self, delta: LiveDelta) -> None:
-        """Stream the new report windows and line points; stream or patch the map cells."""
-        if delta.windows["window_end"]:
-            self.timeline.stream(delta.windows, rollover=TIMELINE_ROLLOVER)
-        self._draw_top(delta)
-        self._draw_cells(delta.cells)
-        if delta.headline is not None:
-            self.headline.text = delta.headline
+        """Draw the delta's windows, lines, cells and headline; show its rules table."""
+        self.charts.apply_delta(delta)
         if delta.rules is not None:
             self.rules.text = delta.rules
-
-    def _draw_top(self, delta: LiveDelta) -> None:
-        shown = set(delta.shown)
-        for i, pid in enumerate(self.slot_products):
-            if pid is not None and pid not in shown:
-                self.slot_products[i] = None
-        for line in delta.top:
-            if line.full:
-                taken = line.product_id in self.slot_products
-                i = self.slot_products.index(line.product_id if taken else None)
-                self.slot_products[i] = line.product_id
-                self.slots[i].data = {"x": line.x, "y": line.y, "label": [line.label] * len(line.x)}
-            elif line.x and line.product_id in self.slot_products:
-                i = self.slot_products.index(line.product_id)
-                points: dict[str, Any] = {
-                    "x": line.x,
-                    "y": line.y,
-                    "label": [line.label] * len(line.x),
-                }
-                self.slots[i].stream(points, rollover=LINE_ROLLOVER)
-        for i, pid in enumerate(self.slot_products):
-            if pid is None and len(self.slots[i].data["x"]):
-                self.slots[i].data = charts.slot_columns(charts.NO_PRODUCT)
-
-    def _draw_cells(self, cells: list[dict[str, Any]]) -> None:
-        patches: dict[str, list[tuple[int, Any]]] = {}
-        new: dict[str, Any] = {name: [] for name in ALERT_MAP_COLUMNS}
-        for cell in cells:
-            key = (cell["lat"], cell["long"])
-            index = self.cell_index.get(key)
-            if index is None:
-                if len(self.cell_index) >= MAP_CELLS:
-                    continue
-                self.cell_index[key] = len(self.cell_index)
-                for name in ALERT_MAP_COLUMNS:
-                    new[name].append(cell[name])
-            else:
-                for name in ALERT_MAP_COLUMNS[2:]:
-                    patches.setdefault(name, []).append((index, cell[name]))
-        if patches:
-            self.alerts.patch(patches)
-        if new["lat"]:
-            self.alerts.stream(new, rollover=MAP_CELLS)
 
     # ---- selecting a bar or a bubble ----------------------------------------------------------
 
@@ -223,6 +153,7 @@ class LiveView:
         self.selected.text = alert_list_html(rows, f"shipments near ({lat:g}, {long:g})")
 
     def _show_runs(self, runs: list[LiveRunChoice]) -> None:
+        self.controls.show(next((r for r in runs if r.run_id == self.run_id), None))
         options = [(r.run_id, r.label) for r in runs] or [(NO_RUN, NO_RUN)]
         if self.run_id is not None and self.run_id not in {r.run_id for r in runs}:
             options.append((self.run_id, f"{self.run_id} (ended)"))
@@ -238,7 +169,7 @@ class LiveView:
     def _say(self, runs: list[LiveRunChoice]) -> None:
         status = self.feed.status() if self.feed is not None else "the live feed is not running"
         if self.run_id is None:
-            waiting = "" if runs else "no run in progress yet: start one with `fraudlab produce`. "
+            waiting = "" if runs else "no run in progress yet: start one on the index page. "
             self.message.text = f"<p>{html.escape(waiting + status)}</p>"
         else:
             run = html.escape(self.run_id)

@@ -19,21 +19,17 @@ a loopback address: a browser on another machine never sees it.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from fraudlab.settings import Settings, settings_toml
+from fraudlab.command_line import run_fraudlab
+from fraudlab.settings import Settings
 
-__all__ = ["add_rule", "disable_rule", "form_problem", "rule_document", "run_rules_command"]
+__all__ = ["add_rule", "disable_rule", "form_problem", "rule_document"]
 
 MAX_FIELD = 500
 MAX_CONDITION = 2000
-COMMAND_TIMEOUT_S = 90.0
-PREFIX = "fraudlab: "
-USAGE_PREFIX = "Error: "  # how click says a usage error
 
 
 def form_problem(fields: dict[str, str], *, adding: bool) -> str | None:
@@ -69,32 +65,6 @@ def rule_document(fields: dict[str, str]) -> dict[str, Any]:
     return {"rules": [rule]}
 
 
-def run_rules_command(settings: Settings, *args: str) -> tuple[bool, str]:
-    """Run ``fraudlab rules ARGS...`` with ``settings``; whether it succeeded, and its sentence
-    (its first line of output, or its one-sentence refusal)."""
-    with tempfile.TemporaryDirectory(prefix="fraudlab-rule-form-") as folder:
-        settings_file = Path(folder) / "settings.toml"
-        settings_file.write_text(settings_toml(settings))
-        argv = [sys.executable, "-m", "lab", "--settings", str(settings_file), "rules", *args]
-        try:
-            done = subprocess.run(
-                argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False
-            )
-        except subprocess.TimeoutExpired:
-            return False, f"fraudlab rules {args[0]} did not answer in {COMMAND_TIMEOUT_S:g} s."
-    if done.returncode == 0:
-        lines = done.stdout.strip().splitlines()
-        return True, lines[0] if lines else "done."
-    said = [
-        line.removeprefix(PREFIX).removeprefix(USAGE_PREFIX)
-        for line in done.stderr.splitlines()
-        if line.startswith((PREFIX, USAGE_PREFIX))
-    ]
-    if said:
-        return False, said[-1]
-    return False, f"fraudlab rules {args[0]} exited with code {done.returncode}."
-
-
 def add_rule(settings: Settings, run_id: str, fields: dict[str, str]) -> tuple[bool, str]:
     """Add the form's rule to ``run_id`` through ``fraudlab rules add``."""
     problem = form_problem(fields, adding=True)
@@ -103,7 +73,7 @@ def add_rule(settings: Settings, run_id: str, fields: dict[str, str]) -> tuple[b
     with tempfile.TemporaryDirectory(prefix="fraudlab-rule-") as folder:
         path = Path(folder) / "rule.json"
         path.write_text(json.dumps(rule_document(fields)))
-        ok, sentence = run_rules_command(settings, "add", run_id, str(path))
+        ok, sentence = run_fraudlab(settings, "rules", "add", run_id, str(path))
     # the file is the form's: say so rather than name a temporary path
     return ok, sentence.replace(f"{path}: rule 1 ", "the form's rule ").replace(
         str(path), "the form"
@@ -115,4 +85,4 @@ def disable_rule(settings: Settings, run_id: str, rule_id: str) -> tuple[bool, s
     problem = form_problem({"id": rule_id}, adding=False)
     if problem is not None:
         return False, problem
-    return run_rules_command(settings, "disable", run_id, rule_id.strip())
+    return run_fraudlab(settings, "rules", "disable", run_id, rule_id.strip())

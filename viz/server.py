@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fraudlab.errors import FraudlabError, UsageError
 from fraudlab.net import is_loopback
 from fraudlab.settings import Settings
+
+if TYPE_CHECKING:
+    from viz.run_start import StartChoices
 
 __all__ = [
     "APPS",
@@ -114,8 +117,12 @@ def make_server(
     address: str | None = None,
     extra_origins: Sequence[str] = (),
     io_loop: Any = None,
+    start_choices: Callable[[], StartChoices] | None = None,
 ) -> Any:
-    """A Bokeh server (not started) for ``settings``; a taken port is one UsageError sentence."""
+    """A Bokeh server (not started) for ``settings``; a taken port is one UsageError sentence.
+
+    ``start_choices``: what the index page's start form offers (see :mod:`viz.run_start`);
+    None: the page starts no runs."""
     from bokeh.server.server import Server
 
     # the views' modules (DuckDB, the archive's read API, Bokeh's models) load now, not while
@@ -124,12 +131,13 @@ def make_server(
     import viz.live_view
     import viz.replay_view  # noqa: F401
     from viz import context
-    from viz.index_page import RunIndexHandler
+    from viz.index_page import RunIndexHandler, StartRunHandler
 
     context.configure(settings)
     port = settings.viz_port if port is None else port
     address = settings.viz_address if address is None else address
     origins = allowed_origins(address, port, extra_origins)
+    page = {"allowed_origins": origins, "start_choices": start_choices}
     try:
         return Server(
             applications(),
@@ -139,7 +147,10 @@ def make_server(
             allow_websocket_origin=origins,
             use_index=False,
             redirect_root=False,
-            extra_patterns=[(r"/", RunIndexHandler, {"allowed_origins": origins})],
+            extra_patterns=[
+                (r"/", RunIndexHandler, page),
+                (r"/start", StartRunHandler, page),
+            ],
             num_procs=1,
         )
     except OSError as exc:

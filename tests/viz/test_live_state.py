@@ -175,10 +175,10 @@ def test_the_view_draws_a_subscription_and_streams_what_follows() -> None:
     view = LiveView(doc, feed)
     view.follow(RUN)
     assert list(view.timeline.data["window_end"]) == [120_000]
-    assert view.slot_products[:2] == ["p1", "p2"]
-    assert list(view.slots[0].data["y"]) == [300.0, 700.0]
+    assert view.charts.slot_products[:2] == ["p1", "p2"]
+    assert list(view.charts.slots[0].data["y"]) == [300.0, 700.0]
     assert _length(view, view.alerts, "lat") == 2
-    assert "0.500" in view.headline.text
+    assert "0.500" in view.charts.headline.text
 
     feed.fold(RUN, "truth", codec.encode(Truth("t9", True, "card_testing", 200)))
     feed.fold(RUN, "truth", codec.encode(Truth("t10", False, "", 215)))
@@ -188,7 +188,7 @@ def test_the_view_draws_a_subscription_and_streams_what_follows() -> None:
     assert feed.publish() == 1
     _run_next_ticks(doc)
     assert list(view.timeline.data["window_end"]) == [120_000, 210_000]
-    assert list(view.slots[0].data["y"]) == [300.0, 700.0, 750.0]
+    assert list(view.charts.slots[0].data["y"]) == [300.0, 700.0, 750.0]
     assert _length(view, view.alerts, "lat") == 2, "the cell was patched, not added"
     assert list(view.alerts.data["alerts"]).count(2) == 1
 

@@ -1,4 +1,6 @@
-"""``fraudlab serve``: the live, replay and compare views on one Bokeh server.
+"""``fraudlab serve``: the live, replay and compare views on one Bokeh server, and the index
+page's start form, which offers the scenarios and the saved models (read here, in the layer
+that sees them all; the views do not import the simulator or the models).
 
 Bokeh and Tornado are imported inside the command, so ``fraudlab --help`` stays quick.
 """
@@ -6,11 +8,50 @@ Bokeh and Tornado are imported inside the command, so ``fraudlab --help`` stays 
 from __future__ import annotations
 
 import signal
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from fraudlab.cli_context import settings_from
+from fraudlab.settings import REPO_ROOT, Settings
+
+if TYPE_CHECKING:
+    from viz.run_start import StartChoices
+
+RULES_DIR = REPO_ROOT / "rules"
+
+
+def start_choices(settings: Settings, rules_dir: Path = RULES_DIR) -> StartChoices:
+    """What the start form offers: every scenario of ``settings.scenarios_dir`` (one that does
+    not load is left out: ``fraudlab scenarios NAME`` says why), the saved models, and the
+    example rule files of ``rules_dir``."""
+    from fraudlab.errors import UsageError
+    from models.registry import list_models
+    from simulator.scenario import Scenario, load_scenario
+    from viz.run_start import ScenarioChoice, StartChoices
+
+    scenarios: list[Scenario] = []
+    for path in sorted(settings.scenarios_dir.glob("*.toml")):
+        try:
+            scenarios.append(load_scenario(str(path), settings.scenarios_dir))
+        except UsageError:
+            continue
+    return StartChoices(
+        tuple(
+            ScenarioChoice(
+                s.name,
+                s.description,
+                tuple(name for name, _ in s.patterns.enabled()),
+                s.seed,
+                s.minutes,
+            )
+            for s in scenarios
+        ),
+        tuple(list_models(settings.models_dir)),
+        tuple(sorted(rules_dir.glob("*.toml"))),
+    )
 
 
 @click.command("serve")
@@ -38,7 +79,10 @@ def serve_command(
     archive_dir: Path | None,
     bootstrap_servers: str | None,
 ) -> None:
-    """Serve /live, /replay and /compare, and an index of runs at /, until Ctrl-C."""
+    """Serve /live, /replay and /compare, and an index of runs at /, until Ctrl-C.
+
+    Served on loopback, the index page also starts runs (as `fraudlab run` does) and /live
+    pauses, re-paces and stops them."""
     from viz.server import allowed_origins, make_server, urls
 
     settings = settings_from(
@@ -49,7 +93,9 @@ def serve_command(
         archive_dir=archive_dir,
         bootstrap_servers=bootstrap_servers,
     )
-    server = make_server(settings, extra_origins=allow_origins)
+    server = make_server(
+        settings, extra_origins=allow_origins, start_choices=partial(start_choices, settings)
+    )
     server.start()
     loop = server.io_loop.asyncio_loop
     loop.add_signal_handler(signal.SIGTERM, server.io_loop.stop)
