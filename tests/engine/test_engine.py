@@ -43,6 +43,50 @@ def _process(spark: Any, settings: Settings, run_id: str, max_offsets: int = 50_
     )
 
 
+def _pause_once(bootstrap: str, run_id: str, seconds: float) -> dict[str, Any]:
+    """Pause run ``run_id`` through its control topic once its source has sent a while, for
+    ``seconds`` of wall time, then resume it: what its topics held when the pause had taken
+    effect and when it ended, and the pace its source said it applied."""
+    from fraudlab.kafka_session import BlockingKafka
+    from fraudlab.run_control import control_request, pace_state, send_control
+    from fraudlab.run_events import read_run_events
+
+    topics = [topic_name(run_id, s) for s in ("browsing", "transactions")]
+    with BlockingKafka(bootstrap) as kafka:
+
+        def events() -> list[Any]:
+            return kafka.call(read_run_events(kafka.session, run_id))
+
+        def held() -> int:
+            return sum(kafka.end_offsets(topics).values())
+
+        def pace_now() -> Any:
+            return pace_state(events())
+
+        deadline = time.monotonic() + 120
+        while not any(e.part == "producer" and e.event == "progress" for e in events()):
+            assert time.monotonic() < deadline, "the producer never reported progress"
+            time.sleep(0.2)
+        send_control(kafka, 1, run_id, control_request(run_id, "pause", None, by="test", ts=0))
+        while not pace_now().paused:
+            assert time.monotonic() < deadline, "the producer never said it paused"
+            time.sleep(0.1)
+        time.sleep(1.0)  # what was in flight when the pause took effect lands
+        at_start = held()
+        time.sleep(seconds)
+        during = held()
+        send_control(kafka, 1, run_id, control_request(run_id, "resume", None, by="test", ts=0))
+        while pace_now().paused:
+            assert time.monotonic() < deadline, "the producer never said it went on"
+            time.sleep(0.1)
+        paced = [
+            (bool(json.loads(e.details)["paused"]), json.loads(e.details)["speed"])
+            for e in events()
+            if e.part == "producer" and e.event == "paced"
+        ]
+    return {"at_start": at_start, "during": during, "paced": paced}
+
+
 @pytest.fixture(scope="module")
 def baseline_run(spark: Any, engine_settings: Settings) -> dict[str, Any]:
     run_id = "engine-baseline-a"
@@ -156,7 +200,8 @@ def test_the_same_events_give_the_same_scores_however_micro_batches_are_cut(
     assert _probabilities(bootstrap, run_id) == first
     assert alert_set(bootstrap, run_id) == alert_set(bootstrap, baseline_run["run_id"])
     _the_champion_is_untouched(bootstrap, baseline_run["run_id"], run_id, tiny_challenger)
-    # and played at 20x to the live engine, cut by its processing-time triggers (0.5 s)
+    # and played at 20x to the live engine, cut by its processing-time triggers (0.5 s), and
+    # paused for 10 s of wall time on the way through the run's control topic
     run_id = "engine-baseline-paced"
     delivered: dict[str, Any] = {}
     producer = threading.Thread(
@@ -164,7 +209,10 @@ def test_the_same_events_give_the_same_scores_however_micro_batches_are_cut(
             produce(bootstrap, run_id, "baseline", 7, MINUTES, speed=20.0)
         )
     )
+    paused: dict[str, Any] = {}
+    pauser = threading.Thread(target=lambda: paused.update(_pause_once(bootstrap, run_id, 10.0)))
     producer.start()
+    pauser.start()
     try:
         # the engine starts once the producer has created the run's topics
         deadline = time.monotonic() + 60
@@ -175,7 +223,13 @@ def test_the_same_events_give_the_same_scores_however_micro_batches_are_cut(
         run_engine(spark, engine_settings, options)
     finally:
         producer.join(60)
+        pauser.join(60)
     assert delivered == baseline_run["delivered"]
+    # the pause held the source: nothing was sent while it lasted, and it went on after it
+    assert (
+        paused["during"] == paused["at_start"] < delivered["browsing"] + delivered["transactions"]
+    )
+    assert paused["paced"] == [(True, 20.0), (False, 20.0)]
     assert _probabilities(bootstrap, run_id) == first
     # the batch path (training, evaluate) on the same events
     history = simulated_history(spark, "baseline", engine_settings.scenarios_dir, 7, MINUTES)

@@ -28,9 +28,15 @@ class ServedViews:
     """A ``fraudlab serve`` process on a free loopback port."""
 
     def __init__(
-        self, archive_dir: Path, bootstrap: str, log: Path, address: str | None = None
+        self,
+        archive_dir: Path,
+        bootstrap: str,
+        log: Path,
+        address: str | None = None,
+        settings_file: Path | None = None,
     ) -> None:
-        """``address``: what ``fraudlab serve --address`` binds (default its own, loopback)."""
+        """``address``: what ``fraudlab serve --address`` binds (default its own, loopback);
+        ``settings_file``: the settings the server (and the runs it starts) use besides."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -38,6 +44,8 @@ class ServedViews:
             "FRAUDLAB_ARCHIVE_DIR": str(archive_dir),
             "FRAUDLAB_BOOTSTRAP_SERVERS": bootstrap,
         }
+        if settings_file is not None:
+            env["FRAUDLAB_SETTINGS_FILE"] = str(settings_file)
         fraudlab = Path(sys.executable).with_name("fraudlab")
         self.log = log
         self.process = subprocess.Popen(
