@@ -27,7 +27,6 @@ from archive.reader import RunListing
 from fraudlab.errors import UsageError
 from fraudlab.net import is_loopback
 from fraudlab.run_launch import launch_run
-from fraudlab.runs import new_run_id
 from viz import context
 from viz.live_feed import LiveRunChoice
 from viz.run_catalog import listed_runs
@@ -180,20 +179,14 @@ class StartRunHandler(RunIndexHandler):
         settings = context.settings()
         try:
             choices = await loop.run_in_executor(None, self.start_choices)
-            request = form_request(values, choices, "placeholder")
-            default_seed = next(
-                (s.seed for s in choices.scenarios if s.name == request.scenario), 0
-            )
-            seed = default_seed if request.seed is None else request.seed
-            run_id = new_run_id(request.scenario or "csv", seed)
-            request = form_request(values, choices, run_id)
+            request = form_request(values, choices)
             await loop.run_in_executor(None, launch_run, settings, request)
         except UsageError as exc:
             self.set_status(400)
             await self.show(values, str(exc))
             return
-        await self._shown(run_id)
-        self.redirect(f"/live?run={quote(run_id)}", status=303)
+        await self._shown(request.run_id)
+        self.redirect(f"/live?run={quote(request.run_id)}", status=303)
 
     @staticmethod
     async def _shown(run_id: str) -> None:

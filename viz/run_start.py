@@ -33,6 +33,7 @@ from pathlib import Path
 
 from fraudlab.errors import UsageError
 from fraudlab.run_launch import RunRequest
+from fraudlab.runs import new_run_id
 
 __all__ = [
     "FORM_FIELDS",
@@ -99,9 +100,12 @@ def _number(fields: Mapping[str, str], name: str, what: str) -> float | None:
     return value
 
 
-def form_request(fields: Mapping[str, str], choices: StartChoices, run_id: str) -> RunRequest:
-    """The run the form's ``fields`` ask for, as run ``run_id``; a UsageError, in one sentence,
-    for a field that cannot be sent (checked again by ``fraudlab run`` itself)."""
+def form_request(
+    fields: Mapping[str, str], choices: StartChoices, run_id: str | None = None
+) -> RunRequest:
+    """The run the form's ``fields`` ask for, as run ``run_id`` (None: a new id from the
+    scenario, or ``csv``, and the seed the run will have); a UsageError, in one sentence, for a
+    field that cannot be sent (checked again by ``fraudlab run`` itself)."""
     scenario = fields.get("scenario", "").strip()
     folder = fields.get("csv", "").strip()
     if scenario and folder:
@@ -137,6 +141,10 @@ def form_request(fields: Mapping[str, str], choices: StartChoices, run_id: str) 
             )
     if challenger is not None and challenger == (model or "default"):
         raise UsageError("the challenger is the run's model itself: pick another saved model.")
+    seed = int(seed_text) if seed_text else None
+    if run_id is None:
+        own_seed = next((s.seed for s in choices.scenarios if s.name == scenario), 0)
+        run_id = new_run_id(scenario or "csv", own_seed if seed is None else seed)
     by_name = {p.name: p for p in choices.rule_files}
     rules = [r for r in fields.get("rules", "").split(",") if r]
     unknown = [r for r in rules if r not in by_name]
@@ -146,7 +154,7 @@ def form_request(fields: Mapping[str, str], choices: StartChoices, run_id: str) 
         run_id,
         scenario=scenario or None,
         csv_folder=Path(folder) if folder else None,
-        seed=int(seed_text) if seed_text else None,
+        seed=seed,
         minutes=minutes,
         speed=speed,
         fast=fast,

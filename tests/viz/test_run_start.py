@@ -118,3 +118,11 @@ def test_the_server_offers_the_project_s_scenarios_models_and_rule_files(tmp_pat
     assert "card_testing" in burst.patterns and burst.description
     assert choices.models == ()
     assert {p.name for p in choices.rule_files} >= {"card-testing.toml", "high-value.toml"}
+
+
+def test_a_run_from_the_page_is_named_by_its_scenario_and_the_seed_it_will_have() -> None:
+    own = form_request({"scenario": "card-testing-burst", "speed": "1"}, CHOICES)
+    assert own.run_id.startswith("card-testing-burst-s11-") and own.seed is None
+    given = form_request({"scenario": "baseline", "speed": "1", "seed": "3"}, CHOICES)
+    assert given.run_id.startswith("baseline-s3-")
+    assert form_request({"csv": "d"}, CHOICES).run_id.startswith("csv-s0-")
