@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from process_tree import describe, kill_marked, left_after, marked, marked_env, new_marker
 from run_results import read, read_with_keys, run_events
+from run_settings import own_run_settings
 
 from fraudlab.kafka_io import read_to_end
 from fraudlab.settings import Settings, WebhookSink, load_settings, settings_toml
@@ -30,18 +31,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.spark, pytest.mark.slow]
 @pytest.fixture
 def run_settings(settings: Settings, tiny_model: Any, tmp_path: Path) -> Path:
     """A settings file with this test's own archive, checkpoints and logs."""
-    own = settings.model_copy(
-        update={
-            "models_dir": tiny_model.folder.parent,
-            "archive_dir": tmp_path / "archive",
-            "checkpoint_dir": tmp_path / "checkpoints",
-            "logs_dir": tmp_path / "logs",
-            "spark_driver_memory": "1g",
-        }
-    )
-    path = tmp_path / "fraudlab.toml"
-    path.write_text(settings_toml(own))
-    return path
+    return own_run_settings(settings, tiny_model.folder.parent, tmp_path)
 
 
 def _fraudlab(settings_file: Path, *args: str) -> list[str]:

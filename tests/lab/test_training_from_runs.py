@@ -15,12 +15,13 @@ from typing import Any
 import pandas as pd
 import pytest
 from run_files import FileMessage, write_run_file
+from run_settings import own_run_settings
 
 from archive.archiver import ArchiveOptions, archive_run
 from archive.files import reading
 from fraudlab import codec
 from fraudlab.records import Browsing, Record, RunEvent, assignment_columns, message_key
-from fraudlab.settings import Settings, settings_toml
+from fraudlab.settings import Settings
 from lab.run_history import run_history, training_run
 from lab.training_runs import simulated_history, train
 from models.registry import load_model
@@ -87,18 +88,7 @@ def run_settings(
     models = root / "models"
     models.mkdir()
     (models / "tiny").symlink_to(tiny_model.folder)
-    own = settings.model_copy(
-        update={
-            "models_dir": models,
-            "archive_dir": root / "archive",
-            "checkpoint_dir": root / "checkpoints",
-            "logs_dir": root / "logs",
-            "spark_driver_memory": "1g",
-        }
-    )
-    path = root / "fraudlab.toml"
-    path.write_text(settings_toml(own))
-    return path
+    return own_run_settings(settings, models, root)
 
 
 def _fraudlab(settings_file: Path, *args: str, timeout: float = 600) -> str:

@@ -19,10 +19,11 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from page_checks import button, drawn, model_text, screenshot, set_value, wait_for
 from run_results import alert_set, read, run_events
+from run_settings import own_run_settings
 from served_views import ServedViews
 
 from fraudlab.kafka_session import BlockingKafka
-from fraudlab.settings import Settings, settings_toml
+from fraudlab.settings import Settings
 from fraudlab.topics import topic_name
 
 pytestmark = [pytest.mark.kafka, pytest.mark.spark, pytest.mark.browser, pytest.mark.slow]
@@ -33,18 +34,7 @@ SEED, MINUTES, SPEED = 7, 3, 10
 @pytest.fixture
 def start_settings(settings: Settings, tiny_model: Any, tmp_path: Path) -> Path:
     """A settings file with the tiny model and this test's own archive, checkpoints and logs."""
-    own = settings.model_copy(
-        update={
-            "models_dir": tiny_model.folder.parent,
-            "archive_dir": tmp_path / "archive",
-            "checkpoint_dir": tmp_path / "checkpoints",
-            "logs_dir": tmp_path / "logs",
-            "spark_driver_memory": "1g",
-        }
-    )
-    path = tmp_path / "fraudlab.toml"
-    path.write_text(settings_toml(own))
-    return path
+    return own_run_settings(settings, tiny_model.folder.parent, tmp_path)
 
 
 def _fraudlab(
