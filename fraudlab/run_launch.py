@@ -1,7 +1,8 @@
 """A run started on someone's behalf: ``fraudlab run`` as a process that outlives its caller.
 
-The views' index page and a notebook's ``lab.run(...)`` start runs with :func:`launch_run`. It
-runs the very command a user types, ``fraudlab run`` with the request's flags: the command
+The views' index page and a notebook's ``lab.run(...)`` start runs with :func:`launch_run`, and
+a notebook's ``handle.replay(...)`` replays with it. It runs the very command a user types,
+``fraudlab run`` (or ``fraudlab replay``) with the request's flags: the command
 builds the run's plan (:class:`lab.run_plan.RunPlan`), checks it and supervises its parts, as it
 does at a terminal. The process has a session of its own, so that it outlives a page that is
 closed, a server that stops or a notebook kernel restarted; it is stopped through the run's
@@ -11,6 +12,10 @@ control topic (:mod:`fraudlab.run_control`), as a Ctrl-C would stop it.
 ['run', 'baseline', '--run-id', 'r1', '--seed', '7', '--minutes', '5', '--speed', '20']
 >>> RunRequest("r2", csv_folder=Path("data"), fast=True, model="m1", challenger="m2").arguments()
 ['run', '--csv', 'data', '--run-id', 'r2', '--fast', '--model', 'm1', '--challenger', 'm2']
+>>> ReplayRequest("r3", source_run_id="r1", speed=40, challenger="m2").arguments()
+['replay', 'r1', '--run-id', 'r3', '--speed', '40', '--challenger', 'm2']
+>>> ReplayRequest("r4", source_run_id="r1", fast=True, model="m1").arguments()
+['replay', 'r1', '--run-id', 'r4', '--fast', '--model', 'm1']
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from fraudlab.command_line import fraudlab_argv, last_sentence
 from fraudlab.errors import UsageError
 from fraudlab.settings import Settings, settings_toml
 
-__all__ = ["LAUNCH_WAIT_S", "LaunchedRun", "RunRequest", "launch_run"]
+__all__ = ["LAUNCH_WAIT_S", "LaunchedRun", "ReplayRequest", "RunRequest", "launch_run"]
 
 # how long a launch waits for `fraudlab run` to accept its request (its checks, the broker)
 LAUNCH_WAIT_S = 60.0
@@ -78,6 +83,34 @@ class RunRequest:
 
 
 @dataclass(frozen=True)
+class ReplayRequest:
+    """A ``fraudlab replay`` to start: the archived run ``source_run_id`` played again as run
+    ``run_id``, at ``speed`` (the original's simulated seconds per wall second) or ``fast``;
+    ``model`` None: the model that scored the original; ``challenger``: a second model scored
+    beside it. The original's own rule changes apply at their event times."""
+
+    run_id: str
+    source_run_id: str
+    speed: float | None = None
+    fast: bool = False
+    model: str | None = None
+    challenger: str | None = None
+
+    def arguments(self) -> list[str]:
+        """The ``fraudlab`` command line (without the program and settings)."""
+        args = ["replay", self.source_run_id, "--run-id", self.run_id]
+        if self.fast:
+            args += ["--fast"]
+        elif self.speed is not None:
+            args += ["--speed", f"{self.speed:g}"]
+        if self.model is not None:
+            args += ["--model", self.model]
+        if self.challenger is not None:
+            args += ["--challenger", self.challenger]
+        return args
+
+
+@dataclass(frozen=True)
 class LaunchedRun:
     """A run started by :func:`launch_run`: its id, the ``fraudlab run`` process, its log."""
 
@@ -87,11 +120,11 @@ class LaunchedRun:
 
 
 def launch_run(
-    settings: Settings, request: RunRequest, wait_s: float = LAUNCH_WAIT_S
+    settings: Settings, request: RunRequest | ReplayRequest, wait_s: float = LAUNCH_WAIT_S
 ) -> LaunchedRun:
-    """Start ``fraudlab run`` for ``request`` with ``settings``, in a session of its own, its
-    output in ``<logs_dir>/<run_id>/run.log``; return once its supervisor has accepted the
-    request and starts the run's parts.
+    """Start ``fraudlab run`` (or ``fraudlab replay``) for ``request`` with ``settings``, in a
+    session of its own, its output in ``<logs_dir>/<run_id>/run.log``; return once its
+    supervisor has accepted the request and starts the run's parts.
 
     Raises UsageError with the command's own sentence when it refuses the request (a scenario
     or model that does not exist, a run id in use, a broker that does not answer), or when it
