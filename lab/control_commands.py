@@ -34,7 +34,7 @@ def pace_command(ctx: click.Context, run_id: str, action: str | None, speed: flo
     request = control_request(run_id, action or "speed", speed, by="cli", ts=int(time.time()))
     settings = settings_from(ctx)
     send_control(command_kafka(ctx, settings), settings.topic_partitions, run_id, request)
-    said = {"pause": "pause", "resume": "resume"}.get(request.action, f"go on at {speed:g}x")
+    said = f"go on at {request.speed:g}x" if request.speed is not None else request.action
     click.echo(f"asked run {run_id} to {said}")
 
 
@@ -43,7 +43,9 @@ def pace_command(ctx: click.Context, run_id: str, action: str | None, speed: flo
 @click.pass_context
 def stop_command(ctx: click.Context, run_id: str) -> None:
     """Stop RUN as a Ctrl-C of its `fraudlab run` would: every part ends cleanly, the archive
-    is marked interrupted, and `fraudlab run --resume RUN` continues it."""
+    is marked interrupted, and `fraudlab run --resume RUN` continues it. RUN was started by
+    `fraudlab run` or `replay` (at a terminal, from the views' index page or a notebook); parts
+    started one by one are stopped where they run."""
     run_id = validate_run_id(run_id)
     request = control_request(run_id, "stop", None, by="cli", ts=int(time.time()))
     settings = settings_from(ctx)

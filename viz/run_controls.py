@@ -23,7 +23,7 @@ import html
 import threading
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bokeh.layouts import column, row
 from bokeh.models import LayoutDOM
@@ -73,10 +73,11 @@ class RunControlWidgets:
         self.set_speed = Button(label="set speed", name="run_set_speed", width=100)
         self.stop = Button(label="stop the run", name="run_stop", button_type="danger", width=120)
         self.buttons = [self.pause, self.resume, self.set_speed, self.stop]
-        self.pause.on_click(partial(self._send, "pace", "--pause"))
-        self.resume.on_click(partial(self._send, "pace", "--resume"))
+        # callbacks without parameters: Bokeh hands the click event to one that takes any
+        self.pause.on_click(lambda: self._send("pace", "--pause"))
+        self.resume.on_click(lambda: self._send("pace", "--resume"))
         self.set_speed.on_click(self._on_speed)
-        self.stop.on_click(partial(self._send, "stop"))
+        self.stop.on_click(lambda: self._send("stop"))
         self.layout = column(
             row(self.state),
             row(self.pause, self.resume, self.speed, self.set_speed, self.stop),
@@ -106,8 +107,7 @@ class RunControlWidgets:
             button.disabled = True
         self.result.text = "<p>sending ...</p>"
         settings = context.settings()
-        # `fraudlab pace RUN --speed K`: the option's value after its flag, the run first
-        args: list[Any] = [command, run_id, *flags]
+        args = [command, run_id, *flags]
 
         def work() -> None:
             ok, sentence = run_fraudlab(settings, *args)

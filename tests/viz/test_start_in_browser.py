@@ -161,8 +161,10 @@ def test_a_run_started_paused_and_stopped_from_the_page(
         )
         _wait_for_status(start_settings, stopped, "interrupted", 300)
         screenshot(browser, test_output, "live-stopped")
-        log = (tmp_path / "logs" / stopped / "run.log").read_text()
-        assert f"run {stopped}: interrupted" in log and "Traceback" not in log
+        log = tmp_path / "logs" / stopped / "run.log"
+        # `fraudlab run` prints the run's report, then how it ended, and exits
+        assert wait_for(lambda: f"run {stopped}: interrupted" in log.read_text(), timeout=120)
+        assert "Traceback" not in log.read_text()
         # a run that has ended takes no more requests: one sentence
         refused = _fraudlab(start_settings, "pace", stopped, "--pause")
         assert refused.returncode != 0
