@@ -19,6 +19,7 @@ not archived yet) is one sentence: :class:`fraudlab.errors.UsageError`.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import threading
 import time
 from collections.abc import Sequence
@@ -27,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from archive.files import RunIsLive, archive_path, reading
-from fraudlab.cli_options import pace
+from archive.files import ArchiveCorrupt, RunIsLive, archive_path, reading
+from archive.reader import run_summary
 from fraudlab.command_line import last_sentence
 from fraudlab.errors import FraudlabError, UsageError
 from fraudlab.kafka_session import BlockingKafka
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 
     from lab.notebook_charts import LiveShown
 
-__all__ = ["CLOSED_STATUSES", "RunHandle", "open", "run"]
+__all__ = ["CLOSED_STATUSES", "RunHandle", "close_sessions", "open", "run"]
 
 # an archive in one of these is closed: its archiver has written everything it will
 CLOSED_STATUSES = ("complete", "interrupted", "failed", "partial")
@@ -68,11 +69,35 @@ def _kafka(settings: Settings) -> BlockingKafka:
     with _sessions_lock:
         session = _sessions.get(settings.bootstrap_servers)
         if session is None:
+            if not _sessions:
+                atexit.register(close_sessions)
             session = _sessions[settings.bootstrap_servers] = BlockingKafka(
                 settings.bootstrap_servers
             )
-            atexit.register(session.close)
         return session
+
+
+def close_sessions() -> None:
+    """Close the process's Kafka sessions (a kernel does at exit); the next call that needs one
+    opens it again."""
+    with _sessions_lock:
+        sessions = list(_sessions.values())
+        _sessions.clear()
+    for session in sessions:
+        # a cluster that has gone away cannot be told goodbye
+        with contextlib.suppress(Exception):
+            session.close()
+
+
+def _check_pace(speed: float | None, fast: bool, *, required: bool) -> None:
+    """UsageError, in one sentence, for both a speed and fast, or (``required``) neither."""
+    if fast and speed is not None:
+        raise UsageError("speed= and fast=True exclude each other: choose one.")
+    if required and not fast and speed is None:
+        raise UsageError(
+            "say how fast to play the run: speed=K (simulated seconds per wall second) or "
+            "fast=True."
+        )
 
 
 def run(
@@ -102,7 +127,7 @@ def run(
     settings = settings or load_settings()
     if (scenario is None) == (csv is None):
         raise UsageError("say what to run: a scenario, or csv=FOLDER of CSV files, not both.")
-    pace(speed, fast, required=scenario is not None)
+    _check_pace(speed, fast, required=scenario is not None)
     if scenario is not None:
         from simulator.scenario import load_scenario
 
@@ -151,6 +176,9 @@ class RunHandle:
         self.run_id = run_id
         self.settings = settings
         self.launched = launched
+        # a run that plays is watched through a session of its own: its followers fetch in the
+        # background, and closing the session when the run has ended stops them
+        self._watching: BlockingKafka | None = None
         self._watcher: RunWatcher | None = None
 
     def __repr__(self) -> str:
@@ -165,7 +193,8 @@ class RunHandle:
         try:
             with reading(self.settings.archive_dir, self.run_id) as con:
                 rows = con.execute("SELECT status FROM run").fetchall()
-        except RunIsLive:
+        except (RunIsLive, ArchiveCorrupt):
+            # held by its archiver, or caught as the archiver creates it
             return False
         return bool(rows) and rows[0][0] in CLOSED_STATUSES
 
@@ -173,14 +202,22 @@ class RunHandle:
         """Where the run stands now (:class:`lab.notebook_status.RunStatus`): from its archive
         once closed, else from its Kafka run-events and topics as ``fraudlab run`` shows it."""
         if self._archive_closed():
-            from archive.reader import run_summary
-
+            self.close()
             with reading(self.settings.archive_dir, self.run_id) as con:
                 return archived_status(run_summary(con))
         if self._watcher is None:
-            self._watcher = RunWatcher(_kafka(self.settings), self.run_id)
+            self._watching = BlockingKafka(self.settings.bootstrap_servers)
+            self._watcher = RunWatcher(self._watching, self.run_id)
         figures = self._watcher.read()
         return playing_status(self.run_id, figures, self._watcher.events)
+
+    def close(self) -> None:
+        """Stop watching the run on Kafka (done by itself once its archive is closed); the run
+        goes on, and the next :meth:`status` watches it again."""
+        watching, self._watching, self._watcher = self._watching, None, None
+        if watching is not None:
+            with contextlib.suppress(Exception):
+                watching.close()
 
     def _launch_gone(self) -> bool:
         """Whether the ``fraudlab run`` this handle started has ended."""
@@ -281,9 +318,7 @@ class RunHandle:
         their order, event times kept, at ``speed`` (the original's simulated seconds per wall
         second) or ``fast``, scored by ``model`` (the original's when None) with
         ``challenger`` beside it; the new run's handle."""
-        from archive.reader import run_summary
-
-        pace(speed, fast)
+        _check_pace(speed, fast, required=True)
         with reading(self.settings.archive_dir, self.run_id) as con:
             original = run_summary(con)
         run_id = (

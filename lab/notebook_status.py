@@ -12,7 +12,7 @@ comes from the run-events; afterwards, from the archive's run summary. Both are 
 >>> status.state, status.speed, status.archived
 ('in progress', 20.0, False)
 >>> status.describe()
-'run r1: in progress · 1.5/5.0 min · 0 ev/s · 2 alert windows · 20x'
+'run r1: in progress · 1.5/5.0 min · 0 ev/s · 0 tx to score · 2 alert windows · 20x'
 """
 
 from __future__ import annotations
@@ -43,8 +43,10 @@ class RunStatus:
     and to play (None: a source without a horizon, a CSV folder). ``events_per_s``: input events
     (browsing and transactions) per wall second, the latest rate while the run plays, the mean
     over its wall time afterwards. ``alert_windows``: fraud-alert report windows so far (10 s
-    reports). ``paused``/``speed``: the source's pace (simulated seconds per wall second; None:
-    as fast as it goes). ``archived``: read from the run's closed archive (else from Kafka).
+    reports). ``unscored``: transactions sent that the engine has not scored yet.
+    ``paused``/``speed``: the source's pace (simulated seconds per wall second; None: as fast
+    as it goes, or not known before the source has started). ``archived``: read from the run's
+    closed archive (else from Kafka).
     """
 
     run_id: str
@@ -53,9 +55,11 @@ class RunStatus:
     horizon_s: float | None
     events_per_s: float
     alert_windows: int
+    unscored: int
     paused: bool
     speed: float | None
     archived: bool
+    source_started: bool = True
 
     @property
     def ended(self) -> bool:
@@ -67,9 +71,13 @@ class RunStatus:
         horizon = f"/{self.horizon_s / 60:.1f}" if self.horizon_s else ""
         pace = "fast" if self.speed is None else f"{self.speed:g}x"
         pace = "paused" if self.paused and not self.ended else pace
+        pace = pace if self.source_started else "source starting"
+        behind = "" if self.ended else f" · {self.unscored:,} tx to score"
+        sent = not self.ended and self.horizon_s and self.simulated_s >= self.horizon_s
+        rate = "all sent" if sent else f"{self.events_per_s:,.0f} ev/s"
         return (
             f"run {self.run_id}: {self.state} · {self.simulated_s / 60:.1f}{horizon} min · "
-            f"{self.events_per_s:,.0f} ev/s · {self.alert_windows:,} alert windows · {pace}"
+            f"{rate}{behind} · {self.alert_windows:,} alert windows · {pace}"
         )
 
 
@@ -91,9 +99,11 @@ def playing_status(run_id: str, figures: RunFigures, events: Sequence[RunEvent])
         horizon_s=figures.horizon_s,
         events_per_s=float(figures.events_per_s),
         alert_windows=figures.alert_windows,
+        unscored=figures.unscored,
         paused=figures.paused,
         speed=None if pace is None else pace.speed,
         archived=False,
+        source_started=pace is not None,
     )
 
 
@@ -114,6 +124,7 @@ def archived_status(summary: RunSummary) -> RunStatus:
         horizon_s=horizon,
         events_per_s=summary.events / took if took > 0 else 0.0,
         alert_windows=summary.fraud_alert_windows,
+        unscored=0,
         paused=False,
         speed=_number(details.get("speed")),
         archived=True,

@@ -5,18 +5,20 @@ the commands do it."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pandas as pd
 import pytest
+from run_settings import own_run_settings
 
 import lab
 from fraudlab.errors import UsageError
 from fraudlab.kafka_session import BlockingKafka
 from fraudlab.records import FraudAlerts, Score, TopProduct
-from fraudlab.settings import Settings
+from fraudlab.settings import Settings, load_settings
 from fraudlab.topics import topic_name
 from lab.default_model import install
-from lab.notebook import RunHandle
+from lab.notebook import RunHandle, close_sessions
 from lab.notebook_frames import RESULT_FRAMES, decoded_records
 
 pytestmark = [pytest.mark.kafka, pytest.mark.spark, pytest.mark.slow]
@@ -25,20 +27,16 @@ WAIT_S = 300
 
 
 @pytest.fixture(scope="module")
-def api_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """The session's broker, this module's own folders, the shipped default model."""
+def api_settings(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    """The session's broker, this module's own folders, the shipped default model; the API's
+    Kafka sessions are closed afterwards, before the broker stops."""
     root = tmp_path_factory.mktemp("notebook-api")
-    own = settings.model_copy(
-        update={
-            "models_dir": root / "models",
-            "archive_dir": root / "archive",
-            "checkpoint_dir": root / "checkpoints",
-            "logs_dir": root / "logs",
-            "spark_driver_memory": "1g",
-        }
-    )
-    install(own)
-    return own
+    install(settings.model_copy(update={"models_dir": root / "models"}))
+    own = load_settings(own_run_settings(settings, root / "models", root))
+    yield own
+    close_sessions()
 
 
 @pytest.fixture(scope="module")

@@ -187,6 +187,10 @@ def _events(*pairs: tuple[str, str, dict[str, object]]) -> list[RunEvent]:
 
 
 def test_a_playing_run_s_status_comes_from_its_run_events() -> None:
+    waiting = playing_status("r1", RunFigures(), _events(("engine", "started", {})))
+    assert (waiting.state, waiting.source_started) == ("in progress", False)
+    assert waiting.describe().endswith("source starting")
+
     figures = RunFigures(simulated_s=60, horizon_s=300, events_per_s=800, alert_windows=4)
     started = ("producer", "started", {"speed": 20.0})
     playing = _events(started, ("engine", "started", {}))
@@ -202,6 +206,10 @@ def test_a_playing_run_s_status_comes_from_its_run_events() -> None:
     )
     status = playing_status("r1", figures, ended)
     assert (status.state, status.ended, status.archived) == ("failed", True, False)
+
+    scoring = _events(started, ("engine", "started", {}), ("producer", "finished", {}))
+    sent = playing_status("r1", RunFigures(300, 300, unscored=12, produced=True), scoring)
+    assert "5.0/5.0 min · all sent · 12 tx to score" in sent.describe()
 
 
 def test_an_archived_run_s_status_comes_from_its_summary(tmp_path: Path) -> None:

@@ -16,8 +16,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from run_settings import own_run_settings
 
-from fraudlab.settings import Settings, settings_toml
+from fraudlab.settings import Settings
 from lab.default_model import install
 
 pytestmark = [pytest.mark.kafka, pytest.mark.spark, pytest.mark.slow]
@@ -48,19 +49,8 @@ def notebook_settings(settings: Settings, tmp_path_factory: pytest.TempPathFacto
     """A settings file for the notebooks' kernels: the session's broker, this module's own
     folders, and the shipped default model installed into its models folder."""
     root = tmp_path_factory.mktemp("notebooks")
-    own = settings.model_copy(
-        update={
-            "models_dir": root / "models",
-            "archive_dir": root / "archive",
-            "checkpoint_dir": root / "checkpoints",
-            "logs_dir": root / "logs",
-            "spark_driver_memory": "1g",
-        }
-    )
-    install(own)
-    path = root / "fraudlab.toml"
-    path.write_text(settings_toml(own))
-    return path
+    install(settings.model_copy(update={"models_dir": root / "models"}))
+    return own_run_settings(settings, root / "models", root)
 
 
 @pytest.mark.parametrize("name", ["producer", "streaming", "consumer"])
@@ -69,6 +59,7 @@ def test_the_notebook_runs_end_to_end(
     notebook_settings: Path,
     monkeypatch: pytest.MonkeyPatch,
     record_property: pytest.RecordProperty,
+    tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("FRAUDLAB_SETTINGS_FILE", str(notebook_settings))
     notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
@@ -88,10 +79,14 @@ def test_the_notebook_runs_end_to_end(
         resources={"metadata": {"path": str(NOTEBOOKS)}},
     )
     started = time.monotonic()
+    executed = tmp_path / f"{name}.ipynb"
     try:
         client.execute()
     except CellExecutionError as failed:
-        pytest.fail(f"notebooks/{name}.ipynb failed:\n{failed}", pytrace=False)
+        pytest.fail(f"notebooks/{name}.ipynb failed (run: {executed}):\n{failed}", pytrace=False)
+    finally:
+        # what it showed, for a look afterwards
+        nbformat.write(notebook, executed)
     took = time.monotonic() - started
     line = f"notebooks/{name}.ipynb: {own_cells} cells executed in {took:.1f} s"
     record_property("notebook", line)
