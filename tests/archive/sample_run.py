@@ -34,6 +34,7 @@ from fraudlab.records import (
     Quarantined,
     Record,
     RuleChangeRecord,
+    RunControl,
     RunEvent,
     Score,
     TopProduct,
@@ -158,6 +159,9 @@ def make_sample_run(run_id: str, seed: int = 7, transactions: int = 240) -> Samp
     rule = '{"action":"flag","condition":"n_items > 3.0","description":"many items","id":"many"}'
     run.add(RuleChangeRecord("add", "many", START, rule, START))
     run.add(RuleChangeRecord("disable", "many", START + 60, None, START + 60))
+    # the run paused from a browser, then sped up from a terminal (fraudlab/run_control.py)
+    run.add(RunControl(run_id, "pause", None, "browser", START + 30))
+    run.add(RunControl(run_id, "speed", 40.0, "cli", START + 45))
     # one alert taken by a webhook at its second attempt, one dead-lettered (delivery/sending.py)
     at = (START + 200) * 1000
     for attempt, outcome, detail in ((1, "retried", "HTTP 503"), (2, "sent", "HTTP 200")):
