@@ -12,7 +12,7 @@ import pytest
 from run_settings import own_run_settings
 
 import lab
-from fraudlab.errors import UsageError
+from fraudlab.errors import FraudlabError, UsageError
 from fraudlab.kafka_session import BlockingKafka
 from fraudlab.records import FraudAlerts, Score, TopProduct
 from fraudlab.settings import Settings, load_settings
@@ -70,6 +70,8 @@ def test_a_run_from_python_gives_its_results_as_frames_from_kafka_and_its_archiv
     assert fast_run.per_pattern().frauds.sum() == report["quality"]["frauds"]
     opened = lab.open(fast_run.run_id, settings=api_settings)
     assert opened.status() == fast_run.status()
+    with pytest.raises(UsageError, match="no run 'no-such-run': it is neither archived"):
+        lab.open("no-such-run", settings=api_settings)
 
 
 def test_a_replay_from_python_flags_what_the_run_flagged(
@@ -85,16 +87,23 @@ def test_a_replay_from_python_flags_what_the_run_flagged(
 
 def test_a_paced_run_is_paused_and_stopped_from_python(api_settings: Settings) -> None:
     handle = lab.run("baseline", seed=5, minutes=30, speed=5, settings=api_settings)
-    deadline = time.monotonic() + 120
-    while handle.status().simulated_s <= 0:
-        assert time.monotonic() < deadline, "the run's producer never said how far it got"
-        time.sleep(1)
-    handle.pause()
-    deadline = time.monotonic() + 30
-    while not handle.status().paused:
-        assert time.monotonic() < deadline, "the run's source never said it paused"
-        time.sleep(0.5)
-    status = handle.stop()
+    try:
+        # while it plays, its results come from Kafka, and its archive is its archiver's
+        deadline = time.monotonic() + 120
+        while (scores := handle.scores()).empty:
+            assert time.monotonic() < deadline, "the engine never scored the run's input"
+            time.sleep(1)
+        assert scores.transaction_id.is_unique and (scores.ts > 0).all()
+        with pytest.raises(FraudlabError, match="is still being archived"):
+            handle.report()
+        handle.pause()
+        deadline = time.monotonic() + 30
+        while not (paused := handle.status()).paused:
+            assert time.monotonic() < deadline, "the run's source never said it paused"
+            time.sleep(0.5)
+        assert paused.describe().endswith(" · paused")
+    finally:
+        status = handle.stop()
     assert (status.state, status.archived) == ("interrupted", True), status
     with pytest.raises(UsageError, match=r"nothing to stop|no pace left"):
         handle.stop()

@@ -29,6 +29,7 @@ from fraudlab.records import (
     Truth,
     message_key,
 )
+from fraudlab.run_launch import LaunchedRun, ReplayRequest, RunRequest
 from fraudlab.settings import Settings, load_settings
 from lab.notebook import RunHandle
 from lab.notebook_frames import (
@@ -287,3 +288,34 @@ def test_lab_exposes_the_api_without_loading_it_for_the_cli() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_lab_run_asks_for_the_run_fraudlab_run_would_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lab
+    from lab import notebook
+
+    asked: list[object] = []
+
+    def launched(settings: Settings, request: object) -> LaunchedRun:
+        asked.append(request)
+        return LaunchedRun(request.run_id, 1, tmp_path / "run.log")  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(notebook, "launch_run", launched)
+    settings = _settings(tmp_path)
+    handle = lab.run("baseline", minutes=2, fast=True, rules=["rules/x.toml"], settings=settings)
+    (request,) = asked
+    assert isinstance(request, RunRequest) and request.run_id == handle.run_id
+    assert handle.run_id.startswith("baseline-s7-")  # the scenario's own seed
+    assert request.arguments() == [
+        "run", "baseline", "--run-id", handle.run_id, "--seed", "7", "--minutes", "2", "--fast",
+        "--rules", "rules/x.toml",
+    ]  # fmt: skip
+    lab.run(csv="data", run_id="mine", settings=settings)
+    assert asked[-1] == RunRequest("mine", csv_folder=Path("data"))
+
+    _write_run(tmp_path, "hand")
+    replay = RunHandle("hand", settings).replay(speed=40, model="m2")
+    assert replay.run_id.startswith("replay-hand-s3-")
+    assert asked[-1] == ReplayRequest(replay.run_id, "hand", speed=40, model="m2")
