@@ -186,9 +186,12 @@ class RunHandle:
 
     # ---- where the run stands ---------------------------------------------------------------
 
+    def _archive_path(self) -> Path:
+        return archive_path(self.settings.archive_dir, self.run_id)
+
     def _archive_closed(self) -> bool:
         """Whether the run's archive exists and its archiver has closed it."""
-        if not archive_path(self.settings.archive_dir, self.run_id).exists():
+        if not self._archive_path().exists():
             return False
         try:
             with reading(self.settings.archive_dir, self.run_id) as con:
@@ -239,7 +242,8 @@ class RunHandle:
         """Wait until the run's archive is closed (the run has ended and all of it is archived),
         printing its status every ``every_s`` wall seconds; its last status. TimeoutError after
         ``timeout_s`` wall seconds (the run goes on); FraudlabError, with its sentence, when the
-        run this handle started ended without closing its archive."""
+        run this handle started ended without closing its archive. A run opened with
+        :func:`open` that ended on Kafka without an archive file returns its Kafka status."""
         started = time.monotonic()
         said = gone_at = None
         while True:
@@ -248,10 +252,17 @@ class RunHandle:
             if status.archived:
                 print(f"[{now - started:6.1f} s] {status.describe()}", flush=True)
                 return status
-            if self._launch_gone():
+            unarchived = status.ended and not self._archive_path().exists()
+            if self._launch_gone() or unarchived:
                 gone_at = gone_at or now
                 if now - gone_at >= LAUNCH_GONE_S:
-                    raise self._launch_failure()
+                    if self.launched is not None:
+                        raise self._launch_failure()
+                    # a run played without an archiver: its end on Kafka is all there is
+                    print(f"[{now - started:6.1f} s] {status.describe()} (not archived)")
+                    return status
+            else:
+                gone_at = None
             if timeout_s is not None and now - started >= timeout_s:
                 raise TimeoutError(
                     f"run {self.run_id} has not ended after {timeout_s:g} s: {status.describe()}"
