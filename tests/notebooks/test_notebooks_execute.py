@@ -4,7 +4,8 @@ scored by the engine's own Spark, archived into this module's folders (``FRAUDLA
 points the kernel at them), with the default model the project ships.
 
 A check cell is added after each notebook's own cells, so that a notebook that runs but shows
-nothing fails. A failing cell fails the test with its source and error."""
+nothing fails. A failing cell fails the test with its source and error. Each notebook's wall
+time is written on the suite's output, and its executed copy kept in the test's tmp folder."""
 
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ def test_the_notebook_runs_end_to_end(
     notebook_settings: Path,
     monkeypatch: pytest.MonkeyPatch,
     record_property: pytest.RecordProperty,
+    capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("FRAUDLAB_SETTINGS_FILE", str(notebook_settings))
@@ -90,4 +92,6 @@ def test_the_notebook_runs_end_to_end(
     took = time.monotonic() - started
     line = f"notebooks/{name}.ipynb: {own_cells} cells executed in {took:.1f} s"
     record_property("notebook", line)
-    print(line)
+    # on the suite's own output (stderr reaches it from pytest-xdist's workers too)
+    with capsys.disabled():
+        print(f"\n{line}", file=sys.stderr, flush=True)
