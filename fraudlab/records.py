@@ -4,6 +4,10 @@ Each record is a frozen dataclass. Its fields, in order, are the contract: the S
 StructType, the Arrow schema and the DuckDB table are derived from these classes by
 :mod:`fraudlab.schemas` and never written by hand a second time.
 
+The bookkeeping records of a run (rule changes, alert deliveries, run-events, run controls) are
+in :mod:`fraudlab.run_records`, and what every record shares (its base, its fields, its key) in
+:mod:`fraudlab.record_base`; both are named here too, so that this module is the whole contract.
+
 Input records follow the assignment's datasets (the assignment's columns first and in order,
 fraudlab's extra columns after them); every streamed record carries ``ts``, an integer Unix
 timestamp, and every other input field travels as a string. A ``bool`` field (truth's
@@ -24,35 +28,76 @@ True
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 from dataclasses import dataclass
-from types import NoneType, UnionType
-from typing import Any, ClassVar, cast, get_args, get_type_hints
+
+from fraudlab.record_base import (
+    FieldSpec,
+    Record,
+    assignment_columns,
+    field_names,
+    fields_of,
+    message_key,
+    required_fields,
+)
+from fraudlab.run_records import (
+    AlertDelivery,
+    DeliveryDeadLetter,
+    RuleChangeRecord,
+    RunControl,
+    RunEvent,
+)
+
+__all__ = [
+    "DELIVERY_RECORDS",
+    "EMPTY_ARRAY",
+    "EVENT_RECORDS",
+    "EVENT_TYPES",
+    "INPUT_PROBLEM_RECORDS",
+    "L1_EVENTS",
+    "L2_EVENTS",
+    "L3_EVENTS",
+    "NESTED_RECORDS",
+    "RESULT_RECORDS",
+    "RULE_RECORDS",
+    "RUN_RECORDS",
+    "STATIC_RECORDS",
+    "STREAMS",
+    "STREAM_RECORDS",
+    "AlertDelivery",
+    "AlertedTransaction",
+    "Browsing",
+    "Category",
+    "Customer",
+    "CustomerSession",
+    "DeadLetter",
+    "DeliveryDeadLetter",
+    "Fault",
+    "FieldSpec",
+    "FraudAlerts",
+    "LineItem",
+    "Product",
+    "Quarantined",
+    "Record",
+    "RuleChangeRecord",
+    "RunControl",
+    "RunEvent",
+    "Score",
+    "TopProduct",
+    "Transaction",
+    "Truth",
+    "assignment_columns",
+    "field_names",
+    "fields_of",
+    "message_key",
+    "record_for_stream",
+    "required_fields",
+]
 
 # Browsing event types and their levels, as the assignment defines them.
 L1_EVENTS = frozenset({"AP", "ATC", "CO"})
 L2_EVENTS = frozenset({"VC", "VP", "VI", "SER"})
 L3_EVENTS = frozenset({"SCR", "HP", "CL"})
 EVENT_TYPES = ("VC", "VI", "VP", "AP", "CL", "ATC", "CO", "HP", "SCR", "SER")
-
-
-class Record:
-    """Marker base of every record class; the class attributes say how it travels.
-
-    STREAM: the stream (topic suffix and archive table) the record belongs to.
-    KEY: the fields whose values, joined by '|', form the Kafka message key (and the archive's
-    primary key of a result).
-    RUN_IN_KEY: whether the message key starts with the run id (``run|key``): a report window's
-    key names its run and window, so that a consumer of several runs' reports, or of a window
-    written again after a crash, tells each window apart by its key alone.
-    ASSIGNMENT_COLUMNS: how many leading fields are the assignment's own columns.
-    """
-
-    STREAM: ClassVar[str]
-    KEY: ClassVar[tuple[str, ...]]
-    RUN_IN_KEY: ClassVar[bool] = False
-    ASSIGNMENT_COLUMNS: ClassVar[int] = 0
 
 
 # ---- static data: travels with each run, once --------------------------------------------
@@ -364,113 +409,6 @@ class Quarantined(Record):
     ts: int
 
 
-# ---- rules ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RuleChangeRecord(Record):
-    """A rule added to a run, or disabled, from event time ``effective`` on (see
-    :mod:`rulebook.rules`). ``rule`` is the rule's JSON object for an addition, null for a
-    disabling; ``ts`` equals ``effective``."""
-
-    STREAM = "rules"
-    KEY = ("rule_id",)
-
-    kind: str
-    rule_id: str
-    effective: int
-    rule: str | None
-    ts: int
-
-
-# ---- alert delivery ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AlertDelivery(Record):
-    """One attempt to deliver an alert to a sink (see :mod:`delivery.sending`): the delivery log.
-
-    ``outcome`` is ``sent`` (the sink took it), ``retried`` (it failed and will be tried again)
-    or ``failed`` (the last attempt failed, or the sink refused it for good: the alert is in the
-    delivery dead letter). ``detail`` says what the sink answered ("HTTP 503", "timed out after
-    5 s"). ``reported_ms`` is when the alert's window reached the fraud-alerts topic, ``at_ms``
-    when the attempt ended, both wall-clock Unix milliseconds; ``ts`` is ``at_ms`` in seconds.
-    Bookkeeping about an execution, like run-events: the same events give the same alerts, not
-    the same attempts.
-    """
-
-    STREAM = "deliveries"
-    KEY = ("alert_id",)
-
-    alert_id: str
-    sink: str
-    attempt: int
-    outcome: str
-    detail: str
-    transaction_id: str
-    window_end: int
-    reported_ms: int
-    at_ms: int
-    ts: int
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryDeadLetter(Record):
-    """An alert a sink did not take after its last attempt: the alert as it would have been sent
-    (``payload``, JSON), the sink, how many attempts were made and the last one's ``reason``."""
-
-    STREAM = "delivery-dead-letter"
-    KEY = ("alert_id",)
-
-    alert_id: str
-    sink: str
-    attempts: int
-    reason: str
-    payload: str
-    ts: int
-
-
-# ---- run bookkeeping -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RunEvent(Record):
-    """A part of a run (producer, engine, archiver, replay) saying what it runs with, or ends.
-
-    ``details`` is a JSON object: scenario text and seed, model name and digest, settings, code
-    version, counts. ``ts`` is wall-clock time: this is bookkeeping about an execution, not part
-    of the simulated world, and is left out of every determinism digest.
-    """
-
-    STREAM = "run-events"
-    KEY = ("run_id",)  # one partition per run: its events stay in the order they happened
-
-    run_id: str
-    part: str
-    event: str
-    details: str
-    ts: int
-
-
-@dataclass(frozen=True, slots=True)
-class RunControl(Record):
-    """A request made to a playing run from outside it (:mod:`fraudlab.run_control`):
-    ``pause`` or ``resume`` its source, go on at ``speed`` (simulated seconds per wall second,
-    set for ``speed`` alone), or ``stop`` the run as a Ctrl-C of ``fraudlab run`` does. ``by``
-    says who asked (``browser``, ``cli``, ``notebook``); ``ts`` is wall-clock Unix seconds.
-    Bookkeeping about an execution, like run-events: it changes when messages are sent, never
-    their event times, so it is left out of every determinism digest."""
-
-    STREAM = "control"
-    KEY = ("run_id",)  # one partition per run: requests are applied in the order they came
-
-    run_id: str
-    action: str
-    speed: float | None
-    requested_by: str
-    ts: int
-
-
 STATIC_RECORDS: tuple[type[Record], ...] = (Customer, Category, Product, CustomerSession)
 EVENT_RECORDS: tuple[type[Record], ...] = (Browsing, Transaction, Truth, Fault)
 RESULT_RECORDS: tuple[type[Record], ...] = (Score, FraudAlerts, TopProduct, DeadLetter)
@@ -502,62 +440,3 @@ def record_for_stream(stream: str) -> type[Record]:
         return _BY_STREAM[stream]
     except KeyError:
         raise KeyError(f"unknown stream {stream!r}; known: {', '.join(STREAMS)}") from None
-
-
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
-    """One field of a record: its name, Python type (str, int, float, bytes or a tuple), and
-    whether a record may lack it (typed ``X | None`` in the record class)."""
-
-    name: str
-    type: Any
-    optional: bool = False
-
-
-def fields_of(cls: type[Record]) -> tuple[FieldSpec, ...]:
-    """The fields of a record class, in contract order, with resolved types."""
-    # resolving type hints costs about a millisecond: once per class
-    return _fields_of(cast(type, cls))
-
-
-@functools.cache
-def _fields_of(cls: type) -> tuple[FieldSpec, ...]:
-    hints = get_type_hints(cls)
-    return tuple(_field_spec(f.name, hints[f.name]) for f in dataclasses.fields(cls))
-
-
-def _field_spec(name: str, hint: Any) -> FieldSpec:
-    if isinstance(hint, UnionType):
-        (inner,) = (arg for arg in get_args(hint) if arg is not NoneType)
-        return FieldSpec(name, inner, optional=True)
-    return FieldSpec(name, hint)
-
-
-def required_fields(cls: type[Record]) -> tuple[str, ...]:
-    """The fields every record of the class has (all but the optional ones), in contract order."""
-    return tuple(f.name for f in fields_of(cls) if not f.optional)
-
-
-def field_names(cls: type[Record]) -> tuple[str, ...]:
-    """The field names of a record class, in contract order."""
-    return tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
-
-
-def assignment_columns(cls: type[Record]) -> tuple[str, ...]:
-    """The leading fields that are the assignment's own columns, in the assignment's order."""
-    return field_names(cls)[: cls.ASSIGNMENT_COLUMNS]
-
-
-def message_key(record: Record, run_id: str | None = None) -> bytes:
-    """The Kafka key of a record: its KEY fields joined by '|', UTF-8, after the run id for a
-    record whose key names its run (RUN_IN_KEY).
-
-    >>> message_key(FraudAlerts(100, 220, 0, ()), "r1")
-    b'r1|100|220'
-    """
-    fields = [str(getattr(record, name)) for name in record.KEY]
-    if record.RUN_IN_KEY:
-        if not run_id:
-            raise ValueError(f"a {record.STREAM} key names its run: give the run id")
-        fields.insert(0, run_id)
-    return "|".join(fields).encode()
