@@ -15,6 +15,7 @@ from __future__ import annotations
 import queue
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bokeh.io import output_notebook, push_notebook, show
@@ -86,17 +87,14 @@ def show_archived(archive_dir: Path, run_id: str) -> LayoutDOM:
     return layout
 
 
+@dataclass(frozen=True)
 class LiveShown:
-    """What a live display drew: its charts, how many updates it pushed, and why it stopped
-    (``ended``: the run ended; ``time up``: the seconds asked for went by)."""
+    """What a live display drew: its charts, how many updates it pushed to the page, and why
+    it stopped (``ended``: the run ended; ``time up``: the seconds asked for went by)."""
 
-    def __init__(self, live: LiveCharts, pushes: int, stopped: str) -> None:
-        self.charts = live
-        self.pushes = pushes
-        self.stopped = stopped
-
-    def __repr__(self) -> str:
-        return f"LiveShown(pushes={self.pushes}, stopped={self.stopped!r})"
+    charts: LiveCharts = field(repr=False)
+    pushes: int
+    stopped: str
 
 
 def show_live(
