@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.scoring import INPUT_STREAMS
 from engine.sources import kafka_batch
-from fraudlab.kafka_session import BlockingKafka
+from fraudlab.blocking_kafka import BlockingKafka
 from fraudlab.records import DeadLetter
 from fraudlab.schemas import spark_schema
 from fraudlab.settings import Settings

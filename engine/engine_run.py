@@ -43,8 +43,8 @@ from engine.report_queries import close_reports, read_products, report_queries
 from engine.run_end import ProducerWatch, close_out, progress_reached, publish_report
 from engine.scoring import ScorerFactory, model_explainer, model_scorer, start_python_workers
 from fraudlab import codec
+from fraudlab.blocking_kafka import BlockingKafka
 from fraudlab.errors import FraudlabError
-from fraudlab.kafka_session import BlockingKafka
 from fraudlab.records import RunEvent, message_key
 from fraudlab.run_events import run_event
 from fraudlab.settings import Settings

@@ -42,8 +42,8 @@ from engine.scoring import (
 )
 from engine.sources import kafka_batch, kafka_stream
 from engine.verdicts import ModelStamp
+from fraudlab.blocking_kafka import BlockingKafka
 from fraudlab.errors import FraudlabError, UsageError
-from fraudlab.kafka_session import BlockingKafka
 from fraudlab.record_parsing import session_customers
 from fraudlab.records import Score
 from fraudlab.settings import Settings

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from engine.frontier import close_out_report, frontier_topic
-from fraudlab.kafka_session import BlockingKafka
+from fraudlab.blocking_kafka import BlockingKafka
 from fraudlab.records import RunEvent
 from fraudlab.run_events import decoded_run_events, latest_details, part_ending
 from fraudlab.topics import topic_name

@@ -145,7 +145,7 @@ def broker_answers(bootstrap: str, timeout_s: float = 2.0) -> bool:
     :meth:`fraudlab.kafka_session.KafkaSession.answers`): one question, asked through a session
     of its own, for code that holds none (a broker's process, a command before it opens its
     session). Code that holds a session asks it."""
-    from fraudlab.kafka_session import BlockingKafka
+    from fraudlab.blocking_kafka import BlockingKafka
 
     with BlockingKafka(bootstrap) as kafka:
         return kafka.answers(timeout_s)
@@ -323,7 +323,7 @@ class LocalBroker:
     def wait_ready(self, proc: subprocess.Popen[bytes], deadline: float) -> None:
         """Return once the started broker answers; stop it and raise when it exits or does
         not answer by ``deadline`` (a monotonic time)."""
-        from fraudlab.kafka_session import BlockingKafka
+        from fraudlab.blocking_kafka import BlockingKafka
 
         # one session asks each 0.2 s (a client that could not start is started afresh)
         with BlockingKafka(self.bootstrap) as kafka:

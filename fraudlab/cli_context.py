@@ -5,7 +5,7 @@ A command talks to Kafka in one of two ways, each entering an event loop once fo
 the whole command is one coroutine, run by :func:`run_async` (the process's entry point into
 async code, which opens its own :class:`~fraudlab.kafka_session.KafkaSession`), or a command
 that is plain code asks :func:`command_kafka` for the process's one
-:class:`~fraudlab.kafka_session.BlockingKafka`, closed when the command ends.
+:class:`~fraudlab.blocking_kafka.BlockingKafka`, closed when the command ends.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import click
 
-from fraudlab.kafka_session import BlockingKafka
+from fraudlab.blocking_kafka import BlockingKafka
 from fraudlab.settings import Settings, load_settings
 from fraudlab.stop_request import StopSignals
 

@@ -35,8 +35,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
 from fraudlab import codec
+from fraudlab.blocking_kafka import BlockingKafka
 from fraudlab.errors import UsageError
-from fraudlab.kafka_session import BlockingKafka, KafkaSession, TopicFollower
+from fraudlab.kafka_session import KafkaSession, TopicFollower
 from fraudlab.pacing import Pacer
 from fraudlab.records import RunControl, RunEvent, message_key
 from fraudlab.run_events import decode_details, part_ending, read_run_events

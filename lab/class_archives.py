@@ -35,7 +35,7 @@ def archive_run(settings: Settings) -> None:
     """The run whose engine writes Spark's archive: :data:`SCENARIO` for :data:`RUN_MINUTES`
     simulated minutes, fast, scored by the default model, with no rules; FraudlabError when it
     does not complete."""
-    from fraudlab.kafka_session import BlockingKafka
+    from fraudlab.blocking_kafka import BlockingKafka
     from lab.default_model import install
     from lab.run_plan import RunPlan, ScenarioSource
     from lab.run_supervisor import supervised_run

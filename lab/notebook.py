@@ -30,9 +30,9 @@ import psutil
 
 from archive.files import ArchiveCorrupt, RunIsLive, archive_path, reading
 from archive.reader import run_summary
+from fraudlab.blocking_kafka import BlockingKafka
 from fraudlab.command_line import last_sentence
 from fraudlab.errors import FraudlabError, UsageError
-from fraudlab.kafka_session import BlockingKafka
 from fraudlab.records import FraudAlerts, Record, Score, TopProduct
 from fraudlab.run_control import control_request, send_control
 from fraudlab.run_events import read_run_events

@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from fraudlab.blocking_kafka import BlockingKafka
 from fraudlab.errors import FraudlabError
-from fraudlab.kafka_session import BlockingKafka
 from fraudlab.records import RunEvent
 from fraudlab.runs import new_run_id
 from fraudlab.settings import REPO_ROOT, Settings

@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from fraudlab import codec
+from fraudlab.blocking_kafka import BlockingKafka
 from fraudlab.cli_context import command_kafka, settings_from
 from fraudlab.cli_options import (
     SPEED_HELP,
@@ -28,7 +29,6 @@ from fraudlab.cli_options import (
     seed_option,
 )
 from fraudlab.errors import FraudlabError, UsageError
-from fraudlab.kafka_session import BlockingKafka
 from fraudlab.progress import stderr
 from fraudlab.run_events import latest_details
 from fraudlab.runs import new_run_id, validate_run_id

@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
+from fraudlab.blocking_kafka import BlockingKafka
 from fraudlab.errors import UsageError
-from fraudlab.kafka_session import BlockingKafka
 from fraudlab.progress import stderr
 from rulebook.rules import RuleChange
 

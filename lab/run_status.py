@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fraudlab.kafka_session import BlockingKafka
+from fraudlab.blocking_kafka import BlockingKafka
 from fraudlab.records import RunEvent
 from fraudlab.run_control import pace_state
 from fraudlab.run_events import decoded_run_events, latest_details, part_ending

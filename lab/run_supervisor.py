@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fraudlab import codec
+from fraudlab.blocking_kafka import BlockingKafka
 from fraudlab.command_line import fraudlab_argv
 from fraudlab.errors import FraudlabError
-from fraudlab.kafka_session import BlockingKafka
 from fraudlab.records import RunControl, RunEvent, message_key
 from fraudlab.run_control import decoded_requests
 from fraudlab.run_events import part_ending, run_event

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import click
 
+from fraudlab.blocking_kafka import BlockingKafka
 from fraudlab.cli_context import command_kafka, settings_from
 from fraudlab.cli_options import json_option
 from fraudlab.errors import UsageError
-from fraudlab.kafka_session import BlockingKafka
 from fraudlab.run_events import part_ending, read_run_events
 from fraudlab.runs import validate_run_id
 from rulebook.rules import Rule, RuleBook, RuleChange, event_time, read_rule_file

@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
+from fraudlab.blocking_kafka import BlockingKafka
 from fraudlab.kafka_io import end_offsets, make_consumer, start_or_report
-from fraudlab.kafka_session import BlockingKafka
 from fraudlab.records import RunEvent
 from fraudlab.run_events import read_run_events
 from fraudlab.settings import Settings

@@ -33,8 +33,8 @@ from engine.scoring import (
 )
 from engine.sources import kafka_stream
 from engine.verdicts import ModelStamp
+from fraudlab.blocking_kafka import BlockingKafka
 from fraudlab.kafka_io import create_topics, end_offsets
-from fraudlab.kafka_session import BlockingKafka
 from fraudlab.settings import Settings
 from fraudlab.topics import topic_name
 from models.registry import SavedModel

@@ -21,8 +21,9 @@ import pytest
 from delivery.alerts import alert_id
 from delivery.sending import DeliveryStatus, deliver_run
 from fraudlab import codec
+from fraudlab.blocking_kafka import BlockingKafka
 from fraudlab.kafka_io import create_topics, read_to_end
-from fraudlab.kafka_session import BlockingKafka, KafkaSession
+from fraudlab.kafka_session import KafkaSession
 from fraudlab.net import free_port
 from fraudlab.publisher import Publisher
 from fraudlab.records import (

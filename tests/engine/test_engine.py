@@ -47,7 +47,7 @@ def _pause_once(bootstrap: str, run_id: str, seconds: float) -> dict[str, Any]:
     """Pause run ``run_id`` through its control topic once its source has sent a while, for
     ``seconds`` of wall time, then resume it: what its topics held when the pause had taken
     effect and when it ended, and the pace its source said it applied."""
-    from fraudlab.kafka_session import BlockingKafka
+    from fraudlab.blocking_kafka import BlockingKafka
     from fraudlab.run_control import control_request, pace_state, send_control
     from fraudlab.run_events import read_run_events
 

@@ -11,7 +11,7 @@ from run_helpers import produce
 from run_results import read
 
 from engine.job import EngineOptions, run_engine
-from fraudlab.kafka_session import BlockingKafka
+from fraudlab.blocking_kafka import BlockingKafka
 from fraudlab.publisher import Publisher
 from fraudlab.settings import Settings
 from rulebook.rules import Rule, RuleChange

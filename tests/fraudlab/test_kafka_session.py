@@ -10,8 +10,9 @@ from collections.abc import Callable
 
 import pytest
 
+from fraudlab.blocking_kafka import BlockingKafka
 from fraudlab.errors import BrokerUnavailable
-from fraudlab.kafka_session import BlockingKafka, KafkaSession
+from fraudlab.kafka_session import KafkaSession
 from fraudlab.net import free_port
 
 pytestmark = pytest.mark.kafka

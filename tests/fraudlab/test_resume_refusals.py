@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from fraudlab.kafka_session import BlockingKafka
+from fraudlab.blocking_kafka import BlockingKafka
 from fraudlab.run_events import announce_now, run_event
 from lab.cli import main
 from simulator.clock import DEFAULT_START

@@ -12,8 +12,8 @@ import pytest
 from run_settings import own_run_settings
 
 import lab
+from fraudlab.blocking_kafka import BlockingKafka
 from fraudlab.errors import FraudlabError, UsageError
-from fraudlab.kafka_session import BlockingKafka
 from fraudlab.records import FraudAlerts, Score, TopProduct
 from fraudlab.settings import Settings, load_settings
 from fraudlab.topics import topic_name

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from fraudlab.kafka_session import BlockingKafka
+from fraudlab.blocking_kafka import BlockingKafka
 from lab.cli import main
 from rulebook.rules import Rule, read_rule_file
 from rulebook.topics import default_book

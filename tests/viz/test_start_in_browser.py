@@ -22,7 +22,7 @@ from run_results import alert_set, read, run_events
 from run_settings import own_run_settings
 from served_views import ServedViews
 
-from fraudlab.kafka_session import BlockingKafka
+from fraudlab.blocking_kafka import BlockingKafka
 from fraudlab.settings import Settings
 from fraudlab.topics import topic_name
 
