@@ -121,6 +121,20 @@ regress: setup ## Run every scenario end to end against its golden events and al
 	pkill -f '[k]afka\.Kafka $(REGRESS_TMP)/' 2>/dev/null || true; \
 	exit $$status
 
+# the notebooks' own pytest folder, so that its clean-up stops only its own broker
+NOTEBOOKS_TMP := $(CURDIR)/var/pytest-notebooks
+
+.PHONY: notebooks
+notebooks: setup ## Execute the assignment's three notebooks (notebooks/) end to end against a broker of their own, each one's wall time printed (part of `make test`)
+	@mkdir -p $(dir $(NOTEBOOKS_TMP)); status=0; \
+	$(VENV)/bin/pytest --basetemp=$(NOTEBOOKS_TMP) tests/notebooks $(PYTEST_ARGS) || status=$$?; \
+	pkill -f '[k]afka\.Kafka $(NOTEBOOKS_TMP)/' 2>/dev/null || true; \
+	exit $$status
+
+.PHONY: notebooks-strip
+notebooks-strip: $(VENV_STAMP) ## Strip the notebooks' outputs and execution counts before committing them (nbstripout)
+	$(VENV)/bin/nbstripout notebooks/*.ipynb
+
 .PHONY: lint
 lint: setup ## ruff, mypy and the layers (import-linter) over the code
 	$(VENV)/bin/ruff check .
