@@ -64,7 +64,7 @@ class LiveView:
             stylesheets=[RULES_CSS],
         )
         self.form = RuleFormWidgets(self)
-        self.controls = RunControlWidgets(doc, lambda: self.run_id)
+        self.controls = RunControlWidgets(doc, lambda: self.run_id, self._followed)
         self.selected = charts.alert_list_panel()
         self.timeline.selected.on_change("indices", self._on_bar)
         self.alerts.selected.on_change("indices", self._on_bubble)
@@ -151,6 +151,9 @@ class LiveView:
         lat, long = float(data["lat"][new[0]]), float(data["long"][new[0]])
         rows = self.feed.alerts(self.run_id, cell=(lat, long))
         self.selected.text = alert_list_html(rows, f"shipments near ({lat:g}, {long:g})")
+
+    def _followed(self) -> LiveRunChoice | None:
+        return next((r for r in self.feed_runs() if r.run_id == self.run_id), None)
 
     def _show_runs(self, runs: list[LiveRunChoice]) -> None:
         self.controls.show(next((r for r in runs if r.run_id == self.run_id), None))

@@ -51,11 +51,18 @@ def pace_text(run: LiveRunChoice) -> str:
 
 
 class RunControlWidgets:
-    """Pause, resume, speed and stop for the run a live view follows (``run_id()``)."""
+    """Pause, resume, speed and stop for the run a live view follows (``run_id()``, and
+    ``followed()`` how it stands on the live feed)."""
 
-    def __init__(self, doc: Document, run_id: Callable[[], str | None]) -> None:
+    def __init__(
+        self,
+        doc: Document,
+        run_id: Callable[[], str | None],
+        followed: Callable[[], LiveRunChoice | None] = lambda: None,
+    ) -> None:
         self.doc = doc
         self.run_id = run_id
+        self.followed = followed
         self.result = charts.message_panel("run_control_result")
         self.state = Div(name="run_pace", text="", disable_math=True)
         self.layout: LayoutDOM
@@ -87,9 +94,18 @@ class RunControlWidgets:
         )
 
     def show(self, run: LiveRunChoice | None) -> None:
-        """Show how the followed run plays (None: no run followed)."""
+        """Show how the followed run plays (None: no run followed); the buttons are offered
+        while it is in progress, pause or resume as its source last said."""
         text = "no run followed" if run is None else pace_text(run)
         self.state.text = f"<b>run:</b> {html.escape(text)}"
+        if not self.buttons:
+            return
+        playing = run is not None and run.status == "in progress"
+        paceable = playing and run is not None and run.speed is not None
+        self.stop.disabled = not playing
+        self.set_speed.disabled = not paceable
+        self.pause.disabled = not paceable or bool(run and run.paused)
+        self.resume.disabled = not paceable or not bool(run and run.paused)
 
     def _on_speed(self) -> None:
         value = str(self.speed.value or "").strip()
@@ -119,5 +135,6 @@ class RunControlWidgets:
     def _show(self, ok: bool, sentence: str) -> None:
         for button in self.buttons:
             button.disabled = False
+        self.show(self.followed())
         mark = "done" if ok else "refused"
         self.result.text = f'<p class="{mark}">{html.escape(sentence)}</p>'
