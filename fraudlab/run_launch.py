@@ -69,14 +69,7 @@ class RunRequest:
             args += ["--seed", str(self.seed)]
         if self.minutes is not None:
             args += ["--minutes", f"{self.minutes:g}"]
-        if self.fast:
-            args += ["--fast"]
-        elif self.speed is not None:
-            args += ["--speed", f"{self.speed:g}"]
-        if self.model is not None:
-            args += ["--model", self.model]
-        if self.challenger is not None:
-            args += ["--challenger", self.challenger]
+        args += _pace_and_models(self.speed, self.fast, self.model, self.challenger)
         for path in self.rule_files:
             args += ["--rules", str(path)]
         return args
@@ -99,15 +92,19 @@ class ReplayRequest:
     def arguments(self) -> list[str]:
         """The ``fraudlab`` command line (without the program and settings)."""
         args = ["replay", self.source_run_id, "--run-id", self.run_id]
-        if self.fast:
-            args += ["--fast"]
-        elif self.speed is not None:
-            args += ["--speed", f"{self.speed:g}"]
-        if self.model is not None:
-            args += ["--model", self.model]
-        if self.challenger is not None:
-            args += ["--challenger", self.challenger]
-        return args
+        return args + _pace_and_models(self.speed, self.fast, self.model, self.challenger)
+
+
+def _pace_and_models(
+    speed: float | None, fast: bool, model: str | None, challenger: str | None
+) -> list[str]:
+    """The pace and model flags ``fraudlab run`` and ``fraudlab replay`` share."""
+    args = ["--fast"] if fast else [] if speed is None else ["--speed", f"{speed:g}"]
+    if model is not None:
+        args += ["--model", model]
+    if challenger is not None:
+        args += ["--challenger", challenger]
+    return args
 
 
 @dataclass(frozen=True)
