@@ -45,6 +45,7 @@ from typing import Any
 
 import orjson
 
+from engine.cell_fold import to_cells
 from engine.frontier import (
     CLOSED,
     close_out_report,
@@ -67,10 +68,8 @@ from engine.verdicts import (
     ModelStamp,
     Scorer,
     SinkRow,
-    challenger_verdicts,
-    explanations_of,
-    score_record,
     sink_row,
+    verdict_rows,
 )
 from features.definition import CustomerState
 from features.frames import (
@@ -84,6 +83,7 @@ from features.frames import (
     TRANSACTION,
     fold_events,
 )
+from features.location import DEFAULT_RESOLUTION, NO_FIGURES
 from fraudlab.records import DeadLetter
 from rulebook.rules import RuleBook, RuleChange, RuleError
 
@@ -195,6 +195,8 @@ def fold_bucket(
     explain: Explainer | None = None,
     explain_every: bool = False,
     challenger: Challenger | None = None,
+    cells: int | None = None,
+    resolution: int = DEFAULT_RESOLUTION,
 ) -> list[SinkRow]:
     """Fold one micro-batch of a bucket's rows into ``state`` (updated in place).
 
@@ -217,6 +219,13 @@ def fold_bucket(
     potential fraud carries its own, and with ``explain_every`` every score does; the
     probabilities stay the scorer's, so explanations change no score. A ``challenger`` scores
     the same rows beside the model (:mod:`engine.verdicts`); the model alone decides.
+
+    With ``cells`` (the number of location-cell buckets), the transactions are not scored here:
+    each feature row, with the location cell of its shipping address at H3 ``resolution``, goes
+    to its cell's bucket of the location fold (:mod:`engine.cell_fold`), which adds the cell's
+    figures and scores it, together with this bucket's rule changes and how far it has passed
+    every transaction on (:func:`engine.cell_fold.to_cells`). Without, the cell figures are
+    zero.
 
     A record is held until the frontier (:func:`engine.frontier.frontier`) passes its event
     time, then folded in (time, seq) order, so a transaction's features hold everything its
@@ -250,10 +259,13 @@ def fold_bucket(
                 key = partition_key(e["topic"], e["partition"])
                 delivered[key] = max(int(e["ts"]), delivered.get(key, int(e["ts"])))
     # in log order, whatever order the micro-batch brought them in: every bucket's book is the same
+    accepted: list[str] = []
     for e in sorted(changes, key=lambda e: (int(e["partition"]), int(e["offset"]))):
         refused = _rule_change(state, e)
         if refused is not None and bucket == 0:
             out.append(_dead_letter(e["raw"] or b"", refused, e, 0, topics["dead-letter"]))
+        elif refused is None:
+            accepted.append(state.rules[-1])
     before = state.known
     advanced = {k: ts for k, ts in delivered.items() if ts > before.get(k, -CLOSED)}
     state.known = merge(merge(before, learned), delivered)
@@ -296,7 +308,7 @@ def fold_bucket(
             if not due:
                 continue
             due = [e for e in due if not _conflicted(state, e, out, topics["dead-letter"])]
-            rows, duplicates = fold_events(customer_state(customer), due)
+            rows, duplicates = fold_events(customer_state(customer), due, resolution)
             features.extend(rows)
             for e in duplicates:
                 note = "a second delivery of the same record"
@@ -304,19 +316,35 @@ def fold_bucket(
         state.at = now if state.at is None else max(state.at, now)
     for customer, customer_state_ in touched.items():
         state.customers[customer] = customer_state_.to_json()
-    if features:
-        probabilities = score(features)
-        book = state.rule_book()
-        decisions = book.decide_all(features, probabilities, model.threshold)
-        explanations = explanations_of(features, decisions, explain, explain_every)
-        verdicts = challenger_verdicts(challenger, book, features, decisions)
+    if cells is None:
+        for row in features:
+            row.update(NO_FIGURES)
         out.extend(
-            sink_row(topics["scores"], score_record(row, decision, model, verdict, explanation))
-            for row, decision, verdict, explanation in zip(
-                features, decisions, verdicts, explanations, strict=True
+            verdict_rows(
+                features,
+                state.rule_book(),
+                score,
+                model,
+                topics["scores"],
+                explain,
+                explain_every,
+                challenger,
             )
         )
+    else:
+        passed = CLOSED if partitions is None else _passed(state)
+        out.extend(to_cells(features, accepted, passed, bucket, cells))
     return out
+
+
+def _passed(state: BucketState) -> int | None:
+    """The event time before which this bucket has passed on every transaction it will ever
+    fold (but those that arrive after the frontier passed them): its frontier, or the time of
+    the first record it still holds if that is earlier; None before it has a frontier."""
+    if state.at is None:
+        return None
+    held = (int(e["ts"]) for pending in state.pending.values() for e in pending)
+    return min(state.at, min(held, default=state.at))
 
 
 def _fold_order(e: dict[str, Any]) -> tuple[int, int]:

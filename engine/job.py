@@ -42,6 +42,7 @@ from engine.scoring import (
 )
 from engine.sources import kafka_batch, kafka_stream
 from engine.verdicts import ModelStamp
+from features.location import CELL_FEATURES
 from fraudlab.blocking_kafka import BlockingKafka
 from fraudlab.errors import FraudlabError, UsageError
 from fraudlab.record_parsing import session_customers
@@ -207,6 +208,8 @@ def engine_details(plan: EnginePlan) -> dict[str, Any]:
             "state_store": "rocksdb",
             "state_buckets": settings.engine_state_buckets,
             "hold": options.hold,
+            "location_state": location_state(plan),
+            "location_cell_resolution": cell_resolution(plan.model, settings),
         },
     }
 
@@ -251,8 +254,24 @@ def start_scoring(plan: EnginePlan, kafka: BlockingKafka, partitions: list[str])
         explain_every=plan.settings.explain_every_score,
         challenger=None if plan.challenger is None else model_challenger(plan.challenger),
         rules=kafka_stream(spark, bootstrap, [topics["rules"]]),
+        cells=location_state(plan),
+        resolution=cell_resolution(plan.model, settings),
     )
     return sink_query(rows, "scoring", checkpoints, bootstrap, plan.trigger)
+
+
+def location_state(plan: EnginePlan) -> bool:
+    """Whether the engine keeps the location cells' figures (:mod:`engine.cell_fold`): when the
+    setting allows it and the model or its challenger uses them."""
+    models = [plan.model] if plan.challenger is None else [plan.model, plan.challenger]
+    used = any(name in CELL_FEATURES for m in models for name in m.features)
+    return plan.settings.engine_location_state and used
+
+
+def cell_resolution(model: SavedModel, settings: Settings) -> int:
+    """The H3 resolution of the location cells: the one ``model`` was trained with."""
+    saved = model.metadata.get("location_cell_resolution")
+    return settings.location_cell_resolution if saved is None else int(saved)
 
 
 def run_engine(

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.bucket_fold import BucketState, fold_bucket
+from engine.cell_fold import target
 from engine.verdicts import Challenger, Explainer, ModelStamp, Scorer
 from features.frames import (
     CLAIM,
@@ -31,6 +32,7 @@ from features.frames import (
     event_columns,
     frame_records,
 )
+from features.location import DEFAULT_RESOLUTION
 from fraudlab.record_parsing import classify
 from fraudlab.records import Record, Score, field_names
 
@@ -175,9 +177,15 @@ def scoring_rows(
     explainer: ExplainerFactory | None = None,
     explain_every: bool = False,
     challenger: ChallengerFactory | None = None,
+    cells: bool = False,
+    resolution: int = DEFAULT_RESOLUTION,
 ) -> DataFrame:
     """Kafka sink rows (topic, key, value) of scores, dead letters and frontier reports, from
     the Kafka rows of a run's input topics (a streaming frame: the fold keeps per-bucket state).
+
+    With ``cells``, a second stateful operator keyed by the location cell of each shipping
+    address (H3 ``resolution``) adds the cell's figures to each transaction and scores it
+    (:mod:`engine.cell_fold`); without, the cell figures are zero and the customer fold scores.
 
     ``reports`` are the Kafka rows of the run's frontier topic (:mod:`engine.frontier`), each
     read into every bucket; ``partitions`` names the run's input partitions
@@ -192,7 +200,9 @@ def scoring_rows(
     """
     from pyspark.sql import functions as F
     from pyspark.sql.streaming.state import GroupStateTimeout
-    from pyspark.sql.types import StringType, StructField, StructType
+    from pyspark.sql.types import IntegerType, StringType, StructField, StructType
+
+    from engine.cell_processor import CellFoldProcessor
 
     classified = classify(raw, stream_of(topics), sessions)
     events = classified.select(
@@ -217,6 +227,9 @@ def scoring_rows(
     payload = [c for c in watermarked.columns if c not in ("bucket", "event_timestamp")]
     expected = None if partitions is None else list(partitions)
 
+    sink_columns = ["topic", "key", "value"]
+    out_columns = [*sink_columns, "cell_bucket"] if cells else sink_columns
+
     def fold(
         key: tuple[int], frames: Iterator[pd.DataFrame], state: GroupState
     ) -> Iterator[pd.DataFrame]:
@@ -225,27 +238,35 @@ def scoring_rows(
         bucket = BucketState.from_columns(state.get if state.exists else None)
         rows = [r for frame in frames for r in frame_records(frame[payload])]
         watermark_ms = int(state.getCurrentWatermarkMs())
+        scoring = not cells
         out = fold_bucket(
             bucket,
             rows,
             watermark_ms,
-            scorer(),
+            scorer() if scoring else _unused_scorer,
             model,
             topics,
             expected,
             share,
-            key[0],
-            explain=None if explainer is None else explainer(),
+            int(key[0]),
+            explain=None if explainer is None or not scoring else explainer(),
             explain_every=explain_every,
-            challenger=None if challenger is None else challenger(),
+            challenger=None if challenger is None or not scoring else challenger(),
+            cells=buckets if cells else None,
+            resolution=resolution,
         )
         state.update(bucket.to_columns())
-        yield pd.DataFrame(out, columns=["topic", "key", "value"], dtype=object)
+        if cells:
+            routed = [(*row, target(row, int(key[0]), buckets)) for row in out]
+            yield pd.DataFrame(routed, columns=out_columns).astype({"cell_bucket": "int32"})
+        else:
+            yield pd.DataFrame(out, columns=sink_columns, dtype=object)
 
-    return watermarked.groupBy("bucket").applyInPandasWithState(
+    folded = watermarked.groupBy("bucket").applyInPandasWithState(
         fold,
         outputStructType=StructType(
-            [StructField(c, StringType()) for c in ("topic", "key", "value")]
+            [StructField(c, StringType()) for c in sink_columns]
+            + ([StructField("cell_bucket", IntegerType())] if cells else [])
         ),
         stateStructType=StructType(
             [StructField(c, StringType()) for c in ("customers", "pending", "frontier", "owners")]
@@ -253,6 +274,21 @@ def scoring_rows(
         outputMode="append",
         timeoutConf=GroupStateTimeout.NoTimeout,
     )
+    if not cells:
+        return folded
+    processor = CellFoldProcessor(
+        buckets, scorer, model, topics, explainer, explain_every, challenger
+    )
+    return folded.groupBy("cell_bucket").transformWithStateInPandas(
+        processor,
+        outputStructType=StructType([StructField(c, StringType()) for c in sink_columns]),
+        outputMode="Append",
+        timeMode="None",
+    )
+
+
+def _unused_scorer(rows: list[dict[str, Any]]) -> list[float]:
+    raise AssertionError("the location fold scores, not the customer fold")
 
 
 def _with_claims(events: DataFrame, buckets: int) -> DataFrame:

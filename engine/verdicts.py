@@ -109,6 +109,32 @@ def explanations_of(
     return found
 
 
+def verdict_rows(
+    features: list[dict[str, Any]],
+    book: RuleBook,
+    score: Scorer,
+    model: ModelStamp,
+    topic: str,
+    explain: Explainer | None = None,
+    explain_every: bool = False,
+    challenger: Challenger | None = None,
+) -> list[SinkRow]:
+    """The Score sink rows (to ``topic``) of complete feature rows, in their order: one
+    vectorised call of the scorer, the rules of ``book`` in force at each row's event time, the
+    explanations (:func:`explanations_of`) and the challenger's verdicts."""
+    if not features:
+        return []
+    decisions = book.decide_all(features, score(features), model.threshold)
+    explanations = explanations_of(features, decisions, explain, explain_every)
+    verdicts = challenger_verdicts(challenger, book, features, decisions)
+    return [
+        sink_row(topic, score_record(row, decision, model, verdict, explanation))
+        for row, decision, verdict, explanation in zip(
+            features, decisions, verdicts, explanations, strict=True
+        )
+    ]
+
+
 def score_record(
     row: dict[str, Any],
     decision: Decision,
@@ -157,4 +183,5 @@ __all__ = [
     "explanations_of",
     "score_record",
     "sink_row",
+    "verdict_rows",
 ]

@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from features.location import CELL_FEATURES
 from fraudlab import codec
 from fraudlab.product_metadata import parse_items
 from fraudlab.records import L1_EVENTS, L2_EVENTS
@@ -69,6 +70,8 @@ FEATURES: dict[str, str] = {
     "seconds_since_previous": "number",
     "n_items": "number",
     "max_item_price": "number",
+    # what other accounts shipped to the same location cell before (features.location)
+    **CELL_FEATURES,
 }
 NUMERIC_FEATURES = tuple(n for n, k in FEATURES.items() if k == "number")
 CATEGORY_FEATURES = tuple(n for n, k in FEATURES.items() if k == "category")
@@ -177,7 +180,8 @@ class CustomerState:
         self.transaction_ts = [t for t in self.transaction_ts if now - t <= HISTORY_S]
 
     def transaction_features(self, tx: Payment) -> dict[str, Any]:
-        """The feature row of one transaction; then the transaction joins the history."""
+        """The customer's part of the feature row of one transaction (every feature but the
+        location cell's, :mod:`features.location`); then the transaction joins the history."""
         profile = self.profile
         ts = tx.ts
         self._expire(ts)

@@ -10,11 +10,13 @@ events into feature rows.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from features.definition import FEATURES, CustomerState, Payment, Profile
+from features.location import DEFAULT_RESOLUTION, cell_of, fold_cells
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,10 +78,13 @@ KAFKA_SOURCE_COLUMNS = SOURCE_COLUMNS[:3]
 ID_COLUMNS = ("transaction_id", "session_id", "customer_id", "ts")
 # (amount and shipment location travel as the features total_amount, shipment_lat/long)
 DETAIL_COLUMNS = ("product_metadata",)
+# the location cell of the shipping address (features.location), "" when it has none
+CELL_COLUMN = "cell"
 
 
 def features_schema() -> StructType:
-    """Schema of a feature frame: ids, transaction details, then every feature."""
+    """Schema of a feature frame: ids, transaction details, the location cell, then every
+    feature."""
     from pyspark.sql import types as T
 
     fields = [
@@ -88,6 +93,7 @@ def features_schema() -> StructType:
         T.StructField("customer_id", T.StringType()),
         T.StructField("ts", T.LongType()),
         T.StructField("product_metadata", T.StringType()),
+        T.StructField(CELL_COLUMN, T.StringType()),
     ]
     for name, kind in FEATURES.items():
         fields.append(T.StructField(name, T.StringType() if kind == "category" else T.DoubleType()))
@@ -189,11 +195,13 @@ def _present(value: Any) -> bool:
 
 
 def fold_events(
-    state: CustomerState, events: Iterable[dict[str, Any]]
+    state: CustomerState, events: Iterable[dict[str, Any]], resolution: int = DEFAULT_RESOLUTION
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Fold a customer's events, in (ts, seq) order, into ``state``.
 
-    Returns one feature row per transaction, and the events skipped as duplicate deliveries.
+    Returns one feature row per transaction, with the customer's features and the location cell
+    of its shipping address at H3 ``resolution`` (its cell's figures come from
+    :func:`features.location.fold_cells`), and the events skipped as duplicate deliveries.
     """
     rows, duplicates = [], []
     for e in sorted(events, key=lambda e: (e["ts"], e["seq"])):
@@ -235,8 +243,14 @@ def fold_events(
                 e["product_metadata"] or "",
             )
             features = state.transaction_features(payment)
+            cell = cell_of(e["shipment_location_lat"], e["shipment_location_long"], resolution)
             rows.append(
-                {**{c: e[c] for c in ID_COLUMNS}, **{c: e[c] for c in DETAIL_COLUMNS}, **features}
+                {
+                    **{c: e[c] for c in ID_COLUMNS},
+                    **{c: e[c] for c in DETAIL_COLUMNS},
+                    CELL_COLUMN: cell,
+                    **features,
+                }
             )
     return rows, duplicates
 
@@ -244,7 +258,7 @@ def fold_events(
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     import pandas as pd
 
-    columns = [*ID_COLUMNS, *DETAIL_COLUMNS, *FEATURES]
+    columns = [*ID_COLUMNS, *DETAIL_COLUMNS, CELL_COLUMN, *FEATURES]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -255,7 +269,7 @@ def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
-def _fold_partition(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+def _fold_partition(frames: Iterator[pd.DataFrame], resolution: int) -> Iterator[pd.DataFrame]:
     # rows arrive sorted by customer, then time: one pass folds every customer of the partition
     states: dict[str, CustomerState] = {}
     for frame in frames:
@@ -263,16 +277,33 @@ def _fold_partition(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for customer, events in itertools.groupby(
             frame_records(frame), key=lambda e: e["customer_id"]
         ):
-            rows.extend(fold_events(states.setdefault(customer, CustomerState()), events)[0])
+            state = states.setdefault(customer, CustomerState())
+            rows.extend(fold_events(state, events, resolution)[0])
         yield _frame(rows)
 
 
-def batch_features(events: DataFrame, partitions: int | None = None) -> DataFrame:
+def _fold_cell(frame: pd.DataFrame) -> pd.DataFrame:
+    # every transaction shipped to one cell (or every one without a cell), in any order
+    rows = frame_records(frame)
+    fold_cells({}, rows)
+    return _frame(rows)
+
+
+def batch_features(
+    events: DataFrame, partitions: int | None = None, resolution: int = DEFAULT_RESOLUTION
+) -> DataFrame:
     """Feature rows of every transaction in a batch frame of :func:`customer_events`.
 
     A customer's events are brought together by partitioning on customer_id and sorting; each
-    partition is then folded in one pass (far cheaper than one pandas frame per customer).
+    partition is then folded in one pass (far cheaper than one pandas frame per customer). The
+    rows are then grouped by the location cell of their shipping address (H3 ``resolution``),
+    and each cell's transactions get its figures (:func:`features.location.fold_cells`), as the
+    engine's location state gives them.
     """
     n = partitions or events.sparkSession.sparkContext.defaultParallelism
     ordered = events.repartition(n, "customer_id").sortWithinPartitions("customer_id", "ts", "seq")
-    return ordered.mapInPandas(_fold_partition, features_schema())
+    schema = features_schema()
+    customers = ordered.mapInPandas(
+        functools.partial(_fold_partition, resolution=resolution), schema
+    )
+    return customers.groupBy(CELL_COLUMN).applyInPandas(_fold_cell, schema)

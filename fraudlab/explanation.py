@@ -106,6 +106,14 @@ WORDS: dict[str, str] = {
     "seconds_since_previous": "{value:,.0f} s since the previous transaction",
     "n_items": "{value:.0f} items",
     "max_item_price": "dearest item {value:,.0f}",
+    "cell_customers_1h": "{value:.0f} customers shipped to this location cell in the hour",
+    "cell_customers_24h": "{value:.0f} customers shipped to this location cell in 24 h",
+    "cell_far_customers_1h": "{value:.0f} customers living far away shipped here in the hour",
+    "cell_far_share_1h": "share of those shipping here in the hour who live far away {value:.2f}",
+    "cell_new_device_share_1h": "share of those shipping here in the hour on a new device "
+    "{value:.2f}",
+    "cell_orders_1h": "{value:.0f} orders shipped to this location cell in the hour",
+    "cell_value_1h": "orders worth {value:,.0f} shipped to this location cell in the hour",
 }
 
 

@@ -153,6 +153,18 @@ class Settings(BaseSettings):
         description="buckets of customers the engine's state is kept in (fixed for a run once "
         "its checkpoints exist)",
     )
+    engine_location_state: bool = Field(
+        True,
+        description="keep each shipping location cell's figures in the engine (features.location) "
+        "when the model or challenger uses them; off, they are zero (the benchmark's reference)",
+    )
+    location_cell_resolution: int = Field(
+        8,
+        ge=0,
+        le=15,
+        description="H3 resolution of the shipping location cells a model is trained with (8: "
+        "hexagons of 0.74 km² on average); saved with the model, whose own the engine uses",
+    )
     spark_driver_memory: str = Field("2g", pattern=r"^\d+[kmgt]?$")
     spark_live_quick_start: bool = Field(
         False,

@@ -225,7 +225,7 @@ def train_regression_model(spark: SparkSession, settings: Settings, step: Step) 
         history = simulated_history(
             spark, scenario, settings.scenarios_dir, seed, recipe["minutes"]
         )
-        rows.append(feature_rows(spark, history))
+        rows.append(feature_rows(spark, history, settings.location_cell_resolution))
     import pandas as pd
 
     plan = TrainingPlan(

@@ -28,6 +28,7 @@ import duckdb
 
 from archive.files import ArchiveCorrupt, archive_error, archive_path, reading
 from archive.reader import run_summary, verify_digest
+from features.location import DEFAULT_RESOLUTION
 from fraudlab.errors import UsageError
 from models.history import HISTORY_STREAMS, History, history_frames, rows_by_stream
 from models.training import (
@@ -112,10 +113,15 @@ def _named(runs: Iterable[TrainingRun]) -> str:
 
 
 def runs_training_rows(
-    spark: SparkSession, archive_dir: Path, plan: TrainingPlan, step: Step
+    spark: SparkSession,
+    archive_dir: Path,
+    plan: TrainingPlan,
+    step: Step,
+    resolution: int = DEFAULT_RESOLUTION,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The labelled feature rows ``plan`` trains and validates on: of its runs, and of its
-    validation runs or else the last :data:`HELD_OUT_SHARE` of each training run's event time.
+    validation runs or else the last :data:`HELD_OUT_SHARE` of each training run's event time
+    (location cells at H3 ``resolution``).
 
     Runs are read in the order of their ids and rows put in transaction order, so the same runs
     give the same rows however they were listed; a UsageError when either side holds no fraud.
@@ -123,7 +129,7 @@ def runs_training_rows(
     train_parts, valid_parts = [], []
     for run in sorted(plan.runs, key=lambda r: r.run_id):
         step(f"reading run {run.run_id} from its archive (digest {run.digest[:12]})")
-        rows = feature_rows(spark, run_history(spark, archive_dir, run.run_id))
+        rows = feature_rows(spark, run_history(spark, archive_dir, run.run_id), resolution)
         if plan.validation_runs:
             train_parts.append(rows)
             continue
@@ -136,7 +142,9 @@ def runs_training_rows(
         valid_parts.append(valid)
     for run in sorted(plan.validation_runs, key=lambda r: r.run_id):
         step(f"reading validation run {run.run_id} from its archive (digest {run.digest[:12]})")
-        valid_parts.append(feature_rows(spark, run_history(spark, archive_dir, run.run_id)))
+        valid_parts.append(
+            feature_rows(spark, run_history(spark, archive_dir, run.run_id), resolution)
+        )
     train_rows, valid_rows = _in_order(train_parts), _in_order(valid_parts)
     if not train_rows["label"].any():
         raise UsageError(

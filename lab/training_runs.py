@@ -126,11 +126,15 @@ def train(spark: SparkSession, settings: Settings, plan: TrainingPlan, step: Ste
     if plan.runs:
         from lab.run_history import runs_training_rows
 
-        train_rows, valid_rows = runs_training_rows(spark, settings.archive_dir, plan, step)
+        train_rows, valid_rows = runs_training_rows(
+            spark, settings.archive_dir, plan, step, settings.location_cell_resolution
+        )
         return fit_and_save(spark, settings, plan, train_rows, valid_rows, step)
     if plan.data_dir is not None:
         step(f"reading history from {plan.data_dir}")
-        train_rows = feature_rows(spark, csv_history(spark, plan.data_dir))
+        train_rows = feature_rows(
+            spark, csv_history(spark, plan.data_dir), settings.location_cell_resolution
+        )
     else:
         step(f"simulating training history: {plan.scenario}, seed {plan.seed}")
         train_rows = feature_rows(
@@ -138,6 +142,7 @@ def train(spark: SparkSession, settings: Settings, plan: TrainingPlan, step: Ste
             simulated_history(
                 spark, plan.scenario, settings.scenarios_dir, plan.seed, plan.minutes
             ),
+            settings.location_cell_resolution,
         )
     valid_parts = []
     for seed in plan.validation_seeds:
@@ -155,6 +160,7 @@ def train(spark: SparkSession, settings: Settings, plan: TrainingPlan, step: Ste
                     seed,
                     plan.validation_minutes or plan.minutes,
                 ),
+                settings.location_cell_resolution,
             )
         )
     import pandas as pd

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from features.definition import CATEGORY_FEATURES, NUMERIC_FEATURES
+from features.location import DEFAULT_RESOLUTION
 from models import metrics
 from models.registry import SavedModel
 from models.training import feature_rows, probabilities
@@ -65,7 +66,8 @@ def evaluate(
     spark: SparkSession, model: SavedModel, history: History, scenario: str, seed: int
 ) -> tuple[Evaluation, pd.DataFrame]:
     """Figures of ``model`` on ``history``, and the scored rows (for plots)."""
-    return evaluate_rows(spark, model, feature_rows(spark, history), scenario, seed)
+    resolution = int(model.metadata.get("location_cell_resolution", DEFAULT_RESOLUTION))
+    return evaluate_rows(spark, model, feature_rows(spark, history, resolution), scenario, seed)
 
 
 def evaluate_rows(

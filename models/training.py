@@ -23,6 +23,7 @@ import numpy as np
 
 from features.definition import FEATURES
 from features.frames import batch_features, customer_events
+from features.location import DEFAULT_RESOLUTION
 from fraudlab.settings import Settings
 from fraudlab.version import code_version
 from models import metrics
@@ -130,10 +131,13 @@ class TrainingPlan:
         }
 
 
-def feature_rows(spark: SparkSession, history: History) -> pd.DataFrame:
-    """Labelled feature rows of a history, in transaction order (a pandas frame)."""
+def feature_rows(
+    spark: SparkSession, history: History, resolution: int = DEFAULT_RESOLUTION
+) -> pd.DataFrame:
+    """Labelled feature rows of a history, in transaction order (a pandas frame), with location
+    cells at H3 ``resolution``."""
     events = customer_events(history.browsing, history.transactions, history.customers)
-    labelled = history.labelled(batch_features(events))
+    labelled = history.labelled(batch_features(events, resolution=resolution))
     rows: pd.DataFrame = labelled.toPandas()
     return rows.sort_values("transaction_id", kind="mergesort").reset_index(drop=True)
 
@@ -264,6 +268,7 @@ def fit_and_save(
             "alert_rate": round(at.alert_rate, 6),
         },
         "features": list(FEATURES),
+        "location_cell_resolution": settings.location_cell_resolution,
         "encoding": encoding.to_dict(),
         "params": {**CANDIDATES[best], "random_state": plan.seed, "num_workers": plan.num_workers},
         "xgboost": xgboost.__version__,

@@ -68,8 +68,8 @@ def _records() -> tuple[list[Customer], list[Browsing], list[Transaction]]:
                 "0",
                 "",
                 "10000",
-                "-7.25" if n == 7 else "-6.2",
-                "112.75" if n == 7 else "106.8",
+                "-7.25" if n in (7, 8, 10) else "-6.2",
+                "112.75" if n in (7, 8, 10) else "106.8",
                 str(60000 + n),
                 "1",
                 start + 85,
@@ -146,7 +146,8 @@ def test_batch_and_streaming_features_agree(spark: Any, tmp_path: Path) -> None:
     names = (*INPUT_STREAMS, "scores", "dead-letter", "frontier")
     topics = {s: f"fraudlab.parity.{s}" for s in names}
     stamp = ModelStamp("fingerprint", "0" * 64, 2.0)
-    rows = scoring_rows(raw, topics, stamp, _fingerprints(), 4, reports, [])
+    # with the location state: the customer fold, then the location fold keyed by cell
+    rows = scoring_rows(raw, topics, stamp, _fingerprints(), 4, reports, [], cells=True)
     out: list[Any] = []
     for run in ("input", "close-out"):
         if run == "close-out":  # as the engine ends a run: nothing stays held
@@ -173,3 +174,8 @@ def test_batch_and_streaming_features_agree(spark: Any, tmp_path: Path) -> None:
     assert expected["t7"]["new_device"] == 1.0 and expected["t7"]["distance_km"] > 600
     assert expected["t5"]["failed_payment"] == 1.0
     assert expected["t9"]["purchases_before"] == 2.0
+    # and what other accounts shipped to the same cell before
+    assert expected["t0"]["cell_customers_1h"] == 0.0
+    assert expected["t11"]["cell_customers_24h"] == 3.0
+    assert expected["t8"]["cell_far_customers_1h"] == 1.0  # t7's, shipped there 400 s before
+    assert expected["t10"]["cell_far_share_1h"] == 1.0

@@ -115,7 +115,7 @@ def archived_rows(monkeypatch: pytest.MonkeyPatch) -> dict[str, pd.DataFrame]:
     """Runs' feature rows as if read from their archives (no Spark): set them by run id."""
     rows: dict[str, pd.DataFrame] = {}
     monkeypatch.setattr(run_history, "run_history", lambda spark, folder, run_id: run_id)
-    monkeypatch.setattr(run_history, "feature_rows", lambda spark, run_id: rows[run_id])
+    monkeypatch.setattr(run_history, "feature_rows", lambda spark, run_id, resolution: rows[run_id])
     return rows
 
 
