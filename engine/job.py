@@ -25,7 +25,7 @@ frontier on over partitions that went quiet. The control loop is
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -264,8 +264,12 @@ def location_state(plan: EnginePlan) -> bool:
     """Whether the engine keeps the location cells' figures (:mod:`engine.cell_fold`): when the
     setting allows it and the model or its challenger uses them."""
     models = [plan.model] if plan.challenger is None else [plan.model, plan.challenger]
-    used = any(name in CELL_FEATURES for m in models for name in m.features)
-    return plan.settings.engine_location_state and used
+    return plan.settings.engine_location_state and uses_cells(models)
+
+
+def uses_cells(models: Iterable[SavedModel]) -> bool:
+    """Whether any of ``models`` was trained on the location cells' figures."""
+    return any(name in CELL_FEATURES for m in models for name in m.features)
 
 
 def cell_resolution(model: SavedModel, settings: Settings) -> int:

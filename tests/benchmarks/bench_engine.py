@@ -27,6 +27,10 @@ session's JVM starts as a live ``fraudlab engine``'s does: both JIT tiers, or C1
    scoring micro-batch, which folds in every customer profile, is timed on its own (goal 5 s),
    for each variant in turn: the model's comes first, in a JVM that has run no streaming query
    yet (as a fresh engine's), and is the figure; the others' meet a JVM warmed by it.
+   Beside them, the same search for the model without the location cells' state ("no
+   location": their figures zero, no second stateful operator; goal: the model with it sustains
+   0.85 of that rate or better), without the frontier hold, with 20 rules, and explained with a
+   challenger.
 3. latency. The scenario is produced paced at k = rate / its events per simulated second, for
    about 1,000 and 10,000 events/s, with the engine live next to it as ``fraudlab run`` has it
    (``EngineOptions(speed=k, until_producer_ends=True)``, on a thread of this process). The
@@ -97,6 +101,8 @@ if TYPE_CHECKING:
 SCENARIO, SEED = "history", 7
 RULES_DIR = REPO_ROOT / "rules"
 GOAL_RULES_RATIO = 0.9
+# the location cells' state (engine.cell_fold) against their figures left at zero
+GOAL_LOCATION_RATIO = 0.85
 GOAL_CHALLENGER_RATIO = 0.8
 GOAL_RATIO = 0.8
 GOAL_EVENTS_PER_S = 10_000
@@ -222,6 +228,8 @@ def measure(spark: SparkSession, settings: Settings, args: argparse.Namespace) -
         Variant(
             "constant", constant_scorer(CONSTANT_PROBABILITY), constant_model, "bench-engine-const"
         ),
+        # the model without the location cells' state: their figures zero (engine.cell_fold)
+        Variant("no location", model_scorer(model), model, "bench-engine-no-cells", cells=False),
         # the model without the frontier hold: each transaction scored in its arrival batch
         Variant("no hold", model_scorer(model), model, "bench-engine-no-hold", hold=False),
         # the model with 20 rules in force (rulebook.rules), decided in the same pass
@@ -268,6 +276,7 @@ def measure(spark: SparkSession, settings: Settings, args: argparse.Namespace) -
 
     figures["model_vs_constant_ratio"] = ratio_of("model", "constant")
     figures["hold_vs_no_hold_ratio"] = ratio_of("model", "no hold")
+    figures["location_vs_none_ratio"] = ratio_of("model", "no location")
     figures["rules_vs_none_ratio"] = ratio_of("20 rules", "model")
     figures["explained_challenger_vs_model_ratio"] = ratio_of("explained + challenger", "model")
     pair = [v for v in variants if v.name in ("model", "constant")]
@@ -339,7 +348,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--variants",
         nargs="+",
         metavar="NAME",
-        help="measure only these variants (model, constant, 'no hold', '20 rules', "
+        help="measure only these variants (model, constant, 'no location', 'no hold', '20 rules', "
         "'explained + challenger'); the ratios of the others are then left out",
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
@@ -375,6 +384,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "sustained_events_per_s": GOAL_EVENTS_PER_S,
         "first_scoring_batch_s": GOAL_FIRST_BATCH_S,
         "rules_vs_none_ratio": GOAL_RULES_RATIO,
+        "location_vs_none_ratio": GOAL_LOCATION_RATIO,
         "explained_challenger_vs_model_ratio": GOAL_CHALLENGER_RATIO,
     }
     _print(figures)
@@ -447,6 +457,11 @@ def _print(f: dict[str, Any]) -> None:
             f"  produce-to-score latency the hold adds at {HOLD_LATENCY_TARGET:,} events/s: "
             f"p50 {extra['p50']:+.2f} s, p99 {extra['p99']:+.2f} s"
         )
+    cells = f.get("location_vs_none_ratio")
+    print(
+        f"  location state / none    {'-' if cells is None else f'{cells:8.2f}'} "
+        f"(goal {GOAL_LOCATION_RATIO} or better)"
+    )
     rules = f.get("rules_vs_none_ratio")
     print(
         f"  20 rules / none          {'-' if rules is None else f'{rules:8.2f}'} "

@@ -23,7 +23,7 @@ import orjson
 
 from engine import job, report_queries
 from engine.frontier import frontier_topic, partition_key
-from engine.job import SCORES_TRIGGER_S
+from engine.job import SCORES_TRIGGER_S, cell_resolution, uses_cells
 from engine.scoring import (
     ChallengerFactory,
     ExplainerFactory,
@@ -66,6 +66,8 @@ class Variant:
     # what explains potential frauds, and a model scored beside (engine.verdicts); None: neither
     explainer: ExplainerFactory | None = None
     challenger: ChallengerFactory | None = None
+    # the location cells' figures kept (engine.cell_fold) when the model uses them; else zero
+    cells: bool = True
     passed: float | None = None
     failed: float | None = None
     input_ran_out: bool = False
@@ -167,6 +169,8 @@ def start_queries(
         rules=rules,
         explainer=variant.explainer,
         challenger=variant.challenger,
+        cells=variant.cells and uses_cells([model]),
+        resolution=cell_resolution(model, settings),
     )
     scoring = report_queries.sink_query(rows, "scoring", checkpoints, bootstrap, every)
     if not with_reports:

@@ -20,7 +20,7 @@ import xgboost
 from run_helpers import produce, reasons
 from run_results import alert_set, archived_alert_set, read, read_with_keys
 
-from engine.job import EngineOptions, run_engine
+from engine.job import EngineOptions, run_engine, uses_cells
 from fraudlab.explanation import Explanation
 from fraudlab.kafka_io import end_offsets, list_topics
 from fraudlab.net import free_port
@@ -234,6 +234,9 @@ def test_the_same_events_give_the_same_scores_however_micro_batches_are_cut(
     # the batch path (training, evaluate) on the same events
     history = simulated_history(spark, "baseline", engine_settings.scenarios_dir, 7, MINUTES)
     rows = feature_rows(spark, history)
+    # with the location cells' state in use: the model reads the cells' figures, and some
+    # transactions met others' shipments in their cell
+    assert uses_cells([tiny_model]) and (rows["cell_customers_1h"] > 0).sum() >= 5
     batch = tiny_model.scorer().probabilities(rows)
     assert (
         dict(zip(rows["transaction_id"], (orjson.dumps(float(p)) for p in batch), strict=True))
