@@ -159,11 +159,12 @@ class Settings(BaseSettings):
         "when the model or challenger uses them; off, they are zero (the benchmark's reference)",
     )
     location_cell_resolution: int = Field(
-        8,
+        7,
         ge=0,
         le=15,
-        description="H3 resolution of the shipping location cells a model is trained with (8: "
-        "hexagons of 0.74 km² on average); saved with the model, whose own the engine uses",
+        description="H3 resolution of the shipping location cells a model is trained with (7: "
+        "hexagons of 5.2 km² on average, edges of 1.4 km); saved with the model, whose own the "
+        "engine uses",
     )
     spark_driver_memory: str = Field("2g", pattern=r"^\d+[kmgt]?$")
     spark_live_quick_start: bool = Field(

@@ -53,7 +53,7 @@ def test_a_cell_is_about_a_kilometre_across() -> None:
     near = cell_of("-6.2027", "106.8", DEFAULT_RESOLUTION)
     far = cell_of("-6.245", "106.8", DEFAULT_RESOLUTION)
     assert near != "" and far not in ("", JAKARTA)
-    assert cell_of(-6.2, 106.8, 7) != JAKARTA  # the resolution is the caller's
+    assert cell_of(-6.2, 106.8, 8) != JAKARTA  # the resolution is the caller's
 
 
 def test_figures_count_customers_not_orders_over_their_windows() -> None:
