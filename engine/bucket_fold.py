@@ -6,7 +6,8 @@ bucket's stored customer states (customer id -> the JSON of a
 :class:`~features.definition.CustomerState`). Only the customers the micro-batch touches are decoded
 and encoded again; the others stay the strings they were. Each customer's events are folded by
 :func:`features.frames.fold_events`, the code training uses, and every transaction of the
-bucket is then scored in one vectorised call. Pure: fed with lists in unit tests.
+bucket is then scored in one vectorised call, or, with the location state, passed on to the
+location fold (:mod:`engine.cell_fold`), which scores it. Pure: fed with lists in unit tests.
 
 A record waits in the bucket's state until the run's frontier (:mod:`engine.frontier`) has
 passed its event time, and is then folded in (time, seq) order: a transaction's features hold
@@ -57,10 +58,10 @@ from engine.frontier import (
 )
 from engine.identity import (
     Owners,
-    conflict_reason,
     conflicts_message,
     decode_conflicts,
     position,
+    take_identities,
 )
 from engine.verdicts import (
     Challenger,
@@ -290,7 +291,11 @@ def fold_bucket(
             # what its customer did later (a transaction before it was scored without it)
             behind += partitions is not None and state.at is not None and int(e["ts"]) < state.at
         state.pending.setdefault(e["customer_id"], []).append(e)
-    out.extend(_identities(state, claims, conflicts, watermark_ms, topics))
+    found = take_identities(
+        state.owners, state.conflicts, state.pending, claims, conflicts, watermark_ms
+    )
+    if found and "frontier" in topics:
+        out.append((topics["frontier"], "conflicts", conflicts_message(found).decode()))
     # a transaction claims its ids in the micro-batch it arrives in; a conflict comes back in
     # the next one: it is folded in no sooner (with the hold)
     fresh = (
@@ -368,50 +373,6 @@ def _take_due(state: BucketState, customer: str, now: int, fresh: set[str]) -> l
     else:
         del state.pending[customer]
     return due
-
-
-def _identities(
-    state: BucketState,
-    claims: list[dict[str, Any]],
-    conflicts: dict[str, str],
-    watermark_ms: int,
-    topics: dict[str, str],
-) -> list[SinkRow]:
-    """Keep the conflicts read back that concern transactions this bucket holds (every bucket
-    reads every one), and take the claims that came to it; the message of the conflicts those
-    claims met, for the frontier topic (:mod:`engine.identity`)."""
-    if conflicts:
-        holding = {position(e) for pending in state.pending.values() for e in pending}
-        state.conflicts.update({p: why for p, why in conflicts.items() if p in holding})
-    found = _take_claims(state, claims, watermark_ms)
-    if not found or "frontier" not in topics:
-        return []
-    return [(topics["frontier"], "conflicts", conflicts_message(found).decode())]
-
-
-def _take_claims(
-    state: BucketState, claims: list[dict[str, Any]], watermark_ms: int
-) -> dict[str, str]:
-    """Take a micro-batch's claims on this bucket's ids, in (ts, position) order; the positions
-    of the records whose claim met another owner, with why (:mod:`engine.identity`). A claim
-    behind the watermark is not taken: its record is dropped as late."""
-    found: dict[str, str] = {}
-    if not claims:
-        return found
-    ordered = sorted(
-        (c for c in claims if int(c["ts"]) * 1000 >= watermark_ms),
-        key=lambda c: (int(c["ts"]), position(c), c["event_id"]),
-    )
-    for c in ordered:
-        key, claimant = str(c["event_id"]), str(c["customer_id"])
-        owner = state.owners.claim(key, claimant, int(c["ts"]))
-        if owner is not None:
-            where = position(c)
-            reason = conflict_reason(key, owner, claimant)
-            found[where] = f"{found[where]}; {reason}" if where in found else reason
-    if ordered:
-        state.owners.expire(int(ordered[-1]["ts"]))
-    return found
 
 
 def _conflicted(state: BucketState, e: dict[str, Any], out: list[SinkRow], topic: str) -> bool:

@@ -100,6 +100,47 @@ def decode_conflicts(value: bytes | str | None) -> dict[str, str]:
         return {}
 
 
+def take_identities(
+    owners: Owners,
+    held_conflicts: dict[str, str],
+    pending: Mapping[str, list[dict[str, Any]]],
+    claims: list[dict[str, Any]],
+    conflicts: Mapping[str, str],
+    watermark_ms: int,
+) -> dict[str, str]:
+    """One bucket's part in a micro-batch: keep, in ``held_conflicts``, the ``conflicts`` read
+    back that concern the records it holds (``pending``, customer -> held records; every bucket
+    reads every conflict), then take the ``claims`` that came to it on its ``owners``; the
+    conflicts those claims met (record position -> why), for the frontier topic."""
+    if conflicts:
+        holding = {position(e) for held in pending.values() for e in held}
+        held_conflicts.update({p: why for p, why in conflicts.items() if p in holding})
+    return _take_claims(owners, claims, watermark_ms)
+
+
+def _take_claims(owners: Owners, claims: list[dict[str, Any]], watermark_ms: int) -> dict[str, str]:
+    """Take a micro-batch's claims on a bucket's ids, in (ts, position) order; the positions of
+    the records whose claim met another owner, with why. A claim behind the watermark is not
+    taken: its record is dropped as late."""
+    found: dict[str, str] = {}
+    if not claims:
+        return found
+    ordered = sorted(
+        (c for c in claims if int(c["ts"]) * 1000 >= watermark_ms),
+        key=lambda c: (int(c["ts"]), position(c), c["event_id"]),
+    )
+    for c in ordered:
+        key, claimant = str(c["event_id"]), str(c["customer_id"])
+        owner = owners.claim(key, claimant, int(c["ts"]))
+        if owner is not None:
+            where = position(c)
+            reason = conflict_reason(key, owner, claimant)
+            found[where] = f"{found[where]}; {reason}" if where in found else reason
+    if ordered:
+        owners.expire(int(ordered[-1]["ts"]))
+    return found
+
+
 __all__ = [
     "OWNER_TTL_S",
     "Owners",
@@ -108,4 +149,5 @@ __all__ = [
     "conflicts_message",
     "decode_conflicts",
     "position",
+    "take_identities",
 ]

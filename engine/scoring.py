@@ -7,9 +7,11 @@ customer's profile arrived, as in training), parses each value once
 watermarks it 2 minutes behind event time and groups it by a stable bucket of the customer id.
 Python is called once per bucket and micro-batch (:mod:`engine.bucket_fold`): the bucket's
 customers fold their events into features and its transactions are scored by the saved booster
-in one vectorised call. Scores, records dropped as late or as duplicate deliveries, and values
-that could not be parsed leave the same pass for their topics (a per-row ``topic`` column of
-Spark's Kafka sink).
+in one vectorised call. When the model reads the location cells' figures, the transactions go
+on instead to a second stateful operator in the same query, keyed by the cell of the shipping
+address (:mod:`engine.cell_fold`), which adds the cell's figures and scores them there. Scores,
+records dropped as late or as duplicate deliveries, and values that could not be parsed leave
+the same pass for their topics (a per-row ``topic`` column of Spark's Kafka sink).
 """
 
 from __future__ import annotations
