@@ -9,7 +9,8 @@ from typing import Any
 import orjson
 
 from engine.bucket_fold import BucketState, fold_bucket
-from engine.frontier import close_out_report, report
+from engine.cell_fold import CELLS
+from engine.frontier import CLOSED, close_out_report, report
 from engine.verdicts import ModelStamp
 from features.definition import CustomerState
 from features.frames import (
@@ -22,6 +23,7 @@ from features.frames import (
     TRANSACTION,
     fold_events,
 )
+from features.location import DEFAULT_RESOLUTION, cell_of
 
 TOPICS = {"dead-letter": "r.dead-letter", "scores": "r.scores", "frontier": "r.frontier"}
 PARTITIONS = ["r.browsing:0", "r.transactions:0"]
@@ -421,3 +423,35 @@ def test_a_challenger_is_scored_beside_the_model_and_changes_none_of_its_fields(
     }
     for key, value in both.items():
         assert orjson.dumps({**orjson.loads(value), **nulled}) == alone[key]
+
+
+def test_with_the_location_state_transactions_go_to_their_cell_with_how_far_the_bucket_passed() -> (
+    None
+):
+    state = BucketState()
+    metadata = "[{'product_id': 7, 'quantity': 1, 'item_price': 50}]"
+    first, second = _pay("c1", T0 + 10, "t1", 0, metadata), _pay("c2", T0 + 20, "t2", 1, metadata)
+    rows = [first, second, _browse("c3", T0 + 30, "e1", 0)]
+
+    def fold(batch: list[dict[str, Any]]) -> list[Any]:
+        def unused(features: list[dict[str, Any]]) -> list[float]:
+            raise AssertionError("the location fold scores")
+
+        return fold_bucket(state, batch, 0, unused, MODEL, TOPICS, PARTITIONS, cells=4, bucket=1)
+
+    # nothing before the frontier yet: no transaction, and the bucket has passed on all before it
+    out = fold(rows)
+    sent = [(kind, orjson.loads(value)) for topic, kind, value in out if topic == CELLS]
+    assert [k for k, _ in sent] == ["passed"] * 4
+    assert {v[0] for _, v in sent} == {0, 1, 2, 3} and {tuple(v[1:]) for _, v in sent} == {
+        (1, T0 + 10)  # the first record it holds
+    }
+    # the close-out: both transactions go on, with their cells, and nothing is held any more
+    out = fold([_report()])
+    sent = [(kind, orjson.loads(value)) for topic, kind, value in out if topic == CELLS]
+    transactions = [v for k, v in sent if k == "transaction"]
+    assert [t["transaction_id"] for t in transactions] == ["t1", "t2"]
+    assert {t["cell"] for t in transactions} == {cell_of("-6.2", "106.8", DEFAULT_RESOLUTION)}
+    assert "cell_customers_1h" not in transactions[0]  # the location fold adds them
+    assert {tuple(v[1:]) for k, v in sent if k == "passed"} == {(1, CLOSED)}
+    assert _of([(t, k, orjson.loads(v)) for t, k, v in out], "r.scores") == []
