@@ -63,6 +63,11 @@ from rulebook.rules import RuleBook, RuleChange
 
 # the topic of a row that goes from the customer fold to the location fold, never to Kafka
 CELLS = ""
+# The location fold's buckets. Few: each is one call of the processor per micro-batch, with its
+# state read and written through Spark's state API, and a bucket of cells holds far less than one
+# of customers (the benchmark's fixed cost per micro-batch grew with 32 of them). Fixed for a run
+# once its checkpoints exist.
+CELL_BUCKETS = 4
 TRANSACTION, PASSED, RULE = "transaction", "passed", "rule"
 
 

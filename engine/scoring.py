@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.bucket_fold import BucketState, fold_bucket
-from engine.cell_fold import target
+from engine.cell_fold import CELL_BUCKETS, target
 from engine.verdicts import Challenger, Explainer, ModelStamp, Scorer
 from features.frames import (
     CLAIM,
@@ -254,12 +254,12 @@ def scoring_rows(
             explain=None if explainer is None or not scoring else explainer(),
             explain_every=explain_every,
             challenger=None if challenger is None or not scoring else challenger(),
-            cells=buckets if cells else None,
+            cells=CELL_BUCKETS if cells else None,
             resolution=resolution,
         )
         state.update(bucket.to_columns())
         if cells:
-            routed = [(*row, target(row, int(key[0]), buckets)) for row in out]
+            routed = [(*row, target(row, int(key[0]), CELL_BUCKETS)) for row in out]
             yield pd.DataFrame(routed, columns=out_columns).astype({"cell_bucket": "int32"})
         else:
             yield pd.DataFrame(out, columns=sink_columns, dtype=object)
