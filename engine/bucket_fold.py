@@ -198,6 +198,7 @@ def fold_bucket(
     challenger: Challenger | None = None,
     cells: int | None = None,
     resolution: int = DEFAULT_RESOLUTION,
+    buckets: int = 1,
 ) -> list[SinkRow]:
     """Fold one micro-batch of a bucket's rows into ``state`` (updated in place).
 
@@ -221,7 +222,8 @@ def fold_bucket(
     probabilities stay the scorer's, so explanations change no score. A ``challenger`` scores
     the same rows beside the model (:mod:`engine.verdicts`); the model alone decides.
 
-    With ``cells`` (the number of location-cell buckets), the transactions are not scored here:
+    With ``cells`` (the number of location-cell buckets; ``buckets``, of customer buckets, this
+    one being ``bucket``), the transactions are not scored here:
     each feature row, with the location cell of its shipping address at H3 ``resolution``, goes
     to its cell's bucket of the location fold (:mod:`engine.cell_fold`), which adds the cell's
     figures and scores it, together with this bucket's rule changes and how far it has passed
@@ -338,7 +340,7 @@ def fold_bucket(
         )
     else:
         passed = CLOSED if partitions is None else _passed(state)
-        out.extend(to_cells(features, accepted, passed, bucket, cells))
+        out.extend(to_cells(features, accepted, passed, bucket, cells, buckets))
     return out
 
 

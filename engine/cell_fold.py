@@ -30,12 +30,12 @@ bucket ``b``, so each cell bucket keeps the same rule book. Pure: fed with lists
 ...        "total_amount": 50.0, "shipment_lat": -6.2, "shipment_long": 106.8,
 ...        "product_metadata": "[]", "payment_method": "OVO"}
 >>> state = CellBucketState()
->>> sent = to_cells([row], [], 100, bucket=0, cells=1)
+>>> sent = to_cells([row], [], 100, bucket=0, cells=1, buckets=1)
 >>> [kind for _, kind, _ in sent]
 ['transaction', 'passed']
 >>> fold_cell_bucket(state, sent, 1, lambda rows: [0.9] * len(rows), STAMP, TOPICS)  # held
 []
->>> ((topic, key, value),) = fold_cell_bucket(state, to_cells([], [], 101, 0, 1), 1,
+>>> ((topic, key, value),) = fold_cell_bucket(state, to_cells([], [], 101, 0, 1, 1), 1,
 ...                                           lambda rows: [0.9] * len(rows), STAMP, TOPICS)
 >>> topic, key, sorted(state.cells)
 ('fraudlab.r.scores', 't1', ['888c106a49fffff'])
@@ -77,14 +77,17 @@ def to_cells(
     passed: int | None,
     bucket: int,
     cells: int,
+    buckets: int,
 ) -> list[SinkRow]:
-    """What customer bucket ``bucket`` sends the location fold after a micro-batch: each feature
-    row to its cell's bucket (of ``cells``), the rule changes it accepted to cell bucket
-    ``bucket``, and to every cell bucket the event time before which it has passed on every
-    transaction (``passed``; nothing while it has no frontier). Rows ``(CELLS, kind, value)``;
-    :func:`target` tells the cell bucket of each."""
+    """What customer bucket ``bucket`` (of ``buckets``) sends the location fold after a
+    micro-batch: each feature row to its cell's bucket (of ``cells``); the rule changes it
+    accepted to the cell buckets it answers for (``c % buckets == bucket``: every customer
+    bucket reads every change, and each cell bucket gets it once); and to every cell bucket the
+    event time before which it has passed on every transaction (``passed``; nothing while it has
+    no frontier). Rows ``(CELLS, kind, value)``; :func:`target` tells the cell bucket of each."""
     out: list[SinkRow] = [(CELLS, TRANSACTION, orjson.dumps(row).decode()) for row in features]
-    out.extend((CELLS, RULE, orjson.dumps([bucket % cells, rule]).decode()) for rule in rules)
+    mine = [c for c in range(cells) if c % buckets == bucket]
+    out.extend((CELLS, RULE, orjson.dumps([c, rule]).decode()) for rule in rules for c in mine)
     if passed is not None:
         out.extend(
             (CELLS, PASSED, orjson.dumps([to, bucket, passed]).decode()) for to in range(cells)

@@ -256,6 +256,7 @@ def scoring_rows(
             challenger=None if challenger is None or not scoring else challenger(),
             cells=CELL_BUCKETS if cells else None,
             resolution=resolution,
+            buckets=buckets,
         )
         state.update(bucket.to_columns())
         if cells:

@@ -437,7 +437,9 @@ def test_with_the_location_state_transactions_go_to_their_cell_with_how_far_the_
         def unused(features: list[dict[str, Any]]) -> list[float]:
             raise AssertionError("the location fold scores")
 
-        return fold_bucket(state, batch, 0, unused, MODEL, TOPICS, PARTITIONS, cells=4, bucket=1)
+        return fold_bucket(
+            state, batch, 0, unused, MODEL, TOPICS, PARTITIONS, cells=4, bucket=1, buckets=2
+        )
 
     # nothing before the frontier yet: no transaction, and the bucket has passed on all before it
     out = fold(rows)

@@ -99,10 +99,14 @@ def _stream(seed: int, buckets: int) -> list[list[tuple[int, SinkRow]]]:
             now, hold = mine[:held_from] + late.pop(b, []), mine[held_from:]
             late[b] = hold
             passed = min([hi, *(r["ts"] for r in hold)])
-            batch.extend((b, row) for row in to_cells(now, [], passed, b, 4))
+            batch.extend((b, row) for row in to_cells(now, [], passed, b, 4, buckets))
         batches.append(batch)
     batches.append(
-        [(b, row) for b in range(buckets) for row in to_cells(late.pop(b, []), [], 2**62, b, 4)]
+        [
+            (b, row)
+            for b in range(buckets)
+            for row in to_cells(late.pop(b, []), [], 2**62, b, 4, buckets)
+        ]
     )
     return batches
 
@@ -125,11 +129,13 @@ def test_the_same_transactions_give_the_same_scores_however_they_are_cut() -> No
 def test_nothing_is_released_until_every_customer_bucket_has_passed_its_second() -> None:
     state = CellBucketState()
     row = _row(1, 500, "c1", DROP, True)
-    sent = to_cells([row], [], 501, bucket=0, cells=1)
+    sent = to_cells([row], [], 501, bucket=0, cells=1, buckets=2)
     assert fold_cell_bucket(state, sent, 2, _far_share, STAMP, TOPICS) == []
     # bucket 1 has passed only 400: a transaction of bucket 1 before 500 may still come
-    assert fold_cell_bucket(state, to_cells([], [], 400, 1, 1), 2, _far_share, STAMP, TOPICS) == []
-    out = fold_cell_bucket(state, to_cells([], [], 501, 1, 1), 2, _far_share, STAMP, TOPICS)
+    assert (
+        fold_cell_bucket(state, to_cells([], [], 400, 1, 1, 2), 2, _far_share, STAMP, TOPICS) == []
+    )
+    out = fold_cell_bucket(state, to_cells([], [], 501, 1, 1, 2), 2, _far_share, STAMP, TOPICS)
     assert list(_scores(out)) == ["t1"] and state.held == []
 
 
@@ -137,24 +143,32 @@ def test_rows_bound_for_kafka_pass_through_and_rules_reach_the_named_bucket() ->
     letter = ("fraudlab.r.dead-letter", "k", "{}")
     assert target(letter, 5, 4) == 1
     change = RuleChange.add(Rule("drop", "drop point", "cell_far_customers_1h >= 3.0", "flag"))
-    sent = to_cells([], [change.to_json().decode()], 10, bucket=2, cells=4)
-    assert [target(r, 2, 4) for r in sent] == [2, 0, 1, 2, 3]
+    rule = change.to_json().decode()
+    # with 3 customer buckets and 4 cell buckets, customer bucket 0 answers for cells 0 and 3
+    sent = to_cells([], [rule], 10, bucket=0, cells=4, buckets=3)
+    assert [(r[1], target(r, 0, 4)) for r in sent] == [
+        ("rule", 0), ("rule", 3), ("passed", 0), ("passed", 1), ("passed", 2), ("passed", 3)
+    ]  # fmt: skip
+    # and every cell bucket gets each change once, whichever customer buckets there are
+    for buckets in (1, 2, 4, 32):
+        every = [to_cells([], [rule], None, b, 4, buckets) for b in range(buckets)]
+        assert sorted(target(r, 0, 4) for rows in every for r in rows) == [0, 1, 2, 3]
     state = CellBucketState()
     out = fold_cell_bucket(state, [letter, sent[0]], 1, _far_share, STAMP, TOPICS)
     assert out == [letter] and len(state.rules) == 1
 
 
 def test_a_transaction_goes_to_its_cell_s_bucket() -> None:
-    (row,) = to_cells([_row(1, 5, "c", DROP, False)], [], None, 0, 8)
+    (row,) = to_cells([_row(1, 5, "c", DROP, False)], [], None, 0, 8, 1)
     assert row[0] == CELLS and target(row, 3, 8) == cell_bucket(DROP, 8)
 
 
 def test_the_state_survives_its_columns_and_forgets_cells_after_a_day() -> None:
     state = CellBucketState()
-    rows = to_cells([_row(1, 100, "c1", DROP, True)], [], 101, 0, 1)
+    rows = to_cells([_row(1, 100, "c1", DROP, True)], [], 101, 0, 1, 1)
     fold_cell_bucket(state, rows, 1, _far_share, STAMP, TOPICS)
     again = CellBucketState.from_columns(state.to_columns())
     assert again == state and list(again.cells) == [DROP]
-    later = to_cells([_row(2, 100 + 86_500, "c2", HOME, False)], [], 100 + 86_501, 0, 1)
+    later = to_cells([_row(2, 100 + 86_500, "c2", HOME, False)], [], 100 + 86_501, 0, 1, 1)
     fold_cell_bucket(again, later, 1, _far_share, STAMP, TOPICS)
     assert list(again.cells) == [HOME]
