@@ -39,7 +39,6 @@ folded in when it arrives, and counted in the bucket's frontier report as ``afte
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,7 +85,7 @@ from features.frames import (
 )
 from features.location import DEFAULT_RESOLUTION, NO_FIGURES
 from fraudlab.records import DeadLetter
-from rulebook.rules import RuleBook, RuleChange, RuleError
+from rulebook.rules import RuleBook, RuleChange, RuleError, rule_book_of
 
 SCORED, LATE, DUPLICATE, CONFLICT = "scored", "late", "duplicate", "conflict"
 
@@ -175,12 +174,7 @@ class BucketState:
     def rule_book(self) -> RuleBook:
         """The rules of the run as this bucket has read them (built once per worker for the
         same changes: conditions are compiled once)."""
-        return _rule_book(tuple(self.rules))
-
-
-@functools.lru_cache(maxsize=8)
-def _rule_book(changes: tuple[str, ...]) -> RuleBook:
-    return RuleBook([RuleChange.from_json(c) for c in changes])
+        return rule_book_of(tuple(self.rules))
 
 
 def fold_bucket(

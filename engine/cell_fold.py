@@ -31,8 +31,8 @@ bucket ``b``, so each cell bucket keeps the same rule book. Pure: fed with lists
 ...        "product_metadata": "[]", "payment_method": "OVO"}
 >>> state = CellBucketState()
 >>> sent = to_cells([row], [], 100, bucket=0, cells=1, buckets=1)
->>> [kind for _, kind, _ in sent]
-['transaction', 'passed']
+>>> [key for _, key, _ in sent]
+['transaction:0', 'passed:0']
 >>> fold_cell_bucket(state, sent, 1, lambda rows: [0.9] * len(rows), STAMP, TOPICS)  # held
 []
 >>> ((topic, key, value),) = fold_cell_bucket(state, to_cells([], [], 101, 0, 1, 1), 1,
@@ -43,7 +43,6 @@ bucket ``b``, so each cell bucket keeps the same rule book. Pure: fed with lists
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,7 +58,7 @@ from engine.verdicts import (
     verdict_rows,
 )
 from features.location import DAY_S, CellState, cell_bucket, fold_cells
-from rulebook.rules import RuleBook, RuleChange
+from rulebook.rules import rule_book_of
 
 # the topic of a row that goes from the customer fold to the location fold, never to Kafka
 CELLS = ""
@@ -84,27 +83,26 @@ def to_cells(
     accepted to the cell buckets it answers for (``c % buckets == bucket``: every customer
     bucket reads every change, and each cell bucket gets it once); and to every cell bucket the
     event time before which it has passed on every transaction (``passed``; nothing while it has
-    no frontier). Rows ``(CELLS, kind, value)``; :func:`target` tells the cell bucket of each."""
-    out: list[SinkRow] = [(CELLS, TRANSACTION, orjson.dumps(row).decode()) for row in features]
+    no frontier). Rows ``(CELLS, "kind:cell bucket", value)``: :func:`target` reads the cell
+    bucket of each from its key."""
+    out: list[SinkRow] = [
+        (CELLS, f"{TRANSACTION}:{cell_bucket(row['cell'], cells)}", orjson.dumps(row).decode())
+        for row in features
+    ]
     mine = [c for c in range(cells) if c % buckets == bucket]
-    out.extend((CELLS, RULE, orjson.dumps([c, rule]).decode()) for rule in rules for c in mine)
+    out.extend((CELLS, f"{RULE}:{c}", rule) for rule in rules for c in mine)
     if passed is not None:
-        out.extend(
-            (CELLS, PASSED, orjson.dumps([to, bucket, passed]).decode()) for to in range(cells)
-        )
+        said = orjson.dumps([bucket, passed]).decode()
+        out.extend((CELLS, f"{PASSED}:{to}", said) for to in range(cells))
     return out
 
 
 def target(row: SinkRow, own: int, cells: int) -> int:
-    """The cell bucket a row of the customer fold goes to: a transaction to its cell's, a rule
-    change and a ``passed`` to the one they name, any other row (bound for Kafka) to ``own``
-    (the customer bucket's number, so the pass-through rows stay spread)."""
-    topic, kind, value = row
-    if topic != CELLS:
-        return own % cells
-    if kind == TRANSACTION:
-        return cell_bucket(orjson.loads(value)["cell"], cells)
-    return int(orjson.loads(value)[0])
+    """The cell bucket a row of the customer fold goes to: the one its key names (a transaction's
+    cell's, or where :func:`to_cells` sent a rule change or a ``passed``); any other row (bound
+    for Kafka) to ``own`` (the customer bucket's number, so the pass-through rows stay spread)."""
+    topic, key, _ = row
+    return own % cells if topic != CELLS else int(key.rpartition(":")[2])
 
 
 @dataclass
@@ -144,11 +142,6 @@ class CellBucketState:
         return min(self.passed.values())
 
 
-@functools.lru_cache(maxsize=8)
-def _rule_book(changes: tuple[str, ...]) -> RuleBook:
-    return RuleBook([RuleChange.from_json(c) for c in changes])
-
-
 def fold_cell_bucket(
     state: CellBucketState,
     rows: Iterable[SinkRow],
@@ -165,15 +158,16 @@ def fold_cell_bucket(
     buckets. Returns the Kafka sink rows: the Kafka rows as they came, then the Scores of the
     transactions released, in event-time order."""
     out: list[SinkRow] = []
-    for topic, kind, value in rows:
+    for topic, key, value in rows:
+        kind = key.partition(":")[0]
         if topic != CELLS:
-            out.append((topic, kind, value))
+            out.append((topic, key, value))
         elif kind == TRANSACTION:
             state.held.append(orjson.loads(value))
         elif kind == RULE:
-            state.rules.append(orjson.loads(value)[1])
+            state.rules.append(value)
         else:
-            _, customer_bucket, passed = orjson.loads(value)
+            customer_bucket, passed = orjson.loads(value)
             state.passed[str(customer_bucket)] = max(
                 int(passed), state.passed.get(str(customer_bucket), int(passed))
             )
@@ -195,7 +189,7 @@ def fold_cell_bucket(
         state.last[c] = cell.shipments[-1][0] if cell.shipments else now - DAY_S - 1
     _expire(state, now)
     due.sort(key=lambda r: (int(r["ts"]), str(r["transaction_id"])))
-    book = _rule_book(tuple(state.rules))
+    book = rule_book_of(tuple(state.rules))
     out.extend(
         verdict_rows(due, book, score, model, topics["scores"], explain, explain_every, challenger)
     )

@@ -34,7 +34,7 @@ import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import InitVar, asdict, dataclass, field
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -400,6 +400,14 @@ class RuleBook:
         ]
 
 
+@lru_cache(maxsize=8)
+def rule_book_of(changes: tuple[str, ...]) -> RuleBook:
+    """The rule book of a run's changes, given as their rules-topic messages (JSON) in the order
+    they came; built once per process for the same changes, so conditions are compiled once
+    (the engine's folds ask for it every micro-batch; it is only read)."""
+    return RuleBook([RuleChange.from_json(c) for c in changes])
+
+
 __all__ = [
     "ACTIONS",
     "MODEL",
@@ -411,6 +419,7 @@ __all__ = [
     "RuleError",
     "check_condition",
     "read_rule_file",
+    "rule_book_of",
     "rule_from_table",
     "validate_rule",
 ]

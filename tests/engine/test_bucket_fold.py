@@ -443,17 +443,15 @@ def test_with_the_location_state_transactions_go_to_their_cell_with_how_far_the_
 
     # nothing before the frontier yet: no transaction, and the bucket has passed on all before it
     out = fold(rows)
-    sent = [(kind, orjson.loads(value)) for topic, kind, value in out if topic == CELLS]
-    assert [k for k, _ in sent] == ["passed"] * 4
-    assert {v[0] for _, v in sent} == {0, 1, 2, 3} and {tuple(v[1:]) for _, v in sent} == {
-        (1, T0 + 10)  # the first record it holds
-    }
+    sent = [(key, orjson.loads(value)) for topic, key, value in out if topic == CELLS]
+    assert sorted(k for k, _ in sent) == ["passed:0", "passed:1", "passed:2", "passed:3"]
+    assert {tuple(v) for _, v in sent} == {(1, T0 + 10)}  # the first record it holds
     # the close-out: both transactions go on, with their cells, and nothing is held any more
     out = fold([_report()])
-    sent = [(kind, orjson.loads(value)) for topic, kind, value in out if topic == CELLS]
+    sent = [(key.split(":")[0], orjson.loads(value)) for topic, key, value in out if topic == CELLS]
     transactions = [v for k, v in sent if k == "transaction"]
     assert [t["transaction_id"] for t in transactions] == ["t1", "t2"]
     assert {t["cell"] for t in transactions} == {cell_of("-6.2", "106.8", DEFAULT_RESOLUTION)}
     assert "cell_customers_1h" not in transactions[0]  # the location fold adds them
-    assert {tuple(v[1:]) for k, v in sent if k == "passed"} == {(1, CLOSED)}
+    assert {tuple(v) for k, v in sent if k == "passed"} == {(1, CLOSED)}
     assert _of([(t, k, orjson.loads(v)) for t, k, v in out], "r.scores") == []

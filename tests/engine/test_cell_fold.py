@@ -116,7 +116,10 @@ def test_the_same_transactions_give_the_same_scores_however_they_are_cut() -> No
     second, _ = _run(_stream(2, 3), 4, 3)  # type: ignore[arg-type]
     # the batch path: every transaction at once (features.location.fold_cells)
     everything = [
-        json.loads(row[2]) for batch in _stream(3, 3) for _, row in batch if row[1] == "transaction"
+        json.loads(row[2])
+        for batch in _stream(3, 3)
+        for _, row in batch
+        if row[1].startswith("transaction:")
     ]
     fold_cells({}, everything)
     batch = {
@@ -147,7 +150,8 @@ def test_rows_bound_for_kafka_pass_through_and_rules_reach_the_named_bucket() ->
     # with 3 customer buckets and 4 cell buckets, customer bucket 0 answers for cells 0 and 3
     sent = to_cells([], [rule], 10, bucket=0, cells=4, buckets=3)
     assert [(r[1], target(r, 0, 4)) for r in sent] == [
-        ("rule", 0), ("rule", 3), ("passed", 0), ("passed", 1), ("passed", 2), ("passed", 3)
+        ("rule:0", 0), ("rule:3", 3), ("passed:0", 0), ("passed:1", 1), ("passed:2", 2),
+        ("passed:3", 3),
     ]  # fmt: skip
     # and every cell bucket gets each change once, whichever customer buckets there are
     for buckets in (1, 2, 4, 32):
