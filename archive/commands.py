@@ -21,6 +21,7 @@ from fraudlab.errors import UsageError
 
 if TYPE_CHECKING:
     from archive.archiver import ArchiveProgress
+    from archive.forecast_quality import ForecastQuality
     from archive.quality import DetectionQuality
     from archive.reader import RunSummary
 
@@ -271,6 +272,32 @@ def _report_text(s: RunSummary, q: DetectionQuality) -> list[str]:
     return lines + _table(header, rows)
 
 
+def _forecast_lines(f: ForecastQuality) -> list[str]:
+    """The report's lines on the demand forecast (archive.forecast_quality)."""
+
+    def ratio(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    lines = [
+        f"demand forecast over {f.windows} windows ({f.pairs:,} window-product pairs, "
+        f"{f.actual_units:,} units sold):",
+        *_table(
+            ["FORECAST", "WAPE", "OVER NAIVE"],
+            [
+                ["from browsing and sales", _figure(f.wape), ratio(f.over_naive)],
+                ["sales only", _figure(f.sales_only_wape), ratio(f.sales_only_over_naive)],
+                ["naive (last horizon)", _figure(f.naive_wape), "1.000"],
+            ],
+        ),
+    ]
+    if f.stock_outs or f.restock_orders:
+        lines.append(
+            f"stock        {f.stock_outs:,} stock-outs turned away {f.units_turned_away:,} units "
+            f"of {f.products_out:,} products; {f.restock_orders:,} restock orders"
+        )
+    return lines
+
+
 @click.command("report")
 @click.argument("run_id")
 @json_option()
@@ -283,6 +310,7 @@ def report_command(
     from archive.challenger_quality import challenger_comparison
     from archive.delivery_log import sink_deliveries
     from archive.files import reading
+    from archive.forecast_quality import forecast_quality
     from archive.quality import detection_quality
     from archive.reader import run_summary
 
@@ -292,14 +320,20 @@ def report_command(
         quality = detection_quality(con)
         deliveries = sink_deliveries(con)
         challenger = challenger_comparison(con)
+        forecast = forecast_quality(con)
     if as_json:
         out = _report_json(summary, quality)
         out["deliveries"] = [asdict(d) for d in deliveries]
         out["challenger"] = None if challenger is None else challenger.to_dict()
+        out["forecast"] = None if forecast is None else forecast.to_dict()
         click.echo(json.dumps(out, indent=2))
         return
     for line in _report_text(summary, quality):
         click.echo(line)
+    if forecast is not None:
+        click.echo("")
+        for line in _forecast_lines(forecast):
+            click.echo(line)
     if challenger is not None:
         from archive.challenger_quality import DUEL_HEADER, duel_rows, duel_title
 

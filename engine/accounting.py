@@ -44,6 +44,7 @@ class EngineReport:
     rule_changes_refused: int = 0
     fraud_alert_windows: int = 0
     top_product_rows: int = 0
+    inventory_forecast_rows: int = 0
     wall_s: float = 0.0
 
 
@@ -91,7 +92,7 @@ def count_results(
     bootstrap = settings.bootstrap_servers
     report.produced = produced_messages(kafka, topics)
     streams = ["scores", "dead-letter", "fraud-alerts", "top-products"]
-    streams += ["frontier"] if "frontier" in topics else []
+    streams += [s for s in ("inventory-forecast", "frontier") if s in topics]
     rows = kafka_batch(spark, bootstrap, [topics[s] for s in streams])
     value = F.col("value").cast("string")
 
@@ -123,6 +124,11 @@ def count_results(
         ).alias("after_frontier"),
         F.count_distinct(on("fraud-alerts", F.col("key"))).alias("fraud_alert_windows"),
         F.count_distinct(on("top-products", F.col("key"))).alias("top_product_rows"),
+        (
+            F.count_distinct(on("inventory-forecast", F.col("key")))
+            if "inventory-forecast" in topics
+            else F.lit(0)
+        ).alias("inventory_forecast_rows"),
     ).collect()[0]  # an aggregate without grouping: one row
     report.scored = counts["scored"]
     report.dropped_late = counts["late"]
@@ -133,3 +139,4 @@ def count_results(
     report.after_frontier = int(counts["after_frontier"] or 0)
     report.fraud_alert_windows = counts["fraud_alert_windows"]
     report.top_product_rows = counts["top_product_rows"]
+    report.inventory_forecast_rows = counts["inventory_forecast_rows"]

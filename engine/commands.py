@@ -133,7 +133,8 @@ def engine_command(
         f"{report.dead_lettered:,} dead-lettered ({report.conflicts:,} claiming another "
         f"customer's transaction id or session), {report.after_frontier:,} folded in after the "
         f"frontier; {report.fraud_alert_windows:,} fraud-alert "
-        f"windows, {report.top_product_rows:,} top-product rows "
+        f"windows, {report.top_product_rows:,} top-product rows, "
+        f"{report.inventory_forecast_rows:,} inventory-forecast rows "
         f"({report.wall_s:,.0f} s)"
     )
 

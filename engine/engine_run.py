@@ -21,11 +21,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.accounting import EngineReport, count_results, produced_messages, query_progress
 from engine.frontier import partition_key
 from engine.frontier import report as frontier_report
+from engine.inventory_report import ForecastWriter, close_inventory_report, inventory_query
 from engine.job import (
     AVAILABLE_NOW_POLL_S,
     LIVE_POLL_S,
@@ -37,6 +39,7 @@ from engine.job import (
     engine_details,
     input_topics,
     prepare_topics,
+    session_table,
     start_scoring,
 )
 from engine.report_queries import close_reports, read_products, report_queries
@@ -49,6 +52,7 @@ from fraudlab.records import RunEvent, message_key
 from fraudlab.run_events import run_event
 from fraudlab.settings import Settings
 from fraudlab.topics import topic_name
+from models.demand import load_demand
 from models.registry import load_model
 
 if TYPE_CHECKING:
@@ -86,6 +90,10 @@ class EngineRun:
         self.producer = ProducerWatch(kafka, options.run_id)
         self.queries: list[StreamingQuery] = []
         self.products: DataFrame | None = None
+        self.sessions: DataFrame | None = None
+        # the inventory report's writer, when the model carries a demand model
+        # (engine.inventory_report)
+        self.forecasts: ForecastWriter | None = None
         self.partitions: list[str] = []
         # available-now: what is there at the start is the whole run; live: what the producer
         # left once it ended (both None until known)
@@ -108,7 +116,16 @@ class EngineRun:
             loaders.append(model_scorer(self.challenger))
         workers = _Background(lambda: start_python_workers(self.spark, *loaders))
         check_run(self.kafka, settings, options, self.topics, should_stop)
-        streams = ("scores", "fraud-alerts", "top-products", "dead-letter", "run-events")
+        streams = (
+            "scores",
+            "fraud-alerts",
+            "top-products",
+            "inventory-forecast",
+            "dead-letter",
+            "run-events",
+            # optional input (a dataset has no stock): the inventory report reads it anyway
+            "inventory",
+        )
         self.kafka.create_topics([self.topics[s] for s in streams], settings.topic_partitions)
         # one partition each: every bucket reads every report, and the rule changes in order
         self.kafka.create_topics([self.topics["frontier"], self.topics["rules"]], 1)
@@ -126,9 +143,12 @@ class EngineRun:
         waits = options.available_now and options.until_producer_ends
         if waits and self.producer.wait_for_end(should_stop) is None:
             return self.stopped_before_scoring()
-        self.products = read_products(
-            self.spark, settings.bootstrap_servers, self.topics["product"]
+        bootstrap = settings.bootstrap_servers
+        self.products = read_products(self.spark, bootstrap, self.topics["product"])
+        self.sessions = session_table(
+            self.spark, self.kafka, bootstrap, self.topics["customer_session"]
         )
+        self.forecasts = self.forecast_writer()
         self.partitions = sorted(
             partition_key(t, p) for t, p in self.kafka.end_offsets(self.inputs)
         )
@@ -137,7 +157,7 @@ class EngineRun:
         workers.wait()
         if should_stop():
             return self.stopped_before_scoring()
-        self.queries = [start_scoring(plan, self.kafka, self.partitions)]
+        self.queries = [start_scoring(plan, self.partitions, self.sessions)]
         if options.available_now:
             self.targets = self.kafka.end_offsets(self.inputs)
         else:
@@ -148,6 +168,21 @@ class EngineRun:
             # read the scores from the start, so nothing is missed.
             self.reports_due = time.monotonic() + REPORTS_WAIT_S
         return True
+
+    def forecast_writer(self) -> ForecastWriter | None:
+        """The inventory report's writer: when the setting allows it and the model carries a
+        demand model."""
+        if not self.settings.engine_inventory_report:
+            return None
+        demand = load_demand(self.model.folder)
+        if demand is None:
+            return None
+        assert self.products is not None
+        names = {
+            str(r["id"]): str(r["productDisplayName"] or "")
+            for r in self.products.select("id", "productDisplayName").collect()
+        }
+        return ForecastWriter(demand[0], names, demand[1])
 
     def stopped_before_scoring(self) -> bool:
         self.announce("interrupted", {"scored": 0})
@@ -209,18 +244,38 @@ class EngineRun:
 
     def start_reports(self) -> None:
         assert self.products is not None
+        bootstrap, checkpoints = self.settings.bootstrap_servers, self.checkpoints
+        options = self.options
         self.queries.extend(
             report_queries(
                 self.spark,
-                self.settings.bootstrap_servers,
-                self.options.speed,
+                bootstrap,
+                options.speed,
                 self.topics,
                 self.products,
-                self.settings.checkpoint_dir / self.options.run_id,
-                self.options.run_id,
+                checkpoints,
+                options.run_id,
             )
         )
+        if self.forecasts is not None:
+            self.queries.append(
+                inventory_query(
+                    self.spark,
+                    bootstrap,
+                    options.speed,
+                    self.topics,
+                    self.sessions,
+                    self.forecasts,
+                    checkpoints,
+                    options.run_id,
+                )
+            )
         self.reports_due = None
+
+    @property
+    def checkpoints(self) -> Path:
+        """The run's checkpoint folder."""
+        return self.settings.checkpoint_dir / self.options.run_id
 
     def report_quiet_partitions(self, scoring: dict[str, Any] | None) -> None:
         """Caught up with a producer whose every record before its promise is in Kafka: the
@@ -250,8 +305,12 @@ class EngineRun:
             status == "finished" or (status == "interrupted" and scored_any)
         ):
             # close every window, the run's last ones included
-            bootstrap = self.settings.bootstrap_servers
-            close_reports(self.spark, bootstrap, self.topics, self.products, self.options.run_id)
+            bootstrap, run_id = self.settings.bootstrap_servers, self.options.run_id
+            close_reports(self.spark, bootstrap, self.topics, self.products, run_id)
+            if self.forecasts is not None:
+                close_inventory_report(
+                    self.spark, bootstrap, self.topics, self.sessions, self.forecasts, run_id
+                )
         try:
             count_results(self.spark, self.settings, report, self.topics, self.kafka)
         finally:

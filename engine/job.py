@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
     from models.registry import SavedModel
 
-RESULT_STREAMS = ("scores", "fraud-alerts", "top-products", "dead-letter")
+RESULT_STREAMS = ("scores", "fraud-alerts", "top-products", "inventory-forecast", "dead-letter")
 # The scoring query's live trigger at speed 1 (divided by the speed of a faster run): the fraud
 # report's period (engine.report_queries). A fresher score would not bring an alert earlier (a
 # window is reported once the watermark passes its end), and every micro-batch has a fixed cost
@@ -137,7 +137,14 @@ class EnginePlan:
 
 def prepare_topics(run_id: str) -> dict[str, str]:
     """The run's topics by stream, the engine-internal frontier topic among them."""
-    streams = (*INPUT_STREAMS, "product", "customer_session", *RESULT_STREAMS, "rules")
+    streams = (
+        *INPUT_STREAMS,
+        "product",
+        "customer_session",
+        "inventory",
+        *RESULT_STREAMS,
+        "rules",
+    )
     return {
         **{s: topic_name(run_id, s) for s in (*streams, "run-events")},
         "frontier": frontier_topic(run_id),
@@ -225,9 +232,12 @@ def session_table(
     return session_customers(kafka_batch(spark, bootstrap, [topic])).cache()
 
 
-def start_scoring(plan: EnginePlan, kafka: BlockingKafka, partitions: list[str]) -> StreamingQuery:
+def start_scoring(
+    plan: EnginePlan, partitions: list[str], sessions: DataFrame | None
+) -> StreamingQuery:
     """Start the scoring query of ``plan``; ``partitions`` are the run's input partitions
-    (``topic:partition``) the frontier waits for."""
+    (``topic:partition``) the frontier waits for, ``sessions`` the run's
+    :func:`session_table`."""
     spark, settings, options, topics = plan.spark, plan.settings, plan.options, plan.topics
     bootstrap = settings.bootstrap_servers
     checkpoints = settings.checkpoint_dir / options.run_id
@@ -249,7 +259,7 @@ def start_scoring(plan: EnginePlan, kafka: BlockingKafka, partitions: list[str])
         # partition move on, and the close-out frees the rest, so buckets share no progress
         # (a report of the last micro-batch would cost one more)
         share=not options.available_now,
-        sessions=session_table(spark, kafka, bootstrap, topics["customer_session"]),
+        sessions=sessions,
         explainer=plan.explain,
         explain_every=plan.settings.explain_every_score,
         challenger=None if plan.challenger is None else model_challenger(plan.challenger),

@@ -61,6 +61,7 @@ __all__ = [
     "RULE_RECORDS",
     "RUN_RECORDS",
     "STATIC_RECORDS",
+    "STOCK_CHANGES",
     "STREAMS",
     "STREAM_RECORDS",
     "AlertDelivery",
@@ -74,6 +75,8 @@ __all__ = [
     "Fault",
     "FieldSpec",
     "FraudAlerts",
+    "Inventory",
+    "InventoryForecast",
     "LineItem",
     "Product",
     "Quarantined",
@@ -98,6 +101,8 @@ L1_EVENTS = frozenset({"AP", "ATC", "CO"})
 L2_EVENTS = frozenset({"VC", "VP", "VI", "SER"})
 L3_EVENTS = frozenset({"SCR", "HP", "CL"})
 EVENT_TYPES = ("VC", "VI", "VP", "AP", "CL", "ATC", "CO", "HP", "SCR", "SER")
+# What an inventory record says happened to a product's stock (see Inventory).
+STOCK_CHANGES = ("opening", "sale", "stock_out", "restock_order", "restock_arrival")
 
 
 # ---- static data: travels with each run, once --------------------------------------------
@@ -258,6 +263,38 @@ class Truth(Record):
 
 
 @dataclass(frozen=True, slots=True)
+class Inventory(Record):
+    """One change to a product's stock in the simulated shop (optional: a dataset has none).
+
+    ``change`` is one of :data:`STOCK_CHANGES`:
+
+    - ``opening``: the stock at the run's start (``quantity`` is the level);
+    - ``sale``: a paid order took ``quantity`` units (fraudulent orders too);
+    - ``stock_out``: a checkout asked for ``quantity`` units and the shelf held fewer, so the
+      line was dropped from the order (``transaction_id`` is "" when nothing was left to buy);
+    - ``restock_order``: the shop ordered ``quantity`` units, due ``lead_minutes`` later;
+    - ``restock_arrival``: ``quantity`` ordered units arrived.
+
+    ``level`` and ``on_order`` are the units on the shelf and ordered but not yet arrived, after
+    the change; ``reorder_point`` and ``lead_minutes`` are the product's restock policy.
+    """
+
+    STREAM = "inventory"
+    KEY = ("product_id",)
+
+    product_id: str
+    change: str
+    quantity: int
+    level: int
+    on_order: int
+    reorder_point: int
+    lead_minutes: float
+    session_id: str
+    transaction_id: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
 class Fault(Record):
     """Ground truth for one injected data fault (late, out of order, duplicate, malformed).
 
@@ -365,6 +402,45 @@ class TopProduct(Record):
     sales: float
 
 
+@dataclass(frozen=True, slots=True)
+class InventoryForecast(Record):
+    """The 30 s inventory report, one row per product and 30 s event-time window: the units
+    expected to sell over the next ``horizon_minutes`` after the window's end, learned from
+    browsing and recent non-fraud sales (:mod:`models.demand`), and where the run has an
+    inventory stream, the stock, its minutes of cover and whether to restock.
+
+    A window is reported when it holds any activity; a product has a row in it when it was
+    browsed or sold within the forecast's longest lookback (:mod:`features.demand`).
+    ``views``, ``carts`` and ``units`` are what the window itself held (the product's views, its
+    units put in carts, its non-fraud units sold); ``stock``,
+    ``on_order``, ``cover_minutes`` and ``restock`` are None without an inventory stream.
+    ``restock`` is True when the forecast demand over the product's lead time exceeds its stock
+    plus what is on order.
+    """
+
+    STREAM = "inventory-forecast"
+    KEY = ("window_start", "window_end", "product_id")
+    RUN_IN_KEY = True
+
+    window_start: int
+    window_end: int
+    product_id: str
+    product_name: str
+    horizon_minutes: float
+    forecast_units: float
+    # the two forecasts it is measured against (archive.forecast_quality): the units of the
+    # last horizon carried forward, and the same method from sales alone, without browsing
+    naive_units: float
+    sales_only_units: float
+    views: int
+    carts: int
+    units: int
+    stock: int | None = None
+    on_order: int | None = None
+    cover_minutes: float | None = None
+    restock: bool | None = None
+
+
 # the reason of a message holding an empty JSON array: no record, but nothing dropped silently
 EMPTY_ARRAY = "empty JSON array"
 
@@ -410,8 +486,14 @@ class Quarantined(Record):
 
 
 STATIC_RECORDS: tuple[type[Record], ...] = (Customer, Category, Product, CustomerSession)
-EVENT_RECORDS: tuple[type[Record], ...] = (Browsing, Transaction, Truth, Fault)
-RESULT_RECORDS: tuple[type[Record], ...] = (Score, FraudAlerts, TopProduct, DeadLetter)
+EVENT_RECORDS: tuple[type[Record], ...] = (Browsing, Transaction, Truth, Fault, Inventory)
+RESULT_RECORDS: tuple[type[Record], ...] = (
+    Score,
+    FraudAlerts,
+    TopProduct,
+    InventoryForecast,
+    DeadLetter,
+)
 # rows a producer could not read; not replayed, since they never were records
 INPUT_PROBLEM_RECORDS: tuple[type[Record], ...] = (Quarantined,)
 RUN_RECORDS: tuple[type[Record], ...] = (RunEvent, RunControl)

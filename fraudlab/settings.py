@@ -166,6 +166,18 @@ class Settings(BaseSettings):
         "hexagons of 5.2 km² on average, edges of 1.4 km); saved with the model, whose own the "
         "engine uses",
     )
+    engine_inventory_report: bool = Field(
+        True,
+        description="write the 30 s inventory-forecast report (engine.inventory_report) when the "
+        "model carries a demand model; off, the engine writes none (the benchmark's reference)",
+    )
+    forecast_horizon_minutes: float = Field(
+        30.0,
+        gt=0,
+        le=24 * 60,
+        description="minutes of event time ahead that a demand model is trained to forecast "
+        "units over; saved with the demand model, whose own the engine uses",
+    )
     spark_driver_memory: str = Field("2g", pattern=r"^\d+[kmgt]?$")
     spark_live_quick_start: bool = Field(
         False,

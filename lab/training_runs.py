@@ -132,18 +132,13 @@ def train(spark: SparkSession, settings: Settings, plan: TrainingPlan, step: Ste
         return fit_and_save(spark, settings, plan, train_rows, valid_rows, step)
     if plan.data_dir is not None:
         step(f"reading history from {plan.data_dir}")
-        train_rows = feature_rows(
-            spark, csv_history(spark, plan.data_dir), settings.location_cell_resolution
-        )
+        history = csv_history(spark, plan.data_dir)
     else:
         step(f"simulating training history: {plan.scenario}, seed {plan.seed}")
-        train_rows = feature_rows(
-            spark,
-            simulated_history(
-                spark, plan.scenario, settings.scenarios_dir, plan.seed, plan.minutes
-            ),
-            settings.location_cell_resolution,
+        history = simulated_history(
+            spark, plan.scenario, settings.scenarios_dir, plan.seed, plan.minutes
         )
+    train_rows = feature_rows(spark, history, settings.location_cell_resolution)
     valid_parts = []
     for seed in plan.validation_seeds:
         step(
@@ -165,6 +160,21 @@ def train(spark: SparkSession, settings: Settings, plan: TrainingPlan, step: Ste
         )
     import pandas as pd
 
-    return fit_and_save(
+    saved = fit_and_save(
         spark, settings, plan, train_rows, pd.concat(valid_parts, ignore_index=True), step
     )
+    add_demand_model(spark, settings, saved, history, step)
+    return saved
+
+
+def add_demand_model(
+    spark: SparkSession, settings: Settings, model: SavedModel, history: History, step: Step
+) -> None:
+    """Fit the demand forecast on ``history`` and save it in ``model``'s folder, beside its
+    booster (:mod:`lab.demand_training`)."""
+    from lab.demand_training import train_demand
+    from models.demand import save_demand
+
+    horizon = settings.forecast_horizon_minutes
+    step(f"fitting the demand forecast over {horizon:g} minutes ahead")
+    save_demand(model.folder, train_demand(spark, history, horizon))

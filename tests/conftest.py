@@ -115,20 +115,40 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+# the tiny models' demand forecast looks this far ahead: a 20-minute history holds few horizons
+# of the default 30 minutes
+TINY_HORIZON_MINUTES = 5.0
+
+
 @pytest.fixture(scope="session")
-def tiny_rows(spark: Any, base_settings: Settings) -> dict[int, Any]:
-    """Feature rows of 20 simulated minutes of baseline, for seeds 7 and 1007."""
+def tiny_histories(spark: Any, base_settings: Settings) -> dict[int, Any]:
+    """20 simulated minutes of baseline, for seeds 7 and 1007."""
     from lab.training_runs import simulated_history
-    from models.training import feature_rows
 
     scenarios = base_settings.scenarios_dir
-    return {
-        seed: feature_rows(spark, simulated_history(spark, "baseline", scenarios, seed, 20))
-        for seed in (7, 1007)
-    }
+    return {seed: simulated_history(spark, "baseline", scenarios, seed, 20) for seed in (7, 1007)}
 
 
-def _fit_tiny(spark: Any, settings: Settings, name: str, rows: dict[int, Any], seed: int) -> Any:
+@pytest.fixture(scope="session")
+def tiny_rows(spark: Any, tiny_histories: dict[int, Any]) -> dict[int, Any]:
+    """Feature rows of the tiny histories, by seed."""
+    from models.training import feature_rows
+
+    return {seed: feature_rows(spark, history) for seed, history in tiny_histories.items()}
+
+
+def _fit_tiny(
+    spark: Any,
+    settings: Settings,
+    name: str,
+    rows: dict[int, Any],
+    seed: int,
+    history: Any = None,
+) -> Any:
+    """A small model fitted on ``rows[seed]`` (and, given its ``history``, its demand forecast
+    over TINY_HORIZON_MINUTES)."""
+    from lab.demand_training import train_demand
+    from models.demand import save_demand
     from models.training import TrainingPlan, fit_and_save
 
     other = 1007 if seed == 7 else 7
@@ -140,7 +160,10 @@ def _fit_tiny(spark: Any, settings: Settings, name: str, rows: dict[int, Any], s
         validation_seeds=(other,),
         candidates=("xgboost",),
     )
-    return fit_and_save(spark, settings, plan, rows[seed], rows[other], lambda _: None)
+    saved = fit_and_save(spark, settings, plan, rows[seed], rows[other], lambda _: None)
+    if history is not None:
+        save_demand(saved.folder, train_demand(spark, history, TINY_HORIZON_MINUTES))
+    return saved
 
 
 @pytest.fixture(scope="session")
@@ -148,11 +171,13 @@ def tiny_model(
     spark: Any,
     base_settings: Settings,
     tiny_rows: dict[int, Any],
+    tiny_histories: dict[int, Any],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Any:
-    """A small xgboost model trained on a few simulated minutes, saved as 'tiny'."""
+    """A small xgboost model trained on a few simulated minutes, saved as 'tiny', with its
+    demand forecast."""
     settings = base_settings.model_copy(update={"models_dir": tmp_path_factory.mktemp("models")})
-    return _fit_tiny(spark, settings, "tiny", tiny_rows, 7)
+    return _fit_tiny(spark, settings, "tiny", tiny_rows, 7, tiny_histories[7])
 
 
 @pytest.fixture(scope="session")

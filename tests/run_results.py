@@ -64,7 +64,7 @@ def run_events(bootstrap: str, run_id: str) -> list[RunEvent]:
         return kafka.call(read_run_events(kafka.session, run_id))
 
 
-RESULTS = ("scores", "fraud-alerts", "top-products", "dead-letter")
+RESULTS = ("scores", "fraud-alerts", "top-products", "inventory-forecast", "dead-letter")
 
 
 def read(bootstrap: str, run_id: str, stream: str) -> list[dict[str, Any]]:
@@ -81,6 +81,18 @@ def read(bootstrap: str, run_id: str, stream: str) -> list[dict[str, Any]]:
         else:
             by_key.setdefault(key, decoded)
     return rows + list(by_key.values())
+
+
+def forecasts(bootstrap: str, run_id: str) -> dict[tuple[int, str], bytes]:
+    """Each inventory-forecast row by (window start, product), as the bytes of its JSON; a
+    (window, product) the topic holds twice fails the test (a window is written once per run)."""
+    rows: dict[tuple[int, str], bytes] = {}
+    for _, value in asyncio.run(topic_values(bootstrap, topic_name(run_id, "inventory-forecast"))):
+        row = orjson.loads(value)
+        where = (row["window_start"], row["product_id"])
+        assert where not in rows, f"run {run_id} wrote the forecast of {where} twice"
+        rows[where] = orjson.dumps(row, option=orjson.OPT_SORT_KEYS)
+    return rows
 
 
 def alert_set(bootstrap: str, run_id: str) -> set[tuple[int, str]]:

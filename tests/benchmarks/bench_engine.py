@@ -29,8 +29,9 @@ session's JVM starts as a live ``fraudlab engine``'s does: both JIT tiers, or C1
    yet (as a fresh engine's), and is the figure; the others' meet a JVM warmed by it.
    Beside them, the same search for the model without the location cells' state ("no
    location": their figures zero, no second stateful operator; goal: the model with it sustains
-   0.85 of that rate or better), without the frontier hold, with 20 rules, and explained with a
-   challenger.
+   0.85 of that rate or better), without the inventory report ("no inventory": no demand
+   forecast query beside the scoring; goal: the model with it sustains 0.9 of that rate or
+   better), without the frontier hold, with 20 rules, and explained with a challenger.
 3. latency. The scenario is produced paced at k = rate / its events per simulated second, for
    about 1,000 and 10,000 events/s, with the engine live next to it as ``fraudlab run`` has it
    (``EngineOptions(speed=k, until_producer_ends=True)``, on a thread of this process). The
@@ -103,6 +104,8 @@ RULES_DIR = REPO_ROOT / "rules"
 GOAL_RULES_RATIO = 0.9
 # the location cells' state (engine.cell_fold) against their figures left at zero
 GOAL_LOCATION_RATIO = 0.85
+# the inventory report's query (engine.inventory_report) against none
+GOAL_INVENTORY_RATIO = 0.9
 GOAL_CHALLENGER_RATIO = 0.8
 GOAL_RATIO = 0.8
 GOAL_EVENTS_PER_S = 10_000
@@ -230,6 +233,8 @@ def measure(spark: SparkSession, settings: Settings, args: argparse.Namespace) -
         ),
         # the model without the location cells' state: their figures zero (engine.cell_fold)
         Variant("no location", model_scorer(model), model, "bench-engine-no-cells", cells=False),
+        # the model without the inventory report's query (engine.inventory_report)
+        Variant("no inventory", model_scorer(model), model, "bench-engine-no-inv", inventory=False),
         # the model without the frontier hold: each transaction scored in its arrival batch
         Variant("no hold", model_scorer(model), model, "bench-engine-no-hold", hold=False),
         # the model with 20 rules in force (rulebook.rules), decided in the same pass
@@ -277,6 +282,7 @@ def measure(spark: SparkSession, settings: Settings, args: argparse.Namespace) -
     figures["model_vs_constant_ratio"] = ratio_of("model", "constant")
     figures["hold_vs_no_hold_ratio"] = ratio_of("model", "no hold")
     figures["location_vs_none_ratio"] = ratio_of("model", "no location")
+    figures["inventory_vs_none_ratio"] = ratio_of("model", "no inventory")
     figures["rules_vs_none_ratio"] = ratio_of("20 rules", "model")
     figures["explained_challenger_vs_model_ratio"] = ratio_of("explained + challenger", "model")
     pair = [v for v in variants if v.name in ("model", "constant")]
@@ -348,8 +354,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--variants",
         nargs="+",
         metavar="NAME",
-        help="measure only these variants (model, constant, 'no location', 'no hold', '20 rules', "
-        "'explained + challenger'); the ratios of the others are then left out",
+        help="measure only these variants (model, constant, 'no location', 'no inventory', "
+        "'no hold', '20 rules', 'explained + challenger'); the ratios of the others are then "
+        "left out",
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
@@ -385,6 +392,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "first_scoring_batch_s": GOAL_FIRST_BATCH_S,
         "rules_vs_none_ratio": GOAL_RULES_RATIO,
         "location_vs_none_ratio": GOAL_LOCATION_RATIO,
+        "inventory_vs_none_ratio": GOAL_INVENTORY_RATIO,
         "explained_challenger_vs_model_ratio": GOAL_CHALLENGER_RATIO,
     }
     _print(figures)
@@ -461,6 +469,11 @@ def _print(f: dict[str, Any]) -> None:
     print(
         f"  location state / none    {'-' if cells is None else f'{cells:8.2f}'} "
         f"(goal {GOAL_LOCATION_RATIO} or better)"
+    )
+    inventory = f.get("inventory_vs_none_ratio")
+    print(
+        f"  inventory report / none  {'-' if inventory is None else f'{inventory:8.2f}'} "
+        f"(goal {GOAL_INVENTORY_RATIO} or better)"
     )
     rules = f.get("rules_vs_none_ratio")
     print(

@@ -23,6 +23,7 @@ import orjson
 
 from engine import job, report_queries
 from engine.frontier import frontier_topic, partition_key
+from engine.inventory_report import ForecastWriter, inventory_query
 from engine.job import SCORES_TRIGGER_S, cell_resolution, uses_cells
 from engine.scoring import (
     ChallengerFactory,
@@ -37,6 +38,7 @@ from fraudlab.blocking_kafka import BlockingKafka
 from fraudlab.kafka_io import create_topics, end_offsets
 from fraudlab.settings import Settings
 from fraudlab.topics import topic_name
+from models.demand import load_demand
 from models.registry import SavedModel
 from rulebook.rules import RuleChange
 from rulebook.topics import publish_changes, rules_topic
@@ -68,6 +70,8 @@ class Variant:
     challenger: ChallengerFactory | None = None
     # the location cells' figures kept (engine.cell_fold) when the model uses them; else zero
     cells: bool = True
+    # the inventory report's query beside the others, when the model has a demand forecast
+    inventory: bool = True
     passed: float | None = None
     failed: float | None = None
     input_ran_out: bool = False
@@ -175,12 +179,31 @@ def start_queries(
     scoring = report_queries.sink_query(rows, "scoring", checkpoints, bootstrap, every)
     if not with_reports:
         return [scoring]
-    return [
+    queries = [
         scoring,
         *report_queries.report_queries(
             spark, bootstrap, 1.0, topics, products, checkpoints, variant.results_run
         ),
     ]
+    demand = load_demand(model.folder) if variant.inventory else None
+    if demand is not None:
+        names = {
+            str(r["id"]): str(r["productDisplayName"] or "")
+            for r in products.select("id", "productDisplayName").collect()
+        }
+        queries.append(
+            inventory_query(
+                spark,
+                bootstrap,
+                1.0,
+                topics,
+                None,
+                ForecastWriter(demand[0], names, demand[1]),
+                checkpoints,
+                variant.results_run,
+            )
+        )
+    return queries
 
 
 def percentile(values: list[int] | list[float], q: float) -> float:

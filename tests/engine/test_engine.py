@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import signal
@@ -18,7 +19,7 @@ import orjson
 import pytest
 import xgboost
 from run_helpers import produce, reasons
-from run_results import alert_set, archived_alert_set, read, read_with_keys
+from run_results import alert_set, archived_alert_set, forecasts, read, read_with_keys
 
 from engine.job import EngineOptions, run_engine, uses_cells
 from fraudlab.explanation import Explanation
@@ -199,6 +200,9 @@ def test_the_same_events_give_the_same_scores_however_micro_batches_are_cut(
     run_engine(spark, engine_settings, options)
     assert _probabilities(bootstrap, run_id) == first
     assert alert_set(bootstrap, run_id) == alert_set(bootstrap, baseline_run["run_id"])
+    # the demand forecast: every window written once, the same bytes however the stream was cut
+    forecast = forecasts(bootstrap, baseline_run["run_id"])
+    assert forecasts(bootstrap, run_id) == forecast
     _the_champion_is_untouched(bootstrap, baseline_run["run_id"], run_id, tiny_challenger)
     # and played at 20x to the live engine, cut by its processing-time triggers (0.5 s), and
     # paused for 10 s of wall time on the way through the run's control topic
@@ -231,6 +235,9 @@ def test_the_same_events_give_the_same_scores_however_micro_batches_are_cut(
     )
     assert paused["paced"] == [(True, 20.0), (False, 20.0)]
     assert _probabilities(bootstrap, run_id) == first
+    # live, the windows the watermark closed went out as the run played, the rest at its close
+    assert forecasts(bootstrap, run_id) == forecast
+    _forecast_is_whole(forecast)
     # the batch path (training, evaluate) on the same events
     history = simulated_history(spark, "baseline", engine_settings.scenarios_dir, 7, MINUTES)
     rows = feature_rows(spark, history)
@@ -483,3 +490,21 @@ def test_an_engine_killed_mid_run_resumes_from_its_checkpoints(
     archives = engine_settings.model_copy(update={"archive_dir": tmp_path / "archive"})
     archived = archived_alert_set(archives, run_id)
     assert archived == archived_alert_set(archives, baseline_run["run_id"]) and archived
+
+
+def _forecast_is_whole(forecast: dict[tuple[int, str], bytes]) -> None:
+    """The inventory report of a 4-minute baseline run: a window every 30 s from its start,
+    the tiny model's horizon, forecasts from browsing, and the stock of the simulated shop."""
+    rows = [orjson.loads(v) for v in forecast.values()]
+    starts = sorted({r["window_start"] for r in rows})
+    assert len(starts) >= MINUTES * 2 - 1
+    assert all(b - a == 30 for a, b in itertools.pairwise(starts))
+    assert {r["horizon_minutes"] for r in rows} == {5.0}
+    assert all(r["forecast_units"] >= 0 and r["sales_only_units"] >= 0 for r in rows)
+    assert sum(r["views"] for r in rows) > sum(r["units"] for r in rows) > 0
+    # the simulated shop has stock: every row knows it, and cover follows from the forecast
+    assert all(r["stock"] is not None and r["restock"] is not None for r in rows)
+    for r in rows:
+        if r["forecast_units"] > 0:
+            per_minute = r["forecast_units"] / r["horizon_minutes"]
+            assert r["cover_minutes"] == pytest.approx(r["stock"] / per_minute, abs=0.06)
