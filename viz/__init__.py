@@ -10,7 +10,9 @@ The apps, each a thin ``main.py`` with ``templates/index.html``:
 - ``viz/compare``: two or more archived runs side by side (:mod:`viz.compare_view`).
 
 Shared parts: chart builders (:mod:`viz.charts`, :mod:`viz.fraud_map` over the bundled outline
-in :mod:`viz.indonesia`), the views' archive queries (:mod:`viz.archive_queries`), the runs a page
+in :mod:`viz.indonesia`), the inventory panel of /live and /replay (:mod:`viz.inventory_panel`,
+its live fold in :mod:`viz.live_inventory`, its replay queries in :mod:`viz.inventory_queries`),
+the views' archive queries (:mod:`viz.archive_queries`), the runs a page
 may ask for (:mod:`viz.run_catalog`), the server with its index page (:mod:`viz.server`,
 :mod:`viz.index_page`, whose start form is :mod:`viz.run_start`), the run controls of /live
 (:mod:`viz.run_controls`) and the settings in force (:mod:`viz.context`). ``fraudlab serve``

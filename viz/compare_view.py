@@ -5,8 +5,9 @@ list). Runs are labelled ``#1``, ``#2``, ... in the order chosen; the fraud-map 
 that of a chosen run against ``#1``.
 
 Charts: the 10 s report timelines overlaid by minutes since each run's first event; recall per
-fraud pattern side by side; how many flagged transactions each combination of runs shares; and
-the difference between two runs' fraud maps.
+fraud pattern side by side; how many flagged transactions each combination of runs shares; the
+difference between two runs' fraud maps; and the demand forecast's error per run beside its two
+baselines (:mod:`archive.forecast_quality`; "-" for a run without a forecast).
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ import duckdb
 from bokeh.document import Document
 from bokeh.layouts import row
 from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Range1d
-from bokeh.models.widgets import MultiChoice, Select
+from bokeh.models.widgets import DataTable, Div, MultiChoice, Select, TableColumn
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
 from archive.aggregates import Columns, frauds_by_location
 from archive.files import reading
+from archive.forecast_quality import ForecastQuality, forecast_quality
 from archive.quality import detection_quality
 from fraudlab.errors import FraudlabError
 from viz import charts, context
@@ -33,7 +35,14 @@ from viz.archive_queries import alert_overlap, alert_timeline, run_span
 from viz.fraud_map import add_difference_bubbles, difference_columns, empty_columns, map_figure
 from viz.run_catalog import RunChoice, checked_run_ids, finished_runs, query_values
 
-__all__ = ["CompareView", "RunFigures", "build_compare", "recall_columns", "timeline_lines"]
+__all__ = [
+    "CompareView",
+    "RunFigures",
+    "build_compare",
+    "forecast_error_columns",
+    "recall_columns",
+    "timeline_lines",
+]
 
 ROOT = "compare"
 DIFFERENCE_COLUMNS = ("lat", "long", "difference", "size", "change", "colour")
@@ -47,17 +56,19 @@ class RunFigures:
     timeline: Columns
     recall: dict[str, float | None]
     frauds_by_location: Columns
+    forecast: ForecastQuality | None = None
 
 
 def run_figures(run_id: str) -> RunFigures:
-    """One run's timeline, recall per pattern and fraud map, from its archive."""
+    """One run's timeline, recall per pattern, fraud map and forecast error, from its archive."""
     with reading(context.settings().archive_dir, run_id) as con:
         span = run_span(con)
         timeline = alert_timeline(con, span.start if span else 0)
         quality = detection_quality(con)
         located = frauds_by_location(con)
+        forecast = forecast_quality(con)
     recall = {p.pattern: p.recall for p in quality.per_pattern if p.frauds > 0}
-    return RunFigures(run_id, timeline, recall, located)
+    return RunFigures(run_id, timeline, recall, located, forecast)
 
 
 def label(position: int) -> str:
@@ -97,6 +108,53 @@ def recall_columns(runs: list[RunFigures]) -> dict[str, list[Any]]:
     return {"x": x, "recall": recall, "colour": colour}
 
 
+FORECAST_ERROR_TITLES = {
+    "run": "run",
+    "wape": "forecast WAPE",
+    "naive_wape": "naive WAPE",
+    "sales_only_wape": "sales-only WAPE",
+    "over_naive": "forecast / naive",
+    "windows": "windows measured",
+    "stock_outs": "stock-outs",
+}
+
+
+def forecast_error_columns(runs: list[RunFigures]) -> dict[str, list[str]]:
+    """One row per run: the WAPE of its demand forecast and of the naive and sales-only
+    baselines, as text; "-" for a run without a forecast (or where nothing sold).
+
+    >>> forecast_error_columns([RunFigures("old", {}, {}, {})])["wape"]
+    ['-']
+    """
+    out: dict[str, list[str]] = {name: [] for name in FORECAST_ERROR_TITLES}
+    for i, r in enumerate(runs):
+        q = r.forecast
+        out["run"].append(f"{label(i)} {r.run_id}")
+        out["wape"].append(charts.figure_text(q.wape if q else None))
+        out["naive_wape"].append(charts.figure_text(q.naive_wape if q else None))
+        out["sales_only_wape"].append(charts.figure_text(q.sales_only_wape if q else None))
+        out["over_naive"].append(charts.figure_text(q.over_naive if q else None))
+        out["windows"].append("-" if q is None else f"{q.windows:,}")
+        out["stock_outs"].append("-" if q is None else f"{q.stock_outs:,}")
+    return out
+
+
+def forecast_error_table(source: ColumnDataSource) -> DataTable:
+    """The forecast's error per run (lower is better; a ratio below 1 beat the naive one)."""
+    return DataTable(
+        source=source,
+        columns=[
+            TableColumn(field=name, title=title, width=240 if name == "run" else 110)
+            for name, title in FORECAST_ERROR_TITLES.items()
+        ],
+        name="forecast_error_table",
+        height=150,
+        index_position=None,
+        reorderable=False,  # needs jquery-ui, which the pages leave out
+        sizing_mode="stretch_width",
+    )
+
+
 class CompareView:
     """One browser session's comparison: the chosen runs and their charts."""
 
@@ -123,6 +181,9 @@ class CompareView:
         self.difference = ColumnDataSource(
             empty_columns(DIFFERENCE_COLUMNS), name="map_difference_source"
         )
+        self.forecast_error = ColumnDataSource(
+            {name: [] for name in FORECAST_ERROR_TITLES}, name="forecast_error_source"
+        )
         self.recall_figure = self._recall_figure()
         self.overlap_figure = self._overlap_figure()
         self.difference_map = map_figure(
@@ -138,6 +199,13 @@ class CompareView:
             row(self.recall_figure, self.overlap_figure, sizing_mode="stretch_width"),
             self.map_other,
             self.difference_map,
+            Div(
+                text="<b>Demand forecast error per run</b> (WAPE: absolute error over units "
+                "sold, lower is better; beside it the naive and sales-only baselines)",
+                disable_math=True,
+                name="forecast_error_title",
+            ),
+            forecast_error_table(self.forecast_error),
             name=ROOT,
         )
         doc.add_root(self.root)
@@ -215,6 +283,7 @@ class CompareView:
         self.recall.data = recall
         self.overlap_figure.y_range.factors = list(reversed(overlap["combination"]))
         self.overlap.data = overlap
+        self.forecast_error.data = forecast_error_columns(self.runs)
         others = [(r, f"{label(i)} {r}") for i, r in enumerate(run_ids)][1:]
         self.map_other.options = charts.choices(others)
         self.map_other.value = others[0][0] if others else ""

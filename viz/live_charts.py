@@ -1,5 +1,5 @@
-"""The live charts of one run: the fraud-alerts bars, the top-products lines and the fraud map,
-with the headline above them, drawn from the live feed's deltas.
+"""The live charts of one run: the fraud-alerts bars, the top-products lines, the fraud map and
+the inventory panel, with the headline above them, drawn from the live feed's deltas.
 
 The live view (:mod:`viz.live_view`) lays them out with its picker, controls and forms; a
 notebook's live display (:mod:`lab.notebook`) shows them alone and pushes each delta to the
@@ -21,6 +21,7 @@ from viz.fraud_map import (
     empty_columns,
     map_figure,
 )
+from viz.inventory_panel import InventoryPanel
 from viz.live_state import LiveDelta
 
 __all__ = ["LINE_ROLLOVER", "MAP_CELLS", "TIMELINE_ROLLOVER", "LiveCharts"]
@@ -31,6 +32,10 @@ LINE_ROLLOVER = 500
 # more than the 0.5-degree cells covering the map (94 x 38): a drawn cell is never rolled out,
 # so the indices the patches use stay valid
 MAP_CELLS = 4000
+NO_FORECAST_YET = (
+    "No demand forecast yet: the engine reports one every 30 s of event time, once its model "
+    "has a demand forecast (a model without one never does)."
+)
 
 
 class LiveCharts:
@@ -51,6 +56,7 @@ class LiveCharts:
             colour_choice(fraud_map, by_probability, by_pattern),
             fraud_map,
         )
+        self.inventory = InventoryPanel(empty_text=NO_FORECAST_YET)
 
     def clear(self) -> None:
         """Empty every chart (another run is followed)."""
@@ -61,6 +67,7 @@ class LiveCharts:
         self.alerts.data = empty_columns(ALERT_MAP_COLUMNS)
         self.cell_index = {}
         self.headline.text = charts.headline_html([])
+        self.inventory.show_empty()
 
     def apply_delta(self, delta: LiveDelta) -> None:
         """Stream the new report windows and line points; stream or patch the map cells."""
@@ -68,6 +75,11 @@ class LiveCharts:
             self.timeline.stream(delta.windows, rollover=TIMELINE_ROLLOVER)
         self._draw_top(delta)
         self._draw_cells(delta.cells)
+        inventory = delta.inventory
+        if inventory is not None:
+            self.inventory.draw(
+                inventory.shown, inventory.lines, inventory.restock, inventory.restock_window
+            )
         if delta.headline is not None:
             self.headline.text = delta.headline
 

@@ -330,7 +330,8 @@ class LiveFeed:
     def _forget_data(self, run_id: str) -> None:
         """Drop what was folded of a run nobody follows any more (its run-events stay)."""
         old = self._runs[run_id]
-        if not old.windows and not old.truth and not old.predictions:
+        inventory = old.inventory.windows or old.inventory.levels
+        if not old.windows and not old.truth and not old.predictions and not inventory:
             return
         fresh = LiveRun(run_id)
         for e in old.events:

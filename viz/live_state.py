@@ -3,7 +3,8 @@
 No Kafka here: :meth:`LiveRun.add` takes a stream name and a message value, so the fold can be
 fed a list in a test. A view session reads the run through a :class:`Cursor`: each
 :meth:`LiveRun.delta` hands over only what the session has not drawn yet (new report windows,
-new points of the top products' lines, map cells that changed, the headline figures).
+new points of the top products' lines, map cells that changed, the headline figures, and the
+inventory panel's new points and restock list, folded by :mod:`viz.live_inventory`).
 
 Results arrive at least once (the engine's sink may repeat a record); each is taken once by its
 record key, as the archive does.
@@ -21,6 +22,8 @@ from fraudlab.codec import decode
 from fraudlab.records import (
     AlertedTransaction,
     FraudAlerts,
+    Inventory,
+    InventoryForecast,
     RuleChangeRecord,
     RunEvent,
     Score,
@@ -31,12 +34,22 @@ from fraudlab.run_events import Event, RunInfo, fold_run_events
 from viz.alert_list import AlertRow
 from viz.charts import TOP_PRODUCTS, Headline, figure_text
 from viz.fraud_map import CellKey, MapCell, grid_cell
+from viz.live_inventory import InventoryCursor, InventoryDelta, LiveInventory
 from viz.rules_panel import MODEL, rule_lines, rules_html
 
 __all__ = ["LIVE_STREAMS", "Cursor", "LiveDelta", "LiveRun", "TopLine", "run_status"]
 
 # the streams the live view reads of a run (inputs are only counted, by their end offsets)
-LIVE_STREAMS = ("run-events", "fraud-alerts", "top-products", "scores", "truth", "rules")
+LIVE_STREAMS = (
+    "run-events",
+    "fraud-alerts",
+    "top-products",
+    "scores",
+    "truth",
+    "rules",
+    "inventory",
+    "inventory-forecast",
+)
 COUNTED_STREAMS = ("browsing", "transactions")
 # Partitions are read side by side, so a run's streams arrive in no fixed order relative to
 # each other. A 10 s report is drawn once the truth has caught up with its window (always so
@@ -77,6 +90,7 @@ class Cursor:
     cells: dict[CellKey, int] = field(default_factory=dict)  # version drawn
     headline: str | None = None
     rules: str | None = None
+    inventory: InventoryCursor = field(default_factory=InventoryCursor)
 
 
 @dataclass(frozen=True)
@@ -101,11 +115,17 @@ class LiveDelta:
     cells: list[dict[str, Any]]
     headline: str | None
     rules: str | None = None  # the rules table, when it changed
+    inventory: InventoryDelta | None = None  # the inventory panel's, when anything changed
 
     @property
     def empty(self) -> bool:
         return not (
-            self.windows["window_end"] or self.top or self.cells or self.headline or self.rules
+            self.windows["window_end"]
+            or self.top
+            or self.cells
+            or self.headline
+            or self.rules
+            or self.inventory
         )
 
 
@@ -147,6 +167,8 @@ class LiveRun:
         self.challenger_predictions: dict[str, int] = {}
         self.challenger_flagged = self.challenger_flagged_with_truth = 0
         self.challenger_true_positives = 0
+        # the inventory panel's figures (bounded per product: viz.live_inventory)
+        self.inventory = LiveInventory()
 
     # ---- folding ----------------------------------------------------------------------------
 
@@ -167,6 +189,10 @@ class LiveRun:
                 self._truth(decode(Truth, value))
             elif stream == "rules":
                 self.rule_changes.append(decode(RuleChangeRecord, value))
+            elif stream == "inventory-forecast":
+                self.inventory.add_forecast(decode(InventoryForecast, value))
+            elif stream == "inventory":
+                self.inventory.add_change(decode(Inventory, value))
         except (ValueError, KeyError, TypeError):
             self.undecodable += 1
 
@@ -433,4 +459,5 @@ class LiveRun:
             cells,
             headline,
             rules,
+            self.inventory.delta(cursor.inventory),
         )

@@ -77,6 +77,7 @@ class LiveView:
             self.selected,
             self.charts.top_figure,
             *self.charts.map_parts,
+            self.charts.inventory.layout,
             self.rules,
             self.form.layout,
             name=ROOT,

@@ -6,7 +6,8 @@ first) and ``speed`` (e.g. ``20x`` or ``fastest``). Play starts from the beginni
 stands at the end.
 
 Each redraw asks DuckDB for what had happened by the clock and sends the browser only those
-aggregates; moving forward, the timeline receives just the new report windows by ``stream``.
+aggregates (the inventory panel's too: :mod:`viz.inventory_queries`); moving forward, the
+timeline receives just the new report windows by ``stream``.
 A page holds no connection between redraws: each opens the run's file read-only for its queries
 and closes it (a few milliseconds), so the file stays free for an archiver resuming that run.
 """
@@ -50,6 +51,8 @@ from viz.fraud_map import (
     map_figure,
     truth_map_columns,
 )
+from viz.inventory_panel import NO_FORECAST, InventoryPanel
+from viz.inventory_queries import InventoryFrame, inventory_frame
 from viz.playback import SPEEDS, Playback, parse_speed, speed_label
 from viz.run_catalog import RunChoice, checked_run_id, finished_runs, query_values
 
@@ -57,6 +60,7 @@ __all__ = ["OpenedRun", "ReplayFrame", "ReplayView", "build_replay", "open_run",
 
 TICK_MS = 250
 ROOT = "replay"
+NO_WINDOW_YET = "No forecast window by this point of the run yet: play on, or seek further."
 TRUTH_MAP_COLUMNS = ("lat", "long", "frauds", "pattern", "size")
 
 
@@ -74,6 +78,7 @@ class ReplayFrame:
     alerts: Columns
     truth: Columns
     quality: QualitySoFar
+    inventory: InventoryFrame
 
 
 def replay_frame(
@@ -88,6 +93,7 @@ def replay_frame(
         alerts=frauds_by_location(con, until=until),
         truth=true_frauds_by_location(con, until=until),
         quality=quality_so_far(con, until=until),
+        inventory=inventory_frame(con, until=until),
     )
 
 
@@ -185,6 +191,7 @@ class ReplayView:
         by_probability, by_pattern = add_alert_bubbles(fraud_map, self.alerts)
         add_truth_rings(fraud_map, self.truth)
 
+        self.inventory = InventoryPanel()
         self.selected = charts.alert_list_panel()
         self.timeline.selected.on_change("indices", self._on_bar)
         self.alerts.selected.on_change("indices", self._on_bubble)
@@ -202,6 +209,7 @@ class ReplayView:
             charts.top_products_figure(self.slots),
             colour_choice(fraud_map, by_probability, by_pattern),
             fraud_map,
+            self.inventory.layout,
             name=ROOT,
         )
         doc.add_root(self.root)
@@ -302,6 +310,7 @@ class ReplayView:
             slot.data = charts.slot_columns(line)
         self.alerts.data = alert_map_columns(frame.alerts)
         self.truth.data = truth_map_columns(frame.truth)
+        self._draw_inventory(frame.inventory)
         q = frame.quality
         fraction = self.clock.fraction if self.clock is not None else 0.0
         self.headline.text = charts.headline_html(
@@ -316,6 +325,16 @@ class ReplayView:
         if self.clock is not None:
             self.clock_text.text = f"<b>{_when(self.clock.position)}</b>"
         self.drawn_at = frame.until
+
+    def _draw_inventory(self, inventory: InventoryFrame) -> None:
+        if not inventory.has_forecast:
+            self.inventory.show_empty(NO_FORECAST)
+        elif not inventory.shown:
+            self.inventory.show_empty(NO_WINDOW_YET)
+        else:
+            self.inventory.draw(
+                inventory.shown, inventory.lines, inventory.restock, inventory.restock_window
+            )
 
     def _show_position(self) -> None:
         assert self.clock is not None and self.span is not None

@@ -19,6 +19,8 @@ from fraudlab import codec
 from fraudlab.records import (
     AlertedTransaction,
     FraudAlerts,
+    Inventory,
+    InventoryForecast,
     Record,
     RunEvent,
     Score,
@@ -313,3 +315,112 @@ def test_a_challenger_s_precision_and_recall_show_beside_the_champion_s() -> Non
     assert figures["challenger recall"] == ("1.000", "challenger m2")
     alone = {h.name for h in _fold(LiveRun(RUN), RECORDS).headline(now=1001)}
     assert "challenger precision" not in alone
+
+
+# ---- the inventory panel ----------------------------------------------------------------------
+
+
+def _forecast(end: int, pid: str, forecast: float, units: int, **stock: Any) -> InventoryForecast:
+    return InventoryForecast(
+        end - 30, end, pid, pid.upper(), 1.0, forecast, 0.0, 0.0, 0, 0, units, **stock
+    )
+
+
+def _change(pid: str, change: str, level: int, ts: int) -> Inventory:
+    return Inventory(pid, change, 1, level, 0, 2, 1.0, "", "", ts)
+
+
+STOCKED = {"stock": 1, "on_order": 0, "cover_minutes": 0.5, "restock": True}
+INVENTORY: list[Record] = [
+    _change("p1", "opening", 5, 0),
+    _change("p1", "sale", 3, 20),
+    _forecast(30, "p1", 4.0, 2, **STOCKED),
+    _forecast(30, "p2", 1.0, 0),
+    _forecast(30, "p1", 4.0, 2, **STOCKED),  # the engine's sink repeated it
+    _change("p1", "stock_out", 3, 40),
+    _forecast(60, "p1", 5.0, 1, **STOCKED),
+    _forecast(90, "p1", 6.0, 3, **STOCKED),
+    _forecast(90, "p2", 2.0, 1, stock=9, on_order=0, cover_minutes=9.0, restock=False),
+]
+
+
+def _panel_lines(delta: Any) -> dict[tuple[str, str], tuple[list[int], list[float], bool]]:
+    return {(ln.series, ln.product_id): (ln.x, ln.y, ln.full) for ln in delta.inventory.lines}
+
+
+def test_the_inventory_streams_are_folded_once_and_handed_over_as_lines() -> None:
+    run = _fold(LiveRun(RUN), INVENTORY)
+    assert run.inventory.forecast_total == {"p1": 15.0, "p2": 3.0}, "the repeat is taken once"
+    cursor = Cursor()
+    first = run.delta(cursor, None)
+    assert first.inventory is not None and first.inventory.shown == ["p1", "p2"]
+    lines = _panel_lines(first)
+    assert lines[("forecast", "p1")] == ([30_000, 60_000, 90_000], [4.0, 5.0, 6.0], True)
+    # the 1-minute horizon after 30 (windows 60 and 90) has passed by the latest window, 90
+    assert lines[("actual", "p1")] == ([30_000], [4.0], True)
+    assert lines[("stock", "p1")] == ([0, 20_000, 40_000], [5.0, 3.0, 3.0], True)
+    assert lines[("stock_out", "p1")] == ([40_000], [3.0], True)
+    assert first.inventory.restock is not None
+    assert first.inventory.restock["product_id"] == ["p1"], "the latest window's to restock"
+    assert first.inventory.restock_window == 90
+    assert run.delta(cursor, None).empty
+
+    _fold(run, [_forecast(120, "p1", 2.0, 4, **STOCKED), _change("p1", "sale", 2, 100)])
+    streamed = _panel_lines(run.delta(cursor, None))
+    assert streamed[("forecast", "p1")] == ([120_000], [2.0], False)
+    assert streamed[("actual", "p1")] == ([60_000], [7.0], False), "windows 90 and 120"
+    assert streamed[("stock", "p1")] == ([100_000], [2.0], False)
+    assert ("forecast", "p2") not in streamed, "nothing new of p2"
+
+    # a window read late (another partition) changes what p1 sold after 30: drawn anew
+    _fold(run, [_forecast(45, "p1", 1.0, 5, **STOCKED)])
+    redrawn = _panel_lines(run.delta(cursor, None))
+    assert redrawn[("actual", "p1")] == ([30_000, 45_000, 60_000], [9.0, 4.0, 7.0], True)
+
+
+def test_the_inventory_fold_stays_bounded() -> None:
+    from viz.live_inventory import LIVE_WINDOWS, STOCK_POINTS
+
+    run = LiveRun(RUN)
+    records: list[Record] = [
+        _forecast(30 * (i + 1), "p1", 1.0, 1) for i in range(LIVE_WINDOWS + 20)
+    ] + [_change("p1", "sale", 1, i) for i in range(STOCK_POINTS + 20)]
+    _fold(run, records)
+    assert len(run.inventory.windows["p1"]) == LIVE_WINDOWS
+    assert min(run.inventory.windows["p1"]) == 30 * 21, "the oldest windows rolled out"
+    assert len(run.inventory.levels["p1"]) == STOCK_POINTS
+    _fold(run, [_forecast(30, "p1", 50.0, 1)])
+    assert run.inventory.forecast_total["p1"] == LIVE_WINDOWS + 20, (
+        "a rolled-out window is not back"
+    )
+
+
+def test_a_run_without_a_forecast_hands_over_no_panel_and_the_view_says_so() -> None:
+    run = _fold(LiveRun(RUN), [*RECORDS, _change("p1", "opening", 5, 0)])
+    assert run.delta(Cursor(), None).inventory is not None  # shown: [] is news once
+    feed = LiveFeed("127.0.0.1:9")
+    for r in RECORDS:
+        feed.fold(RUN, r.STREAM, codec.encode(r))
+    view = LiveView(Document(), feed)
+    view.follow(RUN)
+    assert not view.charts.inventory.charts.visible
+    assert "No demand forecast yet" in view.charts.inventory.message.text
+
+
+def test_the_live_view_draws_the_inventory_panel_and_streams_onto_it() -> None:
+    feed = LiveFeed("127.0.0.1:9")
+    for r in [*RECORDS, *INVENTORY]:
+        feed.fold(RUN, r.STREAM, codec.encode(r))
+    doc = Document()
+    view = LiveView(doc, feed)
+    view.follow(RUN)
+    panel = view.charts.inventory
+    assert panel.charts.visible and panel.slot_products[:2] == ["p1", "p2"]
+    assert list(panel.slots["forecast"][0].data["y"]) == [4.0, 5.0, 6.0]
+    assert list(panel.slots["stock_out"][0].data["x"]) == [40_000]
+    assert list(panel.restock.data["product_id"]) == ["p1"]
+    feed.fold(RUN, "inventory-forecast", codec.encode(_forecast(120, "p1", 2.0, 4, **STOCKED)))
+    feed.publish()
+    _run_next_ticks(doc)
+    assert list(panel.slots["forecast"][0].data["y"]) == [4.0, 5.0, 6.0, 2.0]
+    assert list(panel.slots["actual"][0].data["y"]) == [4.0, 7.0]

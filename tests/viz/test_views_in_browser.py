@@ -62,6 +62,53 @@ def test_replay_draws_the_run_and_play_moves_it_forward(
     assert severe_console_entries(browser) == []
 
 
+_SCROLL_TO = """
+const model = Bokeh.documents[0].get_model_by_name(arguments[0]);
+const view = model === null ? null : Bokeh.index.find_one(model);
+if (view == null) return false;
+view.el.scrollIntoView({block: 'start'});
+return true;
+"""
+
+
+def _table_rows(driver: Any, table: str) -> list[str]:
+    """The text of each row the named DataTable drew (SlickGrid rows, in its shadow root)."""
+    found = driver.execute_script(
+        """
+        const model = Bokeh.documents[0].get_model_by_name(arguments[0]);
+        const view = model === null ? null : Bokeh.index.find_one(model);
+        if (view == null) return null;
+        const root = view.shadow_el ?? view.el;
+        return Array.from(root.querySelectorAll('.slick-row')).map((r) => r.innerText);
+        """,
+        table,
+    )
+    assert found is not None, f"no table named {table!r} drawn on the page"
+    return [str(row) for row in found]
+
+
+def test_replay_shows_the_inventory_panel(
+    browser: Any, served_views: Any, test_output: Path
+) -> None:
+    _open(browser, f"{served_views.url}/replay?run=run-a&at=end")
+    assert "Restock list (window ending" in model_text(browser, "restock_title")
+    assert column_length(browser, "inventory_forecast_slot_0", "x") > 3
+    assert column_length(browser, "inventory_actual_slot_0", "x") > 3
+    assert column_length(browser, "inventory_stock_out_slot_0", "x") > 0
+    listed = column_length(browser, "restock_source", "product_id")
+    assert listed > 0
+    assert browser.execute_script(_SCROLL_TO, "inventory_panel")
+    rows = wait_for(lambda: _table_rows(browser, "restock_table"), timeout=10)
+    assert len(rows) == min(listed, len(rows)) and rows, "the restock table drew no rows"
+    assert "Product 0" in "\n".join(rows) or "Product 1" in "\n".join(rows)
+    screenshot(browser, test_output, "replay-inventory")
+
+    _open(browser, f"{served_views.url}/replay?run=run-b&at=end")
+    assert "No demand forecast in this run" in model_text(browser, "inventory_message")
+    assert column_length(browser, "inventory_forecast_slot_0", "x") == 0
+    assert severe_console_entries(browser) == []
+
+
 def test_compare_draws_every_chart(browser: Any, served_views: Any, test_output: Path) -> None:
     _open(browser, f"{served_views.url}/compare?runs=run-a,run-b")
     assert canvases(browser) >= 4
@@ -69,6 +116,12 @@ def test_compare_draws_every_chart(browser: Any, served_views: Any, test_output:
     assert column_length(browser, "recall_source", "x") > 0
     assert column_length(browser, "alert_overlap_source", "combination") >= 2
     assert column_length(browser, "map_difference_source", "lat") > 0
+    assert column_values(browser, "forecast_error_source", "run") == ["#1 run-a", "#2 run-b"]
+    wape = column_values(browser, "forecast_error_source", "wape")
+    assert wape[0] != "-" and float(wape[0]) > 0 and wape[1] == "-"
+    assert browser.execute_script(_SCROLL_TO, "forecast_error_table")
+    rows = wait_for(lambda: _table_rows(browser, "forecast_error_table"), timeout=10)
+    assert len(rows) == 2 and "run-b" in rows[1]
     screenshot(browser, test_output, "compare")
     assert severe_console_entries(browser) == []
 

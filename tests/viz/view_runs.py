@@ -3,8 +3,11 @@
 A synthetic run has every stream the views read, as the simulator and the engine would write
 it: sessions of browsing events, checkouts shipped to Indonesian cities, ground truth with fraud
 patterns, the model's scores, a 10 s fraud-alerts report (potential frauds of the last 2
-minutes) and a 30 s top-products report. It is deterministic in its seed and goes straight into
-a run file through :class:`archive.writer.ArchiveWriter`.
+minutes), a 30 s top-products report, the shop's stock changes (:class:`Shop`: sales, stock-outs,
+restock orders and arrivals) and a 30 s inventory-forecast report with a 1-minute horizon
+(:class:`Demand`). It is deterministic in its seed and goes straight into a run file through
+:class:`archive.writer.ArchiveWriter`. The stock and the forecast draw no random numbers: a run
+with them has the same checkouts as one without.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from fraudlab.records import (
     AlertedTransaction,
     Browsing,
     FraudAlerts,
+    Inventory,
+    InventoryForecast,
     Product,
     Record,
     RunEvent,
@@ -41,6 +46,12 @@ PATTERNS = ("card_testing", "account_takeover", "promo_abuse", "regional_fraud_r
 PRODUCTS = 60
 BROWSING_PER_CHECKOUT = 5
 PARTITIONS = 2
+# the shop's policy for every product: a small shelf, so the popular ones run out
+OPENING_STOCK = 30
+REORDER_POINT = 4
+REORDER_UNITS = 12
+LEAD_MINUTES = 2.0
+HORIZON_MINUTES = 1.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,8 @@ class RunShape:
     seed: int = 7
     model: str = "gbt-1"
     catch_rate: float = 0.8
+    inventory: bool = True  # the shop's stock changes
+    forecast: bool = True  # the engine's inventory-forecast report (a model with a demand model)
 
     @property
     def events(self) -> int:
@@ -61,8 +74,87 @@ class RunShape:
 
 
 SMALL = RunShape(transactions=600)
-# the same checkouts (same seed) through a model that catches fewer frauds
-WEAKER = RunShape(transactions=600, catch_rate=0.5, model="gbt-2")
+# the same checkouts (same seed) through a model that catches fewer frauds, without a demand
+# forecast
+WEAKER = RunShape(transactions=600, catch_rate=0.5, model="gbt-2", forecast=False)
+
+
+class Shop:
+    """Every product's shelf: a sale takes units, a checkout asking for more than the shelf
+    holds is a stock-out, and a product at its reorder point orders more, due after the lead."""
+
+    def __init__(self, products: list[str]) -> None:
+        self.level = dict.fromkeys(products, OPENING_STOCK)
+        self.on_order = dict.fromkeys(products, 0)
+        self.due: deque[tuple[int, str, int]] = deque()  # ts, product, units
+
+    def _change(self, pid: str, change: str, units: int, ts: int, tid: str = "") -> Inventory:
+        return Inventory(
+            pid, change, units, self.level[pid], self.on_order[pid], REORDER_POINT,
+            LEAD_MINUTES, "", tid, ts,
+        )  # fmt: skip
+
+    def opening(self, ts: int) -> Iterator[Inventory]:
+        for pid in self.level:
+            yield self._change(pid, "opening", OPENING_STOCK, ts)
+
+    def arrivals(self, ts: int) -> Iterator[Inventory]:
+        while self.due and self.due[0][0] <= ts:
+            due, pid, units = self.due.popleft()
+            self.level[pid] += units
+            self.on_order[pid] -= units
+            yield self._change(pid, "restock_arrival", units, due)
+
+    def checkout(self, pid: str, units: int, ts: int, tid: str) -> Iterator[Inventory]:
+        if self.level[pid] >= units:
+            self.level[pid] -= units
+            yield self._change(pid, "sale", units, ts, tid)
+        else:
+            yield self._change(pid, "stock_out", units, ts, tid)
+        if self.level[pid] + self.on_order[pid] <= REORDER_POINT:
+            self.on_order[pid] += REORDER_UNITS
+            self.due.append((ts + int(LEAD_MINUTES * 60), pid, REORDER_UNITS))
+            yield self._change(pid, "restock_order", REORDER_UNITS, ts)
+
+
+class Demand:
+    """The 30 s inventory-forecast report, as a simple demand model would write it: a product's
+    units per window smoothed, nudged by its views, over a 1-minute horizon."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        self.names = names
+        self.views: Counter[str] = Counter()
+        self.carts: Counter[str] = Counter()
+        self.units: Counter[str] = Counter()
+        self.smoothed: dict[str, float] = {}
+        self.last_units: dict[str, int] = {}
+
+    def report(self, window_end: int, shop: Shop | None) -> Iterator[InventoryForecast]:
+        windows = int(HORIZON_MINUTES * 2)
+        active = sorted(set(self.views) | set(self.units) | set(self.smoothed))
+        for pid in active:
+            smoothed = 0.6 * self.smoothed.get(pid, 0.0) + 0.4 * self.units[pid]
+            if smoothed < 0.01 and not self.views[pid]:
+                self.smoothed.pop(pid, None)
+                continue
+            self.smoothed[pid] = smoothed
+            forecast = round(windows * (0.5 * smoothed + 0.2 * self.views[pid]), 3)
+            naive = float(self.units[pid] + self.last_units.get(pid, 0))
+            stock = on_order = cover = restock = None
+            if shop is not None:
+                stock, on_order = shop.level[pid], shop.on_order[pid]
+                per_minute = forecast / HORIZON_MINUTES
+                cover = round(stock / per_minute, 2) if per_minute else None
+                restock = per_minute * LEAD_MINUTES > stock + on_order
+            yield InventoryForecast(
+                window_end - 30, window_end, pid, self.names[pid], HORIZON_MINUTES, forecast,
+                naive, round(windows * smoothed, 3), self.views[pid], self.carts[pid],
+                self.units[pid], stock, on_order, cover, restock,
+            )  # fmt: skip
+            self.last_units[pid] = self.units[pid]
+        self.views.clear()
+        self.carts.clear()
+        self.units.clear()
 
 
 def _run_event(run_id: str, part: str, event: str, ts: int, **details: object) -> RunEvent:
@@ -78,6 +170,10 @@ def synthetic_records(run_id: str, shape: RunShape) -> Iterator[Record]:
     prices = {pid: float(rng.randint(5, 400) * 1000) for pid in names}
     for pid, name in names.items():
         yield Product(pid, "Women", "Blue", "Summer", "2020", "Casual", name, "c1", "1", START)
+    shop = Shop(list(names)) if shape.inventory else None
+    demand = Demand(names) if shape.forecast else None
+    if shop is not None:
+        yield from shop.opening(START)
     cities = CITIES[:30]
     weights = [c.weight for c in cities]
     ring = cities[4]  # the fraud ring works from one city
@@ -101,6 +197,8 @@ def synthetic_records(run_id: str, shape: RunShape) -> Iterator[Record]:
                 )
             sales.clear()
             quantities.clear()
+            if demand is not None:
+                yield from demand.report(next_top, shop)
             next_top += 30
         cid, sid, tid = f"c{rng.randrange(5000)}", f"s{i}", f"t{i}"
         pid = f"p{min(int(rng.expovariate(0.08)), PRODUCTS - 1)}"
@@ -111,6 +209,9 @@ def synthetic_records(run_id: str, shape: RunShape) -> Iterator[Record]:
         city = ring if pattern == "regional_fraud_ring" else rng.choices(cities, weights)[0]
         lat, long = city.lat + rng.uniform(-0.2, 0.2), city.long + rng.uniform(-0.2, 0.2)
         quantity = rng.randint(1, 3)
+        if demand is not None:
+            demand.views[pid] += BROWSING_PER_CHECKOUT
+            demand.carts[pid] += quantity
         total = prices[pid] * quantity
         metadata = json.dumps([{"product_id": pid, "quantity": quantity, "item_price": total}])
         yield Transaction(
@@ -118,6 +219,9 @@ def synthetic_records(run_id: str, shape: RunShape) -> Iterator[Record]:
             f"{lat:.5f}", f"{long:.5f}", str(total), "1", ts,
         )  # fmt: skip
         yield Truth(tid, fraud, pattern, ts)
+        if shop is not None:
+            yield from shop.arrivals(ts)
+            yield from shop.checkout(pid, quantity, ts, tid)
         flagged = rng.random() < (shape.catch_rate if fraud else 0.01)
         probability = round(rng.uniform(0.6, 1.0) if flagged else rng.uniform(0.0, 0.4), 4)
         why = _explanation(probability, total, pattern) if flagged else None
@@ -125,6 +229,8 @@ def synthetic_records(run_id: str, shape: RunShape) -> Iterator[Record]:
             tid, sid, cid, ts, probability, int(flagged), shape.model, "d", total, lat, long,
             metadata, explanation=why,
         )  # fmt: skip
+        if demand is not None and not flagged:
+            demand.units[pid] += quantity
         if flagged:
             alerted.append(
                 AlertedTransaction(tid, sid, cid, ts, total, lat, long, probability, "model", why)
