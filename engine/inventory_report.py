@@ -181,7 +181,7 @@ def _cover(stock: _Stock | None, units: float, horizon_min: float) -> dict[str, 
         "stock": stock.level,
         "on_order": stock.on_order,
         "cover_minutes": cover if cover is None or math.isfinite(cover) else None,
-        "restock": over_lead > stock.level + stock.on_order,
+        "restock": int(over_lead > stock.level + stock.on_order),
     }
 
 

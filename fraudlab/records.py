@@ -414,8 +414,8 @@ class InventoryForecast(Record):
     ``views``, ``carts`` and ``units`` are what the window itself held (the product's views, its
     units put in carts, its non-fraud units sold); ``stock``,
     ``on_order``, ``cover_minutes`` and ``restock`` are None without an inventory stream.
-    ``restock`` is True when the forecast demand over the product's lead time exceeds its stock
-    plus what is on order.
+    ``restock`` is 1 when the forecast demand over the product's lead time exceeds its stock plus
+    what is on order, else 0.
     """
 
     STREAM = "inventory-forecast"
@@ -438,7 +438,7 @@ class InventoryForecast(Record):
     stock: int | None = None
     on_order: int | None = None
     cover_minutes: float | None = None
-    restock: bool | None = None
+    restock: int | None = None
 
 
 # the reason of a message holding an empty JSON array: no record, but nothing dropped silently

@@ -26,6 +26,7 @@ import pandas as pd
 from archive.challenger_quality import challenger_comparison
 from archive.delivery_log import sink_deliveries
 from archive.files import reading
+from archive.forecast_quality import forecast_quality
 from archive.quality import PatternQuality, detection_quality
 from archive.reader import run_summary
 from replay.compare import PairComparison, compare_runs, run_figures
@@ -54,18 +55,21 @@ def run_report(archive_dir: Path, run_id: str) -> dict[str, Any]:
     """The report of an archived run, as ``fraudlab report RUN --json`` prints it: the run's
     summary (metadata, status, counts, ``precision``, ``recall``), ``quality`` (detection
     against ground truth), ``per_pattern`` (one object per fraud pattern), ``deliveries`` (per
-    alert sink) and ``challenger`` (None without one). UsageError, in one sentence, for a run
+    alert sink), ``challenger`` (None without one) and ``forecast`` (the demand forecast's error,
+    :mod:`archive.forecast_quality`; None without one). UsageError, in one sentence, for a run
     that is not archived; RunIsLive while its archiver holds it."""
     with reading(archive_dir, run_id) as con:
         summary = run_summary(con)
         quality = detection_quality(con)
         deliveries = sink_deliveries(con)
         challenger = challenger_comparison(con)
+        forecast = forecast_quality(con)
     out = summary.to_dict()
     out["quality"] = {k: v for k, v in asdict(quality).items() if k != "per_pattern"}
     out["per_pattern"] = [asdict(p) for p in quality.per_pattern]
     out["deliveries"] = [asdict(d) for d in deliveries]
     out["challenger"] = None if challenger is None else challenger.to_dict()
+    out["forecast"] = None if forecast is None else forecast.to_dict()
     # the very values the command prints: JSON's types (lists, not tuples)
     parsed: dict[str, Any] = json.loads(json.dumps(out))
     return parsed

@@ -7,8 +7,10 @@ for each message, in Unix milliseconds:
 
 - browsing events and transactions carry their event time to the millisecond (``event_time``,
   ``created_at``); a session was sent with its first event, truth and fault records with the
-  transaction or event they are about, so they take its millisecond; every other record takes
-  its ``ts`` second, which puts it ahead of the events of that second;
+  transaction or event they are about, and so were inventory records that name a transaction
+  (its sales and stock-outs, and the restock orders its sales placed), so they take its
+  millisecond; every other record (an opening level, a restock arrival, the stock-out of a
+  checkout left empty) takes its ``ts`` second, which puts it ahead of the events of that second;
 - a delivery the faults stream says was held back (``late``, ``out_of_order``, the second copy of
   a ``duplicate``) is moved later by the recorded delay;
 - along a partition, a message is never earlier than the one before it (the log says it was
@@ -53,7 +55,8 @@ __all__ = [
 ]
 
 STATIC_STREAMS: tuple[str, ...] = tuple(cls.STREAM for cls in STATIC_RECORDS)
-# stream order is also the tie order: static data first, a record before its truth and faults
+# stream order is also the tie order: static data first, a record before its truth, faults and
+# inventory records
 REPLAYED_STREAMS: tuple[str, ...] = STATIC_STREAMS + tuple(cls.STREAM for cls in EVENT_RECORDS)
 
 # the id a fault record names, by the stream it touched
@@ -95,7 +98,8 @@ def _event_ms_cte(streams: tuple[str, ...]) -> str:
 
 # Records sent at the same moment as an event: (that moment by id, how a row finds its id).
 # A session is opened by its first browsing event; truth and fault records go out with the
-# transaction or event they are about.
+# transaction or event they are about, inventory records with the transaction they name (one
+# that names none, transaction_id "", finds no row and takes its ts second).
 _SENT_WITH = {
     "customer_session": (
         f"event_ms AS (SELECT session_id AS id, min({_event_ms('browsing')}) AS ms "
@@ -107,6 +111,7 @@ _SENT_WITH = {
         _event_ms_cte(("browsing", "transactions")),
         "e.stream = r.stream AND e.id = r.record_id",
     ),
+    "inventory": (_event_ms_cte(("transactions",)), "e.id = r.transaction_id"),
 }
 
 

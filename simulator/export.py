@@ -3,7 +3,8 @@
 One file per dataset, with the assignment's columns first and in their order (the record
 contract puts them there) and fraudlab's extra columns after them. Rows come in delivery order.
 A run's data faults are delivery problems, not data: malformed values and second copies of
-duplicated records are left out, so the files hold each record once.
+duplicated records are left out, so the files hold each record once. The faults and inventory
+streams are not datasets of the assignment (and the CSV producer keeps no stock): no file.
 
 Values are written as the assignment writes them, so that its producers and consumers read the
 files unchanged (:func:`assignment_values`): times naive and local to the dataset's time zone

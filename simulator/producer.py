@@ -33,6 +33,7 @@ PRODUCED_STREAMS = (
     "transactions",
     "truth",
     "faults",
+    "inventory",  # empty when the scenario keeps no stock
     "run-events",
 )
 # Simulated seconds per step: small enough for smooth pacing, large enough to batch well.

@@ -1,8 +1,9 @@
 """Named scenarios: TOML files in the scenarios folder, loaded into typed, frozen models.
 
 A scenario says what world to build, how legitimate customers behave, which fraud patterns run
-and how hard, and which data faults to inject; plus its default duration and seed. A bad file
-ends in one :class:`~fraudlab.errors.UsageError` sentence that names the file and the field.
+and how hard, which data faults to inject and how the shop keeps stock; plus its default
+duration and seed. A bad file ends in one :class:`~fraudlab.errors.UsageError` sentence that
+names the file and the field.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from simulator.patterns.card_testing import Params as CardTesting
 from simulator.patterns.high_value_spike import Params as HighValueSpike
 from simulator.patterns.promo_abuse import Params as PromoAbuse
 from simulator.patterns.regional_fraud_ring import Params as RegionalFraudRing
+from simulator.stock import InventoryConfig
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -69,6 +71,7 @@ class Scenario(BaseModel):
     traffic: TrafficConfig = TrafficConfig()
     patterns: Patterns = Patterns()
     faults: FaultConfig = FaultConfig()
+    inventory: InventoryConfig = InventoryConfig()
     _path: Path | None = PrivateAttr(None)
     _text: str = PrivateAttr("")
     _as_read: dict[str, Any] | None = PrivateAttr(None)

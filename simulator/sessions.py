@@ -4,6 +4,11 @@ A :class:`Visit` says who visits and how (device, chain, speed, what they look a
 and what label their transactions carry); :func:`session` plays it. Legitimate traffic and
 every fraud pattern build visits and hand them to the same process, so fraud and legitimate
 sessions differ only in the parameters, never in the machinery.
+
+Where the shop keeps stock (:mod:`simulator.stock`), a checkout drops the cart lines the shelves
+cannot fill, and a session whose cart is left empty ends without a transaction; a paid order,
+fraudulent or not, takes its units, and a detected fraud's units never come back (the simulated
+world never sees the engine's verdicts). Stock is looked at only here, once per checkout.
 """
 
 from __future__ import annotations
@@ -165,6 +170,8 @@ def session(shop: Shop, visit: Visit) -> Generator[Any, Any, None]:
         if code == CO:
             yield timeout(PAYMENT_S[0] + random_() * (PAYMENT_S[1] - PAYMENT_S[0]))
             paid = settle(shop, visit, session_id, cart, promo_added)
+            if paid is None:
+                return  # nothing in the cart was in stock
             attempts -= 1
             if attempts > 0 or (not paid and random_() < visit.terms.retry):
                 low, high = visit.attempt_s
@@ -178,8 +185,21 @@ def session(shop: Shop, visit: Visit) -> Generator[Any, Any, None]:
 
 def settle(
     shop: Shop, visit: Visit, session_id: str, cart: list[tuple[Item, int]], promo_added: bool
-) -> bool:
-    """Emit the transaction (and its truth) of one checkout; True when the payment succeeded."""
+) -> bool | None:
+    """Emit the transaction (its truth, its stock changes) of one checkout; True when the
+    payment succeeded, None when no line of the cart was in stock (no transaction then).
+
+    Lines out of stock are dropped from ``cart`` itself, so a retry does not ask for them again.
+    """
+    stock = shop.stock
+    out: list[tuple[Item, int]] = []
+    if stock is not None:
+        kept, out = stock.available(cart)
+        if out:
+            cart[:] = kept
+            if not kept:
+                stock.report_out(out, session_id, "")
+                return None
     rng, person, t = visit.rng, visit.person, visit.terms
     metadata, subtotal = product_metadata(cart, visit.price_factor)
     lat, long = destination(rng, person, t.far, visit.drop)
@@ -217,6 +237,11 @@ def settle(
     )
     label = visit.label
     shop.outbox.record(now, Truth(transaction_id, bool(label), label, ts))
+    if stock is not None:
+        if out:
+            stock.report_out(out, session_id, transaction_id)
+        if not failed:
+            stock.sell(cart, session_id, transaction_id)
     return not failed
 
 

@@ -2,12 +2,14 @@
 legitimate traffic and every fraud pattern.
 
 Ids are handed out in the order SimPy runs the processes, which is deterministic, so the same
-scenario and seed always name the same sessions, transactions and new accounts.
+scenario and seed always name the same sessions, transactions and new accounts. The shop holds
+its products' stock (:mod:`simulator.stock`) when the scenario keeps it.
 """
 
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
 import simpy
 
@@ -17,13 +19,26 @@ from simulator.messages import Outbox
 from simulator.population import Person, Persona, make_person
 from simulator.world import World, customer_record
 
+if TYPE_CHECKING:
+    from simulator.stock import Stock
+
 SESSION_JSON = b'{"session_id":"%s","customer_id":"%s","ts":%d}'
 
 
 class Shop:
     """What every actor of a run shares; ``process`` starts a SimPy process in it."""
 
-    __slots__ = ("accounts", "clock", "env", "outbox", "seed", "sessions", "transactions", "world")
+    __slots__ = (
+        "accounts",
+        "clock",
+        "env",
+        "outbox",
+        "seed",
+        "sessions",
+        "stock",
+        "transactions",
+        "world",
+    )
 
     def __init__(self, env: simpy.Environment, world: World, clock: Clock, outbox: Outbox) -> None:
         self.env = env
@@ -35,6 +50,8 @@ class Shop:
         self.transactions = 0
         # accounts opened during the run, after the world's customers
         self.accounts: list[Person] = []
+        # every product's stock; None when the scenario turns stock off
+        self.stock: Stock | None = None
 
     def rng(self, actor: str) -> random.Random:
         """The private random stream of a named actor of this run."""

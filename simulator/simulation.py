@@ -31,6 +31,7 @@ from simulator.messages import Message, Outbox
 from simulator.patterns import PATTERNS
 from simulator.scenario import Scenario
 from simulator.shop import Shop
+from simulator.stock import open_stock
 from simulator.world import World, build_world, category_record, customer_record, product_record
 
 STEP_S = 60.0
@@ -70,6 +71,14 @@ class Simulation:
         faults = scenario.faults
         self.outbox = Outbox(FaultInjector(faults, seed) if faults.enabled else None)
         self.shop = Shop(self.env, self.world, self.clock, self.outbox)
+        traffic = scenario.traffic
+        if scenario.inventory.enabled:
+            # opening levels go out at 0, after the static data
+            open_stock(
+                self.shop,
+                scenario.inventory,
+                traffic.sessions_per_minute + traffic.signups_per_minute,
+            )
         self.env.process(legit.setup(self.env, self.shop, scenario.traffic))
         self.env.process(legit.signups(self.env, self.shop, scenario.traffic))
         for name, params in scenario.patterns.enabled():

@@ -211,7 +211,7 @@ def restock_columns(rows: Columns) -> dict[str, list[Any]]:
     >>> restock_columns({"window_end": [30, 60, 60], "product_id": ["a", "b", "c"],
     ...     "product_name": ["A", "B", "C"], "stock": [0, 2, 9], "on_order": [0, 0, 0],
     ...     "forecast_units": [9.0, 5.0, 1.0], "cover_minutes": [0.0, 0.4, 9.0],
-    ...     "restock": [True, True, False]})["product_id"]
+    ...     "restock": [1, 1, 0]})["product_id"]
     ['b']
     """
     ends = rows.get("window_end", [])

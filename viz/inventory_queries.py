@@ -132,11 +132,11 @@ def restock_list(con: duckdb.DuckDBPyConnection, until: int | None = None) -> Co
     SELECT window_end, product_id, any_value(product_name) AS product_name,
            any_value(stock) AS stock, any_value(on_order) AS on_order,
            any_value(forecast_units) AS forecast_units,
-           any_value(cover_minutes) AS cover_minutes, bool_or(restock) AS restock
+           any_value(cover_minutes) AS cover_minutes, bool_or(restock = 1) AS restock
     FROM inventory_forecast
     WHERE window_end = (
         SELECT max(window_end) FROM inventory_forecast WHERE $until IS NULL OR window_end <= $until
-    ) AND restock
+    ) AND restock = 1
     GROUP BY window_end, product_id
     """
     return _columns(con, sql, {"until": until})

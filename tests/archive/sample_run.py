@@ -30,6 +30,8 @@ from fraudlab.records import (
     DeliveryDeadLetter,
     Fault,
     FraudAlerts,
+    Inventory,
+    InventoryForecast,
     Product,
     Quarantined,
     Record,
@@ -151,6 +153,10 @@ def make_sample_run(run_id: str, seed: int = 7, transactions: int = 240) -> Samp
                 START,
             )
         )
+    # the simulated shop's stock (simulator/stock.py): each product's opening level
+    level = dict.fromkeys(products, 500)
+    for pid in products:
+        run.add(Inventory(pid, "opening", 500, 500, 0, 40, 30.0, "", "", START))
     # a product row its file could not be read as: set aside by the producer, kept by the archive
     run.add(
         Quarantined("product.csv", 31, "", "10 fields where the header has 9", "p30,Men,...", START)
@@ -215,6 +221,9 @@ def make_sample_run(run_id: str, seed: int = 7, transactions: int = 240) -> Samp
             ts,
         )
         run.add(tx)
+        sold = json.loads(tx.product_metadata)[0]["product_id"]
+        level[sold] -= 1
+        run.add(Inventory(sold, "sale", 1, level[sold], 0, 40, 30.0, sid, tid, ts))
         if i % 50 == 7:  # the simulator's own duplicates: separate records of the stream
             run.add(tx)
             run.add(Fault("transactions", tid, "duplicate", 0, ts))
@@ -259,6 +268,13 @@ def make_sample_run(run_id: str, seed: int = 7, transactions: int = 240) -> Samp
                 if i % 60 == 14 and rank == 1:
                     run.add(top)
                     run.duplicates["top-products"] += 1
+            for pid in products[:2]:  # the demand forecast of the same 30 s
+                run.add(
+                    InventoryForecast(
+                        end - 30, end, pid, "", 30.0, 2.5, 2.0, 2.25, 4, 1, 1,
+                        level[pid], 0, 6000.0, 0,
+                    )
+                )  # fmt: skip
         if i == transactions // 2:
             run.add(
                 DeadLetter(

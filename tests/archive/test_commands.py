@@ -159,7 +159,7 @@ def test_export_writes_a_parquet_file_per_table(archive_dir: Path, tmp_path: Pat
         "export-run", RUN_ID, str(tmp_path / "out"), "--archive-dir", str(archive_dir)
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"exported run {RUN_ID}: 22 Parquet files in ")
+    assert result.stdout.startswith(f"exported run {RUN_ID}: 24 Parquet files in ")
     assert (tmp_path / "out" / "transactions.parquet").stat().st_size > 0
 
 

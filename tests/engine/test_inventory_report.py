@@ -89,13 +89,13 @@ def test_cover_restock_and_the_naive_forecast() -> None:
     assert p1["forecast_units"] == pytest.approx(10.0)
     assert p1["cover_minutes"] == pytest.approx(24.0)
     # 15 minutes of lead time need 5 units: 8 on the shelf suffice
-    assert p1["stock"] == 8 and p1["restock"] is False
+    assert p1["stock"] == 8 and p1["restock"] == 0
     assert p1["naive_units"] == 2 and p1["sales_only_units"] == 2  # no sales-only model: naive
     assert (p1["views"], p1["carts"], p1["units"], p1["product_name"]) == (6, 2, 2, "Kaos")
     # the shop's check-outs name no product: no row of their own
     assert not any(product == "" for _, product in rows)
     p2 = rows[(T0 + 150, "p2")]
-    assert p2["stock"] == 499 and p2["restock"] is False
+    assert p2["stock"] == 499 and p2["restock"] == 0
     assert p2["views"] == 3 and p2["units"] == 0 and p2["naive_units"] == 1
 
 
@@ -116,4 +116,4 @@ def test_restock_when_the_lead_time_needs_more_than_there_is() -> None:
     (row,) = writer().forecast(short)
     # 40 units over 30 minutes, 40 over the 30-minute lead time: more than 5 + 2
     assert row["forecast_units"] == pytest.approx(40.0)
-    assert row["restock"] is True and row["cover_minutes"] == pytest.approx(3.8, abs=0.05)
+    assert row["restock"] == 1 and row["cover_minutes"] == pytest.approx(3.8, abs=0.05)

@@ -105,7 +105,7 @@ def test_the_restock_list_is_the_latest_window_s_shortest_cover_first() -> None:
         "on_order": [0, 12, 0, 0],
         "forecast_units": [9.0, 20.0, 8.0, 1.0],
         "cover_minutes": [0.0, 0.15, 0.0, 9.0],
-        "restock": [True, True, True, False],
+        "restock": [1, 1, 1, 0],
     }
     listed = restock_columns(rows)
     assert listed["product_id"] == ["c", "b"]

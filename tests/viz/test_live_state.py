@@ -330,7 +330,7 @@ def _change(pid: str, change: str, level: int, ts: int) -> Inventory:
     return Inventory(pid, change, 1, level, 0, 2, 1.0, "", "", ts)
 
 
-STOCKED = {"stock": 1, "on_order": 0, "cover_minutes": 0.5, "restock": True}
+STOCKED = {"stock": 1, "on_order": 0, "cover_minutes": 0.5, "restock": 1}
 INVENTORY: list[Record] = [
     _change("p1", "opening", 5, 0),
     _change("p1", "sale", 3, 20),
@@ -340,7 +340,7 @@ INVENTORY: list[Record] = [
     _change("p1", "stock_out", 3, 40),
     _forecast(60, "p1", 5.0, 1, **STOCKED),
     _forecast(90, "p1", 6.0, 3, **STOCKED),
-    _forecast(90, "p2", 2.0, 1, stock=9, on_order=0, cover_minutes=9.0, restock=False),
+    _forecast(90, "p2", 2.0, 1, stock=9, on_order=0, cover_minutes=9.0, restock=0),
 ]
 
 

@@ -145,7 +145,7 @@ class Demand:
                 stock, on_order = shop.level[pid], shop.on_order[pid]
                 per_minute = forecast / HORIZON_MINUTES
                 cover = round(stock / per_minute, 2) if per_minute else None
-                restock = per_minute * LEAD_MINUTES > stock + on_order
+                restock = int(per_minute * LEAD_MINUTES > stock + on_order)
             yield InventoryForecast(
                 window_end - 30, window_end, pid, self.names[pid], HORIZON_MINUTES, forecast,
                 naive, round(windows * smoothed, 3), self.views[pid], self.carts[pid],
