@@ -59,9 +59,22 @@ def table_hash(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, str]:
 
 
 def content_digest(con: duckdb.DuckDBPyConnection) -> str:
-    """The SHA-256 hex digest of an archive's contents."""
+    """The SHA-256 hex digest of an archive's contents: of each table it holds, in
+    :func:`digested_tables` order (a file written before a table existed has the digest it was
+    given then)."""
     outer = hashlib.sha256()
+    ((catalog,),) = con.execute("SELECT current_database()").fetchall()
+    held = {
+        name
+        for (name,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = $db "
+            "AND schema_name = 'main'",
+            {"db": catalog},
+        ).fetchall()
+    }
     for table in digested_tables():
+        if table not in held:
+            continue
         rows, digest = table_hash(con, table)
         outer.update(f"{table} {rows} {digest}\n".encode())
     return outer.hexdigest()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 
-from archive.tables import record_tables
+from archive.tables import record_tables, table_ddl
 from fraudlab.errors import FraudlabError, UsageError
 from fraudlab.field_values import fraud_label
 from fraudlab.runs import RUN_ID_PATTERN, validate_run_id
@@ -178,7 +178,9 @@ def read_as_current(con: duckdb.DuckDBPyConnection, *, row_ids: bool = False) ->
     - a bool field stored as its label text (truth's is_fraud before it was a BOOLEAN column)
       is read by the codec's rule;
     - a field the record gained since (a score's ``explanation``) reads as NULL, as a new
-      file holds it for a record without one.
+      file holds it for a record without one;
+    - a record table the file lacks (``inventory`` before the simulated shop kept stock) reads
+      as an empty table.
 
     Nothing is written: the file keeps what it holds, and its digest still covers that. A
     temporary view belongs to its connection: a cursor (a connection of its own) needs this
@@ -194,6 +196,11 @@ def read_as_current(con: duckdb.DuckDBPyConnection, *, row_ids: bool = False) ->
             ).fetchall()
         )
         if not types:
+            # the table as a new file has it, empty, in the connection's temporary catalog
+            empty = table_ddl(spec.record).replace(
+                "CREATE TABLE IF NOT EXISTS", "CREATE OR REPLACE TEMP TABLE"
+            )
+            con.execute(empty)
             continue
         stored = f'"{catalog}".main.{spec.name}'
         as_text = [name for name in flag_fields(spec.record) if types.get(name) == "VARCHAR"]

@@ -54,7 +54,21 @@ def as_written_before_explanations(path: Path) -> None:
     os.chmod(path, mode)
 
 
-@pytest.fixture(scope="module", params=["now", "label text", "before explanations"])
+def as_written_before_stock(path: Path) -> None:
+    """Turn an archive into one written before the simulated shop kept stock and the engine
+    forecast demand: no inventory or inventory_forecast table, its digest that of the rest."""
+    mode = path.stat().st_mode
+    os.chmod(path, 0o644)
+    with duckdb.connect(str(path)) as rw:
+        rw.execute("DROP TABLE inventory")
+        rw.execute("DROP TABLE inventory_forecast")
+        rw.execute("UPDATE run SET digest = ?", [content_digest(rw)])
+    os.chmod(path, mode)
+
+
+@pytest.fixture(
+    scope="module", params=["now", "label text", "before explanations", "before stock"]
+)
 def archive_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The hand-made run's archive, as written now, as written when truth's is_fraud was
     stored as its label text, and as written before scores had explanations: every reader
@@ -65,6 +79,8 @@ def archive_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         as_written_before_flags_were_booleans(path)
     if request.param == "before explanations":
         as_written_before_explanations(path)
+    if request.param == "before stock":
+        as_written_before_stock(path)
     return folder
 
 
