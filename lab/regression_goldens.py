@@ -6,7 +6,10 @@ For each named scenario the file pins two digests of a short run with a fixed se
   the run produced), with its message count per stream and a short digest per chunk of
   :data:`CHUNK_MESSAGES` messages, so that a change is located to the first chunk that differs;
 - the alert set, the sorted (window start, transaction id) pairs of the fraud-alerts topic, kept
-  whole because they are few, so that a change is shown record by record.
+  whole because they are few, so that a change is shown record by record;
+- the inventory stream (the simulated shop's stock changes) and the demand forecast (the
+  engine's inventory-forecast rows), each digested as the sorted set of its records' values, so
+  that a change to either is named as such (the event digest covers the inventory stream too).
 
 The model the alerts come from is pinned by its fingerprint (see
 :mod:`lab.regression_suite`), so that a changed model is reported as such rather than
@@ -72,6 +75,28 @@ class AlertDigest:
 
 
 @dataclass(frozen=True)
+class RecordsDigest:
+    """A set of records (message values): how many, and the digest of them sorted."""
+
+    digest: str
+    count: int
+
+
+def records_digest(values: Iterable[bytes]) -> RecordsDigest:
+    """The digest (SHA-256, hex) of message values sorted, each length-prefixed, and their count.
+
+    >>> records_digest([b"b", b"a"]) == records_digest([b"a", b"b"])
+    True
+    """
+    ordered = sorted(values)
+    sha = hashlib.sha256()
+    for value in ordered:
+        sha.update(f"{len(value)}\n".encode())
+        sha.update(value)
+    return RecordsDigest(sha.hexdigest(), len(ordered))
+
+
+@dataclass(frozen=True)
 class ScenarioDigests:
     """What one scenario's regression run gave (or, in the file, must give)."""
 
@@ -81,6 +106,9 @@ class ScenarioDigests:
     customers: int
     events: EventDigest
     alerts: AlertDigest
+    # the inventory stream and the demand forecast (None in a golden file written before them)
+    inventory: RecordsDigest | None = None
+    forecast: RecordsDigest | None = None
 
     @property
     def scale(self) -> str:
@@ -203,6 +231,19 @@ def scenario_failures(
             *alert_differences(golden.alerts, now.alerts),
         ]
         failures.append("\n".join(lines))
+    for what, golden_records, now_records in (
+        ("inventory stream", golden.inventory, now.inventory),
+        ("demand forecast", golden.forecast, now.forecast),
+    ):
+        if golden_records is None:
+            if now_records is not None:
+                failures.append(f"{name}: the goldens pin no {what}; {UPDATE_HINT}.")
+        elif now_records is None or golden_records.digest != now_records.digest:
+            count = "none" if now_records is None else f"{now_records.count:,}"
+            failures.append(
+                f"{name}: the {what} differs from the golden: {golden_records.count:,} records "
+                f"golden, {count} now."
+            )
     return failures
 
 
@@ -244,7 +285,18 @@ def scenario_changes(golden: ScenarioDigests | None, now: ScenarioDigests) -> st
             f"alerts changed ({golden.alerts.count:,} -> {now.alerts.count:,} pairs: "
             f"{new:,} added, {gone:,} removed)"
         )
+    for what, before, after in (
+        ("inventory", golden.inventory, now.inventory),
+        ("forecast", golden.forecast, now.forecast),
+    ):
+        if (before and before.digest) != (after and after.digest):
+            counts = [_records_count(before), _records_count(after)]
+            parts.append(f"{what} changed ({counts[0]} -> {counts[1]} records)")
     return f"{now.name}: {'; '.join(parts) if parts else 'unchanged'}"
+
+
+def _records_count(records: RecordsDigest | None) -> str:
+    return "none" if records is None else f"{records.count:,}"
 
 
 def model_changes(golden: ModelFingerprint | None, now: ModelFingerprint) -> str:
@@ -276,6 +328,11 @@ def _scenario_json(s: ScenarioDigests) -> dict[str, Any]:
             "digest": s.alerts.digest,
             "count": s.alerts.count,
             "pairs": [f"{w} {t}" for w, t in s.alerts.pairs],
+        },
+        **{
+            key: {"digest": records.digest, "count": records.count}
+            for key, records in (("inventory", s.inventory), ("forecast", s.forecast))
+            if records is not None
         },
     }
 
@@ -316,7 +373,13 @@ def _scenario_from(name: str, obj: dict[str, Any]) -> ScenarioDigests:
             chunks=tuple(str(events["chunks"]).split()),
         ),
         alerts=AlertDigest(str(alerts["digest"]), tuple(pairs)),
+        inventory=_records_from(obj.get("inventory")),
+        forecast=_records_from(obj.get("forecast")),
     )
+
+
+def _records_from(obj: dict[str, Any] | None) -> RecordsDigest | None:
+    return None if obj is None else RecordsDigest(str(obj["digest"]), int(obj["count"]))
 
 
 def parse_goldens(text: str) -> Goldens:

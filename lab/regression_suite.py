@@ -52,10 +52,12 @@ from lab.regression_goldens import (
     EventDigest,
     Goldens,
     ModelFingerprint,
+    RecordsDigest,
     ScenarioDigests,
     alert_digest,
     chunk_digests,
     model_failure,
+    records_digest,
     scenario_failures,
 )
 
@@ -83,6 +85,9 @@ HORIZONS: dict[str, float] = {
     "flash-sale": 11.0,  # the surge (four times the traffic) starts at minute 10
 }
 MODEL_NAME = "regression"
+# the regression model's demand forecast looks this far ahead: runs of 5 to 11 minutes hold
+# forecasts over 5 minutes, not over the default 30
+FORECAST_MINUTES = 5.0
 # the named scenario at full scale, as the tests' small model is trained
 MODEL_RECIPE: dict[str, Any] = {
     "scenario": "baseline",
@@ -99,8 +104,10 @@ ABOUT = (
     f"scenario run for a short horizon in a world of at most {REGRESSION_CUSTOMERS:,} customers "
     "with its seed, produced fast, scored available-now by a model trained from the recipe below. "
     "`events.digest` is the canonical digest of every message produced; alert pairs are "
-    "'window_start transaction_id'. `make regress` checks them; `fraudlab regress --update` "
-    "rewrites this file and says what changed."
+    "'window_start transaction_id'; `inventory` and `forecast` digest the sorted values of the "
+    "inventory stream and of the inventory-forecast report (a 5-minute demand forecast). "
+    "`make regress` checks them; `fraudlab regress --update` rewrites this file and says what "
+    "changed."
 )
 
 Step = Callable[[str], None]
@@ -212,11 +219,13 @@ def message_line(m: Message) -> str:
 
 def train_regression_model(spark: SparkSession, settings: Settings, step: Step) -> SavedModel:
     """Train the suite's model from :data:`MODEL_RECIPE` into ``settings.models_dir``."""
+    from lab.demand_training import train_demand
     from lab.training_runs import simulated_history
+    from models.demand import save_demand
     from models.training import TrainingPlan, feature_rows, fit_and_save
 
     recipe = MODEL_RECIPE
-    rows = []
+    rows, histories = [], []
     for scenario, seed in [
         (recipe["scenario"], recipe["seed"]),
         *((recipe["validation_scenario"], s) for s in recipe["validation_seeds"]),
@@ -226,6 +235,7 @@ def train_regression_model(spark: SparkSession, settings: Settings, step: Step) 
             spark, scenario, settings.scenarios_dir, seed, recipe["minutes"]
         )
         rows.append(feature_rows(spark, history, settings.location_cell_resolution))
+        histories.append(history)
     import pandas as pd
 
     plan = TrainingPlan(
@@ -237,9 +247,12 @@ def train_regression_model(spark: SparkSession, settings: Settings, step: Step) 
         validation_scenario=recipe["validation_scenario"],
         candidates=tuple(recipe["candidates"]),
     )
-    return fit_and_save(
+    saved = fit_and_save(
         spark, settings, plan, rows[0], pd.concat(rows[1:], ignore_index=True), step
     )
+    step(f"fitting the demand forecast over {FORECAST_MINUTES:g} minutes ahead")
+    save_demand(saved.folder, train_demand(spark, histories[0], FORECAST_MINUTES))
+    return saved
 
 
 def model_fingerprint(model: SavedModel) -> ModelFingerprint:
@@ -276,6 +289,12 @@ def alert_pairs(kafka: BlockingKafka, run_id: str) -> list[tuple[int, str]]:
             (int(alert["window_start"]), t["transaction_id"]) for t in alert["transactions"]
         )
     return pairs
+
+
+def topic_records(kafka: BlockingKafka, run_id: str, stream: str) -> RecordsDigest:
+    """The digest of the values a run's topic holds (sorted: partitions are read in turn)."""
+    found = kafka.read_to_end(topic_name(run_id, stream))
+    return records_digest(m.value for m in found if m.value is not None)
 
 
 def announced_digest(kafka: BlockingKafka, run_id: str) -> EventDigest:
@@ -343,6 +362,8 @@ def run_scenario(
         outcome.require_complete(f"{plan.name}: run {run_id}", settings.logs_dir)
         events = announced_digest(kafka, run_id)
         alerts = alert_digest(alert_pairs(kafka, run_id))
+        inventory = topic_records(kafka, run_id, "inventory")
+        forecast = topic_records(kafka, run_id, "inventory-forecast")
     finally:
         # the suite's runs are checked, never kept: leave nothing behind on the broker
         with contextlib.suppress(Exception):
@@ -359,7 +380,9 @@ def run_scenario(
                 f"{here.digest[:12]}: the producer does not send what the simulation makes."
             )
         events = here
-    digests = ScenarioDigests(plan.name, plan.seed, plan.minutes, plan.customers, events, alerts)
+    digests = ScenarioDigests(
+        plan.name, plan.seed, plan.minutes, plan.customers, events, alerts, inventory, forecast
+    )
     return ScenarioRun(digests, messages)
 
 
