@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "replay.commands",
     "lab.serve_command",
     "lab.regress_commands",
+    "lab.inventory_commands",
 )
 
 

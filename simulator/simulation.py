@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
 import simpy
@@ -55,7 +55,10 @@ class Simulation:
         seed: int,
         start: datetime | None = None,
         minutes: float | None = None,
+        restock_plan: Sequence[tuple[float, str]] = (),
     ) -> None:
+        """``restock_plan``: (simulated seconds, product id) at which the shop orders one more
+        lot (:func:`simulator.stock.open_stock`); a what-if, never a scenario's own run."""
         self.scenario = scenario
         self.seed = seed
         self.clock = Clock(start or DEFAULT_START)
@@ -78,6 +81,7 @@ class Simulation:
                 self.shop,
                 scenario.inventory,
                 traffic.sessions_per_minute + traffic.signups_per_minute,
+                restock_plan,
             )
         self.env.process(legit.setup(self.env, self.shop, scenario.traffic))
         self.env.process(legit.signups(self.env, self.shop, scenario.traffic))

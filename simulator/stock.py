@@ -25,7 +25,7 @@ truth stream instead.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -218,6 +218,25 @@ class Stock:
             self._emit(now, p, "sale", units, session_id, transaction_id)
             self._review(now, p, session_id, transaction_id)
 
+    def follow_plan(self, plan: Sequence[tuple[float, str]]) -> Generator[Any, Any, None]:
+        """Order one lot of each listed product at its time (see :func:`open_stock`), unless
+        the plan's last order of it has not arrived yet."""
+        env = self.shop.env
+        by_id = {p.product_id: p for p in self.products}
+        due: dict[str, float] = {}
+        for at_s, product_id in plan:
+            p = by_id.get(product_id)
+            if p is None:
+                continue
+            if at_s > env.now:
+                yield env.timeout(at_s - env.now)
+            if due.get(product_id, -1.0) > env.now:
+                continue
+            due[product_id] = env.now + p.lead_minutes * 60.0
+            p.on_order += p.order_units
+            self._emit(env.now, p, "restock_order", p.order_units, "", "")
+            env.process(self._arrival(p, p.order_units))
+
     def _review(self, now: float, p: ProductStock, session_id: str, transaction_id: str) -> None:
         """Order enough lots to lift shelf plus order above the reorder point, if it is not."""
         position = int(p.shelf.level) + p.on_order
@@ -259,9 +278,21 @@ class Stock:
         self.shop.outbox.record(now, record)
 
 
-def open_stock(shop: Shop, config: InventoryConfig, visits_per_minute: float) -> Stock:
-    """Stock ``shop`` by ``config`` for ``visits_per_minute`` visits, and announce it."""
+def open_stock(
+    shop: Shop,
+    config: InventoryConfig,
+    visits_per_minute: float,
+    restock_plan: Sequence[tuple[float, str]] = (),
+) -> Stock:
+    """Stock ``shop`` by ``config`` for ``visits_per_minute`` visits, and announce it.
+
+    ``restock_plan`` is a list of (simulated seconds, product id) at which the shop also orders
+    one lot of the product, besides its reorder point: a forecast's restock list played back
+    (:mod:`lab.restock_check`). A product listed again while such an order is on its way is not
+    ordered twice; an unknown product id is skipped."""
     stock = Stock(shop, config, visits_per_minute)
     shop.stock = stock
     stock.open()
+    if restock_plan:
+        shop.env.process(stock.follow_plan(sorted(restock_plan)))
     return stock

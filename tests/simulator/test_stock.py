@@ -327,3 +327,23 @@ def test_a_bad_inventory_table_gets_one_sentence_naming_the_field(case: str) -> 
     assert message.startswith(expected)
     assert message.endswith(".") and "\n" not in message
     assert caught.value.exit_code == 2
+
+
+def test_a_restock_plan_orders_a_lot_at_each_listed_time_once_per_lead_time() -> None:
+    scenario = small_scenario(minutes=8, inventory=BUSY)
+    plain = inventory(run(scenario))
+    product = Counter(r.product_id for r in plain if r.change == "stock_out").most_common(1)[0][0]
+    # listed at 60 s, again at 90 s (its order is on its way: no second one), then at 240 s
+    plan = [(60.0, product), (90.0, product), (240.0, product), (100.0, "no-such-product")]
+    sim = Simulation(scenario, 1, restock_plan=plan)
+    start = sim.clock.ts(0.0)
+    planned = inventory(list(sim.messages()))
+    orders = [r for r in planned if r.product_id == product and r.change == "restock_order"]
+    # orders at the reorder point name the sale that made them
+    by_plan = [r for r in orders if r.transaction_id == "" and r.ts > start]
+    assert [r.ts - start for r in by_plan] == [60, 240]
+    arrivals = [r for r in planned if r.product_id == product and r.change == "restock_arrival"]
+    assert {r.ts - start for r in arrivals} >= {60 + 90, 240 + 90}
+    # more stock, fewer stock-outs of it
+    outs = Counter(r.product_id for r in planned if r.change == "stock_out")
+    assert outs[product] < Counter(r.product_id for r in plain if r.change == "stock_out")[product]
