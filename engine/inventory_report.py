@@ -163,7 +163,7 @@ class ForecastWriter:
                 "views": int(this.at[product, "views"]) if seen else 0,
                 "carts": int(this.at[product, "carts"]) if seen else 0,
                 "units": int(this.at[product, "units"]) if seen else 0,
-                **_cover(self.stock.get(product), float(units), horizon_min),
+                **_cover(self.stock.get(product), round(float(units), 4), horizon_min),
             }
             rows.append(row)
         return rows

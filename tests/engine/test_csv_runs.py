@@ -59,12 +59,28 @@ def layout_run(spark: Any, engine_settings: Settings) -> Any:
     return _score(spark, engine_settings, CASES / "assignment-layout", "csv-layout", "record")
 
 
-def test_the_assignment_s_own_layout_is_scored_and_reported(layout_run: Any) -> None:
+def test_the_assignment_s_own_layout_is_scored_and_reported(
+    layout_run: Any, engine_settings: Settings
+) -> None:
     scores, report, quality, undecodable = layout_run
     # the right value: the 4 transactions are scored, and the report shows 1 fraud of 4
     assert len(scores) == report.scored == 4
     assert (quality.transactions, quality.frauds) == (4, 1)
     assert report.dead_lettered == report.dropped_late == undecodable == 0
+    # its browsing names no product and it has no stock, yet it gets a demand forecast: from
+    # the shop's browsing and the products' own sales, without stock figures
+    bootstrap = engine_settings.bootstrap_servers
+    rows = read(bootstrap, "csv-layout", "inventory-forecast")
+    assert rows and report.inventory_forecast_rows == len(rows)
+    sold = {
+        line["product_id"]
+        for s in read(bootstrap, "csv-layout", "scores")
+        if s["prediction"] == 0
+        for line in orjson.loads(s["product_metadata"])
+    }
+    assert {r["product_id"] for r in rows} == sold
+    assert all(r["views"] == r["carts"] == 0 and r["stock"] is None for r in rows)
+    assert all(r["forecast_units"] > 0 for r in rows)
 
 
 async def _as_a_peer_sends_it(bootstrap: str, run_id: str, peer_id: str) -> int:
