@@ -66,9 +66,7 @@ def as_written_before_stock(path: Path) -> None:
     os.chmod(path, mode)
 
 
-@pytest.fixture(
-    scope="module", params=["now", "label text", "before explanations", "before stock"]
-)
+@pytest.fixture(scope="module", params=["now", "label text", "before explanations", "before stock"])
 def archive_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The hand-made run's archive, as written now, as written when truth's is_fraud was
     stored as its label text, and as written before scores had explanations: every reader
