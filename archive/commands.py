@@ -287,6 +287,15 @@ def _forecast_lines(f: ForecastQuality) -> list[str]:
                 ["from browsing and sales", _figure(f.wape), ratio(f.over_naive)],
                 ["sales only", _figure(f.sales_only_wape), ratio(f.sales_only_over_naive)],
                 ["naive (last horizon)", _figure(f.naive_wape), "1.000"],
+                [
+                    "last 30 s window x horizon",
+                    _figure(f.last_window_wape),
+                    ratio(
+                        None
+                        if f.last_window_wape is None
+                        else f.last_window_wape / (f.naive_wape or 1)
+                    ),
+                ],
             ],
         ),
     ]

@@ -12,7 +12,9 @@ inside the run are measured.
 
 The baselines are in every InventoryForecast row: ``naive_units`` (the last horizon's units
 carried forward) and ``sales_only_units`` (the same method fitted on sales alone, without
-browsing). A ratio below 1 says the forecast beat the baseline.
+browsing). A third, weaker one is the window's own ``units`` carried forward over the horizon
+(a 30 s window's sales times the horizon's windows: the "last window's sales carried forward"
+of a 30 s report). A ratio below 1 says the forecast beat the baseline.
 
 An archive without inventory-forecast rows has no figures: None.
 """
@@ -31,7 +33,8 @@ WITH f AS (
     SELECT window_end AS t, product_id,
            any_value(forecast_units) AS forecast,
            any_value(naive_units) AS naive,
-           any_value(sales_only_units) AS sales_only
+           any_value(sales_only_units) AS sales_only,
+           any_value(units * horizon_minutes * 60 / (window_end - window_start)) AS last_window
     FROM inventory_forecast GROUP BY ALL
 ),
 horizon AS (SELECT max(horizon_minutes) * 60 AS s FROM inventory_forecast),
@@ -59,7 +62,8 @@ pairs AS (
     SELECT coalesce(a.units, 0) AS actual,
            coalesce(f.forecast, 0) AS forecast,
            coalesce(f.naive, 0) AS naive,
-           coalesce(f.sales_only, 0) AS sales_only
+           coalesce(f.sales_only, 0) AS sales_only,
+           coalesce(f.last_window, 0) AS last_window
     FROM (SELECT f.* FROM f SEMI JOIN windows USING (t)) AS f
     FULL JOIN actual AS a USING (t, product_id)
 )
@@ -68,7 +72,8 @@ SELECT (SELECT count(*) FROM windows),
        sum(actual),
        sum(abs(actual - forecast)),
        sum(abs(actual - naive)),
-       sum(abs(actual - sales_only))
+       sum(abs(actual - sales_only)),
+       sum(abs(actual - last_window))
 FROM pairs
 """
 
@@ -91,6 +96,7 @@ class ForecastQuality:
     wape: float | None  # None when nothing sold
     naive_wape: float | None
     sales_only_wape: float | None
+    last_window_wape: float | None  # the window's own units carried forward over the horizon
     stock_outs: int  # inventory stream: checkouts that found too little stock
     units_turned_away: int
     products_out: int  # products that ran out at least once
@@ -106,11 +112,17 @@ class ForecastQuality:
         """WAPE of the sales-only forecast over the naive forecast's."""
         return _ratio(self.sales_only_wape, self.naive_wape)
 
+    @property
+    def over_last_window(self) -> float | None:
+        """WAPE of the forecast over the last window's units carried forward."""
+        return _ratio(self.wape, self.last_window_wape)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             **asdict(self),
             "over_naive": self.over_naive,
             "sales_only_over_naive": self.sales_only_over_naive,
+            "over_last_window": self.over_last_window,
         }
 
 
@@ -130,7 +142,7 @@ def forecast_quality(con: duckdb.DuckDBPyConnection) -> ForecastQuality | None:
     ((rows,),) = con.execute("SELECT count(*) FROM inventory_forecast").fetchall()
     if not rows:
         return None
-    windows, pairs, actual, err, naive, sales_only = con.execute(_ERRORS).fetchall()[0]
+    windows, pairs, actual, err, naive, sales_only, last = con.execute(_ERRORS).fetchall()[0]
     total = float(actual or 0)
 
     def wape(error: float | None) -> float | None:
@@ -146,6 +158,7 @@ def forecast_quality(con: duckdb.DuckDBPyConnection) -> ForecastQuality | None:
         wape=wape(err),
         naive_wape=wape(naive),
         sales_only_wape=wape(sales_only),
+        last_window_wape=wape(last),
         stock_outs=int(stock[0]),
         units_turned_away=int(stock[1]),
         products_out=int(stock[2]),
