@@ -16,6 +16,8 @@ Reading finished files (read-only, any number of readers):
   files' label text read as booleans);
 - :mod:`archive.reader`: the list of runs and a run's summary;
 - :mod:`archive.quality`: precision, recall and time to detect, overall and per pattern;
+- :mod:`archive.forecast_quality`: the demand forecast's WAPE against its baselines, and the
+  run's stock-outs;
 - :mod:`archive.aggregates`: time-bucketed aggregates for reports, replay and the views;
 - :mod:`archive.export`: Parquet files, one per table.
 

@@ -7,12 +7,16 @@ Queries (each with its own checkpoint under ``<checkpoint_dir>/<run_id>/``):
                 read back by the same query)
   fraud-alerts  live only: sliding 2-minute windows of potential fraud, every 10 s
   top-products  live only: the top 20 products of each 30 s window
+  inventory-forecast  live only, when the model carries a demand forecast: each 30 s window's
+                counts of browsing, sales and stock, forecast on the driver
+                (:mod:`engine.inventory_report`)
 Live, the report queries read the scores topic with processing-time triggers of 10 s and 30 s
 divided by the run's speed. With ``available_now`` the scoring query processes everything
 present at its start in micro-batches cut by offsets (on short processing-time triggers), then
 the engine closes the run's frontier out, so that nothing stays held, and stops; both reports
 are then computed over all the scores as batch frames, so every window, the last ones included,
-is closed. A restarted engine continues from its checkpoints.
+is closed (and the inventory report's windows never written). A restarted engine continues
+from its checkpoints.
 
 Next to a producer that is still running (``until_producer_ends``), available-now first waits for
 the producer's end; live stops once its queries have read what the producer left and the

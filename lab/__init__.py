@@ -1,5 +1,6 @@
-"""Running a lab: the command line, runs end to end and their parts, the regression suite, and
-the Python API for notebooks.
+"""Running a lab: the command line, runs end to end and their parts, the regression suite,
+training (the demand forecast's in :mod:`lab.demand_training`), what a forecast's restock list
+would have saved (:mod:`lab.restock_check`), and the Python API for notebooks.
 
 ``lab.run(...)``, ``lab.open(RUN)`` and ``lab.RunHandle`` are :mod:`lab.notebook`'s, imported
 on first use so that ``python -m lab`` (the CLI) does not load pandas and Bokeh:

@@ -1,1 +1,2 @@
-"""Training and evaluation of the fraud model; saved artifacts live in models/NAME/."""
+"""Training and evaluation of the fraud model, and the demand model saved beside it
+(:mod:`models.demand`); saved artifacts live in models/NAME/."""
