@@ -27,12 +27,19 @@ from typing import TYPE_CHECKING, Any
 from engine.accounting import EngineReport, count_results, produced_messages, query_progress
 from engine.frontier import partition_key
 from engine.frontier import report as frontier_report
-from engine.inventory_report import ForecastWriter, close_inventory_report, inventory_query
+from engine.inventory_report import (
+    INVENTORY_TRIGGER_S,
+    ForecastWriter,
+    close_inventory_report,
+    inventory_query,
+)
 from engine.job import (
     AVAILABLE_NOW_POLL_S,
+    LIVE_MAX_OFFSETS,
     LIVE_POLL_S,
     PROGRESS_EVERY_S,
     REPORTS_WAIT_S,
+    SCORES_TRIGGER_S,
     EngineOptions,
     EnginePlan,
     check_run,
@@ -268,6 +275,9 @@ class EngineRun:
                     self.forecasts,
                     checkpoints,
                     options.run_id,
+                    # its trigger is three of the scoring query's: three micro-batches' worth
+                    (options.max_offsets_per_trigger or LIVE_MAX_OFFSETS)
+                    * round(INVENTORY_TRIGGER_S / SCORES_TRIGGER_S),
                 )
             )
         self.reports_due = None

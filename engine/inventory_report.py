@@ -191,17 +191,17 @@ def run_signals(
     topics: dict[str, str],
     sessions: DataFrame | None,
     stream: bool,
+    max_offsets: int | None = None,
 ) -> DataFrame:
     """The demand signals of a run's browsing, scores and inventory topics: streaming frames
-    (``stream``) or batch frames of everything the topics hold now."""
+    (``stream``; the browsing and inventory read at most ``max_offsets`` records a micro-batch)
+    or batch frames of everything the topics hold now."""
     from pyspark.sql import functions as F
 
-    def read(topic: str) -> DataFrame:
-        return (
-            kafka_stream(spark, bootstrap, [topic])
-            if stream
-            else kafka_batch(spark, bootstrap, [topic])
-        )
+    def read(topic: str, bounded: bool = True) -> DataFrame:
+        if not stream:
+            return kafka_batch(spark, bootstrap, [topic])
+        return kafka_stream(spark, bootstrap, [topic], max_offsets if bounded else None)
 
     browsing = classify(read(topics["browsing"]), F.lit("browsing"), sessions).where(
         F.col("reason").isNull()
@@ -212,7 +212,8 @@ def run_signals(
         record_field("product_id").alias("product_id"),
         record_field("quantity").alias("quantity"),
     )
-    scores = parse_scores(read(topics["scores"])).where(F.col("prediction") == 0)
+    # the scores come at the scoring query's pace: no bound
+    scores = parse_scores(read(topics["scores"], bounded=False)).where(F.col("prediction") == 0)
     inventory, _dead = parse_records(read(topics["inventory"]), Inventory)
     inventory = inventory.select(*field_names(Inventory), *KAFKA_COLUMNS)
     return (
@@ -284,11 +285,16 @@ def inventory_query(
     writer: ForecastWriter,
     checkpoints: Path,
     run_id: str,
+    max_offsets: int | None = None,
 ) -> StreamingQuery:
     """The live inventory report: the window counts as the watermark closes them, handed to
-    ``writer`` every 30 s / ``speed`` and written to the report topic."""
+    ``writer`` every 30 s / ``speed`` and written to the report topic.
+
+    ``max_offsets`` bounds the browsing (and inventory) records a micro-batch reads, as the
+    scoring query's input is bounded: the query then keeps pace with the scoring instead of
+    reading a backlog ahead of it (whose windows would wait in its state for their scores)."""
     resume_writer(spark, bootstrap, topics, sessions, writer)
-    signals = run_signals(spark, bootstrap, topics, sessions, stream=True)
+    signals = run_signals(spark, bootstrap, topics, sessions, stream=True, max_offsets=max_offsets)
     counts = window_counts(signals.withWatermark("event_timestamp", LATENESS))
 
     def write(batch: DataFrame, _batch_id: int) -> None:

@@ -23,7 +23,7 @@ import orjson
 
 from engine import job, report_queries
 from engine.frontier import frontier_topic, partition_key
-from engine.inventory_report import ForecastWriter, inventory_query
+from engine.inventory_report import INVENTORY_TRIGGER_S, ForecastWriter, inventory_query
 from engine.job import SCORES_TRIGGER_S, cell_resolution, uses_cells
 from engine.scoring import (
     ChallengerFactory,
@@ -201,6 +201,7 @@ def start_queries(
                 ForecastWriter(demand[0], names, demand[1]),
                 checkpoints,
                 variant.results_run,
+                max_offsets * round(INVENTORY_TRIGGER_S / SCORES_TRIGGER_S),
             )
         )
     return queries
