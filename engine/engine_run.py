@@ -271,7 +271,6 @@ class EngineRun:
                     bootstrap,
                     options.speed,
                     self.topics,
-                    self.sessions,
                     self.forecasts,
                     checkpoints,
                     options.run_id,
@@ -318,9 +317,7 @@ class EngineRun:
             bootstrap, run_id = self.settings.bootstrap_servers, self.options.run_id
             close_reports(self.spark, bootstrap, self.topics, self.products, run_id)
             if self.forecasts is not None:
-                close_inventory_report(
-                    self.spark, bootstrap, self.topics, self.sessions, self.forecasts, run_id
-                )
+                close_inventory_report(self.spark, bootstrap, self.topics, self.forecasts, run_id)
         try:
             count_results(self.spark, self.settings, report, self.topics, self.kafka)
         finally:

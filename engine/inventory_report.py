@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from engine.report_queries import write_batch
 from engine.scoring import LATENESS, kafka_rows, parse_scores
 from engine.sources import kafka_batch, kafka_stream
@@ -41,7 +43,7 @@ from features.demand_counts import (
     sales_signals,
     window_counts,
 )
-from fraudlab.record_parsing import KAFKA_COLUMNS, classify, parse_records
+from fraudlab.record_parsing import KAFKA_COLUMNS, parse_records
 from fraudlab.record_parsing import field as record_field
 from fraudlab.records import Inventory, InventoryForecast, field_names
 from fraudlab.schemas import spark_schema
@@ -89,8 +91,10 @@ class ForecastWriter:
         self.model, self.sales_only, self.names = model, sales_only, names
         self.state = DemandState()
         self.stock: dict[str, _Stock] = {}
-        # each window's units sold by product, over the last horizon: the naive forecast
+        # each window's units sold by product, over the last horizon, and their sum by product:
+        # the naive forecast
         self.sold: deque[tuple[int, dict[str, int]]] = deque()
+        self.sold_over_horizon: dict[str, int] = {}
         self.next_window: int | None = None
 
     def forecast(self, counts: pd.DataFrame) -> list[dict[str, Any]]:
@@ -120,11 +124,18 @@ class ForecastWriter:
     def _take(self, start: int, window: pd.DataFrame) -> None:
         self.state.add_window(start, window[["product_id", *COUNT_COLUMNS]])
         sold = window[(window["units"] > 0) & (window["product_id"] != "")]
-        self.sold.append(
-            (start, dict(zip(sold["product_id"], sold["units"].astype(int), strict=True)))
-        )
+        units = dict(zip(sold["product_id"], sold["units"].astype(int).tolist(), strict=True))
+        self.sold.append((start, units))
+        total = self.sold_over_horizon
+        for product, n in units.items():
+            total[product] = total.get(product, 0) + n
         while self.sold and self.sold[0][0] < start + WINDOW_S - self.model.horizon_s:
-            self.sold.popleft()
+            for product, n in self.sold.popleft()[1].items():
+                left = total[product] - n
+                if left:
+                    total[product] = left
+                else:
+                    del total[product]
         known = window[window["stock_level"].notna()]
         for product, level, on_order, lead in zip(
             known["product_id"],
@@ -141,32 +152,39 @@ class ForecastWriter:
         features = self.state.features(end)
         if features.empty:
             return []
-        forecast = self.model.predict(features)
-        naive = [sum(units.get(p, 0) for _, units in self.sold) for p in features["product_id"]]
-        baseline = naive if self.sales_only is None else self.sales_only.predict(features)
+        products = features["product_id"].tolist()
+        forecast = np.round(self.model.predict(features), 4).tolist()
+        naive = [float(self.sold_over_horizon.get(p, 0)) for p in products]
+        baseline = (
+            naive
+            if self.sales_only is None
+            else np.round(self.sales_only.predict(features), 4).tolist()
+        )
         horizon_min = self.model.horizon_s / 60.0
-        this = window.set_index("product_id")
-        rows = []
-        for product, units, past, sales_only in zip(
-            features["product_id"], forecast, naive, baseline, strict=True
-        ):
-            seen = product in this.index
-            row: dict[str, Any] = {
+        held = (
+            window.set_index("product_id")[["views", "carts", "units"]]
+            .reindex(products, fill_value=0)
+            .astype("int64")
+        )
+        views, carts, units = (held[c].tolist() for c in ("views", "carts", "units"))
+        names, stock = self.names, self.stock
+        return [
+            {
                 "window_start": start,
                 "window_end": end,
                 "product_id": product,
-                "product_name": self.names.get(product, ""),
+                "product_name": names.get(product, ""),
                 "horizon_minutes": horizon_min,
-                "forecast_units": round(float(units), 4),
-                "naive_units": float(past),
-                "sales_only_units": round(float(sales_only), 4),
-                "views": int(this.at[product, "views"]) if seen else 0,
-                "carts": int(this.at[product, "carts"]) if seen else 0,
-                "units": int(this.at[product, "units"]) if seen else 0,
-                **_cover(self.stock.get(product), round(float(units), 4), horizon_min),
+                "forecast_units": expected,
+                "naive_units": naive[i],
+                "sales_only_units": baseline[i],
+                "views": views[i],
+                "carts": carts[i],
+                "units": units[i],
+                **_cover(stock.get(product), expected, horizon_min),
             }
-            rows.append(row)
-        return rows
+            for i, (product, expected) in enumerate(zip(products, forecast, strict=True))
+        ]
 
 
 def _cover(stock: _Stock | None, units: float, horizon_min: float) -> dict[str, Any]:
@@ -189,7 +207,6 @@ def run_signals(
     spark: SparkSession,
     bootstrap: str,
     topics: dict[str, str],
-    sessions: DataFrame | None,
     stream: bool,
     max_offsets: int | None = None,
 ) -> DataFrame:
@@ -203,15 +220,18 @@ def run_signals(
             return kafka_batch(spark, bootstrap, [topic])
         return kafka_stream(spark, bootstrap, [topic], max_offsets if bounded else None)
 
-    browsing = classify(read(topics["browsing"]), F.lit("browsing"), sessions).where(
-        F.col("reason").isNull()
-    )
-    browsing = browsing.select(
+    # every browsing record with an integer ts counts, whoever browsed: a message of one record
+    # or a JSON array of them, each value parsed once (a VARIANT), and only the four fields read
+    message = F.expr("try_parse_json(cast(value as string))")
+    parsed = read(topics["browsing"]).select(message.alias("m"))
+    array = F.expr("try_variant_get(m, '$', 'array<variant>')")
+    records = parsed.select(F.explode(F.coalesce(array, F.array("m"))).alias("v"))
+    browsing = records.select(
         record_field("ts", "bigint").alias("ts"),
         record_field("event_type").alias("event_type"),
         record_field("product_id").alias("product_id"),
         record_field("quantity").alias("quantity"),
-    )
+    ).where(F.col("ts").isNotNull())
     # the scores come at the scoring query's pace: no bound
     scores = parse_scores(read(topics["scores"], bounded=False)).where(F.col("prediction") == 0)
     inventory, _dead = parse_records(read(topics["inventory"]), Inventory)
@@ -257,7 +277,6 @@ def resume_writer(
     spark: SparkSession,
     bootstrap: str,
     topics: dict[str, str],
-    sessions: DataFrame | None,
     writer: ForecastWriter,
 ) -> None:
     """Bring a new writer to where the report topic stands: the counts of the longest lookback
@@ -269,7 +288,7 @@ def resume_writer(
     if until is None:
         return
     recent = F.col("window_start") >= until - LONGEST_LOOKBACK_S
-    counts = window_counts(run_signals(spark, bootstrap, topics, sessions, stream=False)).where(
+    counts = window_counts(run_signals(spark, bootstrap, topics, stream=False)).where(
         (recent | F.col("stock_level").isNotNull()) & (F.col("window_start") < until)
     )
     writer.seed(_counts(counts))
@@ -281,7 +300,6 @@ def inventory_query(
     bootstrap: str,
     speed: float,
     topics: dict[str, str],
-    sessions: DataFrame | None,
     writer: ForecastWriter,
     checkpoints: Path,
     run_id: str,
@@ -293,8 +311,8 @@ def inventory_query(
     ``max_offsets`` bounds the browsing (and inventory) records a micro-batch reads, as the
     scoring query's input is bounded: the query then keeps pace with the scoring instead of
     reading a backlog ahead of it (whose windows would wait in its state for their scores)."""
-    resume_writer(spark, bootstrap, topics, sessions, writer)
-    signals = run_signals(spark, bootstrap, topics, sessions, stream=True, max_offsets=max_offsets)
+    resume_writer(spark, bootstrap, topics, writer)
+    signals = run_signals(spark, bootstrap, topics, stream=True, max_offsets=max_offsets)
     counts = window_counts(signals.withWatermark("event_timestamp", LATENESS))
 
     def write(batch: DataFrame, _batch_id: int) -> None:
@@ -316,7 +334,6 @@ def close_inventory_report(
     spark: SparkSession,
     bootstrap: str,
     topics: dict[str, str],
-    sessions: DataFrame | None,
     writer: ForecastWriter,
     run_id: str,
 ) -> None:
@@ -324,8 +341,8 @@ def close_inventory_report(
     from pyspark.sql import functions as F
 
     if writer.next_window is None:
-        resume_writer(spark, bootstrap, topics, sessions, writer)
-    counts = window_counts(run_signals(spark, bootstrap, topics, sessions, stream=False))
+        resume_writer(spark, bootstrap, topics, writer)
+    counts = window_counts(run_signals(spark, bootstrap, topics, stream=False))
     if writer.next_window is not None:
         counts = counts.where(F.col("window_start") >= writer.next_window)
     rows = writer.forecast(_counts(counts))

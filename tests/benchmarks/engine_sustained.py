@@ -197,7 +197,6 @@ def start_queries(
                 bootstrap,
                 1.0,
                 topics,
-                None,
                 ForecastWriter(demand[0], names, demand[1]),
                 checkpoints,
                 variant.results_run,
