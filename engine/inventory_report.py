@@ -281,7 +281,7 @@ def resume_writer(
 ) -> None:
     """Bring a new writer to where the report topic stands: the counts of the longest lookback
     before its last window, and every stock level before it, taken in without writing (nothing
-    when the topic is empty)."""
+    when the topic is empty). It counts the run's whole input again, once per restart."""
     from pyspark.sql import functions as F
 
     until = written_until(spark, bootstrap, topics["inventory-forecast"])
@@ -311,7 +311,9 @@ def inventory_query(
     ``max_offsets`` bounds the browsing (and inventory) records a micro-batch reads, as the
     scoring query's input is bounded: the query then keeps pace with the scoring instead of
     reading a backlog ahead of it (whose windows would wait in its state for their scores)."""
-    resume_writer(spark, bootstrap, topics, writer)
+    if writer.next_window is None:
+        # a writer new to a run that may have been written before (a restarted engine)
+        resume_writer(spark, bootstrap, topics, writer)
     signals = run_signals(spark, bootstrap, topics, stream=True, max_offsets=max_offsets)
     counts = window_counts(signals.withWatermark("event_timestamp", LATENESS))
 

@@ -72,6 +72,7 @@ class Variant:
     cells: bool = True
     # the inventory report's query beside the others, when the model has a demand forecast
     inventory: bool = True
+    forecasts: ForecastWriter | None = None  # the inventory report's writer, across steps
     passed: float | None = None
     failed: float | None = None
     input_ran_out: bool = False
@@ -187,17 +188,21 @@ def start_queries(
     ]
     demand = load_demand(model.folder) if variant.inventory else None
     if demand is not None:
-        names = {
-            str(r["id"]): str(r["productDisplayName"] or "")
-            for r in products.select("id", "productDisplayName").collect()
-        }
+        if variant.forecasts is None:
+            # one writer for the variant's steps, as for one engine run: queries restarted
+            # from their checkpoints go on with it
+            names = {
+                str(r["id"]): str(r["productDisplayName"] or "")
+                for r in products.select("id", "productDisplayName").collect()
+            }
+            variant.forecasts = ForecastWriter(demand[0], names, demand[1])
         queries.append(
             inventory_query(
                 spark,
                 bootstrap,
                 1.0,
                 topics,
-                ForecastWriter(demand[0], names, demand[1]),
+                variant.forecasts,
                 checkpoints,
                 variant.results_run,
                 max_offsets * round(INVENTORY_TRIGGER_S / SCORES_TRIGGER_S),
