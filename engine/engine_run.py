@@ -264,7 +264,7 @@ class EngineRun:
                 options.run_id,
             )
         )
-        if self.forecasts is not None:
+        if self.forecasts is not None and self.settings.engine_inventory_live:
             self.queries.append(
                 inventory_query(
                     self.spark,
