@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.report_queries import write_batch
+from engine.report_queries import windows_query, write_batch
 from engine.scoring import LATENESS, kafka_rows, parse_scores
 from engine.sources import kafka_batch, kafka_stream
 from features.demand import LOOKBACKS_S, WINDOW_S, DemandState
@@ -321,15 +321,7 @@ def inventory_query(
         rows = writer.forecast(_counts(batch))
         _write(spark, rows, bootstrap, topics["inventory-forecast"], run_id)
 
-    every_s = INVENTORY_TRIGGER_S / speed
-    return (
-        counts.writeStream.queryName(QUERY)
-        .option("checkpointLocation", str(checkpoints / QUERY))
-        .outputMode("append")
-        .trigger(processingTime=f"{every_s:.3f} seconds")
-        .foreachBatch(write)
-        .start()
-    )
+    return windows_query(counts, QUERY, checkpoints, INVENTORY_TRIGGER_S / speed, write)
 
 
 def close_inventory_report(

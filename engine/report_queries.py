@@ -46,6 +46,7 @@ __all__ = [
     "read_products",
     "report_queries",
     "sink_query",
+    "windows_query",
     "write_batch",
 ]
 
@@ -160,10 +161,10 @@ def report_queries(
         top = kafka_rows(top_products(batch), TopProduct, topics["top-products"], run_id)
         write_batch(top, bootstrap)
 
-    alerts = _batch_query(
+    alerts = windows_query(
         fraud_alerts(scored), "fraud-alerts", checkpoints, ALERTS_TRIGGER_S / speed, write_alerts
     )
-    top = _batch_query(
+    top = windows_query(
         product_quantities(scored, products),
         "top-products",
         checkpoints,
@@ -173,7 +174,7 @@ def report_queries(
     return [alerts, top]
 
 
-def _batch_query(
+def windows_query(
     frame: DataFrame,
     name: str,
     checkpoints: Path,
