@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from fraudlab.cli_context import run_async, settings_from
-from fraudlab.cli_options import json_option
+from fraudlab.cli_options import archive_dir_option, json_option
 from fraudlab.errors import UsageError
 
 if TYPE_CHECKING:
@@ -25,11 +25,7 @@ if TYPE_CHECKING:
     from archive.quality import DetectionQuality
     from archive.reader import RunSummary
 
-_ARCHIVE_DIR = click.option(
-    "--archive-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder of the run files [default: var/archive].",
-)
+_ARCHIVE_DIR = archive_dir_option()
 
 
 def _figure(value: float | None) -> str:

@@ -90,6 +90,15 @@ def pace(speed: float | None, fast: bool, required: bool = True) -> float | None
     return None if fast else speed
 
 
+def archive_dir_option() -> Any:
+    """``--archive-dir DIR``: the folder of the run files (the setting ``archive_dir``)."""
+    return click.option(
+        "--archive-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Folder of the run files [default: var/archive].",
+    )
+
+
 def json_option(help: str = "Print JSON.") -> Any:
     """``--json``, into the parameter ``as_json``."""
     return click.option("--json", "as_json", is_flag=True, help=help)

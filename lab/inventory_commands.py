@@ -9,17 +9,13 @@ from pathlib import Path
 import click
 
 from fraudlab.cli_context import settings_from
-from fraudlab.cli_options import json_option
+from fraudlab.cli_options import archive_dir_option, json_option
 
 
 @click.command("restock-check")
 @click.argument("run_id")
 @json_option("Print one JSON object.")
-@click.option(
-    "--archive-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder of the run files [default: var/archive].",
-)
+@archive_dir_option()
 @click.pass_context
 def restock_check_command(
     ctx: click.Context, run_id: str, as_json: bool, archive_dir: Path | None

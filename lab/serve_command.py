@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from fraudlab.cli_context import settings_from
+from fraudlab.cli_options import archive_dir_option
 from fraudlab.settings import REPO_ROOT, Settings
 
 if TYPE_CHECKING:
@@ -64,11 +65,7 @@ def start_choices(settings: Settings, rules_dir: Path = RULES_DIR) -> StartChoic
     metavar="HOST:PORT",
     help="Another origin whose pages may open the views (repeatable), e.g. behind a proxy.",
 )
-@click.option(
-    "--archive-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder of the run files [default: var/archive].",
-)
+@archive_dir_option()
 @click.option("--bootstrap-servers", help="Kafka bootstrap servers of the live view.")
 @click.pass_context
 def serve_command(

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 import click
 
 from fraudlab.cli_context import run_async, settings_from
-from fraudlab.cli_options import json_option, minutes_option, pace, pace_options, plot_option
+from fraudlab.cli_options import (
+    archive_dir_option,
+    json_option,
+    minutes_option,
+    pace,
+    pace_options,
+    plot_option,
+)
 from fraudlab.errors import UsageError
 
 if TYPE_CHECKING:
@@ -177,11 +184,7 @@ def _challenger_table(run: RunFigures) -> Table:
 @click.argument("run_ids", nargs=-1, metavar="RUN_A RUN_B [RUN_C ...]")
 @json_option("Print one JSON object.")
 @plot_option("Also draw the alert-rate timelines and recall per pattern into a PNG.")
-@click.option(
-    "--archive-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder of the run files [default: var/archive].",
-)
+@archive_dir_option()
 @click.pass_context
 def compare_command(
     ctx: click.Context,

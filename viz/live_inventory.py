@@ -20,6 +20,7 @@ from fraudlab.records import Inventory, InventoryForecast
 from viz.inventory_panel import (
     INVENTORY_ROLLOVER,
     LEADING_PRODUCTS,
+    RESTOCK_COLUMNS,
     STOCK_ROLLOVER,
     PanelLine,
     demand_lines,
@@ -208,14 +209,5 @@ class LiveInventory:
 
 
 def _latest_columns(rows: list[InventoryForecast]) -> dict[str, list[Any]]:
-    names = (
-        "window_end",
-        "product_id",
-        "product_name",
-        "stock",
-        "on_order",
-        "forecast_units",
-        "cover_minutes",
-        "restock",
-    )
+    names = ("window_end", *RESTOCK_COLUMNS, "restock")
     return {name: [getattr(r, name) for r in rows] for name in names}
