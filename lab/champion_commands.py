@@ -25,7 +25,9 @@ def _trained_on(metadata: dict[str, Any]) -> str:
         return "-"
     minutes = training.get("minutes")
     span = "" if minutes is None else f", {minutes:g} min"
-    return f"{scenario} (seed {training.get('seed')}{span})"
+    seeds = [training.get("seed"), *training.get("more_seeds", [])]
+    named = f"seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else f"seed {seeds[0]}"
+    return f"{scenario} ({named}{span}{' each' if span and len(seeds) > 1 else ''})"
 
 
 def _validation_ap(metadata: dict[str, Any]) -> float | None:

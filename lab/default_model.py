@@ -22,14 +22,18 @@ from fraudlab.settings import REPO_ROOT, Settings, load_settings
 from models.training import TrainingPlan
 
 SHIPPED = REPO_ROOT / "models" / "shipped" / "default"
-# a day of the history scenario does not fit a 2 GB driver: three hours of it, and the
-# threshold tuned on two hours of ordinary traffic
+# a day of the history scenario does not fit a 2 GB driver: three runs of three hours of it,
+# simulated one after another, and the threshold tuned on two runs of two hours of ordinary
+# traffic. Against one run and one validation run (the location-cell issue's note has the
+# table): validation AP 0.870 -> 0.883; baseline seed 101 AP 0.838 -> 0.868; regional-ring
+# recall on regional-fraud-ring seed 101 0.897 -> 0.948 at precision 0.498 -> 0.553
 RECIPE = TrainingPlan(
     name="default",
     scenario="history",
     seed=7,
+    more_seeds=(8, 9),
     minutes=180.0,
-    validation_seeds=(1007,),
+    validation_seeds=(1007, 1008),
     validation_minutes=120.0,
     validation_scenario="baseline",
 )

@@ -9,6 +9,7 @@ engine that loads the model forecasts with it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from features.definition import line_items_json
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import SparkSession
 
-__all__ = ["history_counts", "train_demand"]
+__all__ = ["demand_history_rows", "fit_demand_pair", "history_counts", "train_demand"]
 
 
 def history_counts(spark: SparkSession, history: History) -> tuple[pd.DataFrame, int, int]:
@@ -32,7 +33,9 @@ def history_counts(spark: SparkSession, history: History) -> tuple[pd.DataFrame,
     from pyspark.sql import functions as F
 
     legitimate = history.truth.where(~F.col("is_fraud")).select("transaction_id").distinct()
-    normalised = F.udf(line_items_json, "string")
+    # Arrow-batched, named: left to itself pyspark tries to read a pandas UDF type from the
+    # function's hints and warns that it cannot
+    normalised = F.udf(line_items_json, "string", useArrow=True)
     sales = history.transactions.join(legitimate, "transaction_id").select(
         "ts", normalised("product_metadata").alias("product_metadata")
     )
@@ -45,11 +48,11 @@ def history_counts(spark: SparkSession, history: History) -> tuple[pd.DataFrame,
     return counts, first - first % WINDOW_S, last - last % WINDOW_S + WINDOW_S
 
 
-def train_demand(
+def demand_history_rows(
     spark: SparkSession, history: History, horizon_minutes: float
-) -> tuple[DemandModel, DemandModel]:
-    """The demand model fitted on ``history``, forecasting over ``horizon_minutes``, and its
-    sales-only baseline (the same method without browsing signals)."""
+) -> pd.DataFrame:
+    """The demand forecast's training rows of ``history`` (:func:`features.demand.demand_rows`,
+    forecasting over ``horizon_minutes``); a UsageError when the history is too short."""
     counts, start, end = history_counts(spark, history)
     rows = demand_rows(counts, int(horizon_minutes * 60), start=start, end=end)
     if rows.empty:
@@ -58,4 +61,26 @@ def train_demand(
             f"over {horizon_minutes:g} minutes ahead; give more minutes or a shorter "
             "forecast_horizon_minutes."
         )
+    return rows
+
+
+def fit_demand_pair(parts: Sequence[pd.DataFrame]) -> tuple[DemandModel, DemandModel]:
+    """The demand model fitted on the rows of one or more histories (each
+    :func:`demand_history_rows`'s, over the same horizon), and its sales-only baseline (the
+    same method without browsing signals)."""
+    import pandas as pd
+
+    horizons = {part.attrs["horizon_s"] for part in parts}
+    if len(horizons) != 1:
+        raise ValueError(f"demand rows over {len(horizons)} different horizons: {horizons}")
+    rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    rows.attrs["horizon_s"] = horizons.pop()
     return fit_demand(rows), fit_demand(rows, SALES_ONLY_FEATURES)
+
+
+def train_demand(
+    spark: SparkSession, history: History, horizon_minutes: float
+) -> tuple[DemandModel, DemandModel]:
+    """The demand model fitted on ``history``, forecasting over ``horizon_minutes``, and its
+    sales-only baseline (the same method without browsing signals)."""
+    return fit_demand_pair([demand_history_rows(spark, history, horizon_minutes)])

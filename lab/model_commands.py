@@ -32,6 +32,14 @@ if TYPE_CHECKING:
     minimum=1.0,
 )
 @click.option(
+    "--more-seed",
+    "more_seeds",
+    type=click.IntRange(min=0),
+    multiple=True,
+    help="Train on a further run of the scenario with this seed (repeatable), simulated after "
+    "the one before: more frauds to learn from than one run a 2 GB driver holds.",
+)
+@click.option(
     "--validation-seed",
     "validation_seeds",
     type=int,
@@ -83,6 +91,7 @@ def train_command(
     scenario: str,
     seed: int,
     minutes: float,
+    more_seeds: tuple[int, ...],
     validation_seeds: tuple[int, ...],
     validation_scenario: str | None,
     validation_minutes: float,
@@ -107,10 +116,18 @@ def train_command(
     else:
         if data_dir is not None:
             training_dataset(data_dir)  # a folder that cannot train is refused before Spark
+            if more_seeds:
+                raise UsageError("--more-seed goes with a simulated history, not --data.")
+        shared = {seed, *more_seeds} & set(validation_seeds or (seed + 1000,))
+        if shared:
+            raise UsageError(
+                f"seed {min(shared)} would both train and validate: pick other validation seeds."
+            )
         plan = TrainingPlan(
             name=name,
             scenario=scenario,
             seed=seed,
+            more_seeds=tuple(dict.fromkeys(s for s in more_seeds if s != seed)),
             minutes=None if data_dir is not None else minutes,  # the folder holds the history
             validation_seeds=validation_seeds or (seed + 1000,),
             validation_scenario=validation_scenario,
@@ -223,9 +240,10 @@ def evaluate_command(
 
     settings = settings_from(ctx)
     model = load_model(settings.models_dir, name)
-    if seed == model.metadata.get("training", {}).get("seed") or seed in model.metadata.get(
-        "validation", {}
-    ).get("seeds", []):
+    training = model.metadata.get("training", {})
+    if seed in (training.get("seed"), *training.get("more_seeds", [])) or seed in (
+        model.metadata.get("validation", {}).get("seeds", [])
+    ):
         raise UsageError(f"seed {seed} was used to train or validate {name}: pick another.")
     steps = Steps()
     steps("starting Spark")

@@ -7,7 +7,7 @@ and :mod:`models.training` turns them into features and a saved model.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from models.registry import SavedModel, validate_model_name
 from models.training import Step, TrainingPlan, feature_rows, fit_and_save
 
 if TYPE_CHECKING:
+    import pandas as pd
     from pyspark.sql import SparkSession
 
     from simulator.csv_dataset import CsvDataset
@@ -130,15 +131,18 @@ def train(spark: SparkSession, settings: Settings, plan: TrainingPlan, step: Ste
             spark, settings.archive_dir, plan, step, settings.location_cell_resolution
         )
         return fit_and_save(spark, settings, plan, train_rows, valid_rows, step)
-    if plan.data_dir is not None:
-        step(f"reading history from {plan.data_dir}")
-        history = csv_history(spark, plan.data_dir)
-    else:
-        step(f"simulating training history: {plan.scenario}, seed {plan.seed}")
-        history = simulated_history(
-            spark, plan.scenario, settings.scenarios_dir, plan.seed, plan.minutes
-        )
-    train_rows = feature_rows(spark, history, settings.location_cell_resolution)
+    import pandas as pd
+
+    from lab.demand_training import demand_history_rows
+
+    horizon = settings.forecast_horizon_minutes
+    train_parts, demand_parts = [], []
+    for history in _training_histories(spark, settings, plan, step):
+        train_parts.append(feature_rows(spark, history, settings.location_cell_resolution))
+        demand_parts.append(demand_history_rows(spark, history, horizon))
+    train_rows = (
+        pd.concat(train_parts, ignore_index=True) if len(train_parts) > 1 else train_parts[0]
+    )
     valid_parts = []
     for seed in plan.validation_seeds:
         step(
@@ -158,23 +162,36 @@ def train(spark: SparkSession, settings: Settings, plan: TrainingPlan, step: Ste
                 settings.location_cell_resolution,
             )
         )
-    import pandas as pd
-
     saved = fit_and_save(
         spark, settings, plan, train_rows, pd.concat(valid_parts, ignore_index=True), step
     )
-    add_demand_model(spark, settings, saved, history, step)
+    add_demand_model(saved, demand_parts, horizon, step)
     return saved
 
 
+def _training_histories(
+    spark: SparkSession, settings: Settings, plan: TrainingPlan, step: Step
+) -> Iterator[History]:
+    """The plan's training histories, one at a time: its dataset folder, or a simulation of its
+    scenario for each of its training seeds (the one before is no longer held when the next is
+    simulated)."""
+    if plan.data_dir is not None:
+        step(f"reading history from {plan.data_dir}")
+        yield csv_history(spark, plan.data_dir)
+        return
+    for seed in plan.training_seeds():
+        step(f"simulating training history: {plan.scenario}, seed {seed}")
+        yield simulated_history(spark, plan.scenario, settings.scenarios_dir, seed, plan.minutes)
+
+
 def add_demand_model(
-    spark: SparkSession, settings: Settings, model: SavedModel, history: History, step: Step
+    model: SavedModel, parts: Sequence[pd.DataFrame], horizon_minutes: float, step: Step
 ) -> None:
-    """Fit the demand forecast on ``history`` and save it in ``model``'s folder, beside its
-    booster (:mod:`lab.demand_training`)."""
-    from lab.demand_training import train_demand
+    """Fit the demand forecast on the demand rows of the training histories
+    (:func:`lab.demand_training.demand_history_rows`'s) and save it in ``model``'s folder,
+    beside its booster."""
+    from lab.demand_training import fit_demand_pair
     from models.demand import save_demand
 
-    horizon = settings.forecast_horizon_minutes
-    step(f"fitting the demand forecast over {horizon:g} minutes ahead")
-    save_demand(model.folder, train_demand(spark, history, horizon))
+    step(f"fitting the demand forecast over {horizon_minutes:g} minutes ahead")
+    save_demand(model.folder, fit_demand_pair(parts))

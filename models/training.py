@@ -115,6 +115,10 @@ class TrainingPlan:
     scenario: str = "history"
     seed: int = 7
     minutes: float | None = None
+    # further training runs of the same scenario and minutes, each simulated and turned into
+    # feature rows after the one before (a 2 GB driver holds about three hours of history at a
+    # time): more frauds of each pattern to learn from
+    more_seeds: tuple[int, ...] = ()
     validation_seeds: tuple[int, ...] = (1007,)
     validation_minutes: float | None = None
     # the traffic the threshold is tuned for; None: the training scenario
@@ -133,12 +137,19 @@ class TrainingPlan:
         """Where the training rows came from, as the model's metadata says."""
         if self.runs:
             return {"runs": [r.to_dict() for r in self.runs]}
-        return {
+        source: dict[str, Any] = {
             "scenario": self.scenario if self.data_dir is None else None,
             "data_dir": str(self.data_dir) if self.data_dir else None,
             "seed": self.seed,
             "minutes": self.minutes,
         }
+        if self.more_seeds:
+            source["more_seeds"] = list(self.more_seeds)
+        return source
+
+    def training_seeds(self) -> tuple[int, ...]:
+        """The seeds of every simulated training run, the first one's first."""
+        return (self.seed, *self.more_seeds)
 
     def validation_source(self) -> dict[str, Any]:
         """Where the validation rows came from, as the model's metadata says."""
