@@ -66,17 +66,24 @@ def _score(
 
 
 @pytest.fixture(scope="module")
-def layout_run(
-    spark: Any, engine_settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Any:
-    """The case scored as a user scores it: with the shipped default model, which lets one of
-    its four sales through (the tiny model flags all four, and a run whose every sale is
-    flagged has no sold product to forecast)."""
+def shipped_settings(
+    engine_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    """The module's settings with the shipped default model installed as "default"."""
     settings = engine_settings.model_copy(
         update={"models_dir": tmp_path_factory.mktemp("shipped-models")}
     )
     assert install(settings) is not None
-    return _score(spark, settings, CASES / "assignment-layout", "csv-layout", "record", "default")
+    return settings
+
+
+@pytest.fixture(scope="module")
+def layout_run(spark: Any, shipped_settings: Settings) -> Any:
+    """The case scored as a user scores it: with the shipped default model, which lets some of
+    its four sales through (the tiny model flags all four, and a run whose every sale is
+    flagged has no sold product to forecast)."""
+    folder = CASES / "assignment-layout"
+    return _score(spark, shipped_settings, folder, "csv-layout", "record", "default")
 
 
 def test_the_assignment_s_own_layout_is_scored_and_reported(layout_run: Any) -> None:
@@ -142,12 +149,13 @@ async def _as_a_peer_sends_it(bootstrap: str, run_id: str, peer_id: str) -> int:
 
 
 def test_browsing_without_customer_ids_meets_its_customers_through_customer_session(
-    spark: Any, engine_settings: Settings, layout_run: Any
+    spark: Any, shipped_settings: Settings, layout_run: Any
 ) -> None:
-    bootstrap = engine_settings.bootstrap_servers
+    bootstrap = shipped_settings.bootstrap_servers
     stripped = asyncio.run(_as_a_peer_sends_it(bootstrap, "csv-layout", "csv-layout-peer"))
     assert stripped == 60
-    report = run_engine(spark, engine_settings, EngineOptions("csv-layout-peer", "tiny", True))
+    options = EngineOptions("csv-layout-peer", "default", True)
+    report = run_engine(spark, shipped_settings, options)
     scores = {s["transaction_id"]: s["probability"] for s in read(
         bootstrap, "csv-layout-peer", "scores"
     )}  # fmt: skip
