@@ -3,7 +3,7 @@
 Gradient-boosted trees (xgboost) with the Poisson objective ``count:poisson``: the target is a
 count of units, often 0 or 1, whose spread grows with its mean, and the trees add up in log space,
 so that a product's popularity (its share of the shop's views and units) and the shop's traffic
-(its totals over 5 and 30 minutes) multiply, as they do in a shop. The features are
+(its totals over 1, 5 and 30 minutes) multiply, as they do in a shop. The features are
 :data:`features.demand.DEMAND_FEATURES`, computed by :class:`features.demand.DemandState` in
 training and in the engine alike.
 

@@ -47,7 +47,7 @@ def test_the_sales_only_features_hold_no_browsing() -> None:
     assert len(set(DEMAND_FEATURES)) == len(DEMAND_FEATURES)
     browsing = ("views", "carts", "checkouts")
     assert not [f for f in SALES_ONLY_FEATURES if any(b in f for b in browsing)]
-    assert LOOKBACKS_S == (300, 1800)
+    assert LOOKBACKS_S == (60, 300, 1800)
 
 
 def test_lookbacks_count_the_windows_that_started_inside_them() -> None:
@@ -63,6 +63,9 @@ def test_lookbacks_count_the_windows_that_started_inside_them() -> None:
     ]
     features = _state(rows).features(T0 + 70 * WINDOW_S)
     assert features["product_id"].tolist() == ["a", "b"]  # the "" row is not a product
+    assert _at(features, "a", "views_1m") == 2  # windows 68 and 69
+    assert _at(features, "a", "carts_1m") == 3
+    assert _at(features, "a", "units_1m") == 1
     assert _at(features, "a", "views_5m") == 3  # windows 60..69
     assert _at(features, "a", "views_30m") == 10 + 5 + 1 + 2  # windows 10..69
     assert _at(features, "a", "carts_30m") == 6
