@@ -4,26 +4,13 @@ Spark starts."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-from fraudlab.net import free_port
+from cli_runs import fraudlab_offline, one_sentence
+
 from lab.champion_commands import _trained_on
 from lab.default_model import RECIPE
 from models.training import TrainingPlan
-
-
-def _fraudlab(*args: str) -> subprocess.CompletedProcess[str]:
-    # no broker answers at this address, and no Spark should start
-    env = {"FRAUDLAB_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}", "PATH": "/usr/bin:/bin"}
-    return subprocess.run(
-        [sys.executable, "-m", "lab.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
 
 
 def test_a_plan_with_more_seeds_names_each_run_it_trains_on() -> None:
@@ -47,18 +34,18 @@ def test_the_default_recipe_trains_on_three_runs_and_validates_on_two() -> None:
 
 
 def test_a_seed_that_would_train_and_validate_is_refused_before_spark() -> None:
-    result = _fraudlab("train", "--name", "x", "--more-seed", "8", "--validation-seed", "8")
+    result = fraudlab_offline("train", "--name", "x", "--more-seed", "8", "--validation-seed", "8")
     assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    assert "fraudlab: seed 8 would both train and validate" in result.stderr
+    assert one_sentence(result).startswith("fraudlab: seed 8 would both train and validate")
     assert "starting Spark" not in result.stdout + result.stderr
 
 
 def test_more_seeds_with_a_dataset_folder_are_refused() -> None:
     folder = Path(__file__).resolve().parents[1] / "simulator" / "data" / "cases" / "csv"
-    result = _fraudlab(
+    result = fraudlab_offline(
         "train", "--name", "x", "--data", str(folder / "assignment-layout"), "--more-seed", "8"
     )
     assert result.returncode == 2, result.stderr
-    assert "fraudlab: --more-seed goes with a simulated history, not --data." in result.stderr
+    expected = "fraudlab: --more-seed goes with a simulated history, not --data."
+    assert one_sentence(result) == expected
     assert "starting Spark" not in result.stdout + result.stderr

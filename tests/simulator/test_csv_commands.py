@@ -4,32 +4,12 @@ every mistake one sentence with a non-zero exit, found before anything is sent."
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-from fraudlab.net import free_port
+from cli_runs import fraudlab_offline as fraudlab
+from cli_runs import one_sentence
 
 CASES = Path(__file__).parent / "data" / "cases" / "csv"
-
-
-def fraudlab(*args: str) -> subprocess.CompletedProcess[str]:
-    # no broker answers at this address: a command that reached for one would say so
-    env = {"FRAUDLAB_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}", "PATH": "/usr/bin:/bin"}
-    return subprocess.run(
-        [sys.executable, "-m", "lab.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-
-
-def one_sentence(result: subprocess.CompletedProcess[str]) -> str:
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("fraudlab:")]
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def test_check_csv_lists_the_problems_by_file_and_line() -> None:
