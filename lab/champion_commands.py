@@ -25,7 +25,9 @@ def _trained_on(metadata: dict[str, Any]) -> str:
         return "-"
     minutes = training.get("minutes")
     span = "" if minutes is None else f", {minutes:g} min"
-    seeds = [training.get("seed"), *training.get("more_seeds", [])]
+    from models.training import seeds_trained_on
+
+    seeds = seeds_trained_on(training)
     named = f"seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else f"seed {seeds[0]}"
     return f"{scenario} ({named}{span}{' each' if span and len(seeds) > 1 else ''})"
 

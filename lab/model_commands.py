@@ -237,11 +237,11 @@ def evaluate_command(
     from lab.training_runs import simulated_history
     from models.evaluation import evaluate, plot_precision_recall
     from models.registry import load_model
+    from models.training import seeds_trained_on
 
     settings = settings_from(ctx)
     model = load_model(settings.models_dir, name)
-    training = model.metadata.get("training", {})
-    if seed in (training.get("seed"), *training.get("more_seeds", [])) or seed in (
+    if seed in seeds_trained_on(model.metadata.get("training", {})) or seed in (
         model.metadata.get("validation", {}).get("seeds", [])
     ):
         raise UsageError(f"seed {seed} was used to train or validate {name}: pick another.")

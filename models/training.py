@@ -163,6 +163,16 @@ class TrainingPlan:
         }
 
 
+def seeds_trained_on(training: dict[str, Any]) -> list[Any]:
+    """The seeds of a model's simulated training runs, from its metadata's ``training``
+    (:meth:`TrainingPlan.training_source`'s): the first run's, then ``more_seeds``.
+
+    >>> seeds_trained_on({"seed": 7, "more_seeds": [8, 9]}), seeds_trained_on({"seed": 7})
+    ([7, 8, 9], [7])
+    """
+    return [training.get("seed"), *training.get("more_seeds", [])]
+
+
 def feature_rows(
     spark: SparkSession, history: History, resolution: int = DEFAULT_RESOLUTION
 ) -> pd.DataFrame:
