@@ -79,9 +79,19 @@ model: $(VENV_STAMP) ## Install the default model the project ships (var/models/
 	@$(PY) -m lab.default_model install
 
 .PHONY: model-train
-model-train: $(VENV_STAMP) $(JVM_STAMP) ## Train the default model again from its recipe (lab/default_model.py; about two minutes)
+model-train: $(VENV_STAMP) $(JVM_STAMP) ## Train the default model again from its recipe into var/models/default (lab/default_model.py; about ten minutes)
 	rm -rf var/models/default
 	$(PY) -m lab.default_model train
+
+.PHONY: model-ship
+model-ship: $(VENV_STAMP) $(JVM_STAMP) ## Train the default model from its recipe into models/shipped/default with its recipe inputs (about ten minutes); commit the folder
+	$(PY) -m lab.default_model ship
+
+.PHONY: model-check
+model-check: $(VENV_STAMP) $(JVM_STAMP) ## Train the default model again from its recipe and check that it is the shipped one (about ten minutes)
+	@mkdir -p $(dir $(TEST_TMP)); FRAUDLAB_CHECK_RECIPE=1 $(VENV)/bin/pytest --basetemp=$(TEST_TMP) \
+	  tests/models/test_shipped_model.py $(PYTEST_ARGS); status=$$?; \
+	pkill -f '$(TEST_BROKERS)' 2>/dev/null || true; exit $$status
 
 .PHONY: model-clean
 model-clean: ## Remove the default model, so that `make model` installs the shipped one again

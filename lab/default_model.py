@@ -4,24 +4,44 @@
 cores): the project carries the model its recipe (:data:`RECIPE`) gives, in
 ``models/shipped/default`` (the booster, 0.5 MB, and its metadata). ``install`` copies it into
 ``models_dir`` unless a default model is there; ``train`` trains it again from the recipe into
-``models_dir``. Training is repeatable (sorted feature rows, trees grown without sampling), and
-the suite checks that the recipe still gives what the shipped model says on its validation rows
-(``tests/models/test_shipped_model.py``), as the regression suite pins its own model: by its
-threshold and validation figures rather than the booster's bytes, which also change with the
-xgboost version that wrote them.
+``models_dir``; ``ship`` trains it and puts it in ``models/shipped/default`` with its
+:data:`RECIPE_FILE`. Training is repeatable (sorted feature rows, trees grown without sampling).
+
+The shipped model is a function of its *recipe inputs* (:func:`recipe_inputs`): the recipe, the
+versions of pyspark and xgboost, the scenario files it plays, and every project module training
+imports (found by the standard library's :mod:`modulefinder` from :mod:`lab.training_runs`, less
+the paths the recipe does not take: training from archived runs and the notebook handle).
+``ship`` records them, with each file's SHA-256, in :data:`RECIPE_FILE`, and the suite checks
+that they are still what the tree holds (``tests/models/test_shipped_model.py``): a change to
+any of them asks for ``make model-ship`` (about ten minutes), which trains again. Whether the
+recipe still gives the shipped model is checked by training it again
+(``make model-check``, the same ten minutes), by its threshold and validation figures rather
+than the booster's bytes, which also change with the xgboost version that wrote them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import modulefinder
 import shutil
 import sys
+import tempfile
+from dataclasses import asdict
+from importlib import import_module
 from pathlib import Path
+from typing import Any
 
 from fraudlab.errors import FraudlabError
 from fraudlab.settings import REPO_ROOT, Settings, load_settings
 from models.training import TrainingPlan
 
 SHIPPED = REPO_ROOT / "models" / "shipped" / "default"
+# the recipe inputs the shipped model was trained from, beside it (recipe_inputs)
+RECIPE_FILE = "recipe.json"
+# modules training can import that the recipe's path never reaches
+_NOT_TAKEN = ("lab.run_history", "lab.notebook")
+_LIBRARIES = ("pyspark", "xgboost")
 # a day of the history scenario does not fit a 2 GB driver: three runs of three hours of it,
 # simulated one after another, and the threshold tuned on two runs of two hours of ordinary
 # traffic. Against one run and one validation run (the location-cell issue's note has the
@@ -37,6 +57,63 @@ RECIPE = TrainingPlan(
     validation_minutes=120.0,
     validation_scenario="baseline",
 )
+
+
+def recipe_inputs() -> dict[str, Any]:
+    """What the default model is a function of: ``{"recipe": RECIPE's fields, "libraries":
+    {name: version}, "files": {path relative to the repository: SHA-256}}``, the files being
+    the scenarios the recipe plays and every project module training imports (this module's
+    part is the recipe itself)."""
+    finder = modulefinder.ModuleFinder(path=[str(REPO_ROOT)], excludes=list(_NOT_TAKEN))
+    finder.run_script(str(REPO_ROOT / "lab" / "training_runs.py"))
+    # a Module's file is the attribute modulefinder sets (None for a built-in or a package
+    # without one)
+    paths = (getattr(m, "__file__", None) for m in finder.modules.values())
+    modules = {Path(p) for p in paths if p and Path(p).is_relative_to(REPO_ROOT)}
+    scenarios = {RECIPE.scenario, RECIPE.validation_scenario or RECIPE.scenario}
+    files = {
+        *modules,
+        *(REPO_ROOT / "scenarios" / f"{name}.toml" for name in scenarios),
+    }
+    return {
+        "recipe": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(RECIPE).items()},
+        "libraries": {name: import_module(name).__version__ for name in _LIBRARIES},
+        "files": {
+            str(f.relative_to(REPO_ROOT)): hashlib.sha256(f.read_bytes()).hexdigest()
+            for f in sorted(files)
+        },
+    }
+
+
+def stale_inputs(shipped: Path = SHIPPED) -> list[str]:
+    """How today's recipe inputs differ from those ``shipped`` was trained from, one phrase
+    each (empty: the same); a folder without :data:`RECIPE_FILE` differs in all of them."""
+    path = shipped / RECIPE_FILE
+    recorded = json.loads(path.read_text()) if path.is_file() else {}
+    now = recipe_inputs()
+    changes = []
+    if recorded.get("recipe") != now["recipe"]:
+        changes.append("the recipe")
+    for name, v in now["libraries"].items():
+        if recorded.get("libraries", {}).get(name) != v:
+            changes.append(f"{name} {v}")
+    before = recorded.get("files", {})
+    changes += [f for f, d in now["files"].items() if before.get(f) != d]
+    changes += [f"{f} (no longer read)" for f in before if f not in now["files"]]
+    return changes
+
+
+def ship(settings: Settings) -> Path:
+    """Train the default model from :data:`RECIPE` and put it, with its recipe inputs, in
+    :data:`SHIPPED` (the inputs are taken before training: a file edited meanwhile shows as
+    changed)."""
+    inputs = recipe_inputs()
+    with tempfile.TemporaryDirectory(prefix="fraudlab-default-") as scratch:
+        trained = train(settings.model_copy(update={"models_dir": Path(scratch)}))
+        shutil.rmtree(SHIPPED, ignore_errors=True)
+        shutil.copytree(trained, SHIPPED)
+    (SHIPPED / RECIPE_FILE).write_text(json.dumps(inputs, indent=2, sort_keys=True) + "\n")
+    return SHIPPED
 
 
 def install(settings: Settings) -> Path | None:
@@ -67,8 +144,8 @@ def train(settings: Settings) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if args not in (["install"], ["train"]):
-        print("usage: python -m lab.default_model install|train", file=sys.stderr)
+    if args not in (["install"], ["train"], ["ship"]):
+        print("usage: python -m lab.default_model install|train|ship", file=sys.stderr)
         return 2
     try:
         settings = load_settings()
@@ -80,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
                 if folder is None
                 else f"installed the shipped default model into {folder}"
             )
+        elif args == ["ship"]:
+            print(f"trained the default model from its recipe into {ship(settings)}")
         else:
             print(f"trained the default model into {train(settings)}")
     except FraudlabError as exc:
