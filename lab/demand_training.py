@@ -49,13 +49,14 @@ def history_counts(spark: SparkSession, history: History) -> tuple[pd.DataFrame,
 
 
 def demand_history_rows(
-    spark: SparkSession, history: History, horizon_minutes: float
+    spark: SparkSession, history: History, horizon_minutes: float, required: bool = True
 ) -> pd.DataFrame:
     """The demand forecast's training rows of ``history`` (:func:`features.demand.demand_rows`,
-    forecasting over ``horizon_minutes``); a UsageError when the history is too short."""
+    forecasting over ``horizon_minutes``). A history no longer than the horizon has none: a
+    UsageError when they are ``required``, else an empty frame."""
     counts, start, end = history_counts(spark, history)
     rows = demand_rows(counts, int(horizon_minutes * 60), start=start, end=end)
-    if rows.empty:
+    if rows.empty and required:
         raise UsageError(
             f"the history spans {(end - start) / 60:.0f} minutes: too short to learn a forecast "
             f"over {horizon_minutes:g} minutes ahead; give more minutes or a shorter "

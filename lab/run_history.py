@@ -28,8 +28,10 @@ import duckdb
 
 from archive.files import ArchiveCorrupt, archive_error, archive_path, reading
 from archive.reader import run_summary, verify_digest
+from features.demand import DEFAULT_HORIZON_MINUTES
 from features.location import DEFAULT_RESOLUTION
 from fraudlab.errors import UsageError
+from lab.demand_training import demand_history_rows
 from models.history import HISTORY_STREAMS, History, history_frames, rows_by_stream
 from models.training import (
     HELD_OUT_SHARE,
@@ -118,18 +120,30 @@ def runs_training_rows(
     plan: TrainingPlan,
     step: Step,
     resolution: int = DEFAULT_RESOLUTION,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+    horizon_minutes: float = DEFAULT_HORIZON_MINUTES,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[pd.DataFrame]]:
     """The labelled feature rows ``plan`` trains and validates on: of its runs, and of its
     validation runs or else the last :data:`HELD_OUT_SHARE` of each training run's event time
-    (location cells at H3 ``resolution``).
+    (location cells at H3 ``resolution``); and the demand forecast's rows of each training run
+    longer than ``horizon_minutes`` (:func:`lab.demand_training.demand_history_rows`, over the
+    run's whole event time: the forecast is fitted, not validated, there), in run order.
 
     Runs are read in the order of their ids and rows put in transaction order, so the same runs
     give the same rows however they were listed; a UsageError when either side holds no fraud.
     """
-    train_parts, valid_parts = [], []
+    train_parts, valid_parts, demand_parts = [], [], []
     for run in sorted(plan.runs, key=lambda r: r.run_id):
         step(f"reading run {run.run_id} from its archive (digest {run.digest[:12]})")
-        rows = feature_rows(spark, run_history(spark, archive_dir, run.run_id), resolution)
+        history = run_history(spark, archive_dir, run.run_id)
+        rows = feature_rows(spark, history, resolution)
+        demand = demand_history_rows(spark, history, horizon_minutes, required=False)
+        if demand.empty:
+            step(
+                f"run {run.run_id} is no longer than the forecast's {horizon_minutes:g}-minute "
+                "horizon: the demand forecast does not learn from it"
+            )
+        else:
+            demand_parts.append(demand)
         if plan.validation_runs:
             train_parts.append(rows)
             continue
@@ -162,7 +176,7 @@ def runs_training_rows(
             "holds no fraud to choose a threshold on: train on longer runs, or name "
             "--validation-runs that have frauds."
         )
-    return train_rows, valid_rows
+    return train_rows, valid_rows, demand_parts
 
 
 def _in_order(parts: list[pd.DataFrame]) -> pd.DataFrame:

@@ -124,18 +124,26 @@ def csv_history(spark: SparkSession, data_dir: Path) -> History:
 def train(spark: SparkSession, settings: Settings, plan: TrainingPlan, step: Step) -> SavedModel:
     """Train, compare, choose and save a model as ``plan`` says; ``step`` hears progress."""
     validate_model_name(plan.name)
+    horizon = settings.forecast_horizon_minutes
     if plan.runs:
         from lab.run_history import runs_training_rows
 
-        train_rows, valid_rows = runs_training_rows(
-            spark, settings.archive_dir, plan, step, settings.location_cell_resolution
+        train_rows, valid_rows, demand_parts = runs_training_rows(
+            spark, settings.archive_dir, plan, step, settings.location_cell_resolution, horizon
         )
-        return fit_and_save(spark, settings, plan, train_rows, valid_rows, step)
+        saved = fit_and_save(spark, settings, plan, train_rows, valid_rows, step)
+        if demand_parts:
+            add_demand_model(saved, demand_parts, horizon, step)
+        else:
+            step(
+                f"no run is longer than the forecast's {horizon:g}-minute horizon: the model "
+                "has no demand forecast, and its engine writes no inventory report"
+            )
+        return saved
     import pandas as pd
 
     from lab.demand_training import demand_history_rows
 
-    horizon = settings.forecast_horizon_minutes
     train_parts, demand_parts = [], []
     for history in _training_histories(spark, settings, plan, step):
         train_parts.append(feature_rows(spark, history, settings.location_cell_resolution))

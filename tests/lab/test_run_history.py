@@ -112,10 +112,18 @@ def _rows(run_id: str, ts: list[int], frauds: set[int]) -> pd.DataFrame:
 
 @pytest.fixture
 def archived_rows(monkeypatch: pytest.MonkeyPatch) -> dict[str, pd.DataFrame]:
-    """Runs' feature rows as if read from their archives (no Spark): set them by run id."""
+    """Runs' feature rows as if read from their archives (no Spark): set them by run id; a
+    run's demand rows are its feature rows' first row (none for a run whose id starts with
+    ``short``, as for a run no longer than the forecast's horizon)."""
     rows: dict[str, pd.DataFrame] = {}
     monkeypatch.setattr(run_history, "run_history", lambda spark, folder, run_id: run_id)
     monkeypatch.setattr(run_history, "feature_rows", lambda spark, run_id, resolution: rows[run_id])
+
+    def demand(spark: object, run_id: str, horizon: float, required: bool) -> pd.DataFrame:
+        assert not required
+        return rows[run_id].iloc[: 0 if run_id.startswith("short") else 1]
+
+    monkeypatch.setattr(run_history, "demand_history_rows", demand)
     return rows
 
 
@@ -134,7 +142,7 @@ def test_the_last_part_of_each_run_s_event_time_validates(
     archived_rows["a"] = _rows("a", [1000, 1100, 1250, 1299, 1300, 1400], {1100, 1300})
     archived_rows["b"] = _rows("b", [5000, 5010, 5029, 5030, 5040], {5010, 5040})
     steps: list[str] = []
-    train, valid = runs_training_rows(None, Path("."), _plan(("b", "a")), steps.append)  # type: ignore[arg-type]
+    train, valid, _ = runs_training_rows(None, Path("."), _plan(("b", "a")), steps.append)  # type: ignore[arg-type]
     assert HELD_OUT_SHARE == 0.25
     assert sorted(zip(train["run"], train["ts"], strict=True)) == [
         ("a", 1000), ("a", 1100), ("a", 1250), ("a", 1299), ("b", 5000), ("b", 5010), ("b", 5029),
@@ -156,7 +164,9 @@ def test_the_same_runs_give_the_same_rows_however_they_are_listed(
     archived_rows["b"]["transaction_id"] = archived_rows["a"]["transaction_id"]  # shared ids
     first = runs_training_rows(None, Path("."), _plan(("a", "b")), lambda _: None)  # type: ignore[arg-type]
     second = runs_training_rows(None, Path("."), _plan(("b", "a")), lambda _: None)  # type: ignore[arg-type]
-    for one, other in zip(first, second, strict=True):
+    for one, other in zip(first[:2], second[:2], strict=True):
+        pd.testing.assert_frame_equal(one, other)
+    for one, other in zip(first[2], second[2], strict=True):
         pd.testing.assert_frame_equal(one, other)
     assert list(first[0]["transaction_id"]) == sorted(first[0]["transaction_id"])
     assert list(first[0]["run"]) == ["a", "b", "a", "b", "a", "b"]  # ties in run id order
@@ -167,8 +177,31 @@ def test_validation_runs_validate_whole_and_the_training_runs_train_whole(
 ) -> None:
     archived_rows["a"] = _rows("a", [10, 20, 30, 40], {40})
     archived_rows["c"] = _rows("c", [15, 25], {25})
-    train, valid = runs_training_rows(None, Path("."), _plan(("a",), ("c",)), lambda _: None)  # type: ignore[arg-type]
+    train, valid, _ = runs_training_rows(None, Path("."), _plan(("a",), ("c",)), lambda _: None)  # type: ignore[arg-type]
     assert list(train["ts"]) == [10, 20, 30, 40] and list(valid["ts"]) == [15, 25]
+
+
+def test_the_demand_forecast_learns_from_each_training_run_longer_than_its_horizon(
+    archived_rows: dict[str, pd.DataFrame],
+) -> None:
+    archived_rows["b"] = _rows("b", [10, 20, 30, 40], {20, 40})
+    archived_rows["a"] = _rows("a", [10, 20, 30, 40], {30, 40})
+    archived_rows["short-c"] = _rows("short-c", [10, 20, 30, 40], {30, 40})
+    archived_rows["v"] = _rows("v", [15, 25], {25})
+    steps: list[str] = []
+    _, _, demand = runs_training_rows(
+        None,  # type: ignore[arg-type]
+        Path("."),
+        _plan(("short-c", "b", "a"), ("v",)),
+        steps.append,
+        horizon_minutes=30,
+    )
+    # in run order, the validation run not among them, the short run left out and named
+    assert [part["run"].tolist() for part in demand] == [["a"], ["b"]]
+    assert (
+        "run short-c is no longer than the forecast's 30-minute horizon: the demand forecast "
+        "does not learn from it"
+    ) in steps
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from fraudlab.records import Browsing, Record, RunEvent, assignment_columns, mes
 from fraudlab.settings import Settings
 from lab.run_history import run_history, training_run
 from lab.training_runs import simulated_history, train
+from models.demand import load_demand
 from models.registry import load_model
 from models.training import HELD_OUT_SHARE, TrainingPlan, feature_rows
 from simulator.clock import DEFAULT_START
@@ -151,10 +152,33 @@ def test_training_on_a_run_twice_gives_the_same_booster(
     assert training["frauds"] > 0 and validation["transactions"] > 0
     assert "scenario" not in training and "seeds" not in validation
 
+    # five minutes are no longer than the forecast's 30-minute horizon: no demand forecast
+    assert load_demand(saved.folder) is None
+
     plan = TrainingPlan("from-run-again", runs=(training_run(fast_run.archive_dir, RUN_ID),))
     again = train(spark, fast_run, plan, lambda _: None)
     assert again.digest == saved.digest
     assert again.metadata["threshold"] == saved.metadata["threshold"]
+
+
+@pytest.mark.kafka
+@pytest.mark.spark
+@pytest.mark.slow
+def test_a_run_longer_than_the_horizon_trains_the_demand_forecast_too(
+    spark: Any, fast_run: Settings
+) -> None:
+    """Over a 2-minute horizon the five-minute run teaches the demand forecast, fitted on the
+    run's own counts, as a simulated history's is."""
+    two_minutes = fast_run.model_copy(update={"forecast_horizon_minutes": 2.0})
+    plan = TrainingPlan("with-demand", runs=(training_run(fast_run.archive_dir, RUN_ID),))
+    steps: list[str] = []
+    saved = train(spark, two_minutes, plan, steps.append)
+    demand = load_demand(saved.folder)
+    assert demand is not None
+    model, sales_only = demand
+    assert model.horizon_s == sales_only.horizon_s == 120
+    assert model.training["rows"] > 0
+    assert any("fitting the demand forecast over 2 minutes ahead" in s for s in steps)
 
 
 # ---- a labelled CSV run ---------------------------------------------------------------------
