@@ -4,7 +4,7 @@ A background thread runs one aiokafka consumer and the feed's Kafka session, on 
 own event loop (the thread's whole life is that loop: its entry point into async code), that:
 
 - every few seconds lists the cluster's topics, reads the ``run-events`` of every run and
-  decides which runs are in progress (see :func:`viz.live_state.run_status`);
+  decides which runs are in progress (see :func:`viz.run_headline.run_status`);
 - reads the result streams and the truth of the runs in progress and of the runs some session
   watches, folding them into one :class:`viz.live_state.LiveRun` each;
 - every ``publish_every_s`` hands each subscribed session what it has not drawn yet.
@@ -33,7 +33,8 @@ from fraudlab.kafka_session import KafkaSession
 from fraudlab.topics import parse_topic, topic_name
 from viz.alert_list import AlertRow
 from viz.charts import headline_html
-from viz.live_state import COUNTED_STREAMS, LIVE_STREAMS, Cursor, LiveDelta, LiveRun, run_status
+from viz.live_state import COUNTED_STREAMS, LIVE_STREAMS, Cursor, LiveDelta, LiveRun
+from viz.run_headline import run_status
 
 __all__ = ["LiveFeed", "LiveRunChoice", "LiveUpdate", "Subscription"]
 

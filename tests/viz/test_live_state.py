@@ -29,8 +29,9 @@ from fraudlab.records import (
 )
 from viz.alert_list import alert_list_html
 from viz.live_feed import LiveFeed
-from viz.live_state import TRUTH_WAIT_S, Cursor, LiveRun, run_status
+from viz.live_state import TRUTH_WAIT_S, Cursor, LiveRun
 from viz.live_view import LiveView
+from viz.run_headline import run_status
 
 RUN = "live-hand"
 
