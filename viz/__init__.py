@@ -4,7 +4,7 @@ The apps, each a thin ``main.py`` with ``templates/index.html``:
 
 - ``viz/live``: a run in progress, from the server's one Kafka consumer
   (:mod:`viz.live_feed`, started by ``live/app_hooks.py``; the fold in :mod:`viz.live_state`,
-  the page in :mod:`viz.live_view`);
+  its headline figures in :mod:`viz.run_headline`, the page in :mod:`viz.live_view`);
 - ``viz/replay``: a finished run redrawn from its archive at a chosen speed
   (:mod:`viz.replay_view`, the clock in :mod:`viz.playback`);
 - ``viz/compare``: two or more archived runs side by side (:mod:`viz.compare_view`).
