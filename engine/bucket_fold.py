@@ -193,6 +193,7 @@ def fold_bucket(
     cells: int | None = None,
     resolution: int = DEFAULT_RESOLUTION,
     buckets: int = 1,
+    identities: bool = True,
 ) -> list[SinkRow]:
     """Fold one micro-batch of a bucket's rows into ``state`` (updated in place).
 
@@ -295,7 +296,9 @@ def fold_bucket(
     # a transaction claims its ids in the micro-batch it arrives in; a conflict comes back in
     # the next one: it is folded in no sooner (with the hold)
     fresh = (
-        set() if partitions is None else {position(e) for e in arrived if e["kind"] == TRANSACTION}
+        {position(e) for e in arrived if e["kind"] == TRANSACTION}
+        if identities and partitions is not None
+        else set()
     )
     shared = advanced if share else {}
     if (shared or behind) and partitions is not None and "frontier" in topics:

@@ -181,6 +181,7 @@ def scoring_rows(
     challenger: ChallengerFactory | None = None,
     cells: bool = False,
     resolution: int = DEFAULT_RESOLUTION,
+    identities: bool = True,
 ) -> DataFrame:
     """Kafka sink rows (topic, key, value) of scores, dead letters and frontier reports, from
     the Kafka rows of a run's input topics (a streaming frame: the fold keeps per-bucket state).
@@ -198,7 +199,9 @@ def scoring_rows(
     customer_id; ``rules``: the Kafka rows of the run's rules topic (:mod:`rulebook.rules`), each
     read into every bucket; ``explainer``: what explains a score (none: scores carry no
     explanation), on every potential fraud, or on every score with ``explain_every``;
-    ``challenger``: a second model scored beside ``model`` (:mod:`engine.verdicts`), or None.
+    ``challenger``: a second model scored beside ``model`` (:mod:`engine.verdicts`), or None;
+    ``identities``: with the hold, whether transactions claim their ids (:mod:`engine.identity`;
+    off only in the benchmark, to weigh what the check costs).
     """
     from pyspark.sql import functions as F
     from pyspark.sql.streaming.state import GroupStateTimeout
@@ -217,7 +220,8 @@ def scoring_rows(
     watermarked = events.withColumn(
         "event_timestamp", F.when(~timed, F.timestamp_seconds("ts"))
     ).withWatermark("event_timestamp", lateness)
-    if partitions is not None and reports is not None:
+    claiming = identities and partitions is not None and reports is not None
+    if claiming:
         # with the hold, each transaction's claims on its ids go to the ids' own buckets
         watermarked = _with_claims(watermarked, buckets)
     else:
@@ -257,6 +261,7 @@ def scoring_rows(
             cells=CELL_BUCKETS if cells else None,
             resolution=resolution,
             buckets=buckets,
+            identities=claiming,
         )
         state.update(bucket.to_columns())
         if cells:

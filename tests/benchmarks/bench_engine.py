@@ -31,7 +31,9 @@ session's JVM starts as a live ``fraudlab engine``'s does: both JIT tiers, or C1
    location": their figures zero, no second stateful operator; goal: the model with it sustains
    0.85 of that rate or better), without the inventory report ("no inventory": no demand
    forecast query beside the scoring; goal: the model with it sustains 0.9 of that rate or
-   better), without the frontier hold, with 20 rules, and explained with a challenger.
+   better), without the frontier hold, with the hold but without the identity check (no
+   claims, no transaction held for its conflicts; set against "no inventory", as neither runs
+   the inventory report), with 20 rules, and explained with a challenger.
 3. latency. The scenario is produced paced at k = rate / its events per simulated second, for
    about 1,000 and 10,000 events/s, with the engine live next to it as ``fraudlab run`` has it
    (``EngineOptions(speed=k, until_producer_ends=True)``, on a thread of this process). The
@@ -237,6 +239,16 @@ def measure(spark: SparkSession, settings: Settings, args: argparse.Namespace) -
         Variant("no inventory", model_scorer(model), model, "bench-engine-no-inv", inventory=False),
         # the model without the frontier hold: each transaction scored in its arrival batch
         Variant("no hold", model_scorer(model), model, "bench-engine-no-hold", hold=False),
+        # the hold without the identity check (no claims, no transaction held for its
+        # conflicts), weighed against "no inventory": neither has the inventory report's query
+        Variant(
+            "no identity check",
+            model_scorer(model),
+            model,
+            "bench-engine-no-identity",
+            inventory=False,
+            identities=False,
+        ),
         # the model with 20 rules in force (rulebook.rules), decided in the same pass
         Variant("20 rules", model_scorer(model), model, "bench-engine-rules", rules=twenty_rules()),
         # every potential fraud explained (TreeSHAP) and a challenger scored beside the model:
@@ -281,6 +293,7 @@ def measure(spark: SparkSession, settings: Settings, args: argparse.Namespace) -
 
     figures["model_vs_constant_ratio"] = ratio_of("model", "constant")
     figures["hold_vs_no_hold_ratio"] = ratio_of("model", "no hold")
+    figures["identity_vs_none_ratio"] = ratio_of("no inventory", "no identity check")
     figures["location_vs_none_ratio"] = ratio_of("model", "no location")
     figures["inventory_vs_none_ratio"] = ratio_of("model", "no inventory")
     figures["rules_vs_none_ratio"] = ratio_of("20 rules", "model")
@@ -355,8 +368,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         nargs="+",
         metavar="NAME",
         help="measure only these variants (model, constant, 'no location', 'no inventory', "
-        "'no hold', '20 rules', 'explained + challenger'); the ratios of the others are then "
-        "left out",
+        "'no hold', 'no identity check', '20 rules', 'explained + challenger'); the ratios of the "
+        "others are then left out",
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
@@ -459,6 +472,9 @@ def _print(f: dict[str, Any]) -> None:
         f"  with / without the hold  {'-' if hold is None else f'{hold:8.2f}'} "
         f"(goal {GOAL_HOLD_RATIO} or better)"
     )
+    identity = f.get("identity_vs_none_ratio")
+    if identity is not None:
+        print(f"  identity check / none    {identity:8.2f}")
     extra = (f.get("hold_latency") or {}).get("extra_score_latency_s")
     if extra:
         print(

@@ -70,6 +70,8 @@ class Variant:
     challenger: ChallengerFactory | None = None
     # the location cells' figures kept (engine.cell_fold) when the model uses them; else zero
     cells: bool = True
+    # with the hold, transactions claim their ids (engine.identity)
+    identities: bool = True
     # the inventory report's query beside the others, when the model has a demand forecast
     inventory: bool = True
     forecasts: ForecastWriter | None = None  # the inventory report's writer, across steps
@@ -176,6 +178,7 @@ def start_queries(
         challenger=variant.challenger,
         cells=variant.cells and uses_cells([model]),
         resolution=cell_resolution(model, settings),
+        identities=variant.identities,
     )
     scoring = report_queries.sink_query(rows, "scoring", checkpoints, bootstrap, every)
     if not with_reports:
