@@ -312,6 +312,29 @@ def test_an_id_claimed_by_a_second_customer_is_a_dead_letter_naming_both_owners(
     assert all(not h.conflicts for h in holders.values())
 
 
+def test_a_fresh_transaction_waits_a_micro_batch_for_its_conflicts_unless_no_ids_are_claimed() -> (
+    None
+):
+    """With the identity check a transaction is folded no sooner than the micro-batch after the
+    one it came in (its conflicts come back in that one); without (the benchmark's reference),
+    the frontier alone holds it."""
+
+    def scored(identities: bool) -> list[list[str]]:
+        def score(features: list[dict[str, Any]]) -> list[float]:
+            return [0.1 for _ in features]
+
+        state, keys = BucketState(), []
+        for rows in ([_pay("c1", T0, "tx1", 0, "[]"), _report()], [_report()]):
+            out = fold_bucket(
+                state, rows, 0, score, MODEL, TOPICS, PARTITIONS, identities=identities
+            )
+            keys.append([key for topic, key, _ in out if topic == "r.scores"])
+        return keys
+
+    assert scored(identities=True) == [[], ["tx1"]]
+    assert scored(identities=False) == [["tx1"], []]
+
+
 def test_a_bucket_state_with_owners_and_conflicts_survives_its_columns() -> None:
     state = BucketState()
     _fold(state, [_claim(_pay("c1", T0, "tx1", 0, "[]"), "t:tx1")])
