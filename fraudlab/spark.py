@@ -31,7 +31,10 @@ LOG4J2 = Path(__file__).with_name("spark-log4j2.properties")
 # tiers (make bench), and a `run history --minutes 190 --fast` (1,044,324 events) took 111 s
 # against 95 s. So both tiers stay the default; `spark_live_quick_start` trades for the sooner
 # first scores where the rate is low (a demo on a laptop).
-QUICK_START_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
+# C1 alone makes the JVM reserve 48 MB for compiled code, not the 240 MB of both tiers: a live
+# engine filled it about a minute into a run ("CodeCache is full. Compiler has been disabled."),
+# and from then on ran new code in the interpreter. It keeps the 240 MB.
+QUICK_START_JAVA_OPTIONS = ("-XX:TieredStopAtLevel=1", "-XX:ReservedCodeCacheSize=240m")
 
 
 def connector_jars(lib_dir: Path) -> list[Path]:
@@ -57,7 +60,7 @@ def spark_conf(settings: Settings, app_name: str, quick_start: bool = False) -> 
     jars = ",".join(str(j) for j in connector_jars(settings.jvm_lib_dir))
     java_options = f"-Dlog4j2.configurationFile={LOG4J2}"
     if quick_start:
-        java_options += f" {QUICK_START_JAVA_OPTIONS}"
+        java_options += " " + " ".join(QUICK_START_JAVA_OPTIONS)
     classes = (
         dumping_options(class_dump)
         if class_dump is not None
