@@ -49,7 +49,12 @@ from engine.job import (
     session_table,
     start_scoring,
 )
-from engine.report_queries import close_reports, read_products, report_queries
+from engine.report_queries import (
+    alerts_query,
+    close_reports,
+    read_products,
+    top_products_query,
+)
 from engine.run_end import ProducerWatch, close_out, progress_reached, publish_report
 from engine.scoring import ScorerFactory, model_explainer, model_scorer, start_python_workers
 from fraudlab import codec
@@ -99,14 +104,19 @@ class EngineRun:
         self.products: DataFrame | None = None
         self.sessions: DataFrame | None = None
         # the inventory report's writer, when the model carries a demand model
-        # (engine.inventory_report)
-        self.forecasts: ForecastWriter | None = None
+        # (engine.inventory_report): built when first needed (live, with the report queries;
+        # else at the close), off the way to the first scores
+        self._forecasts: ForecastWriter | None = None
         self.partitions: list[str] = []
         # available-now: what is there at the start is the whole run; live: what the producer
         # left once it ended (both None until known)
         self.targets: dict[tuple[str, int], int] | None = None
         self.closed: dict[tuple[str, int], int] | None = None
+        # live: when the fraud-alerts query starts at the latest (it starts once the first
+        # scoring micro-batch is done), then when the other reports do (once its own first
+        # micro-batch is done): None before and after
         self.reports_due: float | None = None
+        self.later_reports_due: float | None = None
         self.idle_at = 0  # the event time up to which idle partitions were reported complete
         self.last_published = 0.0
 
@@ -155,7 +165,6 @@ class EngineRun:
         self.sessions = session_table(
             self.spark, self.kafka, bootstrap, self.topics["customer_session"]
         )
-        self.forecasts = self.forecast_writer()
         self.partitions = sorted(
             partition_key(t, p) for t, p in self.kafka.end_offsets(self.inputs)
         )
@@ -168,19 +177,21 @@ class EngineRun:
         if options.available_now:
             self.targets = self.kafka.end_offsets(self.inputs)
         else:
-            # live, the report queries start once the first scoring micro-batch (which folds
-            # in every customer profile) is done, rather than planning and reading beside it:
+            # live, the fraud-alerts query starts once the first scoring micro-batch (which
+            # folds in every customer profile) is done, and the other reports once its own
+            # first micro-batch is, rather than planning and reading beside it:
             # on two cores a fresh JVM's first windowed aggregations compete with that batch
             # and delay the first alert (measured: 33 s started beside it, as after it). They
             # read the scores from the start, so nothing is missed.
             self.reports_due = time.monotonic() + REPORTS_WAIT_S
         return True
 
-    def forecast_writer(self) -> ForecastWriter | None:
-        """The inventory report's writer: when the setting allows it and the model carries a
-        demand model."""
-        if not self.settings.engine_inventory_report:
-            return None
+    @property
+    def forecasts(self) -> ForecastWriter | None:
+        """The inventory report's writer, built at the first call (the products' names are a
+        Spark job): when the setting allows it and the model carries a demand model."""
+        if self._forecasts is not None or not self.settings.engine_inventory_report:
+            return self._forecasts
         demand = load_demand(self.model.folder)
         if demand is None:
             return None
@@ -189,7 +200,8 @@ class EngineRun:
             str(r["id"]): str(r["productDisplayName"] or "")
             for r in self.products.select("id", "productDisplayName").collect()
         }
-        return ForecastWriter(demand[0], names, demand[1])
+        self._forecasts = ForecastWriter(demand[0], names, demand[1])
+        return self._forecasts
 
     def stopped_before_scoring(self) -> bool:
         self.announce("interrupted", {"scored": 0})
@@ -213,7 +225,11 @@ class EngineRun:
         if self.reports_due is not None and (
             scoring is not None or time.monotonic() > self.reports_due
         ):
-            self.start_reports()
+            self.start_alerts()
+        elif self.later_reports_due is not None and (
+            self.queries[-1].lastProgress is not None or time.monotonic() > self.later_reports_due
+        ):
+            self.start_later_reports()
         options = self.options
         follow = options.until_producer_ends or options.available_now
         live_hold = options.hold and self.closed is None and not options.available_now
@@ -239,8 +255,13 @@ class EngineRun:
 
     @property
     def poll_s(self) -> float:
-        """Seconds between two steps."""
-        return AVAILABLE_NOW_POLL_S if self.options.available_now else LIVE_POLL_S
+        """Seconds between two steps: short available-now, and live while report queries wait
+        to start (each starts at the first step after the micro-batch it waits for, and the
+        first alert waits for them)."""
+        waiting = self.reports_due is not None or self.later_reports_due is not None
+        if self.options.available_now or waiting:
+            return AVAILABLE_NOW_POLL_S
+        return LIVE_POLL_S
 
     def check_queries(self) -> None:
         """A query that failed ends the engine in one sentence."""
@@ -249,12 +270,33 @@ class EngineRun:
                 first = str(q.exception()).strip().splitlines()[0][:300]
                 raise FraudlabError(f"the {q.name} query failed: {first}")
 
-    def start_reports(self) -> None:
+    def start_alerts(self) -> None:
+        """Start the live fraud-alerts query. It starts alone: on two cores, a fresh JVM's
+        first windowed aggregations compete with each other and with the scoring (measured:
+        the alerts query's first micro-batch, which reads nothing yet, took 5.6 s beside the
+        top-products query's); the other reports wait for its first micro-batch."""
+        options = self.options
+        self.queries.append(
+            alerts_query(
+                self.spark,
+                self.settings.bootstrap_servers,
+                options.speed,
+                self.topics,
+                self.checkpoints,
+                options.run_id,
+            )
+        )
+        self.reports_due = None
+        self.later_reports_due = time.monotonic() + REPORTS_WAIT_S
+
+    def start_later_reports(self) -> None:
+        """Start the live top-products query, and the live inventory report when asked for.
+        They read the scores from the start: starting later misses nothing."""
         assert self.products is not None
         bootstrap, checkpoints = self.settings.bootstrap_servers, self.checkpoints
         options = self.options
-        self.queries.extend(
-            report_queries(
+        self.queries.append(
+            top_products_query(
                 self.spark,
                 bootstrap,
                 options.speed,
@@ -264,7 +306,7 @@ class EngineRun:
                 options.run_id,
             )
         )
-        if self.forecasts is not None and self.settings.engine_inventory_live:
+        if self.settings.engine_inventory_live and self.forecasts is not None:
             self.queries.append(
                 inventory_query(
                     self.spark,
@@ -279,7 +321,7 @@ class EngineRun:
                     * round(INVENTORY_TRIGGER_S / SCORES_TRIGGER_S),
                 )
             )
-        self.reports_due = None
+        self.later_reports_due = None
 
     @property
     def checkpoints(self) -> Path:

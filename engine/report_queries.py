@@ -42,10 +42,12 @@ ALERTS_TRIGGER_S, TOP_TRIGGER_S = 10.0, 30.0
 __all__ = [
     "ALERTS_TRIGGER_S",
     "TOP_TRIGGER_S",
+    "alerts_query",
     "close_reports",
     "read_products",
     "report_queries",
     "sink_query",
+    "top_products_query",
     "windows_query",
     "write_batch",
 ]
@@ -149,29 +151,58 @@ def report_queries(
     run_id: str,
 ) -> list[StreamingQuery]:
     """The live fraud-alerts (every 10 s / ``speed``) and top-products (every 30 s / ``speed``)
-    queries, event-time windows over the scores topic read from its start."""
-    scored = parse_scores(kafka_stream(spark, bootstrap, [topics["scores"]])).withWatermark(
+    queries, event-time windows over the scores topic read from its start
+    (:func:`alerts_query`, :func:`top_products_query`)."""
+    return [
+        alerts_query(spark, bootstrap, speed, topics, checkpoints, run_id),
+        top_products_query(spark, bootstrap, speed, topics, products, checkpoints, run_id),
+    ]
+
+
+def _scored(spark: SparkSession, bootstrap: str, topics: dict[str, str]) -> DataFrame:
+    return parse_scores(kafka_stream(spark, bootstrap, [topics["scores"]])).withWatermark(
         "event_timestamp", LATENESS
     )
 
+
+def alerts_query(
+    spark: SparkSession,
+    bootstrap: str,
+    speed: float,
+    topics: dict[str, str],
+    checkpoints: Path,
+    run_id: str,
+) -> StreamingQuery:
+    """The live fraud-alerts query (every 10 s / ``speed``): 2-minute windows of the scores
+    topic read from its start, each written once the watermark passes its end."""
+
     def write_alerts(batch: DataFrame, _batch_id: int) -> None:
         write_batch(ordered_alert_rows(batch, topics["fraud-alerts"], run_id), bootstrap)
+
+    scored = _scored(spark, bootstrap, topics)
+    every_s = ALERTS_TRIGGER_S / speed
+    return windows_query(fraud_alerts(scored), "fraud-alerts", checkpoints, every_s, write_alerts)
+
+
+def top_products_query(
+    spark: SparkSession,
+    bootstrap: str,
+    speed: float,
+    topics: dict[str, str],
+    products: DataFrame,
+    checkpoints: Path,
+    run_id: str,
+) -> StreamingQuery:
+    """The live top-products query (every 30 s / ``speed``): the 20 products most sold in
+    non-fraud transactions, per window of the scores topic read from its start."""
 
     def write_top(batch: DataFrame, _batch_id: int) -> None:
         top = kafka_rows(top_products(batch), TopProduct, topics["top-products"], run_id)
         write_batch(top, bootstrap)
 
-    alerts = windows_query(
-        fraud_alerts(scored), "fraud-alerts", checkpoints, ALERTS_TRIGGER_S / speed, write_alerts
-    )
-    top = windows_query(
-        product_quantities(scored, products),
-        "top-products",
-        checkpoints,
-        TOP_TRIGGER_S / speed,
-        write_top,
-    )
-    return [alerts, top]
+    quantities = product_quantities(_scored(spark, bootstrap, topics), products)
+    every_s = TOP_TRIGGER_S / speed
+    return windows_query(quantities, "top-products", checkpoints, every_s, write_top)
 
 
 def windows_query(

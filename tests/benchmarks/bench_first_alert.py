@@ -9,6 +9,12 @@ the floor the pace sets: the event time at which the watermark closes the first 
 (its end plus the 2-minute lateness), divided by the speed. A zero-cost engine would report the
 first window then, so the ratio is what starting and running the parts multiply the wait by.
 
+Beside the wait, each run's milestones, read from the broker's timestamps the same way: each
+part's run-events (the producer and engine started, the engine's first progress, published once
+its scoring query has started) and the first score written (the producer stamps its records
+with their event time, the engine its results with the wall clock). Where the wait goes is read
+from them: the engine's start, its first scoring micro-batches, and the alerts query after them.
+
 ``python tests/benchmarks/bench_first_alert.py`` (about 4 minutes), or ``make bench
 BENCH=first_alert``.
 """
@@ -28,10 +34,13 @@ from typing import Any
 import orjson
 from aiokafka import TopicPartition
 
+from fraudlab import codec
 from fraudlab.broker import LocalBroker
 from fraudlab.cli_context import run_async
 from fraudlab.kafka_io import make_consumer, start_or_report
+from fraudlab.kafka_session import KafkaSession
 from fraudlab.net import free_port
+from fraudlab.records import RunEvent
 from fraudlab.settings import Settings, load_settings, settings_toml
 from fraudlab.topics import topic_name
 from lab.default_model import install
@@ -57,8 +66,23 @@ async def _first_alert(bootstrap: str, run_id: str) -> tuple[int, dict[str, Any]
         await consumer.stop()
 
 
-def one_run(settings_file: Path, bootstrap: str, run_id: str, start_ts: int) -> dict[str, float]:
-    """One ``fraudlab run``; the wait for its first alert and the floor the pace sets (s)."""
+async def _milestones(bootstrap: str, run_id: str) -> dict[str, int]:
+    """The broker's timestamp (ms) of the first run-event of each part and kind ("engine
+    started"), and of the run's first score."""
+    first: dict[str, int] = {}
+    async with KafkaSession(bootstrap) as kafka:
+        for m in await kafka.read_to_end(topic_name(run_id, RunEvent.STREAM)):
+            event = codec.decode(RunEvent, m.value or b"")
+            first.setdefault(f"{event.part} {event.event}", m.timestamp_ms)
+        scores = await kafka.read_to_end(topic_name(run_id, "scores"))
+        if scores:
+            first["first score"] = min(m.timestamp_ms for m in scores)
+    return first
+
+
+def one_run(settings_file: Path, bootstrap: str, run_id: str, start_ts: int) -> dict[str, Any]:
+    """One ``fraudlab run``: the wait for its first alert, the floor the pace sets, and the
+    milestones before the alert (s after the command started)."""
     argv = [sys.executable, "-m", "lab", "--settings", str(settings_file), "run", SCENARIO]
     argv += ["--minutes", str(MINUTES), "--speed", str(SPEED), "--run-id", run_id]
     started = time.time()
@@ -67,13 +91,28 @@ def one_run(settings_file: Path, bootstrap: str, run_id: str, start_ts: int) -> 
         raise SystemExit(f"{run_id} failed: {done.stderr[-2000:]}")
     reported_ms, window = run_async(_first_alert(bootstrap, run_id))
     floor = (window["window_end"] + LATENESS_S - start_ts) / SPEED
-    return {"wait_s": round(reported_ms / 1000 - started, 2), "floor_s": round(floor, 2)}
+    marks = run_async(_milestones(bootstrap, run_id))
+    milestones = {
+        name: round(ms / 1000 - started, 2)
+        for name, ms in sorted(marks.items(), key=lambda kv: kv[1])
+        if ms <= reported_ms
+    }
+    return {
+        "wait_s": round(reported_ms / 1000 - started, 2),
+        "floor_s": round(floor, 2),
+        "milestones_s": milestones,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--repeats", type=int, default=REPEATS)
+    parser.add_argument(
+        "--only",
+        choices=("archives", "cold"),
+        help="only the runs with the class archives, or only the cold ones",
+    )
     args = parser.parse_args(argv)
     from simulator.clock import DEFAULT_START
 
@@ -86,6 +125,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         broker.up()
         try:
             for archives in (True, False):
+                if args.only and args.only != ("archives" if archives else "cold"):
+                    continue
                 settings = _settings(base, broker.bootstrap, folder, archives)
                 settings_file = folder / f"fraudlab-{archives}.toml"
                 settings_file.write_text(settings_toml(settings))
@@ -101,8 +142,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     "wait_s": waits,
                     "median_s": statistics.median(waits),
                     "floor_s": statistics.median(r["floor_s"] for r in runs),
+                    "milestones_s": [r["milestones_s"] for r in runs],
                 }
                 print(f"{label}: first alert after {waits} s", flush=True)
+                for r in runs:
+                    marks = ", ".join(f"{k} {v:.1f}" for k, v in r["milestones_s"].items())
+                    print(f"  {r['wait_s']:.1f} s; before it: {marks}", flush=True)
         finally:
             broker.down()
     if args.json:
