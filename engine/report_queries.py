@@ -45,7 +45,6 @@ __all__ = [
     "alerts_query",
     "close_reports",
     "read_products",
-    "report_queries",
     "sink_query",
     "top_products_query",
     "windows_query",
@@ -141,25 +140,8 @@ def close_reports(
         all_scores.unpersist()
 
 
-def report_queries(
-    spark: SparkSession,
-    bootstrap: str,
-    speed: float,
-    topics: dict[str, str],
-    products: DataFrame,
-    checkpoints: Path,
-    run_id: str,
-) -> list[StreamingQuery]:
-    """The live fraud-alerts (every 10 s / ``speed``) and top-products (every 30 s / ``speed``)
-    queries, event-time windows over the scores topic read from its start
-    (:func:`alerts_query`, :func:`top_products_query`)."""
-    return [
-        alerts_query(spark, bootstrap, speed, topics, checkpoints, run_id),
-        top_products_query(spark, bootstrap, speed, topics, products, checkpoints, run_id),
-    ]
-
-
 def _scored(spark: SparkSession, bootstrap: str, topics: dict[str, str]) -> DataFrame:
+    """The run's scores as a stream, read from the topic's start, watermarked by event time."""
     return parse_scores(kafka_stream(spark, bootstrap, [topics["scores"]])).withWatermark(
         "event_timestamp", LATENESS
     )

@@ -183,10 +183,12 @@ def start_queries(
     scoring = report_queries.sink_query(rows, "scoring", checkpoints, bootstrap, every)
     if not with_reports:
         return [scoring]
+    run_id = variant.results_run
     queries = [
         scoring,
-        *report_queries.report_queries(
-            spark, bootstrap, 1.0, topics, products, checkpoints, variant.results_run
+        report_queries.alerts_query(spark, bootstrap, 1.0, topics, checkpoints, run_id),
+        report_queries.top_products_query(
+            spark, bootstrap, 1.0, topics, products, checkpoints, run_id
         ),
     ]
     demand = load_demand(model.folder) if variant.inventory else None
