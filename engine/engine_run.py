@@ -274,7 +274,8 @@ class EngineRun:
         """Start the live fraud-alerts query. It starts alone: on two cores, a fresh JVM's
         first windowed aggregations compete with each other and with the scoring (measured:
         the alerts query's first micro-batch, which reads nothing yet, took 5.6 s beside the
-        top-products query's); the other reports wait for its first micro-batch."""
+        top-products query's, 2.5 to 2.7 s alone); the other reports wait for its first
+        micro-batch."""
         options = self.options
         self.queries.append(
             alerts_query(
