@@ -117,6 +117,7 @@ class EngineRun:
         # micro-batch is done): None before and after
         self.reports_due: float | None = None
         self.later_reports_due: float | None = None
+        self.alerts: StreamingQuery | None = None
         self.idle_at = 0  # the event time up to which idle partitions were reported complete
         self.last_published = 0.0
 
@@ -227,7 +228,8 @@ class EngineRun:
         ):
             self.start_alerts()
         elif self.later_reports_due is not None and (
-            self.queries[-1].lastProgress is not None or time.monotonic() > self.later_reports_due
+            (self.alerts is not None and self.alerts.lastProgress is not None)
+            or time.monotonic() > self.later_reports_due
         ):
             self.start_later_reports()
         options = self.options
@@ -277,16 +279,15 @@ class EngineRun:
         top-products query's, 2.5 to 2.7 s alone); the other reports wait for its first
         micro-batch."""
         options = self.options
-        self.queries.append(
-            alerts_query(
-                self.spark,
-                self.settings.bootstrap_servers,
-                options.speed,
-                self.topics,
-                self.checkpoints,
-                options.run_id,
-            )
+        self.alerts = alerts_query(
+            self.spark,
+            self.settings.bootstrap_servers,
+            options.speed,
+            self.topics,
+            self.checkpoints,
+            options.run_id,
         )
+        self.queries.append(self.alerts)
         self.reports_due = None
         self.later_reports_due = time.monotonic() + REPORTS_WAIT_S
 

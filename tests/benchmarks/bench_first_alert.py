@@ -32,12 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import TopicPartition
 
 from fraudlab import codec
 from fraudlab.broker import LocalBroker
 from fraudlab.cli_context import run_async
-from fraudlab.kafka_io import make_consumer, start_or_report
 from fraudlab.kafka_session import KafkaSession
 from fraudlab.net import free_port
 from fraudlab.records import RunEvent
@@ -51,24 +49,10 @@ LATENESS_S = 120
 GOAL_S = 15.0  # issue: the first alert at most 15 s after the run starts, archives written
 
 
-async def _first_alert(bootstrap: str, run_id: str) -> tuple[int, dict[str, Any]]:
-    """The broker's timestamp (ms) of the run's first fraud-alerts message, and its value."""
-    consumer = make_consumer(bootstrap)
-    await start_or_report(consumer, bootstrap)
-    try:
-        tp = TopicPartition(topic_name(run_id, "fraud-alerts"), 0)
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        batch = await consumer.getmany(tp, timeout_ms=10_000, max_records=1)
-        (message,) = batch[tp]
-        return message.timestamp, orjson.loads(message.value)
-    finally:
-        await consumer.stop()
-
-
-async def _milestones(bootstrap: str, run_id: str) -> dict[str, int]:
-    """The broker's timestamp (ms) of the first run-event of each part and kind ("engine
-    started"), and of the run's first score."""
+async def _run_messages(bootstrap: str, run_id: str) -> tuple[dict[str, int], dict[str, Any]]:
+    """From the broker's timestamps (ms): the first run-event of each part and kind ("engine
+    started"), the run's first score and its first fraud-alerts message ("first alert"); and
+    that alert's value."""
     first: dict[str, int] = {}
     async with KafkaSession(bootstrap) as kafka:
         for m in await kafka.read_to_end(topic_name(run_id, RunEvent.STREAM)):
@@ -77,7 +61,12 @@ async def _milestones(bootstrap: str, run_id: str) -> dict[str, int]:
         scores = await kafka.read_to_end(topic_name(run_id, "scores"))
         if scores:
             first["first score"] = min(m.timestamp_ms for m in scores)
-    return first
+        alerts = await kafka.read_to_end(topic_name(run_id, "fraud-alerts"))
+    if not alerts:
+        raise SystemExit(f"{run_id} wrote no fraud-alerts message")
+    alert = min(alerts, key=lambda m: m.timestamp_ms)
+    first["first alert"] = alert.timestamp_ms
+    return first, orjson.loads(alert.value or b"{}")
 
 
 def one_run(settings_file: Path, bootstrap: str, run_id: str, start_ts: int) -> dict[str, Any]:
@@ -89,9 +78,9 @@ def one_run(settings_file: Path, bootstrap: str, run_id: str, start_ts: int) -> 
     done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         raise SystemExit(f"{run_id} failed: {done.stderr[-2000:]}")
-    reported_ms, window = run_async(_first_alert(bootstrap, run_id))
+    marks, window = run_async(_run_messages(bootstrap, run_id))
+    reported_ms = marks.pop("first alert")
     floor = (window["window_end"] + LATENESS_S - start_ts) / SPEED
-    marks = run_async(_milestones(bootstrap, run_id))
     milestones = {
         name: round(ms / 1000 - started, 2)
         for name, ms in sorted(marks.items(), key=lambda kv: kv[1])
